@@ -1,0 +1,3 @@
+//! The actix actors. Each owns one piece of live state and is its only writer.
+
+pub mod supervisor;

@@ -1,0 +1,284 @@
+//! The `penpal` command line: `serve`, `plugin check`, `plugin install`, `plugins`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::actors::supervisor::GRANTS_FILE;
+use crate::config::{PluginArgs, ServeArgs};
+use crate::plugins::check::{self, CheckReport};
+use crate::plugins::manifest::{HostPattern, MANIFEST_FILE, SecretName};
+use crate::plugins::{Capabilities, CompileCache, Package, PluginHost, Services};
+
+/// Penpal: practise a language with an AI tutor.
+#[derive(Debug, Parser)]
+#[command(name = "penpal", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Work with one plugin package.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// List installed plugins with version, kind and health.
+    Plugins {
+        #[command(flatten)]
+        args: PluginArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Validate a plugin's manifest and component, and show what it asks for.
+    Check {
+        /// A package directory, its penpal-plugin.toml, or its .wasm.
+        path: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install a plugin package; a running server starts using it within seconds.
+    Install {
+        /// A package directory, its penpal-plugin.toml, or its .wasm.
+        path: PathBuf,
+        /// Grant a requested capability: kv, llm, secret:NAME, http:HOST, or all.
+        #[arg(long = "grant", value_name = "CAPABILITY")]
+        grants: Vec<String>,
+        #[command(flatten)]
+        args: PluginArgs,
+    },
+}
+
+/// Parses the command line and runs it.
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Plugin(PluginCommand::Check { path, json }) => check_command(&path, json),
+        Command::Plugin(PluginCommand::Install { path, grants, args }) => {
+            install_command(&path, &grants, &args)
+        }
+        Command::Plugins { args, json } => list_command(&args, json),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("penpal: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e} (set --listen or PENPAL_LISTEN)", args.listen))?;
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    };
+    crate::server::run(listener, args, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A host for one-off commands: default limits, the data directory's compile cache.
+fn tool_host(args: Option<&PluginArgs>) -> anyhow::Result<PluginHost> {
+    let cache = args.map_or_else(CompileCache::disabled, |a| CompileCache::at(a.cache_dir()));
+    let limits = args.map(PluginArgs::limits).unwrap_or_default();
+    PluginHost::new(limits, cache, Services::default())
+        .map_err(|e| anyhow::anyhow!("cannot start the plugin engine: {e:#}"))
+}
+
+/// Checks a package; `Err` when it cannot be read at all, a report with problems otherwise.
+fn check_package(host: &PluginHost, path: &Path) -> anyhow::Result<(Package, CheckReport)> {
+    let package = Package::open(path)?;
+    let (component, _) = host.compile(&package.wasm)?;
+    let mut report = check::inspect(host.engine(), &component, &package.manifest);
+    if report.problems.is_empty() {
+        if let Err(e) = host.load(&package, &Capabilities::default()) {
+            report.problems.push(e.to_string());
+        }
+    }
+    Ok((package, report))
+}
+
+fn check_command(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let host = tool_host(None)?;
+    let (package, report) = check_package(&host, path)?;
+    let m = &package.manifest;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "manifest": m, "report": report, "ok": report.problems.is_empty()
+            }))?
+        );
+    } else {
+        println!(
+            "{} {} — {} plugin for penpal:plugin@{}, by {}",
+            m.plugin.name, m.plugin.version, m.plugin.kind, m.plugin.wit, m.plugin.publisher
+        );
+        println!("  {}", m.plugin.description);
+        if let Some(t) = &m.tutor {
+            let langs: Vec<&str> = t.languages.0.iter().map(|l| l.0.as_str()).collect();
+            println!("  tutor      {}", t.display_name);
+            println!("  languages  {}", langs.join(", "));
+            println!("  modes      {:?}", t.modes.0);
+            println!("  levels     {:?}", t.levels.0);
+        }
+        println!("  asks for   {}", m.capabilities.describe());
+        if let Some((kind, v)) = &report.world {
+            println!("  exports    the {kind} world, penpal:plugin@{v}");
+        }
+        println!("  imports    {}", report.imports.join(", "));
+        for w in &report.warnings {
+            println!("warning: {w}");
+        }
+        for p in &report.problems {
+            println!("error: {p}");
+        }
+        if report.problems.is_empty() {
+            println!("ok");
+        }
+    }
+    Ok(if report.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Reads `--grant` values against what the manifest requests.
+pub fn parse_grants(requested: &Capabilities, grants: &[String]) -> anyhow::Result<Capabilities> {
+    let mut out = Capabilities::default();
+    for g in grants {
+        match g.as_str() {
+            "all" => out = requested.clone(),
+            "kv" => out.kv = true,
+            "llm" => out.llm = true,
+            other => {
+                if let Some(name) = other.strip_prefix("secret:") {
+                    out.secrets.push(SecretName::try_from(name.to_string()).map_err(anyhow::Error::msg)?);
+                } else if let Some(host) = other.strip_prefix("http:") {
+                    out.http.push(HostPattern::try_from(host.to_string()).map_err(anyhow::Error::msg)?);
+                } else {
+                    anyhow::bail!(
+                        "unknown grant `{other}`: use kv, llm, secret:NAME, http:HOST or all"
+                    );
+                }
+            }
+        }
+    }
+    let granted = requested.intersect(&out);
+    if granted != out {
+        anyhow::bail!(
+            "you granted more than the plugin requests ({}); grant only what it asks for",
+            requested.describe()
+        );
+    }
+    Ok(granted)
+}
+
+fn install_command(path: &Path, grants: &[String], args: &PluginArgs) -> anyhow::Result<ExitCode> {
+    let host = tool_host(Some(args))?;
+    let (package, report) = check_package(&host, path)?;
+    if let Some(problem) = report.problems.first() {
+        anyhow::bail!("{}: {problem}", path.display());
+    }
+    let m = &package.manifest;
+    let granted = parse_grants(&m.capabilities, grants)?;
+    let dir = args
+        .install_dir()
+        .join(format!("{}-{}", m.plugin.name, m.plugin.version));
+    if dir.exists() {
+        let existing = Package::open(&dir)?;
+        if existing.wasm == package.wasm {
+            println!("{} {} is already installed", m.plugin.name, m.plugin.version);
+            return Ok(ExitCode::SUCCESS);
+        }
+        anyhow::bail!(
+            "{} {} is already installed with a different component; bump the version",
+            m.plugin.name,
+            m.plugin.version
+        );
+    }
+    let tmp = args.install_dir().join(format!(".{}-{}.tmp", m.plugin.name, std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    std::fs::copy(&package.manifest_path, tmp.join(MANIFEST_FILE))?;
+    std::fs::write(tmp.join(m.component_file()), &package.wasm)?;
+    std::fs::write(tmp.join(GRANTS_FILE), toml::to_string(&granted)?)?;
+    // A running server scans for package directories; the rename makes one appear whole.
+    std::fs::rename(&tmp, &dir)?;
+    println!(
+        "installed {} {} ({}) in {}",
+        m.plugin.name,
+        m.plugin.version,
+        granted.describe(),
+        dir.display()
+    );
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list_command(args: &PluginArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let host: Arc<PluginHost> = crate::server::load_plugins(args)?;
+    let mut rows = Vec::new();
+    let mut packages = args.bundled_packages();
+    if let Ok(entries) = std::fs::read_dir(args.install_dir()) {
+        packages.extend(entries.filter_map(Result::ok).map(|e| e.path()));
+    }
+    // What loaded is in the host; what did not is reported from its package.
+    let mut failed = Vec::new();
+    for pkg in packages {
+        match Package::open(&pkg) {
+            Ok(p) => {
+                let loaded = host.get(&p.manifest.plugin.name.0).is_some_and(|i| {
+                    i.manifest.plugin.version == p.manifest.plugin.version
+                });
+                let newer = host.get(&p.manifest.plugin.name.0).is_some();
+                if !loaded && !newer {
+                    failed.push((p.manifest.plugin.name.0.clone(), p.manifest.plugin.version.to_string(), "does not load: run `penpal plugin check` on it".to_string()));
+                }
+            }
+            Err(e) => failed.push((pkg.display().to_string(), "?".into(), e.to_string())),
+        }
+    }
+    for p in host.list() {
+        rows.push(p.status());
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"plugins": rows, "failed": failed}))?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() && failed.is_empty() {
+        println!("no plugins installed (build them with `cargo xtask build-plugins`, or `penpal plugin install <dir>`)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<16} {:<10} {:<17} {:<8} GRANTED", "NAME", "VERSION", "KIND", "HEALTH");
+    for r in &rows {
+        println!(
+            "{:<16} {:<10} {:<17} {:<8} {}",
+            r.name,
+            r.version,
+            r.kind.to_string(),
+            r.health.status,
+            r.granted
+        );
+    }
+    for (name, version, why) in &failed {
+        println!("{name:<16} {version:<10} {:<17} {:<8} {why}", "?", "broken");
+    }
+    Ok(ExitCode::SUCCESS)
+}

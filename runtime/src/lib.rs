@@ -1,0 +1,14 @@
+//! # penpal
+//!
+//! The Penpal runtime: an actor system that owns users, sessions and conversations, and hosts
+//! everything a third party may replace — tutor personalities, payment providers, notifiers,
+//! LMS integrations — as sandboxed WebAssembly components.
+//!
+//! The binary is a thin `main` over [`cli`]; the server is [`server::run`], which takes an
+//! already-bound listener so tests can run the real thing on port 0.
+
+pub mod actors;
+pub mod cli;
+pub mod config;
+pub mod plugins;
+pub mod server;

@@ -1,0 +1,105 @@
+//! What can go wrong loading or calling a plugin, as the rest of the host matches on it.
+
+use std::time::Duration;
+
+use super::bindings::penpal::plugin::types::PluginError;
+use super::manifest::Kind;
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The package could not be read or its manifest is invalid.
+    #[error(transparent)]
+    Package(#[from] super::package::PackageError),
+    /// The file is not a valid WebAssembly component for this host.
+    #[error("not a valid component: {0}")]
+    Compile(String),
+    /// The component does not implement what its manifest says.
+    #[error("{0}")]
+    Contract(String),
+    /// This host does not run plugins of this kind yet.
+    #[error("this host cannot run {0} plugins yet")]
+    Unsupported(Kind),
+}
+
+/// Why a plugin call failed. Every variant fails that one call only.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// No plugin of that name is installed.
+    #[error("no plugin named `{0}` is installed")]
+    NotInstalled(String),
+    /// The plugin is of another kind.
+    #[error("plugin `{plugin}` is a {kind} plugin")]
+    WrongKind {
+        /// The plugin.
+        plugin: String,
+        /// Its kind.
+        kind: Kind,
+    },
+    /// The plugin keeps failing; its breaker is open.
+    #[error("plugin `{plugin}` is failing and paused; retry in {}s", retry_in.as_secs().max(1))]
+    CircuitOpen {
+        /// The plugin.
+        plugin: String,
+        /// When a call may be tried again.
+        retry_in: Duration,
+    },
+    /// The call spent its CPU budget.
+    #[error("plugin `{plugin}` used more than its CPU budget of {budget:?}")]
+    CpuExceeded {
+        /// The plugin.
+        plugin: String,
+        /// The budget.
+        budget: Duration,
+    },
+    /// The call ran past its wall-clock timeout.
+    #[error("plugin `{plugin}` did not answer within {timeout:?}")]
+    Timeout {
+        /// The plugin.
+        plugin: String,
+        /// The timeout.
+        timeout: Duration,
+    },
+    /// The call asked for more memory than its cap.
+    #[error("plugin `{plugin}` ran out of memory (cap {cap_mib} MiB)")]
+    OutOfMemory {
+        /// The plugin.
+        plugin: String,
+        /// The cap.
+        cap_mib: usize,
+    },
+    /// The result was over the output limit.
+    #[error("plugin `{plugin}` returned {size} bytes, over the limit of {limit}")]
+    OutputTooLarge {
+        /// The plugin.
+        plugin: String,
+        /// What it returned.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The guest trapped: a panic, an `unreachable`, a bad memory access.
+    #[error("plugin `{plugin}` crashed: {message}")]
+    Trap {
+        /// The plugin.
+        plugin: String,
+        /// What it said (its panic message, when it printed one), or the trap.
+        message: String,
+    },
+    /// An instance could not be created.
+    #[error("plugin `{plugin}` could not start: {message}")]
+    Instantiate {
+        /// The plugin.
+        plugin: String,
+        /// Why.
+        message: String,
+    },
+    /// The plugin answered with its own error.
+    #[error("plugin `{plugin}` answered: {error}")]
+    Plugin {
+        /// The plugin.
+        plugin: String,
+        /// Its error.
+        error: PluginError,
+    },
+}

@@ -1,0 +1,438 @@
+//! `penpal-plugin.toml`: what a plugin is and what it asks for.
+//!
+//! Parsing is strict — unknown fields, bad names and versions, and sections that do not fit the
+//! plugin's kind are errors that name the offending key — because a manifest is the contract
+//! an installer grants capabilities against; a typo must never silently widen or narrow it.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// WIT package versions of `penpal:plugin` this host can run.
+pub const SUPPORTED_WIT: &[semver::Version] = &[semver::Version::new(0, 1, 0)];
+
+/// The file name of a manifest inside a plugin package.
+pub const MANIFEST_FILE: &str = "penpal-plugin.toml";
+
+/// A parsed, validated manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Who the plugin is.
+    pub plugin: PluginInfo,
+    /// What it may ask the host for (each still needs the installer's grant).
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    /// For tutor personalities: what they teach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tutor: Option<TutorInfo>,
+}
+
+/// The `[plugin]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginInfo {
+    /// Unique name: 2–64 of `a-z`, `0-9` and `-`, starting with a letter.
+    pub name: PluginName,
+    /// The plugin's own semantic version.
+    pub version: semver::Version,
+    /// Which world the component implements.
+    pub kind: Kind,
+    /// The `penpal:plugin` WIT version the component was built against.
+    pub wit: semver::Version,
+    /// Who publishes it.
+    pub publisher: Text<64>,
+    /// One or two sentences for people choosing a plugin.
+    pub description: Text<500>,
+    /// The component file, relative to the manifest; `plugin.wasm` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+}
+
+/// The four kinds of plugin, one per WIT world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// A tutor personality (`world tutor`).
+    Tutor,
+    /// A payment provider (`world payment-provider`).
+    PaymentProvider,
+    /// A notifier (`world notifier`).
+    Notifier,
+    /// An LMS integration (`world lms`).
+    Lms,
+}
+
+impl Kind {
+    /// The WIT interface the kind's world exports.
+    pub fn export_interface(self) -> &'static str {
+        match self {
+            Kind::Tutor => "tutoring",
+            Kind::PaymentProvider => "payments",
+            Kind::Notifier => "notifications",
+            Kind::Lms => "lms-integration",
+        }
+    }
+
+    /// Every kind.
+    pub const ALL: [Kind; 4] = [Kind::Tutor, Kind::PaymentProvider, Kind::Notifier, Kind::Lms];
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Tutor => "tutor",
+            Kind::PaymentProvider => "payment-provider",
+            Kind::Notifier => "notifier",
+            Kind::Lms => "lms",
+        })
+    }
+}
+
+/// The `[capabilities]` section: everything beyond logging and reading settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    /// Hosts reachable over outbound HTTPS (`api.example.com`, or `*.example.com`).
+    #[serde(default)]
+    pub http: Vec<HostPattern>,
+    /// Names of operator secrets the plugin reads.
+    #[serde(default)]
+    pub secrets: Vec<SecretName>,
+    /// A private key-value store.
+    #[serde(default)]
+    pub kv: bool,
+    /// Completions from the host's model.
+    #[serde(default)]
+    pub llm: bool,
+}
+
+impl Capabilities {
+    /// What is in both `self` (requested) and `granted`.
+    pub fn intersect(&self, granted: &Capabilities) -> Capabilities {
+        Capabilities {
+            http: self
+                .http
+                .iter()
+                .filter(|h| granted.http.contains(h))
+                .cloned()
+                .collect(),
+            secrets: self
+                .secrets
+                .iter()
+                .filter(|s| granted.secrets.contains(s))
+                .cloned()
+                .collect(),
+            kv: self.kv && granted.kv,
+            llm: self.llm && granted.llm,
+        }
+    }
+
+    /// True when nothing beyond logging and settings is asked for.
+    pub fn is_empty(&self) -> bool {
+        self.http.is_empty() && self.secrets.is_empty() && !self.kv && !self.llm
+    }
+
+    /// One line for people: `kv, llm, secrets: a, b, http: x.com`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.kv {
+            parts.push("kv".to_string());
+        }
+        if self.llm {
+            parts.push("llm".to_string());
+        }
+        if !self.secrets.is_empty() {
+            let names: Vec<&str> = self.secrets.iter().map(|s| s.0.as_str()).collect();
+            parts.push(format!("secrets: {}", names.join(", ")));
+        }
+        if !self.http.is_empty() {
+            let hosts: Vec<&str> = self.http.iter().map(|h| h.0.as_str()).collect();
+            parts.push(format!("http: {}", hosts.join(", ")));
+        }
+        if parts.is_empty() {
+            "nothing beyond logging and settings".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+/// The `[tutor]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TutorInfo {
+    /// What learners see in the personality picker.
+    pub display_name: Text<80>,
+    /// Target languages it teaches (BCP 47).
+    pub languages: NonEmpty<LanguageTag>,
+    /// Chat modes it runs.
+    pub modes: NonEmpty<Mode>,
+    /// CEFR levels it serves.
+    pub levels: NonEmpty<Level>,
+}
+
+/// A chat mode, as written in a manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Explicit corrections.
+    Tutor,
+    /// Natural conversation.
+    Conversation,
+    /// Scenarios with roles.
+    RolePlay,
+}
+
+/// A CEFR level, as written in a manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub enum Level {
+    A1,
+    A2,
+    B1,
+    B2,
+    C1,
+    C2,
+}
+
+macro_rules! validated_string {
+    ($(#[$doc:meta])* $name:ident, $check:expr, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(pub String);
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(value: String) -> Result<Self, String> {
+                let check: fn(&str) -> bool = $check;
+                if check(&value) {
+                    Ok($name(value))
+                } else {
+                    Err(format!("`{value}` is not {}", $what))
+                }
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+fn is_slug(s: &str, max: usize) -> bool {
+    (2..=max).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.ends_with('-')
+}
+
+validated_string!(
+    /// A plugin's name.
+    PluginName,
+    |s| is_slug(s, 64),
+    "a valid plugin name (2–64 characters of a-z, 0-9 and -, starting with a letter)"
+);
+validated_string!(
+    /// The name of an operator secret.
+    SecretName,
+    |s| (1..=64).contains(&s.len())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit()),
+    "a valid secret name (letters, digits and _, not starting with a digit)"
+);
+validated_string!(
+    /// A host name a plugin may call, optionally with a leading `*.` wildcard.
+    HostPattern,
+    |s| {
+        let host = s.strip_prefix("*.").unwrap_or(s);
+        (1..=253).contains(&host.len())
+            && host.contains('.')
+            && host.split('.').all(|label| {
+                (1..=63).contains(&label.len())
+                    && label
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            })
+    },
+    "a host name such as `api.example.com` or `*.example.com` (no scheme, port or path)"
+);
+validated_string!(
+    /// A BCP 47 language tag such as `fr` or `pt-BR`.
+    LanguageTag,
+    |s| {
+        let mut parts = s.split('-');
+        let primary = parts.next().unwrap_or_default();
+        (2..=3).contains(&primary.len())
+            && primary.chars().all(|c| c.is_ascii_lowercase())
+            && parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+    },
+    "a language tag such as `fr` or `pt-BR`"
+);
+
+/// A non-empty string of at most `MAX` characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Text<const MAX: usize>(pub String);
+
+impl<const MAX: usize> TryFrom<String> for Text<MAX> {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        let n = value.trim().chars().count();
+        if n == 0 {
+            Err("must not be empty".into())
+        } else if n > MAX {
+            Err(format!("is {n} characters long; at most {MAX} are allowed"))
+        } else {
+            Ok(Text(value.trim().to_string()))
+        }
+    }
+}
+
+impl<const MAX: usize> From<Text<MAX>> for String {
+    fn from(value: Text<MAX>) -> String {
+        value.0
+    }
+}
+
+impl<const MAX: usize> fmt::Display for Text<MAX> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A list with at least one element and no duplicates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<T>", into = "Vec<T>")]
+pub struct NonEmpty<T: Clone + PartialEq + fmt::Debug>(pub Vec<T>);
+
+impl<T: Clone + PartialEq + fmt::Debug> TryFrom<Vec<T>> for NonEmpty<T> {
+    type Error = String;
+    fn try_from(value: Vec<T>) -> Result<Self, String> {
+        if value.is_empty() {
+            return Err("must list at least one value".into());
+        }
+        for (i, v) in value.iter().enumerate() {
+            if value[..i].contains(v) {
+                return Err(format!("lists {v:?} twice"));
+            }
+        }
+        Ok(NonEmpty(value))
+    }
+}
+
+impl<T: Clone + PartialEq + fmt::Debug> From<NonEmpty<T>> for Vec<T> {
+    fn from(value: NonEmpty<T>) -> Vec<T> {
+        value.0
+    }
+}
+
+/// Why a manifest was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ManifestError(pub String);
+
+impl Manifest {
+    /// Parses and validates a manifest's text.
+    pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| ManifestError(locate(text, &e)))?;
+        let manifest: Manifest = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let at = locate(text, &inner);
+            if path == "." || path.is_empty() {
+                ManifestError(at)
+            } else {
+                ManifestError(format!("`{path}`: {at}"))
+            }
+        })?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// Reads and validates the manifest at `path`.
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ManifestError(format!("cannot read {}: {e}", path.display())))?;
+        Manifest::parse(&text).map_err(|e| ManifestError(format!("{}: {}", path.display(), e.0)))
+    }
+
+    fn validate(&self) -> Result<(), ManifestError> {
+        let p = &self.plugin;
+        if !SUPPORTED_WIT
+            .iter()
+            .any(|v| wit_compatible(v, &p.wit))
+        {
+            let known: Vec<String> = SUPPORTED_WIT.iter().map(|v| v.to_string()).collect();
+            return Err(ManifestError(format!(
+                "`plugin.wit`: this host runs penpal:plugin {}, not {}",
+                known.join(", "),
+                p.wit
+            )));
+        }
+        if let Some(component) = &p.component {
+            let path = Path::new(component);
+            let inside = path
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !inside || !component.ends_with(".wasm") {
+                return Err(ManifestError(format!(
+                    "`plugin.component`: `{component}` must be a relative path to a .wasm file \
+                     inside the package"
+                )));
+            }
+        }
+        match (p.kind, &self.tutor) {
+            (Kind::Tutor, None) => Err(ManifestError(
+                "`tutor`: a tutor plugin needs a [tutor] section (display-name, languages, \
+                 modes, levels)"
+                    .into(),
+            )),
+            (kind, Some(_)) if kind != Kind::Tutor => Err(ManifestError(format!(
+                "`tutor`: a {kind} plugin must not have a [tutor] section"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The component file's path, relative to the manifest.
+    pub fn component_file(&self) -> &str {
+        self.plugin.component.as_deref().unwrap_or("plugin.wasm")
+    }
+}
+
+/// Whether a component built against `built` runs on a host that speaks `host`: the same
+/// major version (and, before 1.0, the same minor), and no newer than the host.
+pub fn wit_compatible(host: &semver::Version, built: &semver::Version) -> bool {
+    let same_line = if host.major == 0 {
+        built.major == 0 && built.minor == host.minor
+    } else {
+        built.major == host.major
+    };
+    same_line && built <= host
+}
+
+/// A TOML error as `message (line N)`, without the multi-line snippet.
+fn locate(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().to_string();
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("{message} (line {line})")
+        }
+        None => message,
+    }
+}

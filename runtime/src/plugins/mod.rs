@@ -1,0 +1,497 @@
+//! The plugin host: one wasmtime engine, the components it has compiled, and the plugins
+//! installed on it.
+//!
+//! Everything a third party may replace runs here as a WebAssembly component behind the
+//! `penpal:plugin` WIT contract. The design choices that matter:
+//!
+//! - **One engine, one linker**, shared by every plugin; an [`InstancePre`] per installed
+//!   plugin version, so a call only instantiates — it never resolves imports or compiles.
+//! - **A fresh store per call** with the pooling allocator: no state leaks between learners,
+//!   and a fresh instance costs microseconds.
+//! - **No ambient authority**: WASI is linked with an empty context (no files, environment,
+//!   sockets or stdin) and each `penpal:plugin` capability answers `denied` unless requested
+//!   *and* granted ([`capabilities`]).
+//! - **Limits on every call** ([`limits`]): memory cap, CPU deadline, wall-clock timeout,
+//!   output size. A failure fails that call alone and is counted ([`health`]).
+//! - **Hot swap**: the installed map holds `Arc`s; installing a version replaces the entry,
+//!   so new calls reach it while calls in flight finish on the version they started with.
+//!
+//! [`InstancePre`]: wasmtime::component::InstancePre
+
+mod bindings;
+pub mod cache;
+pub mod capabilities;
+pub mod check;
+mod error;
+pub mod health;
+pub mod limits;
+pub mod manifest;
+pub mod package;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+pub use bindings::exports::penpal::plugin::tutoring::{Scenario, TurnContext, TurnPlan, TurnReview};
+pub use bindings::penpal::plugin::types;
+pub use cache::{CacheOutcome, CompileCache};
+pub use capabilities::{CallState, Identity, PluginConfig, Secret, Services};
+pub use error::{CallError, LoadError};
+pub use health::{Health, HealthReport, Outcome};
+pub use limits::Limits;
+pub use manifest::{Capabilities, Kind, Manifest};
+pub use package::Package;
+
+use bindings::{Tutor, TutorPre};
+
+/// Most instances alive at once across all plugins.
+const MAX_INSTANCES: u32 = 1000;
+
+/// Told of every call that failed, and of every success while a breaker is not closed, so the
+/// plugin's supervisor can move its breaker.
+pub trait CallObserver: Send + Sync {
+    /// A call to `plugin` ended with `outcome`; `faults_in_a_row` counts it.
+    fn finished(&self, plugin: &Arc<Installed>, outcome: Outcome, faults_in_a_row: u64);
+}
+
+/// An installed plugin version, ready to call.
+pub struct Installed {
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Name, version, grants and counters.
+    pub identity: Arc<Identity>,
+    /// SHA-256 of the component.
+    pub digest: String,
+    /// Whether it was compiled or loaded from the cache.
+    pub cache: CacheOutcome,
+    runner: Runner,
+}
+
+enum Runner {
+    Tutor(TutorPre<CallState>),
+}
+
+impl Installed {
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.identity.name
+    }
+
+    /// A summary for the API and the CLI.
+    pub fn status(&self) -> PluginStatus {
+        PluginStatus {
+            name: self.identity.name.clone(),
+            version: self.manifest.plugin.version.to_string(),
+            kind: self.manifest.plugin.kind,
+            wit: self.manifest.plugin.wit.to_string(),
+            publisher: self.manifest.plugin.publisher.0.clone(),
+            description: self.manifest.plugin.description.0.clone(),
+            granted: self.identity.granted.describe(),
+            digest: self.digest.clone(),
+            health: self.identity.health.report(),
+        }
+    }
+}
+
+/// What the API and the CLI show of an installed plugin.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PluginStatus {
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Kind.
+    pub kind: Kind,
+    /// WIT version it targets.
+    pub wit: String,
+    /// Publisher.
+    pub publisher: String,
+    /// Description.
+    pub description: String,
+    /// Capabilities it holds.
+    pub granted: String,
+    /// SHA-256 of its component.
+    pub digest: String,
+    /// Counters and breaker.
+    pub health: HealthReport,
+}
+
+/// The engine, the linker and the installed plugins.
+pub struct PluginHost {
+    engine: Arc<Engine>,
+    linker: Linker<CallState>,
+    cache: CompileCache,
+    limits: Limits,
+    services: Services,
+    installed: RwLock<HashMap<String, Arc<Installed>>>,
+    observer: OnceLock<Arc<dyn CallObserver>>,
+}
+
+impl PluginHost {
+    /// A host whose calls run under `limits`, compiling through `cache`.
+    pub fn new(limits: Limits, cache: CompileCache, services: Services) -> wasmtime::Result<Self> {
+        let engine = Arc::new(Engine::new(&engine_config(&limits))?);
+        limits::start_epoch_ticker(Arc::downgrade(&engine));
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        Tutor::add_to_linker::<_, wasmtime::component::HasSelf<CallState>>(&mut linker, |s| s)?;
+        Ok(PluginHost {
+            engine,
+            linker,
+            cache,
+            limits,
+            services,
+            installed: RwLock::new(HashMap::new()),
+            observer: OnceLock::new(),
+        })
+    }
+
+    /// The engine (for tools that inspect components).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The limits calls run under.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Sets who is told of call outcomes (the supervisor). Only the first call takes effect.
+    pub fn observe(&self, observer: Arc<dyn CallObserver>) {
+        let _ = self.observer.set(observer);
+    }
+
+    /// Compiles (or loads from the cache) and links `package`, granting it what it requested
+    /// and `grants` allows. Blocking: compiling takes up to a second.
+    pub fn load(&self, package: &Package, grants: &Capabilities) -> Result<Installed, LoadError> {
+        let manifest = &package.manifest;
+        let (component, cache) = self
+            .cache
+            .load(&self.engine, &package.wasm)
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let report = check::inspect(&self.engine, &component, manifest);
+        if let Some(problem) = report.problems.first() {
+            return Err(LoadError::Contract(problem.clone()));
+        }
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            LoadError::Contract(format!("the component cannot be linked on this host: {e:#}"))
+        })?;
+        let runner = match manifest.plugin.kind {
+            Kind::Tutor => Runner::Tutor(
+                TutorPre::new(pre).map_err(|e| LoadError::Contract(format!("{e:#}")))?,
+            ),
+            other => return Err(LoadError::Unsupported(other)),
+        };
+        let identity = Arc::new(Identity {
+            name: manifest.plugin.name.0.clone(),
+            version: manifest.plugin.version.to_string(),
+            granted: manifest.capabilities.intersect(grants),
+            health: Arc::new(Health::default()),
+        });
+        Ok(Installed {
+            manifest: manifest.clone(),
+            identity,
+            digest: cache::digest(&package.wasm),
+            cache,
+            runner,
+        })
+    }
+
+    /// Compiles a component without installing it (for `penpal plugin check`).
+    pub fn compile(&self, wasm: &[u8]) -> Result<(Component, CacheOutcome), LoadError> {
+        self.cache
+            .load(&self.engine, wasm)
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))
+    }
+
+    /// Makes `plugin` the version new calls reach; returns the version it replaced.
+    pub fn install(&self, plugin: Installed) -> Option<Arc<Installed>> {
+        let plugin = Arc::new(plugin);
+        tracing::info!(
+            plugin = plugin.name(),
+            version = %plugin.manifest.plugin.version,
+            granted = %plugin.identity.granted.describe(),
+            cache = ?plugin.cache,
+            "plugin installed"
+        );
+        self.write().insert(plugin.name().to_string(), plugin)
+    }
+
+    /// Reads and installs the package at `path`.
+    pub fn install_path(&self, path: &Path, grants: &Capabilities) -> Result<Arc<Installed>, LoadError> {
+        let package = Package::open(path)?;
+        let installed = self.load(&package, grants)?;
+        self.install(installed);
+        self.get(&package.manifest.plugin.name.0)
+            .ok_or_else(|| LoadError::Contract("installed plugin vanished".into()))
+    }
+
+    /// Removes a plugin; calls in flight finish.
+    pub fn uninstall(&self, name: &str) -> Option<Arc<Installed>> {
+        self.write().remove(name)
+    }
+
+    /// The version new calls to `name` reach.
+    pub fn get(&self, name: &str) -> Option<Arc<Installed>> {
+        self.read().get(name).cloned()
+    }
+
+    /// Every installed plugin, by name.
+    pub fn list(&self) -> Vec<Arc<Installed>> {
+        let mut all: Vec<_> = self.read().values().cloned().collect();
+        all.sort_by(|a, b| a.name().cmp(b.name()));
+        all
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Installed>>> {
+        // A panic while holding this lock cannot leave the map half-written (inserts and
+        // removes are single calls), so a poisoned lock is still sound to use.
+        self.installed.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Installed>>> {
+        self.installed.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The scenarios a tutor offers.
+    pub async fn scenarios(&self, plugin: &str) -> Result<Vec<Scenario>, CallError> {
+        self.call_tutor(plugin, |tutor, mut store| async move {
+            let r = tutor.penpal_plugin_tutoring().call_scenarios(&mut store).await;
+            (store, r.map(Ok))
+        })
+        .await
+    }
+
+    /// A tutor's plan for a turn.
+    pub async fn plan_turn(&self, plugin: &str, ctx: &TurnContext) -> Result<TurnPlan, CallError> {
+        self.call_tutor(plugin, |tutor, mut store| async move {
+            let r = tutor.penpal_plugin_tutoring().call_plan_turn(&mut store, ctx).await;
+            (store, r)
+        })
+        .await
+    }
+
+    /// A tutor's review of a turn.
+    pub async fn review_turn(
+        &self,
+        plugin: &str,
+        ctx: &TurnContext,
+        reply: &str,
+        analysis: Option<&str>,
+    ) -> Result<TurnReview, CallError> {
+        self.call_tutor(plugin, |tutor, mut store| async move {
+            let r = tutor
+                .penpal_plugin_tutoring()
+                .call_review_turn(&mut store, ctx, reply, analysis)
+                .await;
+            (store, r)
+        })
+        .await
+    }
+
+    /// Runs one call on a fresh instance of tutor `name` under the limits, classifies how it
+    /// ended, counts it, and tells the observer.
+    async fn call_tutor<R, F, Fut>(&self, name: &str, call: F) -> Result<R, CallError>
+    where
+        R: OutputSize,
+        F: FnOnce(Tutor, Store<CallState>) -> Fut,
+        Fut: Future<Output = (Store<CallState>, wasmtime::Result<Result<R, types::PluginError>>)>,
+    {
+        let plugin = self
+            .get(name)
+            .ok_or_else(|| CallError::NotInstalled(name.to_string()))?;
+        let Runner::Tutor(pre) = &plugin.runner;
+        if plugin.manifest.plugin.kind != Kind::Tutor {
+            return Err(CallError::WrongKind {
+                plugin: name.to_string(),
+                kind: plugin.manifest.plugin.kind,
+            });
+        }
+        let health = &plugin.identity.health;
+        if let Err(retry_in) = health.admit() {
+            return Err(CallError::CircuitOpen {
+                plugin: name.to_string(),
+                retry_in,
+            });
+        }
+        let state = CallState::new(
+            plugin.identity.clone(),
+            self.services.clone(),
+            self.limits.memory_bytes,
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.memory);
+        store.set_epoch_deadline(self.limits.cpu_ticks());
+        store.epoch_deadline_trap();
+
+        let run = async {
+            match pre.instantiate_async(&mut store).await {
+                Ok(tutor) => {
+                    let (store, r) = call(tutor, store).await;
+                    (Some(store), r, false)
+                }
+                Err(e) => (Some(store), Err(e), true),
+            }
+        };
+        let result = match tokio::time::timeout(self.limits.wall, run).await {
+            Err(_) => Err((
+                Outcome::Timeout,
+                CallError::Timeout {
+                    plugin: name.to_string(),
+                    timeout: self.limits.wall,
+                },
+            )),
+            Ok((store, r, instantiating)) => self.classify(name, store, r, instantiating),
+        };
+        let outcome = match &result {
+            Ok(_) => Outcome::Ok,
+            Err((outcome, _)) => *outcome,
+        };
+        let faults = health.record(outcome);
+        if outcome.is_fault() || health.breaker() != health::Breaker::Closed {
+            if let Some(observer) = self.observer.get() {
+                observer.finished(&plugin, outcome, faults);
+            }
+        }
+        result.map_err(|(_, e)| e)
+    }
+
+    fn classify<R: OutputSize>(
+        &self,
+        name: &str,
+        store: Option<Store<CallState>>,
+        result: wasmtime::Result<Result<R, types::PluginError>>,
+        instantiating: bool,
+    ) -> Result<R, (Outcome, CallError)> {
+        let plugin = name.to_string();
+        match result {
+            Ok(Ok(value)) => {
+                let size = value.output_size();
+                if size > self.limits.output_bytes {
+                    Err((
+                        Outcome::OutputTooLarge,
+                        CallError::OutputTooLarge {
+                            plugin,
+                            size,
+                            limit: self.limits.output_bytes,
+                        },
+                    ))
+                } else {
+                    Ok(value)
+                }
+            }
+            Ok(Err(error)) => Err((Outcome::GuestError, CallError::Plugin { plugin, error })),
+            Err(e) => {
+                let state = store.as_ref().map(|s| s.data());
+                if state.is_some_and(|s| s.memory.hit) {
+                    return Err((
+                        Outcome::OutOfMemory,
+                        CallError::OutOfMemory {
+                            plugin,
+                            cap_mib: self.limits.memory_bytes >> 20,
+                        },
+                    ));
+                }
+                if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+                    return Err((
+                        Outcome::Cpu,
+                        CallError::CpuExceeded {
+                            plugin,
+                            budget: self.limits.cpu,
+                        },
+                    ));
+                }
+                if instantiating {
+                    return Err((
+                        Outcome::Instantiate,
+                        CallError::Instantiate {
+                            plugin,
+                            message: format!("{e:#}"),
+                        },
+                    ));
+                }
+                // A Rust guest prints its panic message to stderr before trapping; that
+                // message says far more than "unreachable executed".
+                let said = state.map(|s| s.stderr_text()).unwrap_or_default();
+                let message = if said.is_empty() {
+                    e.downcast_ref::<Trap>()
+                        .map(|t| t.to_string())
+                        .unwrap_or_else(|| format!("{e:#}"))
+                } else {
+                    said
+                };
+                Err((Outcome::Trap, CallError::Trap { plugin, message }))
+            }
+        }
+    }
+}
+
+fn engine_config(limits: &Limits) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(MAX_INSTANCES)
+        .total_core_instances(MAX_INSTANCES * 4)
+        .total_memories(MAX_INSTANCES * 2)
+        .total_tables(MAX_INSTANCES * 4)
+        .total_stacks(MAX_INSTANCES)
+        .max_memories_per_component(4)
+        .max_tables_per_component(8)
+        .max_core_instances_per_component(32)
+        .max_memory_size(limits.memory_bytes);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
+/// How many bytes of strings and lists a call returned, for the output limit.
+pub trait OutputSize {
+    /// The total.
+    fn output_size(&self) -> usize;
+}
+
+fn messages_size(messages: &[types::ChatMessage]) -> usize {
+    messages.iter().map(|m| m.content.len() + 8).sum()
+}
+
+fn request_size(r: &types::CompletionRequest) -> usize {
+    messages_size(&r.messages) + r.model.as_ref().map_or(0, String::len)
+}
+
+impl OutputSize for TurnPlan {
+    fn output_size(&self) -> usize {
+        request_size(&self.reply) + self.analysis.as_ref().map_or(0, request_size)
+    }
+}
+
+impl OutputSize for TurnReview {
+    fn output_size(&self) -> usize {
+        let c: usize = self
+            .corrections
+            .iter()
+            .map(|c| c.original.len() + c.corrected.len() + c.explanation.len() + 8)
+            .sum();
+        let v: usize = self
+            .vocabulary
+            .iter()
+            .map(|v| v.term.len() + v.translation.len() + v.example.as_ref().map_or(0, String::len) + 8)
+            .sum();
+        let d: usize = self.dropped.iter().map(String::len).sum();
+        c + v + d + self.debrief.as_ref().map_or(0, String::len)
+    }
+}
+
+impl OutputSize for Vec<Scenario> {
+    fn output_size(&self) -> usize {
+        self.iter()
+            .map(|s| {
+                s.id.len() + s.title.len() + s.setting.len() + s.learner_role.len()
+                    + s.tutor_role.len() + s.goal.len()
+            })
+            .sum()
+    }
+}

@@ -1,0 +1,128 @@
+//! The server: loads plugins, starts the actors, serves the HTTP API until shut down.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use actix::Actor;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::actors::supervisor::{self, BreakerPolicy, ListPlugins, PluginSupervisor};
+use crate::config::{PluginArgs, ServeArgs};
+use crate::plugins::{CompileCache, PluginHost, Services};
+
+/// Builds the plugin host from `args` and installs every bundled and installed plugin. A
+/// plugin that fails to load is logged and skipped: one bad package must not keep the rest of
+/// the platform down.
+pub fn load_plugins(args: &PluginArgs) -> anyhow::Result<Arc<PluginHost>> {
+    let operator = args.operator()?;
+    let services = Services {
+        config: Arc::new(operator.plugin_configs()),
+        ..Services::default()
+    };
+    let host = Arc::new(
+        PluginHost::new(args.limits(), CompileCache::at(args.cache_dir()), services)
+            .map_err(|e| anyhow::anyhow!("cannot start the plugin engine: {e:#}"))?,
+    );
+    for pkg in args.bundled_packages() {
+        let name = pkg.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let grants = operator.grants(&name);
+        if let Err(e) = host.install_path(&pkg, &grants) {
+            tracing::error!(package = %pkg.display(), error = %e, "could not load bundled plugin");
+        }
+    }
+    let mut installed: Vec<_> = std::fs::read_dir(args.install_dir())
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    installed.sort();
+    for pkg in installed {
+        let result = supervisor::read_grants(&pkg)
+            .and_then(|g| host.install_path(&pkg, &g).map_err(|e| e.to_string()));
+        if let Err(e) = result {
+            tracing::error!(package = %pkg.display(), error = %e, "could not load installed plugin");
+        }
+    }
+    Ok(host)
+}
+
+#[derive(Clone)]
+struct AppState {
+    host: Arc<PluginHost>,
+    supervisor: actix::Addr<PluginSupervisor>,
+}
+
+/// Serves on `listener` until `shutdown` resolves. Must run inside an actix system.
+pub async fn run(
+    listener: TcpListener,
+    args: ServeArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let host = load_plugins(&args.plugins)?;
+    let supervisor = PluginSupervisor::new(
+        host.clone(),
+        BreakerPolicy::default(),
+        Some(args.plugins.install_dir()),
+    )
+    .start();
+    let state = AppState { host, supervisor };
+    let app = Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .route("/v1/version", get(version))
+        .route("/v1/plugins", get(plugins))
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                Json(json!({"error": {"code": "not_found", "message": "no such route"}})),
+            )
+        })
+        .with_state(state);
+    tracing::info!(addr = %listener.local_addr()?, "penpal listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let tutors = state
+        .host
+        .list()
+        .iter()
+        .filter(|p| p.manifest.plugin.kind == crate::plugins::Kind::Tutor)
+        .count();
+    if tutors == 0 {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not ready", "reason": "no tutor plugin is loaded"})),
+        )
+            .into_response();
+    }
+    Json(json!({"status": "ready", "tutors": tutors})).into_response()
+}
+
+async fn version() -> Json<serde_json::Value> {
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "wit": crate::plugins::manifest::SUPPORTED_WIT.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+    }))
+}
+
+async fn plugins(State(state): State<AppState>) -> Response {
+    match state.supervisor.send(ListPlugins).await {
+        Ok(list) => Json(json!({ "plugins": list })).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "plugin supervisor unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": {"code": "unavailable", "message": "plugin supervisor is not running"}})),
+            )
+                .into_response()
+        }
+    }
+}
