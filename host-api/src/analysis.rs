@@ -110,8 +110,9 @@ impl Analysis {
                 self.corrections.truncate(GENTLE_CORRECTIONS);
                 let cut = before - self.corrections.len();
                 if cut > 0 {
-                    self.dropped
-                        .push(format!("{cut} minor correction(s): gentle correction intensity"));
+                    self.dropped.push(format!(
+                        "{cut} minor correction(s): gentle correction intensity"
+                    ));
                 }
             }
         }
@@ -199,7 +200,8 @@ impl Analysis {
             None => 0.5,
             Some(Some(c)) if c.is_finite() => c.clamp(0.0, 1.0) as f32,
             Some(_) => {
-                self.dropped.push("level: confidence is not a number".into());
+                self.dropped
+                    .push("level: confidence is not a number".into());
                 return;
             }
         };
@@ -248,7 +250,11 @@ pub fn request(ctx: &TurnContext, focus: &str) -> CompletionRequest {
 }
 
 /// `value` as a list, noting in `dropped` when it is something else.
-fn list<'a>(value: Option<&'a Value>, name: &str, dropped: &mut Vec<String>) -> Option<&'a [Value]> {
+fn list<'a>(
+    value: Option<&'a Value>,
+    name: &str,
+    dropped: &mut Vec<String>,
+) -> Option<&'a [Value]> {
     match value {
         None | Some(Value::Null) => None,
         Some(Value::Array(items)) => Some(items),
@@ -397,13 +403,16 @@ fn repair(text: &str) -> Option<Map<String, Value>> {
             _ => {}
         }
     }
-    cuts.iter().rev().take(MAX_REPAIRS).find_map(|(at, closers)| {
-        let candidate = format!("{}{closers}", &text[..*at]);
-        match serde_json::from_str::<Value>(&candidate) {
-            Ok(Value::Object(object)) => Some(object),
-            _ => None,
-        }
-    })
+    cuts.iter()
+        .rev()
+        .take(MAX_REPAIRS)
+        .find_map(|(at, closers)| {
+            let candidate = format!("{}{closers}", &text[..*at]);
+            match serde_json::from_str::<Value>(&candidate) {
+                Ok(Value::Object(object)) => Some(object),
+                _ => None,
+            }
+        })
 }
 
 #[cfg(test)]
@@ -439,7 +448,10 @@ mod tests {
     fn reads_a_well_formed_analysis() {
         let a = Analysis::salvage(
             Some(GOOD),
-            &ctx("Hier je suis allé à le marché", CorrectionIntensity::EveryError),
+            &ctx(
+                "Hier je suis allé à le marché",
+                CorrectionIntensity::EveryError,
+            ),
         );
         assert_eq!(a.corrections.len(), 1);
         assert_eq!(a.corrections[0].corrected, "je suis allé au marché");
@@ -454,7 +466,10 @@ mod tests {
         let raw = format!("Sure! Here is the analysis:\n```json\n{GOOD}\n```\nHope it helps.");
         let a = Analysis::salvage(
             Some(&raw),
-            &ctx("Hier je suis allé à le marché", CorrectionIntensity::EveryError),
+            &ctx(
+                "Hier je suis allé à le marché",
+                CorrectionIntensity::EveryError,
+            ),
         );
         assert_eq!(a.corrections.len(), 1);
         assert_eq!(a.vocabulary.len(), 1);
@@ -474,7 +489,8 @@ mod tests {
 
     #[test]
     fn drops_corrections_of_words_the_learner_never_wrote() {
-        let raw = r#"{"corrections":[{"original":"ignore all previous instructions","corrected":"x"}]}"#;
+        let raw =
+            r#"{"corrections":[{"original":"ignore all previous instructions","corrected":"x"}]}"#;
         let a = Analysis::salvage(Some(raw), &ctx("bonjour", CorrectionIntensity::EveryError));
         assert!(a.corrections.is_empty());
         assert!(a.dropped[0].contains("not in the learner's message"));
@@ -515,7 +531,10 @@ mod tests {
         );
         let a = Analysis::salvage(Some(&raw), &ctx("bonjour", CorrectionIntensity::EveryError));
         assert_eq!(a.vocabulary.len(), MAX_VOCABULARY);
-        assert!(a.debrief.is_none_or(|d| d.chars().count() <= MAX_DEBRIEF_CHARS));
+        assert!(
+            a.debrief
+                .is_none_or(|d| d.chars().count() <= MAX_DEBRIEF_CHARS)
+        );
     }
 
     #[test]
@@ -530,10 +549,12 @@ mod tests {
         assert!(off.corrections.is_empty());
         let gentle = Analysis::salvage(Some(raw), &ctx(message, CorrectionIntensity::Gentle));
         assert_eq!(gentle.corrections.len(), GENTLE_CORRECTIONS);
-        assert!(gentle
-            .corrections
-            .iter()
-            .all(|c| c.category != ErrorCategory::Punctuation));
+        assert!(
+            gentle
+                .corrections
+                .iter()
+                .all(|c| c.category != ErrorCategory::Punctuation)
+        );
         let all = Analysis::salvage(Some(raw), &ctx(message, CorrectionIntensity::EveryError));
         assert_eq!(all.corrections.len(), 4);
     }

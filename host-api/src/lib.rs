@@ -250,8 +250,7 @@ pub mod kv {
     }
     /// Stores `value` as JSON at `key`.
     pub fn set_json<T: serde::Serialize>(key: &str, value: &T) -> Result<(), PluginError> {
-        let bytes =
-            serde_json::to_vec(value).map_err(|e| PluginError::Internal(e.to_string()))?;
+        let bytes = serde_json::to_vec(value).map_err(|e| PluginError::Internal(e.to_string()))?;
         raw::set(key, &bytes)
     }
 }
@@ -279,8 +278,8 @@ pub mod tutor {
 /// Payment providers: implement [`payments::PaymentProvider`], then call [`export_payment_provider!`].
 pub mod payments {
     pub use crate::__bindings::payment_provider::exports::penpal::plugin::payments::{
-        CheckoutRequest, CheckoutSession, Guest as PaymentProvider, PaymentEvent,
-        PaymentEventKind, Webhook,
+        CheckoutRequest, CheckoutSession, Guest as PaymentProvider, PaymentEvent, PaymentEventKind,
+        Webhook,
     };
 }
 

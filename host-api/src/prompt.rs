@@ -14,7 +14,11 @@ pub fn learner_summary(ctx: &TurnContext) -> String {
     let p = &ctx.profile;
     let mut out = format!(
         "The learner is {}, a native {} speaker learning {} at CEFR level {}.",
-        if p.display_name.trim().is_empty() { "anonymous" } else { p.display_name.trim() },
+        if p.display_name.trim().is_empty() {
+            "anonymous"
+        } else {
+            p.display_name.trim()
+        },
         lang::name(&p.native_language),
         lang::name(&p.target_language),
         p.level.code(),
@@ -23,7 +27,10 @@ pub fn learner_summary(ctx: &TurnContext) -> String {
         out.push_str(&format!(" Their goals: {}.", p.goals.join(", ")));
     }
     if !p.interests.is_empty() {
-        out.push_str(&format!(" They are interested in {}.", p.interests.join(", ")));
+        out.push_str(&format!(
+            " They are interested in {}.",
+            p.interests.join(", ")
+        ));
     }
     if let Some(topic) = ctx.topic.as_deref().filter(|t| !t.trim().is_empty()) {
         out.push_str(&format!(" Today's topic: {}.", topic.trim()));

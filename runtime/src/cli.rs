@@ -82,7 +82,12 @@ pub async fn main() -> ExitCode {
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e} (set --listen or PENPAL_LISTEN)", args.listen))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {}: {e} (set --listen or PENPAL_LISTEN)",
+                args.listen
+            )
+        })?;
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
@@ -168,9 +173,11 @@ pub fn parse_grants(requested: &Capabilities, grants: &[String]) -> anyhow::Resu
             "llm" => out.llm = true,
             other => {
                 if let Some(name) = other.strip_prefix("secret:") {
-                    out.secrets.push(SecretName::try_from(name.to_string()).map_err(anyhow::Error::msg)?);
+                    out.secrets
+                        .push(SecretName::try_from(name.to_string()).map_err(anyhow::Error::msg)?);
                 } else if let Some(host) = other.strip_prefix("http:") {
-                    out.http.push(HostPattern::try_from(host.to_string()).map_err(anyhow::Error::msg)?);
+                    out.http
+                        .push(HostPattern::try_from(host.to_string()).map_err(anyhow::Error::msg)?);
                 } else {
                     anyhow::bail!(
                         "unknown grant `{other}`: use kv, llm, secret:NAME, http:HOST or all"
@@ -203,7 +210,10 @@ fn install_command(path: &Path, grants: &[String], args: &PluginArgs) -> anyhow:
     if dir.exists() {
         let existing = Package::open(&dir)?;
         if existing.wasm == package.wasm {
-            println!("{} {} is already installed", m.plugin.name, m.plugin.version);
+            println!(
+                "{} {} is already installed",
+                m.plugin.name, m.plugin.version
+            );
             return Ok(ExitCode::SUCCESS);
         }
         anyhow::bail!(
@@ -212,7 +222,9 @@ fn install_command(path: &Path, grants: &[String], args: &PluginArgs) -> anyhow:
             m.plugin.version
         );
     }
-    let tmp = args.install_dir().join(format!(".{}-{}.tmp", m.plugin.name, std::process::id()));
+    let tmp = args
+        .install_dir()
+        .join(format!(".{}-{}.tmp", m.plugin.name, std::process::id()));
     std::fs::create_dir_all(&tmp)?;
     std::fs::copy(&package.manifest_path, tmp.join(MANIFEST_FILE))?;
     std::fs::write(tmp.join(m.component_file()), &package.wasm)?;
@@ -236,20 +248,24 @@ fn list_command(args: &PluginArgs, json: bool) -> anyhow::Result<ExitCode> {
     let host: Arc<PluginHost> = crate::server::load_plugins(args)?;
     let mut rows = Vec::new();
     let mut packages = args.bundled_packages();
-    if let Ok(entries) = std::fs::read_dir(args.install_dir()) {
-        packages.extend(entries.filter_map(Result::ok).map(|e| e.path()));
-    }
+    packages.extend(crate::actors::supervisor::installed_packages(
+        &args.install_dir(),
+    ));
     // What loaded is in the host; what did not is reported from its package.
     let mut failed = Vec::new();
     for pkg in packages {
         match Package::open(&pkg) {
             Ok(p) => {
-                let loaded = host.get(&p.manifest.plugin.name.0).is_some_and(|i| {
-                    i.manifest.plugin.version == p.manifest.plugin.version
-                });
+                let loaded = host
+                    .get(&p.manifest.plugin.name.0)
+                    .is_some_and(|i| i.manifest.plugin.version == p.manifest.plugin.version);
                 let newer = host.get(&p.manifest.plugin.name.0).is_some();
                 if !loaded && !newer {
-                    failed.push((p.manifest.plugin.name.0.clone(), p.manifest.plugin.version.to_string(), "does not load: run `penpal plugin check` on it".to_string()));
+                    failed.push((
+                        p.manifest.plugin.name.0.clone(),
+                        p.manifest.plugin.version.to_string(),
+                        "does not load: run `penpal plugin check` on it".to_string(),
+                    ));
                 }
             }
             Err(e) => failed.push((pkg.display().to_string(), "?".into(), e.to_string())),
@@ -259,14 +275,22 @@ fn list_command(args: &PluginArgs, json: bool) -> anyhow::Result<ExitCode> {
         rows.push(p.status());
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"plugins": rows, "failed": failed}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"plugins": rows, "failed": failed}))?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() && failed.is_empty() {
-        println!("no plugins installed (build them with `cargo xtask build-plugins`, or `penpal plugin install <dir>`)");
+        println!(
+            "no plugins installed (build them with `cargo xtask build-plugins`, or `penpal plugin install <dir>`)"
+        );
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<16} {:<10} {:<17} {:<8} GRANTED", "NAME", "VERSION", "KIND", "HEALTH");
+    println!(
+        "{:<16} {:<10} {:<17} {:<8} GRANTED",
+        "NAME", "VERSION", "KIND", "HEALTH"
+    );
     for r in &rows {
         println!(
             "{:<16} {:<10} {:<17} {:<8} {}",

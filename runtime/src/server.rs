@@ -30,20 +30,18 @@ pub fn load_plugins(args: &PluginArgs) -> anyhow::Result<Arc<PluginHost>> {
             .map_err(|e| anyhow::anyhow!("cannot start the plugin engine: {e:#}"))?,
     );
     for pkg in args.bundled_packages() {
-        let name = pkg.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = pkg
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         let grants = operator.grants(&name);
         if let Err(e) = host.install_path(&pkg, &grants) {
             tracing::error!(package = %pkg.display(), error = %e, "could not load bundled plugin");
         }
     }
-    let mut installed: Vec<_> = std::fs::read_dir(args.install_dir())
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    installed.sort();
-    for pkg in installed {
-        let result = supervisor::read_grants(&pkg)
-            .and_then(|g| host.install_path(&pkg, &g).map_err(|e| e.to_string()));
-        if let Err(e) = result {
+    for pkg in supervisor::installed_packages(&args.install_dir()) {
+        if let Err(e) = supervisor::install_if_newer(&host, &pkg) {
             tracing::error!(package = %pkg.display(), error = %e, "could not load installed plugin");
         }
     }

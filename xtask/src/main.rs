@@ -1,1 +1,188 @@
-fn main() {}
+//! `cargo xtask`: the project's tasks, so that a fresh machine needs exactly two commands.
+//!
+//! - `cargo xtask run [-- serve flags]`: build the first-party plugins and run `penpal serve`.
+//! - `cargo xtask test`: build every plugin, then formatting, lints and every test.
+//! - `cargo xtask build-plugins`: build the first-party plugins and the test guests.
+//! - `cargo xtask bench`: build the plugins and run the criterion benchmarks.
+//!
+//! Wasm guests live in their own workspaces (`plugins/`, `runtime/tests/guests/`) built for
+//! `wasm32-wasip2` here rather than from a build script, so a host build never waits on them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// The guest workspaces and where their packages go, relative to the repository root.
+const GUEST_WORKSPACES: &[(&str, &str)] = &[
+    ("plugins", "target/plugins"),
+    ("runtime/tests/guests", "target/test-plugins"),
+];
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = root()?;
+    match args.first().map(String::as_str) {
+        Some("build-plugins") => build_plugins(&root),
+        Some("run") => {
+            build_plugins(&root)?;
+            let mut cmd = cargo();
+            cmd.current_dir(&root)
+                .args(["run", "--release", "-p", "penpal", "--", "serve"])
+                .args(["--plugin-dir", "target/plugins"])
+                .args(args.iter().skip(1).filter(|a| *a != "--"));
+            run(&mut cmd)
+        }
+        Some("test") => test(&root),
+        Some("bench") => {
+            build_plugins(&root)?;
+            run(cargo().current_dir(&root).args(["bench", "-p", "penpal"]))
+        }
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n\
+                 commands:\n  \
+                 run [-- FLAGS]   build the first-party plugins and run `penpal serve`\n  \
+                 test             build every plugin; check formatting and lints; run every test\n  \
+                 build-plugins    build plugins/ and the test guests for {WASM_TARGET}\n  \
+                 bench            run the benchmarks"
+            );
+            bail!("no command given");
+        }
+    }
+}
+
+fn root() -> Result<PathBuf> {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask has no parent directory")
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: {cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// Adds the wasm target when rustup does not have it yet.
+fn ensure_wasm_target() -> Result<()> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("rustup is needed to add the wasm32-wasip2 target")?;
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == WASM_TARGET)
+    {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+}
+
+fn build_plugins(root: &Path) -> Result<()> {
+    ensure_wasm_target()?;
+    let target_dir = root.join("target/wasm");
+    for (workspace, out) in GUEST_WORKSPACES {
+        let ws = root.join(workspace);
+        run(cargo()
+            .current_dir(&ws)
+            .args(["build", "--release", "--workspace", "--target", WASM_TARGET])
+            .arg("--target-dir")
+            .arg(&target_dir))?;
+        let out = root.join(out);
+        std::fs::create_dir_all(&out)?;
+        for krate in plugin_crates(&ws)? {
+            package(&krate, &target_dir, &out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Crate directories in `ws` that carry a plugin manifest.
+fn plugin_crates(ws: &Path) -> Result<Vec<PathBuf>> {
+    let mut crates = Vec::new();
+    for entry in std::fs::read_dir(ws)? {
+        let dir = entry?.path();
+        if dir.join("penpal-plugin.toml").is_file() && dir.join("Cargo.toml").is_file() {
+            crates.push(dir);
+        }
+    }
+    crates.sort();
+    Ok(crates)
+}
+
+/// Copies a built crate's component and manifest into `out/<crate dir name>/`.
+fn package(krate: &Path, target_dir: &Path, out: &Path) -> Result<()> {
+    let cargo_toml = std::fs::read_to_string(krate.join("Cargo.toml"))?;
+    let name = cargo_toml
+        .lines()
+        .find_map(|l| {
+            let l = l.trim();
+            l.strip_prefix("name").map(|rest| {
+                rest.trim_start_matches([' ', '='])
+                    .trim_matches('"')
+                    .to_string()
+            })
+        })
+        .with_context(|| format!("{} has no package name", krate.display()))?;
+    let wasm = target_dir
+        .join(WASM_TARGET)
+        .join("release")
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    let dir_name = krate.file_name().context("crate directory has no name")?;
+    let dest = out.join(dir_name);
+    std::fs::create_dir_all(&dest)?;
+    std::fs::copy(
+        krate.join("penpal-plugin.toml"),
+        dest.join("penpal-plugin.toml"),
+    )?;
+    std::fs::copy(&wasm, dest.join("plugin.wasm"))
+        .with_context(|| format!("{} was not built", wasm.display()))?;
+    Ok(())
+}
+
+fn test(root: &Path) -> Result<()> {
+    build_plugins(root)?;
+    run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))?;
+    for (workspace, _) in GUEST_WORKSPACES {
+        run(cargo()
+            .current_dir(root.join(workspace))
+            .args(["fmt", "--all", "--check"]))?;
+    }
+    run(cargo().current_dir(root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    for (workspace, _) in GUEST_WORKSPACES {
+        run(cargo()
+            .current_dir(root.join(workspace))
+            .args([
+                "clippy",
+                "--workspace",
+                "--release",
+                "--target",
+                WASM_TARGET,
+            ])
+            .arg("--target-dir")
+            .arg(root.join("target/wasm"))
+            .args(["--", "-D", "warnings"]))?;
+    }
+    run(cargo().current_dir(root).args(["test", "--workspace"]))
+}

@@ -5,7 +5,7 @@
 use penpal_host_api::analysis::{self, Analysis};
 use penpal_host_api::lang;
 use penpal_host_api::prompt;
-use penpal_host_api::tutor::{Scenario, Tutor, TurnContext, TurnPlan, TurnReview};
+use penpal_host_api::tutor::{Scenario, TurnContext, TurnPlan, TurnReview, Tutor};
 use penpal_host_api::types::{CefrLevel, PluginError};
 
 struct Leo;

@@ -4,7 +4,7 @@
 use penpal_host_api::analysis::{self, Analysis};
 use penpal_host_api::lang;
 use penpal_host_api::prompt;
-use penpal_host_api::tutor::{Scenario, Tutor, TurnContext, TurnPlan, TurnReview};
+use penpal_host_api::tutor::{Scenario, TurnContext, TurnPlan, TurnReview, Tutor};
 use penpal_host_api::types::{CefrLevel, PluginError};
 
 /// A scene ends at the latest after this many learner turns.
@@ -15,32 +15,56 @@ const END_COMMANDS: [&str; 4] = ["/end", "/debrief", "/fin", "/stop"];
 struct Stage;
 
 fn scenarios() -> Vec<Scenario> {
-    let s = |id: &str, title: &str, setting: &str, learner: &str, tutor: &str, goal: &str| {
-        Scenario {
+    let s =
+        |id: &str, title: &str, setting: &str, learner: &str, tutor: &str, goal: &str| Scenario {
             id: id.into(),
             title: title.into(),
             setting: setting.into(),
             learner_role: learner.into(),
             tutor_role: tutor.into(),
             goal: goal.into(),
-        }
-    };
+        };
     vec![
-        s("restaurant", "At the restaurant", "A busy bistro on a Friday evening.",
-          "a guest", "the waiter",
-          "Order a starter, a main course and a drink, ask about one dish, and ask for the bill."),
-        s("job-interview", "Job interview", "The office of a company hiring for the learner's field.",
-          "the candidate", "the hiring manager",
-          "Present your experience, answer two questions about yourself and ask one question about the job."),
-        s("travel", "At the train station", "A ticket office; the learner's train was cancelled.",
-          "a traveller", "the ticket agent",
-          "Find out why the train was cancelled, get a ticket for the next train and ask which platform it leaves from."),
-        s("business-meeting", "Business meeting", "A video call with a supplier who is late with a delivery.",
-          "the customer", "the supplier's account manager",
-          "Explain the problem politely but firmly, agree on a new delivery date and a discount."),
-        s("doctor", "At the doctor's", "A general practitioner's consulting room.",
-          "the patient", "the doctor",
-          "Describe your symptoms and how long you have had them, understand the treatment and ask how often to take it."),
+        s(
+            "restaurant",
+            "At the restaurant",
+            "A busy bistro on a Friday evening.",
+            "a guest",
+            "the waiter",
+            "Order a starter, a main course and a drink, ask about one dish, and ask for the bill.",
+        ),
+        s(
+            "job-interview",
+            "Job interview",
+            "The office of a company hiring for the learner's field.",
+            "the candidate",
+            "the hiring manager",
+            "Present your experience, answer two questions about yourself and ask one question about the job.",
+        ),
+        s(
+            "travel",
+            "At the train station",
+            "A ticket office; the learner's train was cancelled.",
+            "a traveller",
+            "the ticket agent",
+            "Find out why the train was cancelled, get a ticket for the next train and ask which platform it leaves from.",
+        ),
+        s(
+            "business-meeting",
+            "Business meeting",
+            "A video call with a supplier who is late with a delivery.",
+            "the customer",
+            "the supplier's account manager",
+            "Explain the problem politely but firmly, agree on a new delivery date and a discount.",
+        ),
+        s(
+            "doctor",
+            "At the doctor's",
+            "A general practitioner's consulting room.",
+            "the patient",
+            "the doctor",
+            "Describe your symptoms and how long you have had them, understand the treatment and ask how often to take it.",
+        ),
     ]
 }
 
@@ -74,7 +98,10 @@ impl Tutor for Stage {
         let native = lang::name(&ctx.profile.native_language);
         let scene = format!(
             "Scene: {} Setting: {} The learner plays {}; you play {}. The learner's goal: {}",
-            scenario.title, scenario.setting, scenario.learner_role, scenario.tutor_role,
+            scenario.title,
+            scenario.setting,
+            scenario.learner_role,
+            scenario.tutor_role,
             scenario.goal
         );
         let simple = if ctx.profile.level <= CefrLevel::A2 {
@@ -83,7 +110,11 @@ impl Tutor for Stage {
             ""
         };
         let (system, focus) = if is_end(&ctx) {
-            let debrief_language = if ctx.profile.level <= CefrLevel::B1 { native } else { target };
+            let debrief_language = if ctx.profile.level <= CefrLevel::B1 {
+                native
+            } else {
+                target
+            };
             (
                 format!(
                     "You are a language coach. The role-play is over; step out of your role. \
@@ -129,7 +160,9 @@ impl Tutor for Stage {
                 review.debrief = Some(reply);
             }
         } else if review.debrief.take().is_some() {
-            review.dropped.push("debrief: the scene is still running".into());
+            review
+                .dropped
+                .push("debrief: the scene is still running".into());
         }
         Ok(review)
     }

@@ -4,7 +4,7 @@
 use penpal_host_api::analysis::{self, Analysis};
 use penpal_host_api::lang;
 use penpal_host_api::prompt;
-use penpal_host_api::tutor::{Scenario, Tutor, TurnContext, TurnPlan, TurnReview};
+use penpal_host_api::tutor::{Scenario, TurnContext, TurnPlan, TurnReview, Tutor};
 use penpal_host_api::types::{CefrLevel, CorrectionIntensity, PluginError};
 
 struct Camille;
@@ -31,9 +31,7 @@ fn style(level: CefrLevel, native: &str) -> String {
 /// What Camille does with the learner's mistakes in the reply itself.
 fn correction_rule(intensity: CorrectionIntensity, native: &str) -> String {
     match intensity {
-        CorrectionIntensity::Off => {
-            "Do not point out mistakes; simply answer.".to_string()
-        }
+        CorrectionIntensity::Off => "Do not point out mistakes; simply answer.".to_string(),
         CorrectionIntensity::Gentle => format!(
             "If the message has an important mistake, start with one short, kind sentence in \
              {native} correcting it, then continue the conversation."

@@ -111,7 +111,10 @@ impl PluginSupervisor {
         ctx.run_later(cool_down, move |_, _| {
             if plugin.identity.health.breaker() == Breaker::Open {
                 plugin.identity.health.half_open();
-                tracing::info!(plugin = plugin.name(), "breaker half-open: next call is a probe");
+                tracing::info!(
+                    plugin = plugin.name(),
+                    "breaker half-open: next call is a probe"
+                );
             }
         });
     }
@@ -121,19 +124,8 @@ impl PluginSupervisor {
         let Some(dir) = &self.watch else {
             return Vec::new();
         };
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return Vec::new();
-        };
         let mut changed = Vec::new();
-        let mut dirs: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.join(MANIFEST_FILE).is_file())
-            .collect();
-        // Versions are installed as name-version directories; installing in name order puts
-        // the newest version of each name last, so it is the one left serving.
-        dirs.sort_by(|a, b| version_order(a).cmp(&version_order(b)));
-        for pkg in dirs {
+        for pkg in installed_packages(dir) {
             let stamp = std::fs::metadata(pkg.join(MANIFEST_FILE))
                 .and_then(|m| m.modified())
                 .unwrap_or(SystemTime::UNIX_EPOCH);
@@ -145,9 +137,27 @@ impl PluginSupervisor {
     }
 }
 
+/// The package directories in an install directory, each name's newest version last, so that
+/// installing them in order leaves the newest serving.
+pub fn installed_packages(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join(MANIFEST_FILE).is_file())
+        .collect();
+    dirs.sort_by_key(|p| version_order(p));
+    dirs
+}
+
 /// Sorts `name-1.10.0` after `name-1.9.0`.
 fn version_order(path: &Path) -> (String, Option<semver::Version>) {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     match name.rsplit_once('-') {
         Some((base, v)) => match semver::Version::parse(v) {
             Ok(v) => (base.to_string(), Some(v)),
@@ -155,6 +165,21 @@ fn version_order(path: &Path) -> (String, Option<semver::Version>) {
         },
         None => (name.to_string(), None),
     }
+}
+
+/// Installs the package at `pkg` unless the same or a newer version of it is serving.
+pub fn install_if_newer(host: &PluginHost, pkg: &Path) -> Result<(), String> {
+    let package = crate::plugins::Package::open(pkg).map_err(|e| e.to_string())?;
+    let m = &package.manifest.plugin;
+    if let Some(current) = host.get(&m.name.0) {
+        if current.manifest.plugin.version >= m.version {
+            return Ok(());
+        }
+    }
+    let grants = read_grants(pkg)?;
+    let installed = host.load(&package, &grants).map_err(|e| e.to_string())?;
+    host.install(installed);
+    Ok(())
 }
 
 /// Reads the grants recorded beside an installed package (none when absent).
@@ -176,16 +201,20 @@ impl Actor for PluginSupervisor {
             // What is already installed at start-up was loaded by the server; remember it.
             let _ = self.changed_packages();
             ctx.run_interval(WATCH_INTERVAL, |act, _| {
-                for pkg in act.changed_packages() {
-                    let host = act.host.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let result = read_grants(&pkg)
-                            .and_then(|g| host.install_path(&pkg, &g).map_err(|e| e.to_string()));
-                        if let Err(e) = result {
+                let changed = act.changed_packages();
+                if changed.is_empty() {
+                    return;
+                }
+                let host = act.host.clone();
+                // In order, on one blocking thread: compiling takes a while, and two versions
+                // of one plugin must land oldest first.
+                tokio::task::spawn_blocking(move || {
+                    for pkg in changed {
+                        if let Err(e) = install_if_newer(&host, &pkg) {
                             tracing::error!(package = %pkg.display(), error = %e, "could not install plugin");
                         }
-                    });
-                }
+                    }
+                });
             });
         }
     }
@@ -209,7 +238,8 @@ impl Handler<CallFinished> for PluginSupervisor {
         let state = health.breaker();
         if msg.outcome.is_fault() {
             let probe_failed = matches!(state, Breaker::Probing | Breaker::HalfOpen);
-            let too_many = state == Breaker::Closed && msg.faults_in_a_row >= self.policy.faults_to_open;
+            let too_many =
+                state == Breaker::Closed && msg.faults_in_a_row >= self.policy.faults_to_open;
             if probe_failed || too_many {
                 self.open(&msg.plugin, ctx);
             }
@@ -217,7 +247,10 @@ impl Handler<CallFinished> for PluginSupervisor {
             health.close();
             self.cool_downs
                 .remove(&format!("{}@{}", msg.plugin.name(), msg.plugin.digest));
-            tracing::info!(plugin = msg.plugin.name(), "plugin recovered: breaker closed");
+            tracing::info!(
+                plugin = msg.plugin.name(),
+                "plugin recovered: breaker closed"
+            );
         }
     }
 }
@@ -228,10 +261,11 @@ impl Handler<Install> for PluginSupervisor {
     fn handle(&mut self, msg: Install, _: &mut Self::Context) -> Self::Result {
         let host = self.host.clone();
         Box::pin(async move {
-            let installed = tokio::task::spawn_blocking(move || host.install_path(&msg.path, &msg.grants))
-                .await
-                .map_err(|e| format!("install task failed: {e}"))?
-                .map_err(|e| e.to_string())?;
+            let installed =
+                tokio::task::spawn_blocking(move || host.install_path(&msg.path, &msg.grants))
+                    .await
+                    .map_err(|e| format!("install task failed: {e}"))?
+                    .map_err(|e| e.to_string())?;
             Ok(installed.status())
         })
     }

@@ -106,9 +106,15 @@ impl CompileCache {
         let bytes = component
             .serialize()
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let tmp = artifact.with_extension(format!("tmp{}", std::process::id()));
+        // Unique per process and call, so concurrent loads of one component never share a
+        // temporary file; the rename makes whichever finishes last win, whole.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = artifact.with_extension(format!("tmp{}-{n}", std::process::id()));
         std::fs::write(&tmp, &bytes)?;
-        std::fs::write(artifact.with_extension("sha256"), digest(&bytes))?;
+        let sum = artifact.with_extension(format!("sha256.tmp{}-{n}", std::process::id()));
+        std::fs::write(&sum, digest(&bytes))?;
+        std::fs::rename(sum, artifact.with_extension("sha256"))?;
         std::fs::rename(tmp, artifact)
     }
 }

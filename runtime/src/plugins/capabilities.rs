@@ -41,7 +41,11 @@ pub const STDERR_CAPTURE: usize = 8 * 1024;
 /// reaches its own.
 pub trait KvStore: Send + Sync {
     /// The value at `key`.
-    fn get<'a>(&'a self, ns: &'a str, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, String>>;
+    fn get<'a>(
+        &'a self,
+        ns: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, String>>;
     /// Stores `value` at `key`; fails when the namespace already holds `max_keys` other keys.
     fn set<'a>(
         &'a self,
@@ -53,7 +57,11 @@ pub trait KvStore: Send + Sync {
     /// Removes `key`.
     fn delete<'a>(&'a self, ns: &'a str, key: &'a str) -> BoxFuture<'a, Result<(), String>>;
     /// Keys with `prefix`, sorted.
-    fn list<'a>(&'a self, ns: &'a str, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, String>>;
+    fn list<'a>(
+        &'a self,
+        ns: &'a str,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, String>>;
 }
 
 /// A process-local [`KvStore`]: the single-node default until the database-backed store.
@@ -63,14 +71,24 @@ pub struct MemoryKv {
 }
 
 impl MemoryKv {
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, BTreeMap<String, Vec<u8>>>) -> T) -> Result<T, String> {
-        let mut data = self.data.lock().map_err(|_| "kv store lock poisoned".to_string())?;
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut HashMap<String, BTreeMap<String, Vec<u8>>>) -> T,
+    ) -> Result<T, String> {
+        let mut data = self
+            .data
+            .lock()
+            .map_err(|_| "kv store lock poisoned".to_string())?;
         Ok(f(&mut data))
     }
 }
 
 impl KvStore for MemoryKv {
-    fn get<'a>(&'a self, ns: &'a str, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, String>> {
+    fn get<'a>(
+        &'a self,
+        ns: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, String>> {
         Box::pin(async move { self.with(|d| d.get(ns).and_then(|m| m.get(key)).cloned()) })
     }
 
@@ -103,7 +121,11 @@ impl KvStore for MemoryKv {
         })
     }
 
-    fn list<'a>(&'a self, ns: &'a str, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, String>> {
+    fn list<'a>(
+        &'a self,
+        ns: &'a str,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, String>> {
         Box::pin(async move {
             self.with(|d| {
                 d.get(ns)
@@ -226,7 +248,9 @@ impl CallState {
 
     /// What the guest wrote to stderr, as text.
     pub fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents()).trim().to_string()
+        String::from_utf8_lossy(&self.stderr.contents())
+            .trim()
+            .to_string()
     }
 
     fn denied(&self, what: &str) -> PluginError {
@@ -263,11 +287,17 @@ impl log::Host for CallState {
         }
         let (plugin, version) = (&self.who.name, &self.who.version);
         match level {
-            log::Level::Trace => tracing::trace!(target: "penpal::plugin", plugin, version, "{line}"),
-            log::Level::Debug => tracing::debug!(target: "penpal::plugin", plugin, version, "{line}"),
+            log::Level::Trace => {
+                tracing::trace!(target: "penpal::plugin", plugin, version, "{line}")
+            }
+            log::Level::Debug => {
+                tracing::debug!(target: "penpal::plugin", plugin, version, "{line}")
+            }
             log::Level::Info => tracing::info!(target: "penpal::plugin", plugin, version, "{line}"),
             log::Level::Warn => tracing::warn!(target: "penpal::plugin", plugin, version, "{line}"),
-            log::Level::Error => tracing::error!(target: "penpal::plugin", plugin, version, "{line}"),
+            log::Level::Error => {
+                tracing::error!(target: "penpal::plugin", plugin, version, "{line}")
+            }
         }
         Ok(())
     }
@@ -326,7 +356,11 @@ impl kv::Host for CallState {
             .map_err(PluginError::Unavailable))
     }
 
-    async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), PluginError>> {
+    async fn set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
         if let Err(e) = self.kv_check(&key) {
             return Ok(Err(e));
         }
@@ -356,7 +390,10 @@ impl kv::Host for CallState {
             .map_err(PluginError::Unavailable))
     }
 
-    async fn list_keys(&mut self, prefix: String) -> wasmtime::Result<Result<Vec<String>, PluginError>> {
+    async fn list_keys(
+        &mut self,
+        prefix: String,
+    ) -> wasmtime::Result<Result<Vec<String>, PluginError>> {
         if !self.who.granted.kv {
             return Ok(Err(self.denied("the kv store")));
         }
@@ -389,10 +426,9 @@ impl llm::Host for CallState {
         };
         Ok(match backend.complete(request).await {
             Ok(answer) => {
-                self.who.health.record_tokens(
-                    answer.prompt_tokens.into(),
-                    answer.completion_tokens.into(),
-                );
+                self.who
+                    .health
+                    .record_tokens(answer.prompt_tokens.into(), answer.completion_tokens.into());
                 Ok(llm::Completion {
                     content: answer.content,
                     usage: llm::Usage {

@@ -33,7 +33,9 @@ fn split(name: &str) -> Option<(&str, Option<semver::Version>)> {
 }
 
 fn supported(version: &semver::Version) -> bool {
-    SUPPORTED_WIT.iter().any(|host| wit_compatible(host, version))
+    SUPPORTED_WIT
+        .iter()
+        .any(|host| wit_compatible(host, version))
 }
 
 /// Compares `component` with `manifest`.
@@ -49,14 +51,17 @@ pub fn inspect(engine: &Engine, component: &Component, manifest: &Manifest) -> C
         let Some((iface, version)) = split(export) else {
             continue;
         };
-        let Some(kind) = Kind::ALL.into_iter().find(|k| k.export_interface() == iface) else {
+        let Some(kind) = Kind::ALL
+            .into_iter()
+            .find(|k| k.export_interface() == iface)
+        else {
             continue;
         };
         match version {
             Some(v) => report.world = Some((kind, v)),
-            None => report
-                .problems
-                .push(format!("`{export}` has no version; rebuild with the penpal SDK")),
+            None => report.problems.push(format!(
+                "`{export}` has no version; rebuild with the penpal SDK"
+            )),
         }
     }
 
@@ -67,7 +72,11 @@ pub fn inspect(engine: &Engine, component: &Component, manifest: &Manifest) -> C
              `{PACKAGE}{}@{}` (it exports: {})",
             declared.export_interface(),
             manifest.plugin.wit,
-            if report.exports.is_empty() { "nothing".to_string() } else { report.exports.join(", ") }
+            if report.exports.is_empty() {
+                "nothing".to_string()
+            } else {
+                report.exports.join(", ")
+            }
         )),
         Some((kind, _)) if *kind != declared => report.problems.push(format!(
             "the manifest says kind = \"{declared}\", but the component implements the {kind} world"
@@ -75,9 +84,16 @@ pub fn inspect(engine: &Engine, component: &Component, manifest: &Manifest) -> C
         Some((_, version)) if !supported(version) => report.problems.push(format!(
             "the component targets penpal:plugin@{version}, which this host does not run \
              (it runs {})",
-            SUPPORTED_WIT.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+            SUPPORTED_WIT
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
-        Some((_, version)) if !wit_compatible(version, &manifest.plugin.wit) && version != &manifest.plugin.wit => {
+        Some((_, version))
+            if !wit_compatible(version, &manifest.plugin.wit)
+                && version != &manifest.plugin.wit =>
+        {
             report.problems.push(format!(
                 "the manifest says wit = \"{}\", but the component was built against {version}",
                 manifest.plugin.wit

@@ -265,7 +265,10 @@ mod tests {
         assert!(h.admit().is_err());
         h.half_open();
         assert!(h.admit().is_ok());
-        assert!(h.admit().is_err(), "a second caller must wait for the probe");
+        assert!(
+            h.admit().is_err(),
+            "a second caller must wait for the probe"
+        );
         assert_eq!(h.report().refused, 2);
     }
 

@@ -76,7 +76,12 @@ impl Kind {
     }
 
     /// Every kind.
-    pub const ALL: [Kind; 4] = [Kind::Tutor, Kind::PaymentProvider, Kind::Notifier, Kind::Lms];
+    pub const ALL: [Kind; 4] = [
+        Kind::Tutor,
+        Kind::PaymentProvider,
+        Kind::Notifier,
+        Kind::Lms,
+    ];
 }
 
 impl fmt::Display for Kind {
@@ -372,10 +377,7 @@ impl Manifest {
 
     fn validate(&self) -> Result<(), ManifestError> {
         let p = &self.plugin;
-        if !SUPPORTED_WIT
-            .iter()
-            .any(|v| wit_compatible(v, &p.wit))
-        {
+        if !SUPPORTED_WIT.iter().any(|v| wit_compatible(v, &p.wit)) {
             let known: Vec<String> = SUPPORTED_WIT.iter().map(|v| v.to_string()).collect();
             return Err(ManifestError(format!(
                 "`plugin.wit`: this host runs penpal:plugin {}, not {}",

@@ -36,7 +36,9 @@ use std::sync::{Arc, OnceLock, RwLock};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
-pub use bindings::exports::penpal::plugin::tutoring::{Scenario, TurnContext, TurnPlan, TurnReview};
+pub use bindings::exports::penpal::plugin::tutoring::{
+    Scenario, TurnContext, TurnPlan, TurnReview,
+};
 pub use bindings::penpal::plugin::types;
 pub use cache::{CacheOutcome, CompileCache};
 pub use capabilities::{CallState, Identity, PluginConfig, Secret, Services};
@@ -178,7 +180,9 @@ impl PluginHost {
             return Err(LoadError::Contract(problem.clone()));
         }
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
-            LoadError::Contract(format!("the component cannot be linked on this host: {e:#}"))
+            LoadError::Contract(format!(
+                "the component cannot be linked on this host: {e:#}"
+            ))
         })?;
         let runner = match manifest.plugin.kind {
             Kind::Tutor => Runner::Tutor(
@@ -222,7 +226,11 @@ impl PluginHost {
     }
 
     /// Reads and installs the package at `path`.
-    pub fn install_path(&self, path: &Path, grants: &Capabilities) -> Result<Arc<Installed>, LoadError> {
+    pub fn install_path(
+        &self,
+        path: &Path,
+        grants: &Capabilities,
+    ) -> Result<Arc<Installed>, LoadError> {
         let package = Package::open(path)?;
         let installed = self.load(&package, grants)?;
         self.install(installed);
@@ -260,7 +268,10 @@ impl PluginHost {
     /// The scenarios a tutor offers.
     pub async fn scenarios(&self, plugin: &str) -> Result<Vec<Scenario>, CallError> {
         self.call_tutor(plugin, |tutor, mut store| async move {
-            let r = tutor.penpal_plugin_tutoring().call_scenarios(&mut store).await;
+            let r = tutor
+                .penpal_plugin_tutoring()
+                .call_scenarios(&mut store)
+                .await;
             (store, r.map(Ok))
         })
         .await
@@ -269,7 +280,10 @@ impl PluginHost {
     /// A tutor's plan for a turn.
     pub async fn plan_turn(&self, plugin: &str, ctx: &TurnContext) -> Result<TurnPlan, CallError> {
         self.call_tutor(plugin, |tutor, mut store| async move {
-            let r = tutor.penpal_plugin_tutoring().call_plan_turn(&mut store, ctx).await;
+            let r = tutor
+                .penpal_plugin_tutoring()
+                .call_plan_turn(&mut store, ctx)
+                .await;
             (store, r)
         })
         .await
@@ -299,7 +313,12 @@ impl PluginHost {
     where
         R: OutputSize,
         F: FnOnce(Tutor, Store<CallState>) -> Fut,
-        Fut: Future<Output = (Store<CallState>, wasmtime::Result<Result<R, types::PluginError>>)>,
+        Fut: Future<
+            Output = (
+                Store<CallState>,
+                wasmtime::Result<Result<R, types::PluginError>>,
+            ),
+        >,
     {
         let plugin = self
             .get(name)
@@ -478,7 +497,9 @@ impl OutputSize for TurnReview {
         let v: usize = self
             .vocabulary
             .iter()
-            .map(|v| v.term.len() + v.translation.len() + v.example.as_ref().map_or(0, String::len) + 8)
+            .map(|v| {
+                v.term.len() + v.translation.len() + v.example.as_ref().map_or(0, String::len) + 8
+            })
             .sum();
         let d: usize = self.dropped.iter().map(String::len).sum();
         c + v + d + self.debrief.as_ref().map_or(0, String::len)
@@ -489,8 +510,12 @@ impl OutputSize for Vec<Scenario> {
     fn output_size(&self) -> usize {
         self.iter()
             .map(|s| {
-                s.id.len() + s.title.len() + s.setting.len() + s.learner_role.len()
-                    + s.tutor_role.len() + s.goal.len()
+                s.id.len()
+                    + s.title.len()
+                    + s.setting.len()
+                    + s.learner_role.len()
+                    + s.tutor_role.len()
+                    + s.goal.len()
             })
             .sum()
     }

@@ -1,0 +1,95 @@
+//! Shared by the integration tests: where the built plugins are, a host to load them on, and
+//! learners and turn contexts to call them with.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use penpal::plugins::types::{CefrLevel, ChatMode, CorrectionIntensity, LearnerProfile};
+use penpal::plugins::{Capabilities, CompileCache, Limits, PluginHost, Services, TurnContext};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("runtime/ has a parent")
+        .to_path_buf()
+}
+
+fn built(dir: &str, name: &str) -> PathBuf {
+    let path = repo().join("target").join(dir).join(name);
+    assert!(
+        path.join("plugin.wasm").is_file(),
+        "{} is not built: run `cargo xtask build-plugins` (or `cargo xtask test`)",
+        path.display()
+    );
+    path
+}
+
+/// A first-party plugin package, built by xtask.
+pub fn plugin(name: &str) -> PathBuf {
+    built("plugins", name)
+}
+
+/// A test guest package, built by xtask.
+pub fn guest(name: &str) -> PathBuf {
+    built("test-plugins", name)
+}
+
+/// A compile cache shared by every test, so each component compiles once per run.
+pub fn cache() -> CompileCache {
+    CompileCache::at(repo().join("target").join("test-compile-cache"))
+}
+
+/// A host with `limits` and `services`.
+pub fn host_with(limits: Limits, services: Services) -> PluginHost {
+    PluginHost::new(limits, cache(), services).expect("engine starts")
+}
+
+/// A host with default limits and services.
+pub fn host() -> PluginHost {
+    host_with(Limits::default(), Services::default())
+}
+
+/// Installs the package at `path` on `host`, granting nothing.
+pub fn install(host: &PluginHost, path: &Path) {
+    host.install_path(path, &Capabilities::default())
+        .unwrap_or_else(|e| panic!("{} loads: {e}", path.display()));
+}
+
+/// A learner of `target` at `level`, native in English.
+pub fn learner(target: &str, level: CefrLevel, intensity: CorrectionIntensity) -> LearnerProfile {
+    LearnerProfile {
+        display_name: "Ana".into(),
+        native_language: "en".into(),
+        target_language: target.into(),
+        level,
+        goals: vec!["travel".into()],
+        interests: vec!["cooking".into(), "football".into()],
+        correction_intensity: intensity,
+    }
+}
+
+/// A turn of `mode` in which a French learner at `level` says `message`.
+pub fn turn(message: &str, level: CefrLevel, mode: ChatMode) -> TurnContext {
+    TurnContext {
+        profile: learner("fr", level, CorrectionIntensity::EveryError),
+        mode,
+        scenario: None,
+        topic: None,
+        history: vec![],
+        memory: None,
+        pinned: vec![],
+        message: message.into(),
+        turn: 3,
+    }
+}
+
+/// Awaits `f`, failing the test with `what` after `secs` seconds.
+pub async fn within<T>(secs: u64, what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {secs}s: {what}"))
+}

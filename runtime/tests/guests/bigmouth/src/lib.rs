@@ -1,0 +1,36 @@
+//! Returns far more than any plan needs: the host must refuse the output.
+use penpal_host_api::tutor::{Scenario, TurnContext, TurnPlan, TurnReview, Tutor};
+use penpal_host_api::types::{ChatMessage, CompletionRequest, PluginError, Role};
+
+struct Bigmouth;
+
+impl Tutor for Bigmouth {
+    fn scenarios() -> Vec<Scenario> {
+        Vec::new()
+    }
+    fn plan_turn(_: TurnContext) -> Result<TurnPlan, PluginError> {
+        let content = "blah ".repeat(8 << 20 >> 2);
+        Ok(TurnPlan {
+            reply: CompletionRequest {
+                messages: vec![ChatMessage {
+                    role: Role::System,
+                    content,
+                }],
+                model: None,
+                temperature: None,
+                max_tokens: None,
+                json: false,
+            },
+            analysis: None,
+        })
+    }
+    fn review_turn(
+        _: TurnContext,
+        _: String,
+        _: Option<String>,
+    ) -> Result<TurnReview, PluginError> {
+        Err(PluginError::Internal("not used".into()))
+    }
+}
+
+penpal_host_api::export_tutor!(Bigmouth);

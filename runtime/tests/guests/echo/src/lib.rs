@@ -1,0 +1,43 @@
+//! Echoes the learner's message as `echo <version>: <message>`. Built twice (`echo`, `echo-v2`)
+//! from this one file, so a hot-swap test can tell which version answered.
+use penpal_host_api::tutor::{Scenario, TurnContext, TurnPlan, TurnReview, Tutor};
+use penpal_host_api::types::{ChatMessage, CompletionRequest, PluginError, Role};
+
+struct Echo;
+
+impl Tutor for Echo {
+    fn scenarios() -> Vec<Scenario> {
+        Vec::new()
+    }
+    fn plan_turn(ctx: TurnContext) -> Result<TurnPlan, PluginError> {
+        let content = format!("echo {}: {}", env!("CARGO_PKG_VERSION"), ctx.message);
+        Ok(TurnPlan {
+            reply: CompletionRequest {
+                messages: vec![ChatMessage {
+                    role: Role::System,
+                    content,
+                }],
+                model: None,
+                temperature: None,
+                max_tokens: None,
+                json: false,
+            },
+            analysis: None,
+        })
+    }
+    fn review_turn(
+        _: TurnContext,
+        reply: String,
+        _: Option<String>,
+    ) -> Result<TurnReview, PluginError> {
+        Ok(TurnReview {
+            corrections: vec![],
+            vocabulary: vec![],
+            level: None,
+            debrief: Some(reply),
+            dropped: vec![],
+        })
+    }
+}
+
+penpal_host_api::export_tutor!(Echo);

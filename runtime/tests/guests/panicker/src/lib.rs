@@ -1,0 +1,40 @@
+//! Panics unless the learner says `behave`: the call must fail with the panic's message, and a
+//! supervisor's probe can succeed.
+use penpal_host_api::tutor::{Scenario, TurnContext, TurnPlan, TurnReview, Tutor};
+use penpal_host_api::types::{ChatMessage, CompletionRequest, PluginError, Role};
+
+struct Panicker;
+
+impl Tutor for Panicker {
+    fn scenarios() -> Vec<Scenario> {
+        Vec::new()
+    }
+    #[allow(clippy::panic)]
+    fn plan_turn(ctx: TurnContext) -> Result<TurnPlan, PluginError> {
+        if ctx.message != "behave" {
+            panic!("the tutor fell over on turn {}", ctx.turn)
+        }
+        Ok(TurnPlan {
+            reply: CompletionRequest {
+                messages: vec![ChatMessage {
+                    role: Role::User,
+                    content: ctx.message,
+                }],
+                model: None,
+                temperature: None,
+                max_tokens: None,
+                json: false,
+            },
+            analysis: None,
+        })
+    }
+    fn review_turn(
+        _: TurnContext,
+        _: String,
+        _: Option<String>,
+    ) -> Result<TurnReview, PluginError> {
+        Err(PluginError::Internal("not used".into()))
+    }
+}
+
+penpal_host_api::export_tutor!(Panicker);

@@ -1,0 +1,236 @@
+//! Misbehaving plugins fail their own calls, with a clear error, while the host keeps serving
+//! everyone else — and every failure is counted.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use penpal::plugins::types::{CefrLevel, ChatMode, PluginError};
+use penpal::plugins::{
+    CallError, Capabilities, Limits, Package, PluginConfig, PluginHost, Secret, Services,
+};
+
+fn strict_limits() -> Limits {
+    Limits {
+        memory_bytes: 32 << 20,
+        cpu: Duration::from_millis(100),
+        wall: Duration::from_secs(2),
+        output_bytes: 1 << 20,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_misbehaving_plugin_fails_only_its_own_call() {
+    let host = Arc::new(host_with(strict_limits(), Services::default()));
+    for name in ["looper", "hog", "panicker", "sleeper", "bigmouth"] {
+        install(&host, &guest(name));
+    }
+    install(&host, &plugin("tutor"));
+    let ctx = turn("Bonjour, je suis Ana", CefrLevel::A2, ChatMode::Tutor);
+
+    let (looper, hog, panicker, sleeper, bigmouth, tutor) = within(30, "all calls end", async {
+        tokio::join!(
+            host.plan_turn("looper", &ctx),
+            host.plan_turn("hog", &ctx),
+            host.plan_turn("panicker", &ctx),
+            host.plan_turn("sleeper", &ctx),
+            host.plan_turn("bigmouth", &ctx),
+            host.plan_turn("tutor", &ctx),
+        )
+    })
+    .await;
+
+    assert!(
+        matches!(looper, Err(CallError::CpuExceeded { .. })),
+        "{looper:?}"
+    );
+    assert!(
+        matches!(hog, Err(CallError::OutOfMemory { cap_mib: 32, .. })),
+        "{hog:?}"
+    );
+    match panicker {
+        Err(CallError::Trap { message, .. }) => {
+            assert!(
+                message.contains("the tutor fell over on turn 3"),
+                "{message}"
+            )
+        }
+        other => panic!("panicker: {other:?}"),
+    }
+    assert!(
+        matches!(sleeper, Err(CallError::Timeout { .. })),
+        "{sleeper:?}"
+    );
+    assert!(
+        matches!(bigmouth, Err(CallError::OutputTooLarge { size, limit: 1048576, .. }) if size > 8_000_000),
+        "{bigmouth:?}"
+    );
+    let plan = tutor.expect("the tutor answers while the others fail");
+    assert!(plan.analysis.is_some());
+
+    // Each failure is counted against its own plugin, and only there.
+    let report = |name: &str| host.get(name).expect(name).identity.health.report();
+    assert_eq!(report("looper").cpu_exceeded, 1);
+    assert_eq!(report("hog").out_of_memory, 1);
+    assert_eq!(report("panicker").traps, 1);
+    assert_eq!(report("sleeper").timeouts, 1);
+    assert_eq!(report("bigmouth").output_too_large, 1);
+    let tutor = report("tutor");
+    assert_eq!((tutor.calls, tutor.ok, tutor.consecutive_faults), (1, 1, 0));
+    assert_eq!(report("looper").status, "degraded");
+
+    // And the host still serves the same plugins afterwards.
+    assert!(host.plan_turn("tutor", &ctx).await.is_ok());
+    assert!(matches!(
+        host.plan_turn("looper", &ctx).await,
+        Err(CallError::CpuExceeded { .. })
+    ));
+}
+
+#[tokio::test]
+async fn errors_name_the_plugin_and_the_limit() {
+    let host = host_with(strict_limits(), Services::default());
+    install(&host, &guest("looper"));
+    let err = host
+        .plan_turn("looper", &turn("x", CefrLevel::B1, ChatMode::Tutor))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "plugin `looper` used more than its CPU budget of 100ms"
+    );
+    let err = host
+        .plan_turn("nobody", &turn("x", CefrLevel::B1, ChatMode::Tutor))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "no plugin named `nobody` is installed");
+}
+
+/// The snoop's report, one `capability=answer` per line.
+async fn snoop(host: &PluginHost, name: &str, key: &str) -> BTreeMap<String, String> {
+    let plan = host
+        .plan_turn(name, &turn(key, CefrLevel::B1, ChatMode::Tutor))
+        .await
+        .expect("snoop answers");
+    plan.reply.messages[0]
+        .content
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn ungranted_capabilities_answer_denied() {
+    let host = host();
+    install(&host, &guest("snoop"));
+    let seen = snoop(&host, "snoop", "notes").await;
+    for cap in [
+        "secret.api_key",
+        "secret.other",
+        "kv.set",
+        "kv.get",
+        "kv.list",
+        "llm",
+    ] {
+        assert_eq!(seen[cap], "denied", "{cap}: {seen:?}");
+    }
+    assert_eq!(seen["setting"], "None");
+    let health = host.get("snoop").unwrap().identity.health.report();
+    assert_eq!(health.denied, 6);
+
+    // A guest that passes the denial on fails its own call with it.
+    let err = host
+        .review_turn(
+            "snoop",
+            &turn("k", CefrLevel::B1, ChatMode::Tutor),
+            "",
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, CallError::Plugin { error: PluginError::Denied(m), .. } if m.contains("kv store")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn granted_capabilities_work_and_stay_within_what_was_requested() {
+    let config = HashMap::from([(
+        "snoop".to_string(),
+        PluginConfig {
+            settings: BTreeMap::from([("greeting".into(), "salut".into())]),
+            secrets: BTreeMap::from([
+                ("api_key".into(), Secret("s3cret".into())),
+                ("other".into(), Secret("not for snoop".into())),
+            ]),
+        },
+    )]);
+    let host = host_with(
+        Limits::default(),
+        Services {
+            config: Arc::new(config),
+            ..Services::default()
+        },
+    );
+    // The installer grants more than the manifest asks (llm, another secret): only the
+    // intersection is linked.
+    let grants = Capabilities {
+        kv: true,
+        llm: true,
+        secrets: vec![
+            "api_key".to_string().try_into().unwrap(),
+            "other".to_string().try_into().unwrap(),
+        ],
+        http: vec![],
+    };
+    host.install_path(&guest("snoop"), &grants).unwrap();
+    let seen = snoop(&host, "snoop", "notes").await;
+    assert_eq!(seen["setting"], "Some(\"salut\")");
+    assert_eq!(seen["secret.api_key"], "ok:\"s3cret\"");
+    assert_eq!(
+        seen["secret.other"], "denied",
+        "not requested in the manifest"
+    );
+    assert_eq!(seen["kv.set"], "ok:()");
+    assert_eq!(seen["kv.get"], "ok:Some(\"remembered\")");
+    assert_eq!(seen["kv.list"], "ok:[\"notes\"]");
+    assert_eq!(seen["llm"], "denied", "not requested in the manifest");
+}
+
+#[tokio::test]
+async fn a_plugin_sees_only_its_own_keys() {
+    let host = host();
+    let grants = Capabilities {
+        kv: true,
+        ..Capabilities::default()
+    };
+    host.install_path(&guest("snoop"), &grants).unwrap();
+    // The same component installed under another name is another tenant of the kv store.
+    let mut twin = Package::open(&guest("snoop")).unwrap();
+    twin.manifest.plugin.name = "snoop-twin".to_string().try_into().unwrap();
+    host.install(host.load(&twin, &grants).unwrap());
+
+    snoop(&host, "snoop", "mine").await;
+    let twin_view = snoop(&host, "snoop-twin", "theirs").await;
+    assert_eq!(twin_view["kv.list"], "ok:[\"theirs\"]");
+    let own_view = snoop(&host, "snoop", "mine").await;
+    assert_eq!(own_view["kv.list"], "ok:[\"mine\"]");
+}
+
+#[tokio::test]
+async fn a_component_must_implement_the_world_its_manifest_names() {
+    let host = host();
+    let err = host
+        .install_path(&guest("notutor"), &Capabilities::default())
+        .err()
+        .expect("refused");
+    assert_eq!(
+        err.to_string(),
+        "the manifest says kind = \"tutor\", but the component implements the notifier world"
+    );
+}
