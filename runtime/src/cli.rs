@@ -138,8 +138,10 @@ fn check_command(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             let langs: Vec<&str> = t.languages.0.iter().map(|l| l.0.as_str()).collect();
             println!("  tutor      {}", t.display_name);
             println!("  languages  {}", langs.join(", "));
-            println!("  modes      {:?}", t.modes.0);
-            println!("  levels     {:?}", t.levels.0);
+            let modes: Vec<String> = t.modes.0.iter().map(|m| m.to_string()).collect();
+            let levels: Vec<String> = t.levels.0.iter().map(|l| format!("{l:?}")).collect();
+            println!("  modes      {}", modes.join(", "));
+            println!("  levels     {}", levels.join(", "));
         }
         println!("  asks for   {}", m.capabilities.describe());
         if let Some((kind, v)) = &report.world {

@@ -3,7 +3,6 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use actix::Actor;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -61,12 +60,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let host = load_plugins(&args.plugins)?;
-    let supervisor = PluginSupervisor::new(
+    let supervisor = PluginSupervisor::launch(
         host.clone(),
         BreakerPolicy::default(),
         Some(args.plugins.install_dir()),
-    )
-    .start();
+    );
     let state = AppState { host, supervisor };
     let app = Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))

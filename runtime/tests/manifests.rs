@@ -12,9 +12,15 @@ fn manifests_parse_or_fail_as_recorded() {
     let bless = std::env::var_os("PENPAL_BLESS").is_some();
     let mut cases = 0;
     let mut failures = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
-    for toml in entries.iter().filter(|p| p.extension().is_some_and(|e| e == "toml")) {
+    for toml in entries
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+    {
         cases += 1;
         let text = std::fs::read_to_string(toml).unwrap();
         let (actual, ext) = match Manifest::parse(&text) {

@@ -84,8 +84,20 @@ pub struct PluginSupervisor {
 }
 
 impl PluginSupervisor {
-    /// A supervisor for `host`'s plugins, watching `watch` for installs when given.
-    pub fn new(host: Arc<PluginHost>, policy: BreakerPolicy, watch: Option<PathBuf>) -> Self {
+    /// Starts a supervisor for `host`'s plugins, watching `watch` for installs when given. It
+    /// observes `host`'s calls from the moment this returns, not from its first poll.
+    pub fn launch(
+        host: Arc<PluginHost>,
+        policy: BreakerPolicy,
+        watch: Option<PathBuf>,
+    ) -> Addr<Self> {
+        PluginSupervisor::create(move |ctx| {
+            host.observe(Arc::new(ctx.address()));
+            PluginSupervisor::new(host, policy, watch)
+        })
+    }
+
+    fn new(host: Arc<PluginHost>, policy: BreakerPolicy, watch: Option<PathBuf>) -> Self {
         PluginSupervisor {
             host,
             policy,
@@ -196,7 +208,6 @@ impl Actor for PluginSupervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.host.observe(Arc::new(ctx.address()));
         if self.watch.is_some() {
             // What is already installed at start-up was loaded by the server; remember it.
             let _ = self.changed_packages();

@@ -190,6 +190,16 @@ pub enum Mode {
     RolePlay,
 }
 
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Tutor => "tutor",
+            Mode::Conversation => "conversation",
+            Mode::RolePlay => "role-play",
+        })
+    }
+}
+
 /// A CEFR level, as written in a manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[allow(missing_docs)]

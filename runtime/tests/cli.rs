@@ -1,0 +1,153 @@
+//! The `penpal` command line as an operator or a plugin author uses it.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn check_describes_a_good_plugin() {
+    let dir = plugin("roleplay");
+    let (ok, out, err) = penpal(&["plugin", "check", dir.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.starts_with("roleplay 0.1.0 — tutor plugin for penpal:plugin@0.1.0, by penpal"),
+        "{out}"
+    );
+    assert!(out.contains("modes      role-play"), "{out}");
+    assert!(out.contains("levels     A1, A2, B1, B2, C1, C2"), "{out}");
+    assert!(
+        out.contains("asks for   nothing beyond logging and settings"),
+        "{out}"
+    );
+    assert!(
+        out.contains("exports    the tutor world, penpal:plugin@0.1.0"),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with("ok"), "{out}");
+
+    // The .wasm itself, with the manifest beside it, works too.
+    let wasm = dir.join("plugin.wasm");
+    let (ok, out, _) = penpal(&["plugin", "check", wasm.to_str().unwrap(), "--json"]);
+    assert!(ok);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["report"]["world"][0], "tutor");
+}
+
+#[test]
+fn check_rejects_a_component_that_is_not_what_its_manifest_says() {
+    let (ok, out, _) = penpal(&["plugin", "check", guest("notutor").to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        out.contains("error: the manifest says kind = \"tutor\", but the component implements the notifier world"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_names_the_bad_field_of_a_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = std::fs::read_to_string(plugin("tutor").join("penpal-plugin.toml"))
+        .unwrap()
+        .replace("version = \"0.1.0\"", "version = \"one\"");
+    std::fs::write(dir.path().join("penpal-plugin.toml"), manifest).unwrap();
+    std::fs::copy(
+        plugin("tutor").join("plugin.wasm"),
+        dir.path().join("plugin.wasm"),
+    )
+    .unwrap();
+    let (ok, _, err) = penpal(&["plugin", "check", dir.path().to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("`plugin.version`"), "{err}");
+
+    let (ok, _, err) = penpal(&["plugin", "check", "/nonexistent/plugin"]);
+    assert!(!ok);
+    assert!(
+        err.contains("no penpal-plugin.toml at /nonexistent/plugin"),
+        "{err}"
+    );
+}
+
+#[test]
+fn install_grants_only_what_the_plugin_asks_for() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let snoop = guest("snoop");
+    let snoop = snoop.to_str().unwrap();
+
+    let (ok, _, err) = penpal(&[
+        "plugin",
+        "install",
+        snoop,
+        "--grant",
+        "llm",
+        "--data-dir",
+        data_dir,
+    ]);
+    assert!(!ok);
+    assert!(err.contains("grant only what it asks for"), "{err}");
+    let (ok, _, err) = penpal(&[
+        "plugin",
+        "install",
+        snoop,
+        "--grant",
+        "filesystem",
+        "--data-dir",
+        data_dir,
+    ]);
+    assert!(!ok);
+    assert!(err.contains("unknown grant `filesystem`"), "{err}");
+
+    let (ok, out, err) = penpal(&[
+        "plugin",
+        "install",
+        snoop,
+        "--grant",
+        "kv",
+        "--grant",
+        "secret:api_key",
+        "--data-dir",
+        data_dir,
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("installed snoop 0.1.0 (kv; secrets: api_key)"),
+        "{out}"
+    );
+    let (ok, out, _) = penpal(&[
+        "plugin",
+        "install",
+        snoop,
+        "--grant",
+        "kv",
+        "--data-dir",
+        data_dir,
+    ]);
+    assert!(ok);
+    assert!(out.contains("snoop 0.1.0 is already installed"), "{out}");
+
+    let tutors = repo().join("target/plugins");
+    let (ok, out, err) = penpal(&[
+        "plugins",
+        "--data-dir",
+        data_dir,
+        "--plugin-dir",
+        tutors.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("NAME"), "{out}");
+    let row = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} listed: {out}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(&row("snoop")[..4], ["snoop", "0.1.0", "tutor", "ok"]);
+    assert!(out.contains("kv; secrets: api_key"));
+    for name in ["tutor", "partner", "roleplay"] {
+        assert_eq!(&row(name)[..4], [name, "0.1.0", "tutor", "ok"]);
+    }
+}

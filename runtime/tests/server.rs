@@ -1,0 +1,120 @@
+//! `penpal serve` on a loopback port: health, the plugin list, and plugins installed while it
+//! runs reaching it without a restart.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use penpal::config::{PluginArgs, ServeArgs};
+
+fn args(data_dir: &std::path::Path) -> ServeArgs {
+    ServeArgs {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        plugins: PluginArgs {
+            data_dir: data_dir.to_path_buf(),
+            plugin_dirs: vec![repo().join("target/plugins")],
+            config: None,
+            plugin_memory_mib: 64,
+            plugin_cpu_ms: 200,
+            plugin_timeout_ms: 5000,
+            plugin_output_kib: 1024,
+        },
+    }
+}
+
+async fn versions(addr: std::net::SocketAddr) -> Vec<(String, String)> {
+    let (status, body) = get(addr, "/v1/plugins").await;
+    assert_eq!(status, 200);
+    body["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn wait_for_version(addr: std::net::SocketAddr, name: &str, version: &str) {
+    within(30, &format!("{name} {version} served"), async {
+        loop {
+            if versions(addr)
+                .await
+                .contains(&(name.to_string(), version.to_string()))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+}
+
+#[actix_rt::test]
+async fn serves_health_and_plugins_and_picks_up_new_installs() {
+    let data = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = actix_rt::spawn(penpal::server::run(listener, args(data.path()), async {
+        let _ = stopped.await;
+    }));
+
+    let (status, body) = get(addr, "/healthz").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+    let (status, body) = get(addr, "/readyz").await;
+    assert_eq!((status, body["tutors"].as_u64()), (200, Some(3)));
+    let listed = versions(addr).await;
+    for name in ["partner", "roleplay", "tutor"] {
+        assert!(
+            listed.contains(&(name.to_string(), "0.1.0".to_string())),
+            "{listed:?}"
+        );
+    }
+    let (_, body) = get(addr, "/v1/plugins").await;
+    assert_eq!(body["plugins"][0]["health"]["status"], "ok");
+    let (status, body) = get(addr, "/v1/nothing-here").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+
+    // An operator installs a plugin, then a new version of it, while the server runs.
+    let data_dir = data.path().to_str().unwrap();
+    for (pkg, version) in [("echo", "1.0.0"), ("echo-v2", "2.0.0")] {
+        let (ok, _, err) = penpal(&[
+            "plugin",
+            "install",
+            guest(pkg).to_str().unwrap(),
+            "--data-dir",
+            data_dir,
+        ]);
+        assert!(ok, "{err}");
+        wait_for_version(addr, "echo", version).await;
+    }
+
+    stop.send(()).unwrap();
+    within(10, "server stops", server).await.unwrap().unwrap();
+}
+
+#[actix_rt::test]
+async fn not_ready_without_a_tutor() {
+    let data = tempfile::tempdir().unwrap();
+    let mut args = args(data.path());
+    args.plugins.plugin_dirs.clear();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = actix_rt::spawn(penpal::server::run(listener, args, async {
+        let _ = stopped.await;
+    }));
+    let (status, body) = get(addr, "/readyz").await;
+    assert_eq!(status, 503);
+    assert_eq!(body["reason"], "no tutor plugin is loaded");
+    stop.send(()).unwrap();
+    within(10, "server stops", server).await.unwrap().unwrap();
+}
