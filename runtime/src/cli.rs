@@ -109,10 +109,10 @@ fn check_package(host: &PluginHost, path: &Path) -> anyhow::Result<(Package, Che
     let package = Package::open(path)?;
     let (component, _) = host.compile(&package.wasm)?;
     let mut report = check::inspect(host.engine(), &component, &package.manifest);
-    if report.problems.is_empty() {
-        if let Err(e) = host.load(&package, &Capabilities::default()) {
-            report.problems.push(e.to_string());
-        }
+    if report.problems.is_empty()
+        && let Err(e) = host.load(&package, &Capabilities::default())
+    {
+        report.problems.push(e.to_string());
     }
     Ok((package, report))
 }

@@ -1,5 +1,7 @@
 //! The `penpal` command line as an operator or a plugin author uses it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 mod common;
 
 use common::*;

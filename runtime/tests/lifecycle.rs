@@ -1,6 +1,8 @@
 //! Plugin life cycles: hot swap under load, the supervisor's circuit breaker, and the compile
 //! cache that spares a restart from recompiling.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 mod common;
 
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! `penpal serve` on a loopback port: health, the plugin list, and plugins installed while it
 //! runs reaching it without a restart.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 mod common;
 
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! turns in its own voice, adapts to the learner, and salvages whatever the model's analysis
 //! looks like.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 mod common;
 
 use common::*;

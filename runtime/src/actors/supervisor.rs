@@ -183,10 +183,10 @@ fn version_order(path: &Path) -> (String, Option<semver::Version>) {
 pub fn install_if_newer(host: &PluginHost, pkg: &Path) -> Result<(), String> {
     let package = crate::plugins::Package::open(pkg).map_err(|e| e.to_string())?;
     let m = &package.manifest.plugin;
-    if let Some(current) = host.get(&m.name.0) {
-        if current.manifest.plugin.version >= m.version {
-            return Ok(());
-        }
+    if let Some(current) = host.get(&m.name.0)
+        && current.manifest.plugin.version >= m.version
+    {
+        return Ok(());
     }
     let grants = read_grants(pkg)?;
     let installed = host.load(&package, &grants).map_err(|e| e.to_string())?;

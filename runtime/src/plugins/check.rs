@@ -105,12 +105,12 @@ pub fn inspect(engine: &Engine, component: &Component, manifest: &Manifest) -> C
     let caps = &manifest.capabilities;
     for import in &report.imports {
         if let Some((iface, version)) = split(import) {
-            if let Some(v) = &version {
-                if !supported(v) {
-                    report.problems.push(format!(
-                        "the component imports `{import}`, a version this host does not provide"
-                    ));
-                }
+            if let Some(v) = &version
+                && !supported(v)
+            {
+                report.problems.push(format!(
+                    "the component imports `{import}`, a version this host does not provide"
+                ));
             }
             let unrequested = match iface {
                 "kv" => !caps.kv,

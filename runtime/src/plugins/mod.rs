@@ -371,10 +371,10 @@ impl PluginHost {
             Err((outcome, _)) => *outcome,
         };
         let faults = health.record(outcome);
-        if outcome.is_fault() || health.breaker() != health::Breaker::Closed {
-            if let Some(observer) = self.observer.get() {
-                observer.finished(&plugin, outcome, faults);
-            }
+        if (outcome.is_fault() || health.breaker() != health::Breaker::Closed)
+            && let Some(observer) = self.observer.get()
+        {
+            observer.finished(&plugin, outcome, faults);
         }
         result.map_err(|(_, e)| e)
     }
@@ -449,7 +449,9 @@ impl PluginHost {
     }
 }
 
-fn engine_config(limits: &Limits) -> Config {
+/// The engine configuration every plugin runs under: component model, epoch interruption, and
+/// the pooling allocator sized by `limits`. Public so benchmarks can compare like with like.
+pub fn engine_config(limits: &Limits) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
