@@ -19,6 +19,7 @@ const WASM_TARGET: &str = "wasm32-wasip2";
 const GUEST_WORKSPACES: &[(&str, &str)] = &[
     ("plugins", "target/plugins"),
     ("runtime/tests/guests", "target/test-plugins"),
+    ("examples/tutor-rust", "target/example-plugins"),
 ];
 
 fn main() -> Result<()> {
@@ -111,9 +112,12 @@ fn build_plugins(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Crate directories in `ws` that carry a plugin manifest.
+/// Crate directories in `ws` that carry a plugin manifest (the workspace itself, when it is one).
 fn plugin_crates(ws: &Path) -> Result<Vec<PathBuf>> {
     let mut crates = Vec::new();
+    if ws.join("penpal-plugin.toml").is_file() {
+        crates.push(ws.to_path_buf());
+    }
     for entry in std::fs::read_dir(ws)? {
         let dir = entry?.path();
         if dir.join("penpal-plugin.toml").is_file() && dir.join("Cargo.toml").is_file() {
