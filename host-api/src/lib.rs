@@ -161,6 +161,30 @@ pub mod types {
         }
     }
 
+    impl ChatMessage {
+        /// An instruction to the model.
+        pub fn system(content: impl Into<String>) -> Self {
+            ChatMessage {
+                role: Role::System,
+                content: content.into(),
+            }
+        }
+        /// Something the learner said.
+        pub fn user(content: impl Into<String>) -> Self {
+            ChatMessage {
+                role: Role::User,
+                content: content.into(),
+            }
+        }
+        /// Something the tutor said.
+        pub fn assistant(content: impl Into<String>) -> Self {
+            ChatMessage {
+                role: Role::Assistant,
+                content: content.into(),
+            }
+        }
+    }
+
     impl PluginError {
         /// The error's text, whatever its kind.
         pub fn message(&self) -> &str {
@@ -273,6 +297,19 @@ pub mod tutor {
     pub use crate::__bindings::tutor::exports::penpal::plugin::tutoring::{
         Guest as Tutor, Scenario, TurnContext, TurnPlan, TurnReview,
     };
+
+    impl TurnReview {
+        /// A review with nothing in it: no corrections, vocabulary, level or debrief.
+        pub fn empty() -> Self {
+            TurnReview {
+                corrections: Vec::new(),
+                vocabulary: Vec::new(),
+                level: None,
+                debrief: None,
+                dropped: Vec::new(),
+            }
+        }
+    }
 }
 
 /// Payment providers: implement [`payments::PaymentProvider`], then call [`export_payment_provider!`].

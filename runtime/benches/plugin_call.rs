@@ -203,6 +203,8 @@ fn bench(c: &mut Criterion) {
                     table: ResourceTable::new(),
                 },
             );
+            // The shared engine configuration interrupts on epochs; never, here.
+            store.set_epoch_deadline(u64::MAX);
             let tutor = pre.instantiate_async(&mut store).await.unwrap();
             tutor
                 .penpal_plugin_tutoring()

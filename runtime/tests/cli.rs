@@ -157,7 +157,10 @@ fn install_grants_only_what_the_plugin_asks_for() {
 #[test]
 fn the_third_party_example_passes_check() {
     let example = repo().join("target/example-plugins/tutor-rust");
-    assert!(example.join("plugin.wasm").is_file(), "run `cargo xtask build-plugins`");
+    assert!(
+        example.join("plugin.wasm").is_file(),
+        "run `cargo xtask build-plugins`"
+    );
     let (ok, out, err) = penpal(&["plugin", "check", example.to_str().unwrap()]);
     assert!(ok, "{out}{err}");
     assert!(out.starts_with("socrates 0.1.0 — tutor plugin"), "{out}");

@@ -170,13 +170,15 @@ fn version_order(path: &Path) -> (String, Option<semver::Version>) {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    match name.rsplit_once('-') {
-        Some((base, v)) => match semver::Version::parse(v) {
-            Ok(v) => (base.to_string(), Some(v)),
-            Err(_) => (name.to_string(), None),
-        },
-        None => (name.to_string(), None),
-    }
+    // Names may contain dashes too (`my-plugin-1.0.0-rc.1`): the version starts at the first
+    // dash after which the rest parses.
+    name.match_indices('-')
+        .find_map(|(i, _)| {
+            semver::Version::parse(&name[i + 1..])
+                .ok()
+                .map(|v| (name[..i].to_string(), Some(v)))
+        })
+        .unwrap_or_else(|| (name.to_string(), None))
 }
 
 /// Installs the package at `pkg` unless the same or a newer version of it is serving.
@@ -287,5 +289,34 @@ impl Handler<ListPlugins> for PluginSupervisor {
 
     fn handle(&mut self, _: ListPlugins, _: &mut Self::Context) -> Self::Result {
         self.host.list().iter().map(|p| p.status()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newer_versions_sort_last() {
+        let mut dirs: Vec<PathBuf> = [
+            "echo-1.10.0",
+            "echo-1.9.0",
+            "alpha-2.0.0",
+            "echo-1.10.0-rc.1",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        dirs.sort_by_key(|p| version_order(p));
+        let names: Vec<&str> = dirs.iter().map(|p| p.to_str().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "alpha-2.0.0",
+                "echo-1.9.0",
+                "echo-1.10.0-rc.1",
+                "echo-1.10.0"
+            ]
+        );
     }
 }

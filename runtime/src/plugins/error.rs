@@ -28,14 +28,6 @@ pub enum CallError {
     /// No plugin of that name is installed.
     #[error("no plugin named `{0}` is installed")]
     NotInstalled(String),
-    /// The plugin is of another kind.
-    #[error("plugin `{plugin}` is a {kind} plugin")]
-    WrongKind {
-        /// The plugin.
-        plugin: String,
-        /// Its kind.
-        kind: Kind,
-    },
     /// The plugin keeps failing; its breaker is open.
     #[error("plugin `{plugin}` is failing and paused; retry in {}s", retry_in.as_secs().max(1))]
     CircuitOpen {

@@ -1,6 +1,7 @@
 //! Returns far more than any plan needs: the host must refuse the output.
+use penpal_host_api::prompt;
 use penpal_host_api::tutor::{Scenario, TurnContext, TurnPlan, TurnReview, Tutor};
-use penpal_host_api::types::{ChatMessage, CompletionRequest, PluginError, Role};
+use penpal_host_api::types::{ChatMessage, PluginError};
 
 struct Bigmouth;
 
@@ -11,16 +12,7 @@ impl Tutor for Bigmouth {
     fn plan_turn(_: TurnContext) -> Result<TurnPlan, PluginError> {
         let content = "blah ".repeat(8 << 20 >> 2);
         Ok(TurnPlan {
-            reply: CompletionRequest {
-                messages: vec![ChatMessage {
-                    role: Role::System,
-                    content,
-                }],
-                model: None,
-                temperature: None,
-                max_tokens: None,
-                json: false,
-            },
+            reply: prompt::reply(vec![ChatMessage::system(content)], 0.0, 10),
             analysis: None,
         })
     }

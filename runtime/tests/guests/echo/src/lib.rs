@@ -1,7 +1,8 @@
 //! Echoes the learner's message as `echo <version>: <message>`. Built twice (`echo`, `echo-v2`)
 //! from this one file, so a hot-swap test can tell which version answered.
+use penpal_host_api::prompt;
 use penpal_host_api::tutor::{Scenario, TurnContext, TurnPlan, TurnReview, Tutor};
-use penpal_host_api::types::{ChatMessage, CompletionRequest, PluginError, Role};
+use penpal_host_api::types::{ChatMessage, PluginError};
 
 struct Echo;
 
@@ -12,16 +13,7 @@ impl Tutor for Echo {
     fn plan_turn(ctx: TurnContext) -> Result<TurnPlan, PluginError> {
         let content = format!("echo {}: {}", env!("CARGO_PKG_VERSION"), ctx.message);
         Ok(TurnPlan {
-            reply: CompletionRequest {
-                messages: vec![ChatMessage {
-                    role: Role::System,
-                    content,
-                }],
-                model: None,
-                temperature: None,
-                max_tokens: None,
-                json: false,
-            },
+            reply: prompt::reply(vec![ChatMessage::system(content)], 0.0, 10),
             analysis: None,
         })
     }

@@ -1,7 +1,8 @@
 //! Panics unless the learner says `behave`: the call must fail with the panic's message, and a
 //! supervisor's probe can succeed.
+use penpal_host_api::prompt;
 use penpal_host_api::tutor::{Scenario, TurnContext, TurnPlan, TurnReview, Tutor};
-use penpal_host_api::types::{ChatMessage, CompletionRequest, PluginError, Role};
+use penpal_host_api::types::{ChatMessage, PluginError};
 
 struct Panicker;
 
@@ -15,16 +16,7 @@ impl Tutor for Panicker {
             panic!("the tutor fell over on turn {}", ctx.turn)
         }
         Ok(TurnPlan {
-            reply: CompletionRequest {
-                messages: vec![ChatMessage {
-                    role: Role::User,
-                    content: ctx.message,
-                }],
-                model: None,
-                temperature: None,
-                max_tokens: None,
-                json: false,
-            },
+            reply: prompt::reply(vec![ChatMessage::system(ctx.message)], 0.0, 10),
             analysis: None,
         })
     }
