@@ -50,6 +50,9 @@ pub use package::Package;
 
 use bindings::{Tutor, TutorPre};
 
+/// Bytes of each pooled memory and table kept mapped between instances.
+const KEEP_RESIDENT: usize = 2 << 20;
+
 /// Most instances alive at once across all plugins.
 const MAX_INSTANCES: u32 = 1000;
 
@@ -459,7 +462,13 @@ pub fn engine_config(limits: &Limits) -> Config {
         .max_memories_per_component(4)
         .max_tables_per_component(8)
         .max_core_instances_per_component(32)
-        .max_memory_size(limits.memory_bytes);
+        .max_memory_size(limits.memory_bytes)
+        // Keep the pages an instance dirtied mapped and reset them in place for the next one
+        // (finding them with PAGEMAP_SCAN where the kernel has it): page faults and madvise
+        // otherwise cost more than the call itself.
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(KEEP_RESIDENT)
+        .pagemap_scan(wasmtime::Enabled::Auto);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
 }
