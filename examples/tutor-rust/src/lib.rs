@@ -2,7 +2,7 @@
 //! message with questions that lead the learner to fix their own mistakes.
 
 use penpal_host_api::analysis::{self, Analysis};
-use penpal_host_api::tutor::{Scenario, Tutor, TurnContext, TurnPlan, TurnReview};
+use penpal_host_api::tutor::{Scenario, TurnContext, TurnPlan, TurnReview, Tutor};
 use penpal_host_api::types::PluginError;
 use penpal_host_api::{kv, lang, log, prompt};
 
