@@ -44,6 +44,7 @@
 extern crate self as penpal_host_api;
 
 pub mod analysis;
+pub mod http;
 pub mod lang;
 pub mod prompt;
 

@@ -253,23 +253,16 @@ fn list_command(args: &PluginArgs, json: bool) -> anyhow::Result<ExitCode> {
     packages.extend(crate::actors::supervisor::installed_packages(
         &args.install_dir(),
     ));
-    // What loaded is in the host; what did not is reported from its package.
+    // What loaded is in the host; a package whose plugin is not there did not load.
     let mut failed = Vec::new();
     for pkg in packages {
         match Package::open(&pkg) {
-            Ok(p) => {
-                let loaded = host
-                    .get(&p.manifest.plugin.name.0)
-                    .is_some_and(|i| i.manifest.plugin.version == p.manifest.plugin.version);
-                let newer = host.get(&p.manifest.plugin.name.0).is_some();
-                if !loaded && !newer {
-                    failed.push((
-                        p.manifest.plugin.name.0.clone(),
-                        p.manifest.plugin.version.to_string(),
-                        "does not load: run `penpal plugin check` on it".to_string(),
-                    ));
-                }
-            }
+            Ok(p) if host.get(&p.manifest.plugin.name.0).is_none() => failed.push((
+                p.manifest.plugin.name.0.clone(),
+                p.manifest.plugin.version.to_string(),
+                format!("does not load: run `penpal plugin check {}`", pkg.display()),
+            )),
+            Ok(_) => {}
             Err(e) => failed.push((pkg.display().to_string(), "?".into(), e.to_string())),
         }
     }

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::actors::supervisor::{self, BreakerPolicy, ListPlugins, PluginSupervisor};
 use crate::config::{PluginArgs, ServeArgs};
-use crate::plugins::{CompileCache, PluginHost, Services};
+use crate::plugins::{CompileCache, LoadError, Package, PluginHost, Services};
 
 /// Builds the plugin host from `args` and installs every bundled and installed plugin. A
 /// plugin that fails to load is logged and skipped: one bad package must not keep the rest of
@@ -29,14 +29,20 @@ pub fn load_plugins(args: &PluginArgs) -> anyhow::Result<Arc<PluginHost>> {
             .map_err(|e| anyhow::anyhow!("cannot start the plugin engine: {e:#}"))?,
     );
     for pkg in args.bundled_packages() {
-        let name = pkg
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_string();
-        let grants = operator.grants(&name);
-        if let Err(e) = host.install_path(&pkg, &grants) {
-            tracing::error!(package = %pkg.display(), error = %e, "could not load bundled plugin");
+        let loaded = Package::open(&pkg)
+            .map_err(LoadError::from)
+            .and_then(|package| {
+                // Grants are keyed by the plugin's name, not its directory's.
+                let grants = operator.grants(&package.manifest.plugin.name.0);
+                host.load(&package, &grants)
+            });
+        match loaded {
+            Ok(plugin) => {
+                host.install(plugin);
+            }
+            Err(e) => {
+                tracing::error!(package = %pkg.display(), error = %e, "could not load bundled plugin")
+            }
         }
     }
     for pkg in supervisor::installed_packages(&args.install_dir()) {

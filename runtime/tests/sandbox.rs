@@ -236,3 +236,62 @@ async fn a_component_must_implement_the_world_its_manifest_names() {
         "the manifest says kind = \"tutor\", but the component implements the notifier world"
     );
 }
+
+/// A loopback HTTP server that answers every request with `hello from <path>`; returns its
+/// port and a counter of requests it received.
+async fn hello_server() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]);
+                let path = head.split(' ').nth(1).unwrap_or("?").to_string();
+                let body = format!("hello from {path}");
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (port, hits)
+}
+
+async fn fetch(host: &PluginHost, url: &str) -> String {
+    let plan = within(20, "fetch", host.plan_turn("fetcher", &turn(url, CefrLevel::B1, ChatMode::Tutor)))
+        .await
+        .expect("fetcher answers");
+    plan.reply.messages[0].content.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_http_reaches_only_granted_hosts() {
+    let (port, hits) = hello_server().await;
+    let granted = host();
+    let grants = Capabilities {
+        http: vec!["127.0.0.1".to_string().try_into().unwrap()],
+        ..Capabilities::default()
+    };
+    granted.install_path(&guest("fetcher"), &grants).unwrap();
+    assert_eq!(
+        fetch(&granted, &format!("http://127.0.0.1:{port}/lesson?id=7")).await,
+        "ok 200 hello from /lesson?id=7"
+    );
+    // Requested and granted 127.0.0.1; `localhost` is another host, whatever it resolves to.
+    assert_eq!(fetch(&granted, &format!("http://localhost:{port}/")).await, "err denied");
+
+    // Requested but not granted: denied before any connection is made.
+    let ungranted = host();
+    install(&ungranted, &guest("fetcher"));
+    assert_eq!(fetch(&ungranted, &format!("http://127.0.0.1:{port}/")).await, "err denied");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1, "only the granted request arrived");
+    assert_eq!(ungranted.get("fetcher").unwrap().identity.health.report().denied, 1);
+}

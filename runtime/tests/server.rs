@@ -120,3 +120,35 @@ async fn not_ready_without_a_tutor() {
     stop.send(()).unwrap();
     within(10, "server stops", server).await.unwrap().unwrap();
 }
+
+#[test]
+fn operator_grants_reach_bundled_plugins_by_their_name() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("penpal.toml");
+    std::fs::write(
+        &config,
+        "[plugins.socrates]\ngrant = { kv = true, llm = true }\nsettings = { greeting = \"Salve\" }\n",
+    )
+    .unwrap();
+    let mut args = args(data.path()).plugins;
+    // The package directory is `tutor-rust`; the plugin inside is named `socrates`.
+    args.plugin_dirs = vec![repo().join("target/example-plugins")];
+    args.config = Some(config.clone());
+    let host = penpal::server::load_plugins(&args).unwrap();
+    let socrates = host.get("socrates").expect("the example plugin loads");
+    assert!(socrates.identity.granted.kv, "granted and requested");
+    assert!(!socrates.identity.granted.llm, "granted but not requested");
+
+    std::fs::write(
+        &config,
+        "[plugins.socrates]\ngrant = { filesystem = true }\n",
+    )
+    .unwrap();
+    let err = penpal::server::load_plugins(&args)
+        .err()
+        .expect("a bad operator file stops start-up");
+    assert!(
+        err.to_string().contains("unknown field `filesystem`"),
+        "{err}"
+    );
+}

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::penpal::plugin::{config, kv, llm, log, types};
 use super::health::Health;
@@ -223,6 +224,8 @@ pub struct CallState {
     pub(crate) table: ResourceTable,
     pub(crate) memory: MemoryCap,
     pub(crate) stderr: MemoryOutputPipe,
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) outbound: super::outbound::OutboundPolicy,
 }
 
 impl CallState {
@@ -237,6 +240,8 @@ impl CallState {
             .allow_ip_name_lookup(false)
             .build();
         CallState {
+            outbound: super::outbound::OutboundPolicy { who: who.clone() },
+            http: WasiHttpCtx::new(),
             who,
             services,
             wasi,
@@ -268,6 +273,16 @@ impl WasiView for CallState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
         }
     }
 }

@@ -9,8 +9,9 @@
 //! - **A fresh store per call** with the pooling allocator: no state leaks between learners,
 //!   and a fresh instance costs microseconds.
 //! - **No ambient authority**: WASI is linked with an empty context (no files, environment,
-//!   sockets or stdin) and each `penpal:plugin` capability answers `denied` unless requested
-//!   *and* granted ([`capabilities`]).
+//!   sockets or stdin), each `penpal:plugin` capability answers `denied` unless requested
+//!   *and* granted ([`capabilities`]), and `wasi:http` reaches only granted hosts
+//!   ([`outbound`]).
 //! - **Limits on every call** ([`limits`]): memory cap, CPU deadline, wall-clock timeout,
 //!   output size. A failure fails that call alone and is counted ([`health`]).
 //! - **Hot swap**: the installed map holds `Arc`s; installing a version replaces the entry,
@@ -26,6 +27,7 @@ mod error;
 pub mod health;
 pub mod limits;
 pub mod manifest;
+pub mod outbound;
 pub mod package;
 
 use std::collections::HashMap;
@@ -143,6 +145,7 @@ impl PluginHost {
         limits::start_epoch_ticker(Arc::downgrade(&engine));
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         Tutor::add_to_linker::<_, wasmtime::component::HasSelf<CallState>>(&mut linker, |s| s)?;
         Ok(PluginHost {
             engine,
@@ -215,17 +218,22 @@ impl PluginHost {
             .map_err(|e| LoadError::Compile(format!("{e:#}")))
     }
 
-    /// Makes `plugin` the version new calls reach; returns the version it replaced.
-    pub fn install(&self, plugin: Installed) -> Option<Arc<Installed>> {
+    /// Makes `plugin` the version new calls reach. Calls already running on the version it
+    /// replaces finish there: they hold their own `Arc`.
+    pub fn install(&self, plugin: Installed) -> Arc<Installed> {
         let plugin = Arc::new(plugin);
+        let replaced = self
+            .write()
+            .insert(plugin.name().to_string(), plugin.clone());
         tracing::info!(
             plugin = plugin.name(),
             version = %plugin.manifest.plugin.version,
+            replaced = replaced.map(|old| old.manifest.plugin.version.to_string()),
             granted = %plugin.identity.granted.describe(),
             cache = ?plugin.cache,
             "plugin installed"
         );
-        self.write().insert(plugin.name().to_string(), plugin)
+        plugin
     }
 
     /// Reads and installs the package at `path`.
@@ -235,10 +243,7 @@ impl PluginHost {
         grants: &Capabilities,
     ) -> Result<Arc<Installed>, LoadError> {
         let package = Package::open(path)?;
-        let installed = self.load(&package, grants)?;
-        self.install(installed);
-        self.get(&package.manifest.plugin.name.0)
-            .ok_or_else(|| LoadError::Contract("installed plugin vanished".into()))
+        Ok(self.install(self.load(&package, grants)?))
     }
 
     /// Removes a plugin; calls in flight finish.
