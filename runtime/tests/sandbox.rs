@@ -266,9 +266,13 @@ async fn hello_server() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
 }
 
 async fn fetch(host: &PluginHost, url: &str) -> String {
-    let plan = within(20, "fetch", host.plan_turn("fetcher", &turn(url, CefrLevel::B1, ChatMode::Tutor)))
-        .await
-        .expect("fetcher answers");
+    let plan = within(
+        20,
+        "fetch",
+        host.plan_turn("fetcher", &turn(url, CefrLevel::B1, ChatMode::Tutor)),
+    )
+    .await
+    .expect("fetcher answers");
     plan.reply.messages[0].content.clone()
 }
 
@@ -286,12 +290,31 @@ async fn outbound_http_reaches_only_granted_hosts() {
         "ok 200 hello from /lesson?id=7"
     );
     // Requested and granted 127.0.0.1; `localhost` is another host, whatever it resolves to.
-    assert_eq!(fetch(&granted, &format!("http://localhost:{port}/")).await, "err denied");
+    assert_eq!(
+        fetch(&granted, &format!("http://localhost:{port}/")).await,
+        "err denied"
+    );
 
     // Requested but not granted: denied before any connection is made.
     let ungranted = host();
     install(&ungranted, &guest("fetcher"));
-    assert_eq!(fetch(&ungranted, &format!("http://127.0.0.1:{port}/")).await, "err denied");
-    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1, "only the granted request arrived");
-    assert_eq!(ungranted.get("fetcher").unwrap().identity.health.report().denied, 1);
+    assert_eq!(
+        fetch(&ungranted, &format!("http://127.0.0.1:{port}/")).await,
+        "err denied"
+    );
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "only the granted request arrived"
+    );
+    assert_eq!(
+        ungranted
+            .get("fetcher")
+            .unwrap()
+            .identity
+            .health
+            .report()
+            .denied,
+        1
+    );
 }
