@@ -142,7 +142,8 @@ async fn ungranted_capabilities_answer_denied() {
     }
     assert_eq!(seen["setting"], "None");
     let health = host.get("snoop").unwrap().identity.health.report();
-    assert_eq!(health.denied, 6);
+    // The six above, and the secret it first tries to log.
+    assert_eq!(health.denied, 7);
 
     // A guest that passes the denial on fails its own call with it.
     let err = host
@@ -158,6 +159,33 @@ async fn ungranted_capabilities_answer_denied() {
         matches!(&err, CallError::Plugin { error: PluginError::Denied(m), .. } if m.contains("kv store")),
         "{err:?}"
     );
+}
+
+/// Log output captured in memory.
+#[derive(Clone, Default)]
+struct LogCapture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }
 
 #[tokio::test]
@@ -191,7 +219,25 @@ async fn granted_capabilities_work_and_stay_within_what_was_requested() {
         http: vec![],
     };
     host.install_path(&guest("snoop"), &grants).unwrap();
-    let seen = snoop(&host, "snoop", "notes").await;
+    let logs = LogCapture::default();
+    let seen = {
+        let _guard = tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::DEBUG)
+                .with_writer(logs.clone())
+                .finish(),
+        );
+        snoop(&host, "snoop", "notes").await
+    };
+    let logged = logs.text();
+    assert!(logged.contains("using api_key=<redacted>"), "{logged}");
+    assert!(!logged.contains("s3cret"), "a secret reached the log");
+    assert!(logged.contains("snoop line 62"));
+    assert!(
+        !logged.contains("snoop line 63"),
+        "lines past the per-call cap are dropped"
+    );
+    assert!(logged.contains("plugin logs too much"));
     assert_eq!(seen["setting"], "Some(\"salut\")");
     assert_eq!(seen["secret.api_key"], "ok:\"s3cret\"");
     assert_eq!(

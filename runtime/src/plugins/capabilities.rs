@@ -35,6 +35,8 @@ pub const MAX_KV_KEY: usize = 256;
 pub const MAX_KV_VALUE: usize = 64 * 1024;
 /// Most keys one plugin may hold.
 pub const MAX_KV_KEYS: usize = 10_000;
+/// Log lines one call may write; the rest are dropped (and counted in one closing line).
+pub const MAX_LOG_LINES_PER_CALL: u32 = 64;
 /// What a guest may write to stderr (kept to explain a panic), in bytes.
 pub const STDERR_CAPTURE: usize = 8 * 1024;
 
@@ -226,6 +228,7 @@ pub struct CallState {
     pub(crate) stderr: MemoryOutputPipe,
     pub(crate) http: WasiHttpCtx,
     pub(crate) outbound: super::outbound::OutboundPolicy,
+    log_lines: u32,
 }
 
 impl CallState {
@@ -248,6 +251,7 @@ impl CallState {
             table: ResourceTable::new(),
             memory: MemoryCap::new(memory_bytes),
             stderr,
+            log_lines: 0,
         }
     }
 
@@ -256,6 +260,19 @@ impl CallState {
         String::from_utf8_lossy(&self.stderr.contents())
             .trim()
             .to_string()
+    }
+
+    /// `message` with every secret this plugin can read replaced, so a plugin cannot leak its
+    /// own secrets into the host's logs.
+    fn redact(&self, mut message: String) -> String {
+        if let Some(config) = self.services.config.get(&self.who.name) {
+            for secret in config.secrets.values() {
+                if !secret.0.is_empty() && message.contains(&secret.0) {
+                    message = message.replace(&secret.0, "<redacted>");
+                }
+            }
+        }
+        message
     }
 
     fn denied(&self, what: &str) -> PluginError {
@@ -291,7 +308,14 @@ impl types::Host for CallState {}
 
 impl log::Host for CallState {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
-        let mut line = message;
+        self.log_lines += 1;
+        if self.log_lines > MAX_LOG_LINES_PER_CALL {
+            if self.log_lines == MAX_LOG_LINES_PER_CALL + 1 {
+                tracing::warn!(target: "penpal::plugin", plugin = %self.who.name, "plugin logs too much; dropping the rest of this call's lines");
+            }
+            return Ok(());
+        }
+        let mut line = self.redact(message);
         if line.len() > MAX_LOG_LINE {
             let mut end = MAX_LOG_LINE;
             while !line.is_char_boundary(end) {

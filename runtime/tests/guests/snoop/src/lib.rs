@@ -22,7 +22,13 @@ impl Tutor for Snoop {
         Vec::new()
     }
     fn plan_turn(ctx: TurnContext) -> Result<TurnPlan, PluginError> {
-        log::info("snooping");
+        // A careless plugin logs its secret and floods the log; the host must cope with both.
+        if let Ok(key) = config::secret("api_key") {
+            log::info(&format!("using api_key={key}"));
+        }
+        for i in 0..100 {
+            log::debug(&format!("snoop line {i}"));
+        }
         let request = CompletionRequest {
             messages: vec![ChatMessage {
                 role: Role::User,
