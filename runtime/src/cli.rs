@@ -27,6 +27,22 @@ enum Command {
     /// Work with one plugin package.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Run the scripted OpenAI-compatible server (tests and offline development; not a model).
+    ScriptedLlm {
+        /// Address to listen on.
+        #[arg(
+            long,
+            env = "PENPAL_SCRIPTED_LLM_LISTEN",
+            default_value = "127.0.0.1:11435"
+        )]
+        listen: std::net::SocketAddr,
+        /// Milliseconds before the first byte of every answer.
+        #[arg(long, default_value_t = 0)]
+        first_byte_ms: u64,
+        /// Milliseconds between streamed chunks.
+        #[arg(long, default_value_t = 0)]
+        chunk_ms: u64,
+    },
     /// List installed plugins with version, kind and health.
     Plugins {
         #[command(flatten)]
@@ -69,6 +85,11 @@ pub async fn main() -> ExitCode {
             install_command(&path, &grants, &args)
         }
         Command::Plugins { args, json } => list_command(&args, json),
+        Command::ScriptedLlm {
+            listen,
+            first_byte_ms,
+            chunk_ms,
+        } => scripted_llm(listen, first_byte_ms, chunk_ms).await,
     };
     match result {
         Ok(code) => code,
@@ -93,6 +114,31 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("shutting down");
     };
     crate::server::run(listener, args, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn scripted_llm(
+    listen: std::net::SocketAddr,
+    first_byte_ms: u64,
+    chunk_ms: u64,
+) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let script = crate::llm::scripted::Script {
+        first_byte: std::time::Duration::from_millis(first_byte_ms),
+        between_chunks: std::time::Duration::from_millis(chunk_ms),
+    };
+    eprintln!(
+        "penpal scripted LLM (not a real model) at http://{}/v1 — model `{}`",
+        listener.local_addr()?,
+        crate::llm::scripted::MODEL
+    );
+    axum::serve(listener, crate::llm::scripted::router(script))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -10,5 +10,6 @@
 pub mod actors;
 pub mod cli;
 pub mod config;
+pub mod llm;
 pub mod plugins;
 pub mod server;

@@ -142,16 +142,47 @@ pub async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, serde_json::Va
     .await
 }
 
+/// The data of a chunked body; a body cut short keeps what arrived whole.
 fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
     while let Some((size, tail)) = rest.split_once("\r\n") {
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
+        if n == 0 || tail.len() < n {
             break;
         }
         out.push_str(&tail[..n]);
-        rest = &tail[n + 2..];
+        rest = tail.get(n + 2..).unwrap_or_default();
     }
     out
+}
+
+/// One HTTP/1.1 POST of JSON on loopback; returns the status and the body (de-chunked).
+pub async fn post_json(
+    addr: std::net::SocketAddr,
+    path: &str,
+    body: &serde_json::Value,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    within(20, &format!("POST {path}"), async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+        let body = body.to_string();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.expect("writes");
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw).await;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").expect("a response");
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status");
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunk(body)
+        } else {
+            body.to_string()
+        };
+        (status, body)
+    })
+    .await
 }

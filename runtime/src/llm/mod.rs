@@ -1,0 +1,4 @@
+//! Language models: the clients penpal talks to and, for tests and offline development, the
+//! scripted OpenAI-compatible server it ships.
+
+pub mod scripted;
