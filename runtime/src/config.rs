@@ -170,12 +170,34 @@ impl OperatorFile {
     }
 }
 
+/// Which language model to use.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LlmArgs {
+    /// Base URL of an OpenAI-compatible API (OpenAI, Ollama, vLLM, llama.cpp…), such as
+    /// `http://127.0.0.1:11434/v1`. Unset: penpal runs its scripted test model — not a real
+    /// model — and says so.
+    #[arg(long, env = "PENPAL_LLM_BASE_URL")]
+    pub llm_base_url: Option<String>,
+
+    /// API key for that endpoint, if it needs one. Never logged.
+    #[arg(long, env = "PENPAL_LLM_API_KEY", hide_env_values = true)]
+    pub llm_api_key: Option<Secret>,
+
+    /// The model to ask when a personality names none.
+    #[arg(long, env = "PENPAL_LLM_MODEL", default_value = "gpt-4o-mini")]
+    pub llm_model: String,
+}
+
 /// Settings of `penpal serve`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "PENPAL_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+
+    /// The language model.
+    #[command(flatten)]
+    pub llm: LlmArgs,
 
     /// Plugin settings.
     #[command(flatten)]

@@ -8,11 +8,16 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use penpal::config::{PluginArgs, ServeArgs};
+use penpal::config::{LlmArgs, PluginArgs, ServeArgs};
 
 fn args(data_dir: &std::path::Path) -> ServeArgs {
     ServeArgs {
         listen: "127.0.0.1:0".parse().unwrap(),
+        llm: LlmArgs {
+            llm_base_url: None,
+            llm_api_key: None,
+            llm_model: "unused".into(),
+        },
         plugins: PluginArgs {
             data_dir: data_dir.to_path_buf(),
             plugin_dirs: vec![repo().join("target/plugins")],
@@ -70,6 +75,10 @@ async fn serves_health_and_plugins_and_picks_up_new_installs() {
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
     let (status, body) = get(addr, "/readyz").await;
     assert_eq!((status, body["tutors"].as_u64()), (200, Some(3)));
+    // With no model configured, the scripted one answers, and the API says so plainly.
+    let (_, body) = get(addr, "/v1/version").await;
+    assert_eq!(body["llm"]["scripted"], true);
+    assert_eq!(body["llm"]["model"], "penpal-scripted");
     let listed = versions(addr).await;
     for name in ["partner", "roleplay", "tutor"] {
         assert!(
@@ -134,7 +143,7 @@ fn operator_grants_reach_bundled_plugins_by_their_name() {
     // The package directory is `tutor-rust`; the plugin inside is named `socrates`.
     args.plugin_dirs = vec![repo().join("target/example-plugins")];
     args.config = Some(config.clone());
-    let host = penpal::server::load_plugins(&args).unwrap();
+    let host = penpal::server::load_plugins(&args, None).unwrap();
     let socrates = host.get("socrates").expect("the example plugin loads");
     assert!(socrates.identity.granted.kv, "granted and requested");
     assert!(!socrates.identity.granted.llm, "granted but not requested");
@@ -144,7 +153,7 @@ fn operator_grants_reach_bundled_plugins_by_their_name() {
         "[plugins.socrates]\ngrant = { filesystem = true }\n",
     )
     .unwrap();
-    let err = penpal::server::load_plugins(&args)
+    let err = penpal::server::load_plugins(&args, None)
         .err()
         .expect("a bad operator file stops start-up");
     assert!(

@@ -1,4 +1,7 @@
 //! Language models: the clients penpal talks to and, for tests and offline development, the
 //! scripted OpenAI-compatible server it ships.
 
+pub mod client;
 pub mod scripted;
+
+pub use client::{Answer, LlmClient, LlmError, LlmSettings, Piece, Usage};

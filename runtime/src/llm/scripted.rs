@@ -92,7 +92,7 @@ async fn models() -> Json<Value> {
 fn error(status: StatusCode, message: &str) -> Response {
     (
         status,
-        Json(json!({"error": {"message": message, "type": "scripted_fault", "code": status.as_u16()}})),
+        Json(json!({"error": {"message": message, "type": "scripted_fault", "param": null, "code": status.as_str()}})),
     )
         .into_response()
 }
