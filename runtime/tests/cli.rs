@@ -82,7 +82,7 @@ fn install_grants_only_what_the_plugin_asks_for() {
         "install",
         snoop,
         "--grant",
-        "llm",
+        "secret:other",
         "--data-dir",
         data_dir,
     ]);
