@@ -153,10 +153,11 @@ fn tool_host(args: Option<&PluginArgs>) -> anyhow::Result<PluginHost> {
 /// Checks a package; `Err` when it cannot be read at all, a report with problems otherwise.
 fn check_package(host: &PluginHost, path: &Path) -> anyhow::Result<(Package, CheckReport)> {
     let package = Package::open(path)?;
-    let (component, _) = host.compile(&package.wasm)?;
+    // Compiled once: inspection and linking share the component.
+    let (component, cache) = host.compile(&package.wasm)?;
     let mut report = check::inspect(host.engine(), &component, &package.manifest);
     if report.problems.is_empty()
-        && let Err(e) = host.load(&package, &Capabilities::default())
+        && let Err(e) = host.link(&package, &component, cache, &Capabilities::default())
     {
         report.problems.push(e.to_string());
     }

@@ -176,16 +176,24 @@ impl PluginHost {
     /// Compiles (or loads from the cache) and links `package`, granting it what it requested
     /// and `grants` allows. Blocking: compiling takes up to a second.
     pub fn load(&self, package: &Package, grants: &Capabilities) -> Result<Installed, LoadError> {
+        let (component, cache) = self.compile(&package.wasm)?;
+        self.link(package, &component, cache, grants)
+    }
+
+    /// Checks an already compiled `component` against `package`'s manifest and links it.
+    pub(crate) fn link(
+        &self,
+        package: &Package,
+        component: &Component,
+        cache: CacheOutcome,
+        grants: &Capabilities,
+    ) -> Result<Installed, LoadError> {
         let manifest = &package.manifest;
-        let (component, cache) = self
-            .cache
-            .load(&self.engine, &package.wasm)
-            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
-        let report = check::inspect(&self.engine, &component, manifest);
+        let report = check::inspect(&self.engine, component, manifest);
         if let Some(problem) = report.problems.first() {
             return Err(LoadError::Contract(problem.clone()));
         }
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+        let pre = self.linker.instantiate_pre(component).map_err(|e| {
             LoadError::Contract(format!(
                 "the component cannot be linked on this host: {e:#}"
             ))
