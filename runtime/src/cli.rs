@@ -294,7 +294,7 @@ fn install_command(path: &Path, grants: &[String], args: &PluginArgs) -> anyhow:
 }
 
 fn list_command(args: &PluginArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let host: Arc<PluginHost> = crate::server::load_plugins(args, None)?;
+    let host: Arc<PluginHost> = crate::server::load_plugins(args, None, None)?;
     let mut rows = Vec::new();
     let mut packages = args.bundled_packages();
     packages.extend(crate::actors::supervisor::installed_packages(

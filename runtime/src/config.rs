@@ -202,4 +202,132 @@ pub struct ServeArgs {
     /// Plugin settings.
     #[command(flatten)]
     pub plugins: PluginArgs,
+
+    /// Database, accounts and API settings.
+    #[command(flatten)]
+    pub app: AppArgs,
+}
+
+/// Database, accounts and API settings of `penpal serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AppArgs {
+    /// The database: `surrealkv://DIR` (embedded, the default: `DATA_DIR/db`), `mem://`
+    /// (nothing kept), or `ws://HOST:PORT` for a SurrealDB server.
+    #[arg(long, env = "PENPAL_DATABASE")]
+    pub database: Option<String>,
+
+    /// User for a SurrealDB server (root credentials).
+    #[arg(long, env = "PENPAL_DATABASE_USER")]
+    pub database_user: Option<String>,
+
+    /// Password for a SurrealDB server. Never logged.
+    #[arg(long, env = "PENPAL_DATABASE_PASSWORD", hide_env_values = true)]
+    pub database_password: Option<Secret>,
+
+    /// The key signing access tokens (at least 32 bytes). Unset: a random key is made once
+    /// and kept in `DATA_DIR/jwt.key`. Every node behind a load balancer needs the same one.
+    #[arg(long, env = "PENPAL_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// Lifetime of an access token, in minutes.
+    #[arg(long, env = "PENPAL_ACCESS_TOKEN_MINUTES", default_value_t = 10)]
+    pub access_token_minutes: u64,
+
+    /// Lifetime of a refresh token, in days.
+    #[arg(long, env = "PENPAL_REFRESH_TOKEN_DAYS", default_value_t = 30)]
+    pub refresh_token_days: u64,
+
+    /// Origins allowed to call the API from a browser, comma-separated (`*` for any).
+    #[arg(long, env = "PENPAL_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Largest request body, in KiB.
+    #[arg(long, env = "PENPAL_MAX_BODY_KIB", default_value_t = 64)]
+    pub max_body_kib: usize,
+
+    /// Free demo turns per client per day.
+    #[arg(long, env = "PENPAL_DEMO_TURNS_PER_DAY", default_value_t = 10)]
+    pub demo_turns_per_day: u32,
+
+    /// Token budget of a conversation's verbatim window; older turns are summarised.
+    #[arg(long, env = "PENPAL_CONTEXT_TOKENS", default_value_t = 1500)]
+    pub context_tokens: usize,
+
+    /// Trust `X-Forwarded-For` for the client's address (only behind your own proxy).
+    #[arg(long, env = "PENPAL_TRUST_PROXY", default_value_t = false)]
+    pub trust_proxy: bool,
+
+    /// Price of a million prompt tokens, in USD, for cost accounting.
+    #[arg(long, env = "PENPAL_LLM_PROMPT_PRICE", default_value_t = 0.0)]
+    pub llm_prompt_price: f64,
+
+    /// Price of a million completion tokens, in USD.
+    #[arg(long, env = "PENPAL_LLM_COMPLETION_PRICE", default_value_t = 0.0)]
+    pub llm_completion_price: f64,
+}
+
+impl Default for AppArgs {
+    fn default() -> Self {
+        AppArgs {
+            database: None,
+            database_user: None,
+            database_password: None,
+            jwt_secret: None,
+            access_token_minutes: 10,
+            refresh_token_days: 30,
+            cors_origins: Vec::new(),
+            max_body_kib: 64,
+            demo_turns_per_day: 10,
+            context_tokens: 1500,
+            trust_proxy: false,
+            llm_prompt_price: 0.0,
+            llm_completion_price: 0.0,
+        }
+    }
+}
+
+impl AppArgs {
+    /// The database URL, defaulting to an embedded store in `data_dir`.
+    pub fn database_url(&self, data_dir: &Path) -> String {
+        self.database
+            .clone()
+            .unwrap_or_else(|| format!("surrealkv://{}", data_dir.join("db").display()))
+    }
+
+    /// The signing key: configured, or kept in `data_dir/jwt.key` (made on first start).
+    pub fn jwt_key(&self, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+        if let Some(s) = &self.jwt_secret {
+            if s.0.len() < 32 {
+                anyhow::bail!("PENPAL_JWT_SECRET is too short: use at least 32 random bytes");
+            }
+            return Ok(s.0.as_bytes().to_vec());
+        }
+        let path = data_dir.join("jwt.key");
+        if let Ok(key) = std::fs::read(&path)
+            && key.len() >= 32
+        {
+            return Ok(key);
+        }
+        std::fs::create_dir_all(data_dir)?;
+        let key: [u8; 32] = rand::random();
+        write_private(&path, &key)?;
+        Ok(key.to_vec())
+    }
+}
+
+/// Writes `bytes` to `path`, readable by the owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    f.write_all(bytes)?;
+    Ok(())
 }

@@ -8,8 +8,13 @@
 //! already-bound listener so tests can run the real thing on port 0.
 
 pub mod actors;
+pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod llm;
+pub mod ops;
 pub mod plugins;
 pub mod server;
+pub mod store;
+pub mod tutoring;

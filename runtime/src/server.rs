@@ -1,22 +1,29 @@
-//! The server: loads plugins, starts the actors, serves the HTTP API until shut down.
+//! The server: opens the database, loads plugins, starts the actors, serves the HTTP API until
+//! shut down.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::actors::supervisor::{self, BreakerPolicy, ListPlugins, PluginSupervisor};
+use crate::actors::conversation::Registry;
+use crate::actors::supervisor::{self, BreakerPolicy, PluginSupervisor};
+use crate::api::{self, App, Settings};
+use crate::auth::Keys;
+use crate::auth::throttle::{Throttle, ThrottlePolicy};
 use crate::config::{LlmArgs, PluginArgs, ServeArgs};
 use crate::llm::scripted::{self, Script};
 use crate::llm::{LlmClient, LlmSettings};
-use crate::plugins::capabilities::LlmBackend;
+use crate::ops::LlmInfo;
+use crate::plugins::capabilities::{BoxFuture, KvStore, LlmBackend};
 use crate::plugins::{CompileCache, LoadError, Package, PluginHost, Services};
+use crate::store::Db;
+use crate::tutoring::demo::DemoLimiter;
 
 /// Builds the plugin host from `args` and installs every bundled and installed plugin. A
 /// plugin that fails to load is logged and skipped: one bad package must not keep the rest of
@@ -24,13 +31,17 @@ use crate::plugins::{CompileCache, LoadError, Package, PluginHost, Services};
 pub fn load_plugins(
     args: &PluginArgs,
     llm: Option<Arc<dyn LlmBackend>>,
+    kv: Option<Arc<dyn KvStore>>,
 ) -> anyhow::Result<Arc<PluginHost>> {
     let operator = args.operator()?;
-    let services = Services {
+    let mut services = Services {
         config: Arc::new(operator.plugin_configs()),
         llm,
         ..Services::default()
     };
+    if let Some(kv) = kv {
+        services.kv = kv;
+    }
     let host = Arc::new(
         PluginHost::new(args.limits(), CompileCache::at(args.cache_dir()), services)
             .map_err(|e| anyhow::anyhow!("cannot start the plugin engine: {e:#}"))?,
@@ -58,22 +69,6 @@ pub fn load_plugins(
         }
     }
     Ok(host)
-}
-
-#[derive(Clone)]
-struct AppState {
-    host: Arc<PluginHost>,
-    supervisor: actix::Addr<PluginSupervisor>,
-    llm: LlmInfo,
-}
-
-/// Which model the server talks to, for `/v1/version`.
-#[derive(Debug, Clone, serde::Serialize)]
-struct LlmInfo {
-    base_url: String,
-    model: String,
-    /// True when no model is configured and the scripted test model answers instead.
-    scripted: bool,
 }
 
 /// The configured model client or, when none is configured, the scripted test model started
@@ -115,72 +110,143 @@ pub async fn run(
     args: ServeArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let data_dir = &args.plugins.data_dir;
+    let url = args.app.database_url(data_dir);
+    let credentials = match (&args.app.database_user, &args.app.database_password) {
+        (Some(u), Some(p)) => Some((u.as_str(), p.0.as_str())),
+        _ => None,
+    };
+    let db = Db::connect(&url, credentials)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database at {}: {e}", url))?;
+    tracing::info!(database = db.url(), "database ready");
+    let key = args.app.jwt_key(data_dir)?;
     let (llm, llm_info) = start_llm(&args.llm).await?;
-    let host = load_plugins(&args.plugins, Some(llm as Arc<dyn LlmBackend>))?;
+    let host = load_plugins(
+        &args.plugins,
+        Some(llm.clone() as Arc<dyn LlmBackend>),
+        Some(Arc::new(DbKv(db.clone()))),
+    )?;
     let supervisor = PluginSupervisor::launch(
         host.clone(),
         BreakerPolicy::default(),
         Some(args.plugins.install_dir()),
     );
-    let state = AppState {
+    let a = &args.app;
+    let app = Arc::new(App {
+        db,
         host,
         supervisor,
-        llm: llm_info,
-    };
-    let app = Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(readyz))
-        .route("/v1/version", get(version))
-        .route("/v1/plugins", get(plugins))
-        .fallback(|| async {
-            (
-                StatusCode::NOT_FOUND,
-                Json(json!({"error": {"code": "not_found", "message": "no such route"}})),
-            )
-        })
-        .with_state(state);
+        llm,
+        llm_info,
+        keys: Keys::new(
+            &key,
+            Duration::from_secs(a.access_token_minutes.max(1) * 60),
+            Duration::from_secs(a.refresh_token_days.max(1) * 86_400),
+        ),
+        throttle: Throttle::new(ThrottlePolicy::default()),
+        demo: DemoLimiter::new(a.demo_turns_per_day),
+        conversations: Registry::default(),
+        settings: Settings {
+            trust_proxy: a.trust_proxy,
+            context_tokens: a.context_tokens.max(100),
+            prompt_price: a.llm_prompt_price,
+            completion_price: a.llm_completion_price,
+            cors_origins: a.cors_origins.clone(),
+            max_body: a.max_body_kib.max(1) << 10,
+        },
+    });
+    app.conversations.set_arbiter(actix::Arbiter::current());
+    let router = api::router(app);
     tracing::info!(addr = %listener.local_addr()?, "penpal listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }
 
-async fn readyz(State(state): State<AppState>) -> Response {
-    let tutors = state
-        .host
-        .list()
-        .iter()
-        .filter(|p| p.manifest.plugin.kind == crate::plugins::Kind::Tutor)
-        .count();
-    if tutors == 0 {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not ready", "reason": "no tutor plugin is loaded"})),
-        )
-            .into_response();
+/// The record id of a plugin's key: a hash, so any key is a valid id.
+fn kv_id(ns: &str, key: &str) -> String {
+    crate::auth::tokens::hash_token(&format!("{ns}\u{0}{key}"))
+}
+
+/// Plugins' key-value data in the database, so it survives restarts and is shared by nodes.
+struct DbKv(Db);
+
+impl KvStore for DbKv {
+    fn get<'a>(&'a self, ns: &'a str, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, String>> {
+        Box::pin(async move {
+            #[derive(serde::Deserialize)]
+            struct Row {
+                value: String,
+            }
+            let row: Option<Row> = self
+                .0
+                .one("SELECT value FROM plugin_kv WHERE ns = $ns AND key = $key", json!({"ns": ns, "key": key}))
+                .await
+                .map_err(|e| e.to_string())?;
+            row.map(|r| B64.decode(r.value).map_err(|e| e.to_string())).transpose()
+        })
     }
-    Json(json!({"status": "ready", "tutors": tutors})).into_response()
-}
 
-async fn version(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "llm": state.llm,
-        "wit": crate::plugins::manifest::SUPPORTED_WIT.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
-    }))
-}
+    fn set<'a>(&'a self, ns: &'a str, key: &'a str, value: Vec<u8>, max_keys: usize) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            #[derive(serde::Deserialize)]
+            struct N {
+                n: usize,
+            }
+            let existing: Option<N> = self
+                .0
+                .one("SELECT count() AS n FROM plugin_kv WHERE ns = $ns AND key = $key GROUP ALL", json!({"ns": ns, "key": key}))
+                .await
+                .map_err(|e| e.to_string())?;
+            if existing.is_none_or(|n| n.n == 0) {
+                let total: Option<N> = self
+                    .0
+                    .one("SELECT count() AS n FROM plugin_kv WHERE ns = $ns GROUP ALL", json!({"ns": ns}))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if total.is_some_and(|n| n.n >= max_keys) {
+                    return Err(format!("the plugin already holds {max_keys} keys"));
+                }
+            }
+            self.0
+                .exec(
+                    "UPSERT type::record('plugin_kv', $id) CONTENT { ns: $ns, key: $key, value: $value }",
+                    json!({"id": kv_id(ns, key), "ns": ns, "key": key, "value": B64.encode(value)}),
+                )
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
 
-async fn plugins(State(state): State<AppState>) -> Response {
-    match state.supervisor.send(ListPlugins).await {
-        Ok(list) => Json(json!({ "plugins": list })).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "plugin supervisor unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": {"code": "unavailable", "message": "plugin supervisor is not running"}})),
-            )
-                .into_response()
-        }
+    fn delete<'a>(&'a self, ns: &'a str, key: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.0
+                .exec("DELETE plugin_kv WHERE ns = $ns AND key = $key", json!({"ns": ns, "key": key}))
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn list<'a>(&'a self, ns: &'a str, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, String>> {
+        Box::pin(async move {
+            #[derive(serde::Deserialize)]
+            struct K {
+                key: String,
+            }
+            let rows: Vec<K> = self
+                .0
+                .rows(
+                    "SELECT key FROM plugin_kv WHERE ns = $ns AND string::starts_with(key, $prefix) ORDER BY key",
+                    json!({"ns": ns, "prefix": prefix}),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(rows.into_iter().map(|k| k.key).collect())
+        })
     }
 }

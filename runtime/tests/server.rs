@@ -143,7 +143,7 @@ fn operator_grants_reach_bundled_plugins_by_their_name() {
     // The package directory is `tutor-rust`; the plugin inside is named `socrates`.
     args.plugin_dirs = vec![repo().join("target/example-plugins")];
     args.config = Some(config.clone());
-    let host = penpal::server::load_plugins(&args, None).unwrap();
+    let host = penpal::server::load_plugins(&args, None, None).unwrap();
     let socrates = host.get("socrates").expect("the example plugin loads");
     assert!(socrates.identity.granted.kv, "granted and requested");
     assert!(!socrates.identity.granted.llm, "granted but not requested");
@@ -153,7 +153,7 @@ fn operator_grants_reach_bundled_plugins_by_their_name() {
         "[plugins.socrates]\ngrant = { filesystem = true }\n",
     )
     .unwrap();
-    let err = penpal::server::load_plugins(&args, None)
+    let err = penpal::server::load_plugins(&args, None, None)
         .err()
         .expect("a bad operator file stops start-up");
     assert!(

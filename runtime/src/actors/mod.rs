@@ -1,3 +1,7 @@
-//! The actix actors. Each owns one piece of live state and is its only writer.
+//! The actix actors: the `PluginSupervisor` (plugin health, breaker, hot swap), a
+//! `Conversation` per active conversation (the single writer of its messages) and a
+//! `Session` per live socket.
 
+pub mod conversation;
+pub mod session;
 pub mod supervisor;

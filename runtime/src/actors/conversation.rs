@@ -1,0 +1,499 @@
+//! The `Conversation` actor: one per active conversation, the only writer of its messages.
+//!
+//! It serialises turns (a second message while one is being answered is refused, not raced),
+//! stores the learner's message before anything can fail, runs the turn on the Tokio pool,
+//! and fans every event out to its subscribers — the `Session`s of each open tab, and the
+//! channels of SSE and whole-reply requests. It keeps the reply streamed so far, so a client
+//! that reconnects mid-turn catches up. It stops itself once idle with nobody listening.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::api::App;
+use crate::store::{new_id, now_ms};
+use crate::tutoring::conversations::{self, Conversation as Row, Message as Stored};
+use crate::tutoring::turn::{self, Completed, Failure};
+
+/// How often an actor checks whether it is idle.
+const IDLE_CHECK: Duration = Duration::from_secs(30);
+/// How long an actor with no subscribers and no turn lives on.
+const IDLE_AFTER: Duration = Duration::from_secs(300);
+/// Longest learner message, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 4000;
+
+/// An event for clients, serialised once and shared by every subscriber.
+#[derive(Debug)]
+pub struct Event {
+    /// Its `type`, also the SSE event name.
+    pub name: &'static str,
+    /// The JSON text sent to clients.
+    pub json: String,
+    /// The JSON value (for whole-reply requests).
+    pub value: Value,
+    /// The turn it belongs to.
+    pub turn_id: Option<String>,
+    /// Whether it ends its turn.
+    pub terminal: bool,
+}
+
+impl Event {
+    /// An event `name` with `body`'s fields.
+    pub fn new(name: &'static str, turn_id: Option<&str>, mut body: Value) -> Arc<Event> {
+        body["type"] = json!(name);
+        Arc::new(Event {
+            name,
+            json: body.to_string(),
+            value: body,
+            turn_id: turn_id.map(str::to_string),
+            terminal: matches!(name, "turn.complete" | "turn.error"),
+        })
+    }
+}
+
+/// An event delivered to a `Session`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver(pub Arc<Event>);
+
+/// Who hears a conversation's events.
+pub enum Subscriber {
+    /// A socket's session actor.
+    Session(Recipient<Deliver>),
+    /// An SSE or whole-reply request.
+    Channel(mpsc::UnboundedSender<Arc<Event>>),
+}
+
+/// The turn being answered, as far as it has got.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    /// The turn.
+    pub turn_id: String,
+    /// The learner message it answers (0 while it is being stored).
+    pub learner_seq: i64,
+    /// The reply so far.
+    pub text: String,
+}
+
+/// Subscribe; answers the subscription id and the running turn, if any.
+#[derive(Message)]
+#[rtype(result = "Subscribed")]
+pub struct Subscribe(pub Subscriber);
+
+/// A subscription's id, and the turn running when it began.
+#[derive(MessageResponse)]
+pub struct Subscribed(pub u64, pub Option<Snapshot>);
+
+/// The running turn, if any.
+#[derive(Message)]
+#[rtype(result = "Option<Snapshot>")]
+pub struct Peek;
+
+/// Unsubscribe.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe(pub u64);
+
+/// A turn started.
+#[derive(Debug, Clone, Serialize)]
+pub struct Accepted {
+    /// The turn.
+    pub turn_id: String,
+    /// The learner message's sequence number.
+    pub seq: i64,
+}
+
+/// Why a message was not taken.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Refusal {
+    /// A turn is being answered.
+    #[error("wait for the tutor's reply before sending another message")]
+    Busy,
+    /// Nothing to send.
+    #[error("the message is empty")]
+    Empty,
+    /// Too long.
+    #[error("the message is longer than {MAX_MESSAGE_CHARS} characters")]
+    TooLong,
+    /// The message to retry does not exist or did not fail.
+    #[error("only a failed learner message can be retried")]
+    NotRetryable,
+    /// The conversation is gone.
+    #[error("the conversation no longer exists")]
+    Gone,
+    /// The database failed; nothing was stored.
+    #[error("the message could not be saved; try again")]
+    Store,
+}
+
+impl Refusal {
+    /// A stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::Busy => "turn_in_progress",
+            Refusal::Empty => "empty_message",
+            Refusal::TooLong => "message_too_long",
+            Refusal::NotRetryable => "not_retryable",
+            Refusal::Gone => "not_found",
+            Refusal::Store => "unavailable",
+        }
+    }
+}
+
+/// Checks a learner's message before anything is stored.
+pub fn check_text(text: &str) -> Result<String, Refusal> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(Refusal::Empty);
+    }
+    if t.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(Refusal::TooLong);
+    }
+    Ok(t.to_string())
+}
+
+/// A learner's new message.
+#[derive(Message)]
+#[rtype(result = "Result<Accepted, Refusal>")]
+pub struct Submit(pub String);
+
+/// Answer the failed learner message `seq` again.
+#[derive(Message)]
+#[rtype(result = "Result<Accepted, Refusal>")]
+pub struct Retry(pub i64);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Delta {
+    turn_id: String,
+    text: String,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Finished {
+    turn_id: String,
+    learner_seq: i64,
+    result: Result<Completed, Failure>,
+}
+
+/// Stop now (the conversation or its owner was deleted).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Close;
+
+/// The actor.
+pub struct Conversation {
+    id: String,
+    app: Arc<App>,
+    subscribers: HashMap<u64, Subscriber>,
+    next_sub: u64,
+    running: Option<Snapshot>,
+    last_active: Instant,
+}
+
+impl Conversation {
+    fn broadcast(&mut self, event: Arc<Event>) {
+        self.subscribers.retain(|_, s| match s {
+            Subscriber::Session(r) => r.try_send(Deliver(event.clone())).is_ok() || r.connected(),
+            Subscriber::Channel(tx) => tx.send(event.clone()).is_ok(),
+        });
+    }
+
+    /// Loads the conversation, clears stale pending messages, and stores the learner's
+    /// message (new or retried); then starts the turn.
+    fn begin(&mut self, ctx: &mut Context<Self>, input: Result<String, i64>) -> ResponseActFuture<Self, Result<Accepted, Refusal>> {
+        if self.running.is_some() {
+            return Box::pin(fut::ready(Err(Refusal::Busy)));
+        }
+        let turn_id = new_id();
+        self.running = Some(Snapshot { turn_id: turn_id.clone(), learner_seq: 0, text: String::new() });
+        self.last_active = Instant::now();
+        let app = self.app.clone();
+        let id = self.id.clone();
+        let store = async move {
+            let conv = conversations::fetch(&app.db, &id).await.map_err(|_| Refusal::Store)?.ok_or(Refusal::Gone)?;
+            // This actor is the only writer: a message still pending was cut off by a restart.
+            app.db
+                .exec(
+                    "UPDATE message SET status = 'failed', error = 'interrupted' WHERE conversation = $c AND status = 'pending'",
+                    json!({"c": id}),
+                )
+                .await
+                .map_err(|_| Refusal::Store)?;
+            let message = match input {
+                Ok(text) => {
+                    let m = Stored {
+                        seq: conv.last_seq + 1,
+                        role: "learner".into(),
+                        text,
+                        created_at: now_ms(),
+                        status: "pending".into(),
+                        corrections: vec![],
+                        vocabulary: vec![],
+                        debrief: None,
+                        error: None,
+                    };
+                    conversations::insert_message(&app.db, &id, &conv.user, &m).await.map_err(|e| {
+                        tracing::error!(error = %e, "could not store a learner message");
+                        Refusal::Store
+                    })?;
+                    m
+                }
+                Err(seq) => {
+                    let m = conversations::message(&app.db, &id, seq).await.map_err(|_| Refusal::Store)?;
+                    let mut m = m.filter(|m| m.role == "learner" && m.status == "failed").ok_or(Refusal::NotRetryable)?;
+                    // Only the newest learner message can be answered: the reply takes the next seq.
+                    if conv.last_seq != m.seq {
+                        return Err(Refusal::NotRetryable);
+                    }
+                    app.db
+                        .exec("UPDATE message SET status = 'pending', error = NONE WHERE conversation = $c AND seq = $s", json!({"c": id, "s": seq}))
+                        .await
+                        .map_err(|_| Refusal::Store)?;
+                    m.status = "pending".into();
+                    m.error = None;
+                    m
+                }
+            };
+            Ok::<(Row, Stored), Refusal>((conv, message))
+        };
+        let _ = ctx;
+        Box::pin(store.into_actor(self).map(move |res, act, ctx| match res {
+            Err(e) => {
+                act.running = None;
+                Err(e)
+            }
+            Ok((conv, message)) => {
+                let seq = message.seq;
+                if let Some(r) = act.running.as_mut() {
+                    r.learner_seq = seq;
+                }
+                act.broadcast(Event::new("message.accepted", Some(&turn_id), json!({"turn_id": turn_id, "message": message})));
+                act.start_turn(ctx, turn_id.clone(), conv, message);
+                Ok(Accepted { turn_id, seq })
+            }
+        }))
+    }
+
+    fn start_turn(&self, ctx: &mut Context<Self>, turn_id: String, conv: Row, message: Stored) {
+        let addr = ctx.address();
+        let app = self.app.clone();
+        tokio::spawn(async move {
+            let learner_seq = message.seq;
+            let emit = {
+                let addr = addr.clone();
+                let turn_id = turn_id.clone();
+                move |text: String| addr.do_send(Delta { turn_id: turn_id.clone(), text })
+            };
+            let conv_id = conv.id.clone();
+            let result = turn::run(app.clone(), conv, message, emit).await;
+            if let Err(f) = &result
+                && let Err(e) = app
+                    .db
+                    .exec(
+                        "UPDATE message SET status = 'failed', error = $why WHERE conversation = $c AND seq = $s",
+                        json!({"c": conv_id, "s": learner_seq, "why": f.message}),
+                    )
+                    .await
+            {
+                tracing::error!(error = %e, "could not mark a message failed");
+            }
+            addr.do_send(Finished { turn_id, learner_seq, result });
+        });
+    }
+}
+
+impl Actor for Conversation {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1024);
+        ctx.run_interval(IDLE_CHECK, |act, ctx| {
+            if act.subscribers.is_empty() && act.running.is_none() && act.last_active.elapsed() > IDLE_AFTER {
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopped(&mut self, ctx: &mut Self::Context) {
+        self.app.conversations.remove(&self.id, &ctx.address());
+    }
+}
+
+impl Handler<Subscribe> for Conversation {
+    type Result = Subscribed;
+
+    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) -> Self::Result {
+        self.next_sub += 1;
+        self.subscribers.insert(self.next_sub, msg.0);
+        self.last_active = Instant::now();
+        Subscribed(self.next_sub, self.running.clone())
+    }
+}
+
+impl Handler<Peek> for Conversation {
+    type Result = Option<Snapshot>;
+
+    fn handle(&mut self, _: Peek, _: &mut Context<Self>) -> Self::Result {
+        self.running.clone()
+    }
+}
+
+impl Handler<Unsubscribe> for Conversation {
+    type Result = ();
+
+    fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
+        self.subscribers.remove(&msg.0);
+    }
+}
+
+impl Handler<Submit> for Conversation {
+    type Result = ResponseActFuture<Self, Result<Accepted, Refusal>>;
+
+    fn handle(&mut self, msg: Submit, ctx: &mut Context<Self>) -> Self::Result {
+        match check_text(&msg.0) {
+            Ok(text) => self.begin(ctx, Ok(text)),
+            Err(e) => Box::pin(fut::ready(Err(e))),
+        }
+    }
+}
+
+impl Handler<Retry> for Conversation {
+    type Result = ResponseActFuture<Self, Result<Accepted, Refusal>>;
+
+    fn handle(&mut self, msg: Retry, ctx: &mut Context<Self>) -> Self::Result {
+        self.begin(ctx, Err(msg.0))
+    }
+}
+
+impl Handler<Delta> for Conversation {
+    type Result = ();
+
+    fn handle(&mut self, msg: Delta, _: &mut Context<Self>) {
+        let Some(running) = self.running.as_mut().filter(|r| r.turn_id == msg.turn_id) else { return };
+        let offset = running.text.len();
+        running.text.push_str(&msg.text);
+        let event = Event::new("turn.delta", Some(&msg.turn_id), json!({"turn_id": msg.turn_id, "offset": offset, "text": msg.text}));
+        self.broadcast(event);
+    }
+}
+
+impl Handler<Finished> for Conversation {
+    type Result = ();
+
+    fn handle(&mut self, msg: Finished, _: &mut Context<Self>) {
+        self.running = None;
+        self.last_active = Instant::now();
+        let event = match msg.result {
+            Ok(done) => {
+                turn::maybe_compress(self.app.clone(), self.id.clone());
+                Event::new(
+                    "turn.complete",
+                    Some(&msg.turn_id),
+                    json!({"turn_id": msg.turn_id, "learner": done.learner, "reply": done.reply,
+                           "corrections": done.learner.corrections, "vocabulary": done.learner.vocabulary,
+                           "level": done.level, "debrief": done.reply.debrief}),
+                )
+            }
+            Err(f) => Event::new(
+                "turn.error",
+                Some(&msg.turn_id),
+                json!({"turn_id": msg.turn_id, "seq": msg.learner_seq, "code": f.code, "message": f.message, "retryable": f.retryable}),
+            ),
+        };
+        self.broadcast(event);
+    }
+}
+
+impl Handler<Close> for Conversation {
+    type Result = ();
+
+    fn handle(&mut self, _: Close, ctx: &mut Context<Self>) {
+        self.broadcast(Event::new("conversation.closed", None, json!({"conversation": self.id})));
+        ctx.stop();
+    }
+}
+
+/// The running conversation actors, by conversation id.
+#[derive(Default)]
+pub struct Registry {
+    actors: Mutex<HashMap<String, (String, Addr<Conversation>)>>,
+    arbiter: Mutex<Option<ArbiterHandle>>,
+}
+
+impl Registry {
+    /// Where new actors run: the server's arbiter.
+    pub fn set_arbiter(&self, arbiter: ArbiterHandle) {
+        *self.arbiter.lock().unwrap_or_else(|p| p.into_inner()) = Some(arbiter);
+    }
+
+    /// The arbiter actors run on.
+    pub fn arbiter(&self) -> Option<ArbiterHandle> {
+        self.arbiter.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The actor of `conv`, started if it is not running.
+    pub fn get(&self, app: &Arc<App>, conv: &Row) -> Option<Addr<Conversation>> {
+        let mut map = self.actors.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, addr)) = map.get(&conv.id)
+            && addr.connected()
+        {
+            return Some(addr.clone());
+        }
+        let arbiter = self.arbiter()?;
+        let actor = Conversation {
+            id: conv.id.clone(),
+            app: app.clone(),
+            subscribers: HashMap::new(),
+            next_sub: 0,
+            running: None,
+            last_active: Instant::now(),
+        };
+        let addr = Conversation::start_in_arbiter(&arbiter, move |_| actor);
+        map.insert(conv.id.clone(), (conv.user.clone(), addr.clone()));
+        Some(addr)
+    }
+
+    fn remove(&self, id: &str, addr: &Addr<Conversation>) {
+        let mut map = self.actors.lock().unwrap_or_else(|p| p.into_inner());
+        if map.get(id).is_some_and(|(_, a)| a == addr) {
+            map.remove(id);
+        }
+    }
+
+    /// Stops the actor of conversation `id`, if running.
+    pub fn forget(&self, id: &str) {
+        if let Some((_, addr)) = self.actors.lock().unwrap_or_else(|p| p.into_inner()).remove(id) {
+            addr.do_send(Close);
+        }
+    }
+
+    /// Stops every actor of `user`'s conversations.
+    pub fn forget_user(&self, user: &str) {
+        let mut map = self.actors.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, (owner, addr)| {
+            if owner == user {
+                addr.do_send(Close);
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// Actors running now.
+    pub fn len(&self) -> usize {
+        self.actors.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether none is running.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,156 @@
+//! The one API error type: every handler returns it, and it is the only thing that turns a
+//! failure into an HTTP answer — `{"error": {"code", "message"}}` with the right status.
+//! Internal failures are logged in full and shown as a bare "internal error", so nothing
+//! about the database or a plugin leaks to a client.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::store::StoreError;
+
+/// Why a request failed, named by outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed (bad JSON, a bad query parameter).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A field is well-formed but not acceptable; names the field.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field's name.
+        field: &'static str,
+        /// What is wrong and what would be right.
+        message: String,
+    },
+    /// No valid credentials.
+    #[error("{message}")]
+    Unauthorized {
+        /// A stable code: `unauthorized`, `token_expired`, `refresh_reused`…
+        code: &'static str,
+        /// What happened.
+        message: String,
+    },
+    /// Authenticated but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such thing — or one this caller may not see, which must look the same.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// It exists already, or the change conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is larger than allowed.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Slow down; try again after `retry_after` seconds.
+    #[error("{message}")]
+    TooMany {
+        /// Seconds until a retry may succeed.
+        retry_after: u64,
+        /// What was limited.
+        message: String,
+    },
+    /// A dependency (the model, a plugin) is failing; retrying later may work.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or an infrastructure failure; logged, never shown.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+/// A handler result.
+pub type ApiResult<T, E = ApiError> = Result<T, E>;
+
+impl ApiError {
+    /// An invalid field.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// Missing or bad credentials.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError::Unauthorized {
+            code: "unauthorized",
+            message: message.into(),
+        }
+    }
+
+    /// The status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Invalid { .. } => "invalid",
+            ApiError::Unauthorized { code, .. } => code,
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::TooMany { .. } => "rate_limited",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> serde_json::Value {
+        let mut error = json!({"code": self.code(), "message": self.to_string()});
+        if let ApiError::Invalid { field, .. } = self {
+            error["field"] = json!(field);
+        }
+        if let ApiError::TooMany { retry_after, .. } = self {
+            error["retry_after"] = json!(retry_after);
+        }
+        json!({ "error": error })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(_) => ApiError::Conflict("it already exists".into()),
+            other => ApiError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(e) = &self {
+            tracing::error!(error = format!("{e:#}"), "request failed");
+        }
+        let status = self.status();
+        let mut response = (status, axum::Json(self.body())).into_response();
+        if let ApiError::TooMany { retry_after, .. } = &self
+            && let Ok(v) = HeaderValue::from_str(&retry_after.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        if let ApiError::Unauthorized { .. } = &self {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"penpal\""),
+            );
+        }
+        response
+    }
+}

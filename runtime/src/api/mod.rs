@@ -1,0 +1,153 @@
+//! The HTTP API: the shared application state, the router every room contributes to, the
+//! OpenAPI document generated from the handlers' annotations, and the cross-cutting layers
+//! (CORS, body size limit, JSON 404s).
+
+mod error;
+mod extract;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+pub use error::{ApiError, ApiResult};
+pub use extract::{AuthUser, ClientIp, Json, MaybeAuthUser, Path, Query, bearer};
+
+use crate::actors::conversation::Registry;
+use crate::actors::supervisor::PluginSupervisor;
+use crate::auth::{Keys, Throttle};
+use crate::llm::{LlmClient, Usage};
+use crate::ops::LlmInfo;
+use crate::plugins::PluginHost;
+use crate::store::Db;
+use crate::tutoring::demo::DemoLimiter;
+
+/// Settings the handlers read.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Trust `X-Forwarded-For`.
+    pub trust_proxy: bool,
+    /// Token budget of the verbatim window.
+    pub context_tokens: usize,
+    /// USD per million prompt tokens.
+    pub prompt_price: f64,
+    /// USD per million completion tokens.
+    pub completion_price: f64,
+    /// Allowed CORS origins.
+    pub cors_origins: Vec<String>,
+    /// Largest request body, in bytes.
+    pub max_body: usize,
+}
+
+impl Settings {
+    /// What `usage` cost, in millionths of a USD.
+    pub fn cost_micros(&self, usage: Usage) -> i64 {
+        (f64::from(usage.prompt) * self.prompt_price + f64::from(usage.completion) * self.completion_price).round() as i64
+    }
+}
+
+/// Everything a request may need.
+pub struct App {
+    /// The database.
+    pub db: Db,
+    /// The plugin host.
+    pub host: Arc<PluginHost>,
+    /// The plugin supervisor.
+    pub supervisor: actix::Addr<PluginSupervisor>,
+    /// The model client.
+    pub llm: Arc<LlmClient>,
+    /// Which model, for `/v1/version`.
+    pub llm_info: LlmInfo,
+    /// Token keys.
+    pub keys: Keys,
+    /// Login throttle.
+    pub throttle: Throttle,
+    /// Demo limiter.
+    pub demo: DemoLimiter,
+    /// Running conversation actors.
+    pub conversations: Registry,
+    /// Settings.
+    pub settings: Settings,
+}
+
+/// The state handlers get.
+pub type AppState = Arc<App>;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Penpal API", description = "Practise a language with an AI tutor. Errors are `{\"error\": {\"code\", \"message\"}}`."),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// The router and the OpenAPI document describing it.
+pub fn router(app: AppState) -> Router {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(crate::auth::routes::router())
+        .merge(crate::tutoring::profile::router())
+        .merge(crate::tutoring::conversations::router())
+        .merge(crate::tutoring::memory::router())
+        .merge(crate::tutoring::live::router())
+        .merge(crate::tutoring::progress::router())
+        .merge(crate::tutoring::demo::router())
+        .merge(crate::ops::router())
+        .split_for_parts();
+    let doc = Arc::new(doc);
+    let max_body = app.settings.max_body;
+    let cors = cors(&app.settings.cors_origins);
+    let mut router = router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|| async {
+            (StatusCode::METHOD_NOT_ALLOWED, axum::Json(json!({"error": {"code": "method_not_allowed", "message": "this route does not take that method"}})))
+        })
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(app);
+    if let Some(cors) = cors {
+        router = router.layer(cors);
+    }
+    router
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o.trim()).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .expose_headers([header::RETRY_AFTER])
+            .max_age(std::time::Duration::from_secs(3600)),
+    )
+}

@@ -1,0 +1,315 @@
+//! The account's routes: register, login, refresh, logout, change password, delete, export.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::tokens::{self, RefreshRefusal, Tokens};
+use super::{Role, passwords};
+use crate::api::{ApiError, ApiResult, AppState, AuthUser, ClientIp, Json};
+use crate::store::{new_id, now_ms};
+use crate::tutoring::profile::Profile;
+
+/// The routes under `/v1/auth` and `/v1/me`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(change_password))
+        .routes(routes!(delete_account))
+        .routes(routes!(export))
+}
+
+/// A new account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Register {
+    email: String,
+    password: String,
+    /// How the tutor addresses the learner; defaults to the email's local part.
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+/// Email and password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    email: String,
+    password: String,
+}
+
+/// A refresh token to exchange, or to end.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshBody {
+    refresh_token: String,
+}
+
+/// A password change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    current_password: String,
+    new_password: String,
+}
+
+/// Confirms account deletion.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteAccount {
+    password: String,
+}
+
+/// A user row.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UserRow {
+    /// Id.
+    pub id: String,
+    /// Email.
+    pub email: String,
+    /// PHC hash.
+    pub password_hash: String,
+    /// Role.
+    pub role: Role,
+    /// Created (ms).
+    pub created_at: i64,
+    /// The profile.
+    #[serde(default)]
+    pub profile: Profile,
+}
+
+/// Normalises and checks an email address.
+fn email(raw: &str) -> ApiResult<String> {
+    let e = raw.trim().to_lowercase();
+    let ok = e.len() <= 254
+        && e.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !e.contains(char::is_whitespace)
+        });
+    if ok {
+        Ok(e)
+    } else {
+        Err(ApiError::invalid("email", "enter an email address such as ana@example.com"))
+    }
+}
+
+/// The user with `id`.
+pub async fn user_by_id(app: &AppState, id: &str) -> ApiResult<UserRow> {
+    app.db
+        .one(
+            "SELECT *, record::id(id) AS id FROM type::record('user', $id)",
+            json!({"id": id}),
+        )
+        .await?
+        .ok_or(ApiError::NotFound("account"))
+}
+
+#[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = Register,
+    responses((status = 201, body = Tokens), (status = 409, description = "email taken"), (status = 422, description = "invalid field")))]
+async fn register(State(app): State<AppState>, Json(body): Json<Register>) -> ApiResult<(StatusCode, Json<Tokens>)> {
+    let email = email(&body.email)?;
+    if let Some(problem) = passwords::policy(&body.password, &email) {
+        return Err(ApiError::invalid("password", problem));
+    }
+    let display_name = body
+        .display_name
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| email.split('@').next().unwrap_or("learner").to_string());
+    if display_name.chars().count() > 60 {
+        return Err(ApiError::invalid("display_name", "use at most 60 characters"));
+    }
+    let hash = passwords::hash(body.password).await?;
+    let id = new_id();
+    let now = now_ms();
+    let profile = Profile::new(display_name);
+    app.db
+        .exec(
+            "CREATE type::record('user', $id) CONTENT { email: $email, password_hash: $hash, role: 'learner', created_at: $now, password_changed_at: $now, profile: $profile }",
+            json!({"id": id, "email": email, "hash": hash, "now": now, "profile": profile}),
+        )
+        .await
+        .map_err(|e| match ApiError::from(e) {
+            ApiError::Conflict(_) => ApiError::Conflict("an account with this email already exists: sign in instead".into()),
+            other => other,
+        })?;
+    tracing::info!(user = %id, "account registered");
+    let tokens = tokens::issue(&app.db, &app.keys, &id, Role::Learner, None).await?;
+    Ok((StatusCode::CREATED, Json(tokens)))
+}
+
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Login,
+    responses((status = 200, body = Tokens), (status = 401, description = "wrong email or password"), (status = 429, description = "too many failed attempts")))]
+async fn login(State(app): State<AppState>, ClientIp(ip): ClientIp, Json(body): Json<Login>) -> ApiResult<Json<Tokens>> {
+    let account = body.email.trim().to_lowercase();
+    let ip = ip.to_string();
+    if let Err(wait) = app.throttle.check(&ip, &account) {
+        return Err(ApiError::TooMany {
+            retry_after: wait,
+            message: format!("too many failed sign-ins: try again in {wait} s"),
+        });
+    }
+    let user: Option<UserRow> = app
+        .db
+        .one(
+            "SELECT *, record::id(id) AS id FROM user WHERE email = $email",
+            json!({"email": account}),
+        )
+        .await?;
+    let ok = passwords::verify(body.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    match user {
+        Some(user) if ok => {
+            app.throttle.succeeded(&account);
+            Ok(Json(tokens::issue(&app.db, &app.keys, &user.id, user.role, None).await?))
+        }
+        _ => {
+            app.throttle.failed(&ip, &account);
+            Err(ApiError::unauthorized("wrong email or password"))
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
+    responses((status = 200, body = Tokens), (status = 401, description = "unknown, expired, revoked or reused token")))]
+async fn refresh(State(app): State<AppState>, Json(body): Json<RefreshBody>) -> ApiResult<Json<Tokens>> {
+    match tokens::consume(&app.db, &app.keys, &body.refresh_token).await? {
+        Ok((user_id, family)) => {
+            let user = user_by_id(&app, &user_id)
+                .await
+                .map_err(|_| ApiError::unauthorized("this account no longer exists"))?;
+            Ok(Json(tokens::issue(&app.db, &app.keys, &user.id, user.role, Some(&family)).await?))
+        }
+        Err(RefreshRefusal::Reused) => Err(ApiError::Unauthorized {
+            code: "refresh_reused",
+            message: "this refresh token was already used; every session it started has been ended: sign in again".into(),
+        }),
+        Err(RefreshRefusal::Ended) => Err(ApiError::Unauthorized {
+            code: "refresh_expired",
+            message: "this session has ended: sign in again".into(),
+        }),
+        Err(RefreshRefusal::Unknown) => Err(ApiError::Unauthorized {
+            code: "invalid_token",
+            message: "unknown refresh token".into(),
+        }),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth",
+    responses((status = 204, description = "the session is ended")), security(("bearer" = [])))]
+async fn logout(State(app): State<AppState>, user: AuthUser) -> ApiResult<StatusCode> {
+    tokens::revoke_family(&app.db, &app.keys, &user.family).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/auth/password", tag = "auth", request_body = ChangePassword,
+    responses((status = 204, description = "changed; other sessions are ended")), security(("bearer" = [])))]
+async fn change_password(State(app): State<AppState>, user: AuthUser, Json(body): Json<ChangePassword>) -> ApiResult<StatusCode> {
+    let row = user_by_id(&app, &user.id).await?;
+    if !passwords::verify(body.current_password, Some(row.password_hash)).await? {
+        return Err(ApiError::invalid("current_password", "the current password is wrong"));
+    }
+    if let Some(problem) = passwords::policy(&body.new_password, &row.email) {
+        return Err(ApiError::invalid("new_password", problem));
+    }
+    let hash = passwords::hash(body.new_password).await?;
+    app.db
+        .exec(
+            "UPDATE type::record('user', $id) SET password_hash = $hash, password_changed_at = $now",
+            json!({"id": user.id, "hash": hash, "now": now_ms()}),
+        )
+        .await?;
+    tokens::revoke_others(&app.db, &app.keys, &user.id, Some(&user.family)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/v1/me", tag = "account", request_body = DeleteAccount,
+    responses((status = 204, description = "the account and everything about it is deleted")), security(("bearer" = [])))]
+async fn delete_account(State(app): State<AppState>, user: AuthUser, Json(body): Json<DeleteAccount>) -> ApiResult<StatusCode> {
+    let row = user_by_id(&app, &user.id).await?;
+    if !passwords::verify(body.password, Some(row.password_hash)).await? {
+        return Err(ApiError::invalid("password", "the password is wrong"));
+    }
+    tokens::revoke_others(&app.db, &app.keys, &user.id, None).await?;
+    app.conversations.forget_user(&user.id);
+    app.db
+        .exec(
+            "BEGIN TRANSACTION;
+             DELETE message WHERE user = $u;
+             DELETE conversation WHERE user = $u;
+             DELETE vocab WHERE user = $u;
+             DELETE turn_stat WHERE user = $u;
+             DELETE usage WHERE user = $u;
+             DELETE live_ticket WHERE user = $u;
+             DELETE refresh_token WHERE user = $u;
+             DELETE type::record('user', $u);
+             COMMIT TRANSACTION;",
+            json!({"u": user.id}),
+        )
+        .await?;
+    tracing::info!(user = %user.id, "account deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Everything the service holds about a user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Export {
+    /// When the export was made (RFC 3339).
+    exported_at: String,
+    /// The account, without its password hash.
+    account: Value,
+    /// Conversations, each with its messages.
+    conversations: Vec<Value>,
+    /// Vocabulary with its review schedule.
+    vocabulary: Vec<Value>,
+    /// Per-turn statistics.
+    turn_stats: Vec<Value>,
+    /// Model usage.
+    usage: Vec<Value>,
+    /// Sessions (refresh tokens are stored hashed; the hashes are not exported).
+    sessions: Vec<Value>,
+}
+
+#[utoipa::path(get, path = "/v1/me/export", tag = "account",
+    responses((status = 200, body = Export)), security(("bearer" = [])))]
+async fn export(State(app): State<AppState>, user: AuthUser) -> ApiResult<Json<Export>> {
+    let u = json!({"u": user.id});
+    let mut account: Vec<Value> = app
+        .db
+        .rows("SELECT record::id(id) AS id, email, role, created_at, password_changed_at, profile FROM type::record('user', $u)", u.clone())
+        .await?;
+    let conversations: Vec<Value> = app
+        .db
+        .rows(
+            "SELECT *, record::id(id) AS id,
+                (SELECT seq, role, text, created_at, status, corrections, vocabulary, debrief FROM message WHERE conversation = record::id($parent.id) ORDER BY seq) AS messages
+             FROM conversation WHERE user = $u ORDER BY created_at",
+            u.clone(),
+        )
+        .await?;
+    let vocabulary = app.db.rows("SELECT * OMIT id FROM vocab WHERE user = $u ORDER BY added_at", u.clone()).await?;
+    let turn_stats = app.db.rows("SELECT * OMIT id FROM turn_stat WHERE user = $u ORDER BY at", u.clone()).await?;
+    let usage = app.db.rows("SELECT * OMIT id FROM usage WHERE user = $u ORDER BY at", u.clone()).await?;
+    let sessions = app
+        .db
+        .rows("SELECT family, created_at, expires_at, used_at, revoked FROM refresh_token WHERE user = $u ORDER BY created_at", u)
+        .await?;
+    Ok(Json(Export {
+        exported_at: crate::store::rfc3339(now_ms()),
+        account: account.pop().ok_or(ApiError::NotFound("account"))?,
+        conversations,
+        vocabulary,
+        turn_stats,
+        usage,
+        sessions,
+    }))
+}

@@ -1,0 +1,300 @@
+//! Access tokens (HS256 JWTs) and refresh tokens (opaque, hashed at rest, rotated on use).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use base64::Engine as _;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::Role;
+use crate::api::ApiError;
+use crate::store::{Db, StoreResult, new_id, now_ms};
+
+const ISSUER: &str = "penpal";
+const AUDIENCE: &str = "penpal-api";
+
+/// What an access token says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user's id.
+    pub sub: String,
+    /// Their role.
+    pub role: Role,
+    /// The session's refresh-token family.
+    pub fam: String,
+    /// Issued at (Unix seconds).
+    pub iat: i64,
+    /// Expires at (Unix seconds).
+    pub exp: i64,
+    /// Always `penpal`.
+    pub iss: String,
+    /// Always `penpal-api`.
+    pub aud: String,
+}
+
+/// What a successful sign-in or refresh answers.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Tokens {
+    /// A JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds the access token lives.
+    pub expires_in: u64,
+    /// Exchange at `POST /v1/auth/refresh` for new tokens; works once.
+    pub refresh_token: String,
+    /// The user's id.
+    pub user_id: String,
+}
+
+/// Signing keys and lifetimes, and the families this node has seen revoked (so their access
+/// tokens stop working at once rather than at expiry).
+pub struct Keys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    /// Lifetime of an access token.
+    pub access_ttl: Duration,
+    /// Lifetime of a refresh token.
+    pub refresh_ttl: Duration,
+    revoked: Mutex<HashMap<String, i64>>,
+}
+
+impl Keys {
+    /// Keys for the HMAC `secret`.
+    pub fn new(secret: &[u8], access_ttl: Duration, refresh_ttl: Duration) -> Keys {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 5;
+        Keys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            access_ttl,
+            refresh_ttl,
+            revoked: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A signed access token for `user` in session `family`.
+    pub fn access(&self, user: &str, role: Role, family: &str) -> anyhow::Result<String> {
+        let now = now_ms() / 1000;
+        let claims = Claims {
+            sub: user.to_string(),
+            role,
+            fam: family.to_string(),
+            iat: now,
+            exp: now + self.access_ttl.as_secs() as i64,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+        };
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
+    }
+
+    /// The claims of a valid, unexpired, unrevoked access token. Any other algorithm
+    /// (including `none`), a bad signature, a wrong issuer or audience is refused.
+    pub fn verify_access(&self, token: &str) -> Result<Claims, ApiError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => ApiError::Unauthorized {
+                    code: "token_expired",
+                    message: "the access token has expired: refresh it".into(),
+                },
+                _ => ApiError::Unauthorized {
+                    code: "invalid_token",
+                    message: "the access token is not valid".into(),
+                },
+            })?;
+        if self.is_revoked(&data.claims.fam) {
+            return Err(ApiError::Unauthorized {
+                code: "session_revoked",
+                message: "this session has ended: sign in again".into(),
+            });
+        }
+        Ok(data.claims)
+    }
+
+    /// Remembers that `family` was revoked, until its access tokens would have expired anyway.
+    pub fn revoke_family(&self, family: &str) {
+        let until = now_ms() + self.access_ttl.as_millis() as i64 + 10_000;
+        let mut r = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
+        let now = now_ms();
+        r.retain(|_, t| *t > now);
+        r.insert(family.to_string(), until);
+    }
+
+    fn is_revoked(&self, family: &str) -> bool {
+        let r = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
+        r.get(family).is_some_and(|t| *t > now_ms())
+    }
+}
+
+/// SHA-256 of a token, hex: what the database keeps instead of the token.
+pub fn hash_token(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new random token (32 bytes, URL-safe base64).
+pub fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[derive(Debug, Deserialize)]
+struct RefreshRow {
+    user: String,
+    family: String,
+    expires_at: i64,
+    used_at: Option<i64>,
+    revoked: bool,
+}
+
+/// Why a refresh token was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RefreshRefusal {
+    /// Never issued, or its account is gone.
+    Unknown,
+    /// Expired or revoked.
+    Ended,
+    /// Already used: the family is now revoked.
+    Reused,
+}
+
+/// Issues a new session (or continues `family`) for `user`: an access token and a refresh
+/// token whose hash is stored.
+pub async fn issue(
+    db: &Db,
+    keys: &Keys,
+    user: &str,
+    role: Role,
+    family: Option<&str>,
+) -> anyhow::Result<Tokens> {
+    let family = family.map(str::to_string).unwrap_or_else(new_id);
+    let refresh = random_token();
+    let now = now_ms();
+    db.exec(
+        "CREATE type::record('refresh_token', $id) CONTENT { user: $user, family: $family, created_at: $now, expires_at: $exp, revoked: false }",
+        json!({"id": hash_token(&refresh), "user": user, "family": family, "now": now,
+               "exp": now + keys.refresh_ttl.as_millis() as i64}),
+    )
+    .await?;
+    Ok(Tokens {
+        access_token: keys.access(user, role, &family)?,
+        token_type: "Bearer".into(),
+        expires_in: keys.access_ttl.as_secs(),
+        refresh_token: refresh,
+        user_id: user.to_string(),
+    })
+}
+
+/// Marks `refresh` used and returns its (user, family), or says why it cannot be used. A
+/// token used twice revokes its whole family: one of the two users is a thief.
+pub async fn consume(db: &Db, keys: &Keys, refresh: &str) -> anyhow::Result<Result<(String, String), RefreshRefusal>> {
+    let id = hash_token(refresh);
+    let now = now_ms();
+    // One statement, so two concurrent refreshes of the same token cannot both win.
+    let won: Vec<RefreshRow> = db
+        .rows(
+            "UPDATE type::record('refresh_token', $id) SET used_at = $now
+             WHERE used_at = NONE AND revoked = false AND expires_at > $now RETURN AFTER",
+            json!({"id": id, "now": now}),
+        )
+        .await?;
+    if let Some(row) = won.into_iter().next() {
+        return Ok(Ok((row.user, row.family)));
+    }
+    let row: Option<RefreshRow> = db
+        .one(
+            "SELECT * FROM type::record('refresh_token', $id)",
+            json!({"id": id}),
+        )
+        .await?;
+    Ok(Err(match row {
+        None => RefreshRefusal::Unknown,
+        Some(row) if row.used_at.is_some() && !row.revoked => {
+            tracing::warn!(user = %row.user, "a used refresh token was presented again: revoking its family");
+            revoke_family(db, keys, &row.family).await?;
+            RefreshRefusal::Reused
+        }
+        Some(row) if row.used_at.is_some() => RefreshRefusal::Reused,
+        Some(row) => {
+            let _ = row.expires_at;
+            RefreshRefusal::Ended
+        }
+    }))
+}
+
+/// Revokes every refresh token of `family` and its access tokens on this node.
+pub async fn revoke_family(db: &Db, keys: &Keys, family: &str) -> StoreResult<()> {
+    keys.revoke_family(family);
+    db.exec(
+        "UPDATE refresh_token SET revoked = true WHERE family = $family",
+        json!({"family": family}),
+    )
+    .await
+}
+
+/// Revokes every session of `user` except `keep`.
+pub async fn revoke_others(db: &Db, keys: &Keys, user: &str, keep: Option<&str>) -> StoreResult<()> {
+    #[derive(Deserialize)]
+    struct Fam {
+        family: String,
+    }
+    let families: Vec<Fam> = db
+        .rows(
+            "SELECT family FROM refresh_token WHERE user = $user AND revoked = false GROUP BY family",
+            json!({"user": user}),
+        )
+        .await?;
+    for f in families.iter().filter(|f| Some(f.family.as_str()) != keep) {
+        keys.revoke_family(&f.family);
+    }
+    db.exec(
+        "UPDATE refresh_token SET revoked = true WHERE user = $user AND family != $keep",
+        json!({"user": user, "keep": keep.unwrap_or("")}),
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Keys {
+        Keys::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(600), Duration::from_secs(86400))
+    }
+
+    #[test]
+    fn access_tokens_round_trip_and_forgeries_fail() {
+        let k = keys();
+        let t = k.access("u1", Role::Learner, "f1").expect("signs");
+        let c = k.verify_access(&t).expect("verifies");
+        assert_eq!((c.sub.as_str(), c.role, c.fam.as_str()), ("u1", Role::Learner, "f1"));
+
+        // Signed with another key.
+        let other = Keys::new(b"another-secret-another-secret-xx", Duration::from_secs(600), Duration::from_secs(1));
+        let forged = other.access("u1", Role::Operator, "f1").expect("signs");
+        assert_eq!(k.verify_access(&forged).map_err(|e| e.code()).err(), Some("invalid_token"));
+
+        // alg: none, with the same claims.
+        let b64 = |v: &serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let claims: serde_json::Value = serde_json::to_value(&c).expect("json");
+        let none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&claims));
+        assert_eq!(k.verify_access(&none).map_err(|e| e.code()).err(), Some("invalid_token"));
+
+        k.revoke_family("f1");
+        assert_eq!(k.verify_access(&t).map_err(|e| e.code()).err(), Some("session_revoked"));
+    }
+}

@@ -1,0 +1,76 @@
+//! Operations: liveness, readiness (database and plugins), version and build information,
+//! and the plugin list.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::actors::supervisor::ListPlugins;
+use crate::api::{ApiError, ApiResult, AppState};
+use crate::plugins::Kind;
+
+/// Which model the server talks to.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LlmInfo {
+    /// Base URL of the OpenAI-compatible API.
+    pub base_url: String,
+    /// The default model.
+    pub model: String,
+    /// True when no model is configured and the scripted test model answers instead.
+    pub scripted: bool,
+}
+
+/// The ops routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(version))
+        .routes(routes!(plugins))
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "the process is up")))]
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(json!({"status": "ok"}))
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses((status = 200, description = "the database answers and a tutor is loaded"), (status = 503, description = "not ready, with the reason")))]
+async fn readyz(State(app): State<AppState>) -> Response {
+    let database = app.db.ping().await;
+    let tutors = app.host.list().iter().filter(|p| p.manifest.plugin.kind == Kind::Tutor).count();
+    let body = json!({
+        "status": if database && tutors > 0 { "ready" } else { "not ready" },
+        "database": if database { "ok" } else { "unreachable" },
+        "tutors": tutors,
+        "reason": if !database { Some("the database does not answer") } else if tutors == 0 { Some("no tutor plugin is loaded") } else { None },
+    });
+    let status = if database && tutors > 0 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(body)).into_response()
+}
+
+#[utoipa::path(get, path = "/v1/version", tag = "ops", responses((status = 200, description = "version, commit, build time, model and database in use")))]
+async fn version(State(app): State<AppState>) -> axum::Json<serde_json::Value> {
+    axum::Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "git_commit": env!("PENPAL_GIT_COMMIT"),
+        "build_time": crate::store::rfc3339(env!("PENPAL_BUILD_UNIX").parse::<i64>().unwrap_or(0) * 1000),
+        "llm": app.llm_info,
+        "database": {"kind": app.db.kind(), "url": app.db.url()},
+        "wit": crate::plugins::manifest::SUPPORTED_WIT.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/plugins", tag = "ops", responses((status = 200, description = "every plugin with its counters and breaker state")))]
+async fn plugins(State(app): State<AppState>) -> ApiResult<axum::Json<serde_json::Value>> {
+    let list = app.supervisor.send(ListPlugins).await.map_err(|e| {
+        tracing::error!(error = %e, "plugin supervisor unreachable");
+        ApiError::Unavailable("the plugin supervisor is not running".into())
+    })?;
+    Ok(axum::Json(json!({ "plugins": list })))
+}

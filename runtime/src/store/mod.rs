@@ -1,0 +1,244 @@
+//! Storage: the SurrealDB connection, the schema migrations, and a small typed query helper.
+//!
+//! SurrealDB runs embedded on `surrealkv://DIR` by default (nothing else to install),
+//! `mem://` in tests, and as a remote server (`ws://host:8000`, clustered on TiKV) past one
+//! machine. Every room owns its own queries; this module only owns the connection and the
+//! schema. Values cross the boundary as JSON: the rooms' serde types are the typed layer,
+//! which keeps SurrealDB's own value types out of the rest of the code. Times are Unix
+//! milliseconds (`int`) so ordering and cursors are plain integer comparisons.
+
+mod migrations;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use surrealdb::Surreal;
+use surrealdb::engine::any::Any;
+
+pub use migrations::MIGRATIONS;
+
+/// Why a query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique index already holds the value (an email taken, a duplicate term).
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The database refused or failed the query.
+    #[error("database error: {0}")]
+    Db(String),
+    /// A row did not have the shape the code expects (a bug or a half-applied migration).
+    #[error("unexpected row shape: {0}")]
+    Decode(#[from] serde_json::Error),
+}
+
+impl From<surrealdb::Error> for StoreError {
+    fn from(e: surrealdb::Error) -> Self {
+        let text = e.to_string();
+        if text.contains("already contains") {
+            StoreError::Conflict(text)
+        } else {
+            StoreError::Db(text)
+        }
+    }
+}
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A connection to the database, cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    inner: Surreal<Any>,
+    url: String,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("url", &self.url).finish()
+    }
+}
+
+impl Db {
+    /// Connects to `url` (`mem://`, `surrealkv://DIR`, `ws://HOST:PORT`), selects the
+    /// `penpal` namespace and database, signs in when `credentials` are given (remote servers),
+    /// and applies every migration not yet recorded.
+    pub async fn connect(url: &str, credentials: Option<(&str, &str)>) -> StoreResult<Db> {
+        if let Some(path) = url.strip_prefix("surrealkv://")
+            && let Err(e) = std::fs::create_dir_all(path)
+        {
+            return Err(StoreError::Db(format!("cannot create {path}: {e}")));
+        }
+        let inner = surrealdb::engine::any::connect(url).await?;
+        if let Some((username, password)) = credentials {
+            inner
+                .signin(surrealdb::opt::auth::Root {
+                    username: username.to_string(),
+                    password: password.to_string(),
+                })
+                .await?;
+        }
+        inner.use_ns("penpal").use_db("penpal").await?;
+        let db = Db {
+            inner,
+            url: redact_url(url),
+        };
+        migrations::apply(&db).await?;
+        Ok(db)
+    }
+
+    /// The database's address, without credentials (for `/v1/version` and logs).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The kind of database in use: `memory`, `surrealkv` or `remote`.
+    pub fn kind(&self) -> &'static str {
+        if self.url.starts_with("mem") {
+            "memory"
+        } else if self.url.starts_with("surrealkv") {
+            "surrealkv"
+        } else {
+            "remote"
+        }
+    }
+
+    /// Runs `sql` (one or more statements) with `vars` (a JSON object) and returns each
+    /// statement's result as JSON. Any statement's error fails the whole call.
+    pub async fn run(&self, sql: &str, vars: Value) -> StoreResult<Vec<Value>> {
+        let mut query = self.inner.query(sql);
+        if let Value::Object(map) = vars {
+            let mut v = surrealdb::types::Variables::new();
+            for (k, val) in map {
+                v.insert(k, to_surreal(val));
+            }
+            query = query.bind(surrealdb::types::Object::from(v));
+        }
+        let mut response = query.await?;
+        let n = response.num_statements();
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            out.push(response.take::<surrealdb::types::Value>(i)?.into_json_value());
+        }
+        Ok(out)
+    }
+
+    /// The rows the *last* statement of `sql` returned, decoded as `T`.
+    pub async fn rows<T: DeserializeOwned>(&self, sql: &str, vars: Value) -> StoreResult<Vec<T>> {
+        let last = self.run(sql, vars).await?.pop().unwrap_or(Value::Null);
+        match last {
+            Value::Null => Ok(Vec::new()),
+            Value::Array(rows) => rows
+                .into_iter()
+                .map(|r| serde_json::from_value(r).map_err(StoreError::from))
+                .collect(),
+            one => Ok(vec![serde_json::from_value(one)?]),
+        }
+    }
+
+    /// The first row the last statement of `sql` returned, if any.
+    pub async fn one<T: DeserializeOwned>(&self, sql: &str, vars: Value) -> StoreResult<Option<T>> {
+        Ok(self.rows(sql, vars).await?.into_iter().next())
+    }
+
+    /// Runs `sql` for its effect.
+    pub async fn exec(&self, sql: &str, vars: Value) -> StoreResult<()> {
+        self.run(sql, vars).await.map(|_| ())
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        self.run("RETURN 1", Value::Null).await.is_ok()
+    }
+}
+
+/// JSON to a SurrealDB value, with `null` as NONE: an absent optional field, which is what
+/// `option<T>` fields accept (SurrealDB's NULL is a value of its own).
+fn to_surreal(v: Value) -> surrealdb::types::Value {
+    use surrealdb::types::{Array, Number, Object, Value as S};
+    match v {
+        Value::Null => S::None,
+        Value::Bool(b) => S::Bool(b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => S::Number(Number::Int(i)),
+            None => S::Number(Number::Float(n.as_f64().unwrap_or(0.0))),
+        },
+        Value::String(s) => S::String(s),
+        Value::Array(a) => S::Array(Array::from(
+            a.into_iter().map(to_surreal).collect::<Vec<_>>(),
+        )),
+        Value::Object(o) => {
+            let mut obj = Object::new();
+            for (k, v) in o {
+                obj.insert(k, to_surreal(v));
+            }
+            S::Object(obj)
+        }
+    }
+}
+
+/// `url` with any `user:password@` removed.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}{}", &url[..scheme + 3], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A new identifier: 12 hex digits of milliseconds then 20 of randomness, so identifiers sort
+/// by creation time (which cursor pagination relies on) and cannot be guessed.
+pub fn new_id() -> String {
+    let r: u128 = rand::random::<u128>() & ((1u128 << 80) - 1);
+    format!("{:012x}{:020x}", now_ms() as u64 & 0xffff_ffff_ffff, r)
+}
+
+/// Formats Unix milliseconds as an RFC 3339 UTC timestamp (for exports).
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// The calendar date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_ids() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_767_225_600_000), "2026-01-01T00:00:00Z");
+        let a = new_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = new_id();
+        assert_eq!(a.len(), 32);
+        assert!(a < b, "ids sort by time");
+        assert_eq!(redact_url("ws://root:pw@db:8000"), "ws://db:8000");
+    }
+}

@@ -1,0 +1,273 @@
+//! Chat turns over the wire: the live socket (`WS /v1/conversations/{id}/live`), and for
+//! simple clients `POST /v1/conversations/{id}/messages`, answering with the whole reply or,
+//! with `Accept: text/event-stream`, the same events as the socket as Server-Sent Events.
+//!
+//! The socket is authenticated without a long-lived token in the URL: browsers get a
+//! single-use ticket valid for 60 seconds from `POST …/live-ticket` (with their bearer token)
+//! and pass it as `?ticket=`; other clients may send `Authorization: Bearer` on the upgrade.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Actor;
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::mpsc;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::conversations::owned;
+use crate::actors::conversation::{Accepted, Event, Refusal, Retry, Submit, Subscribe, Subscriber, Unsubscribe, check_text};
+use crate::actors::session::{self, Closed, Heard, Inbound, Out, Session};
+use crate::api::{ApiError, ApiResult, App, AppState, AuthUser, Json, Path, Query};
+use crate::auth::tokens::{hash_token, random_token};
+use crate::store::now_ms;
+
+/// How long a live ticket is valid.
+const TICKET_TTL_MS: i64 = 60_000;
+/// Longest frame a client may send.
+const MAX_FRAME: usize = 64 * 1024;
+/// Longest a whole-reply request waits for its turn.
+const TURN_WAIT: Duration = Duration::from_secs(180);
+
+/// The routes for live chat.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ticket))
+        .routes(routes!(live))
+        .routes(routes!(post_message))
+        .routes(routes!(retry))
+}
+
+/// A single-use ticket for the socket.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ticket {
+    /// Pass as `?ticket=` to the live URL.
+    ticket: String,
+    /// Seconds it stays valid.
+    expires_in: u64,
+}
+
+#[utoipa::path(post, path = "/v1/conversations/{id}/live-ticket", tag = "chat",
+    responses((status = 201, body = Ticket)), security(("bearer" = [])))]
+async fn ticket(State(app): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Ticket>)> {
+    owned(&app.db, &user.id, &id).await?;
+    let t = random_token();
+    let now = now_ms();
+    app.db
+        .exec(
+            "DELETE live_ticket WHERE expires_at < $now;
+             CREATE type::record('live_ticket', $h) CONTENT { user: $u, conversation: $c, expires_at: $exp }",
+            json!({"h": hash_token(&t), "u": user.id, "c": id, "exp": now + TICKET_TTL_MS, "now": now}),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(Ticket { ticket: t, expires_in: (TICKET_TTL_MS / 1000) as u64 })))
+}
+
+/// How to join the socket.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LiveParams {
+    /// From `POST …/live-ticket`.
+    ticket: Option<String>,
+    /// Replay messages after this sequence number (a reconnecting client's last seen).
+    after: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct TicketRow {
+    user: String,
+    conversation: String,
+    expires_at: i64,
+}
+
+/// The user a live request authenticates as.
+async fn live_user(app: &App, headers: &HeaderMap, ticket: Option<&str>, conversation: &str) -> ApiResult<String> {
+    if let Some(token) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")) {
+        return Ok(app.keys.verify_access(token.trim())?.sub);
+    }
+    let Some(ticket) = ticket else {
+        return Err(ApiError::unauthorized("get a ticket from POST /v1/conversations/{id}/live-ticket and pass it as ?ticket="));
+    };
+    let row: Option<TicketRow> = app
+        .db
+        .one("DELETE type::record('live_ticket', $h) RETURN BEFORE", json!({"h": hash_token(ticket)}))
+        .await?;
+    match row {
+        Some(r) if r.expires_at > now_ms() && r.conversation == conversation => Ok(r.user),
+        _ => Err(ApiError::Unauthorized { code: "invalid_ticket", message: "the ticket is unknown, used or expired: get a new one".into() }),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/conversations/{id}/live", tag = "chat", params(LiveParams),
+    responses((status = 101, description = "a WebSocket: client frames `message`, `retry`, `resume`, `ping`; server events `hello`, `message.accepted`, `message.stored`, `turn.delta`, `turn.complete`, `turn.error`, `turn.resume`, `message`, `error`, `pong`")))]
+async fn live(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(p): Query<LiveParams>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let ws = ws.map_err(|e| ApiError::BadRequest(format!("this URL speaks WebSocket: {e}")))?;
+    let user = live_user(&app, &headers, p.ticket.as_deref(), &id).await?;
+    let conv = owned(&app.db, &user, &id).await?;
+    let addr = app.conversations.get(&app, &conv).ok_or_else(|| ApiError::Unavailable("the server is shutting down".into()))?;
+    let arbiter = app.conversations.arbiter().ok_or_else(|| ApiError::Unavailable("the server is shutting down".into()))?;
+    let db = app.db.clone();
+    Ok(ws
+        .max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| serve(socket, addr, id, db, arbiter, p.after)))
+}
+
+/// Runs one socket: a writer task draining the session's queue, and this task reading.
+async fn serve(socket: WebSocket, conv: actix::Addr<crate::actors::conversation::Conversation>, id: String, db: crate::store::Db, arbiter: actix::ArbiterHandle, after: Option<i64>) {
+    let (mut sink, mut stream) = socket.split();
+    let (tx, mut rx) = mpsc::channel::<Out>(session::QUEUE);
+    let session = Session::start_in_arbiter(&arbiter, move |_| Session::new(conv, id, db, tx, after));
+    let writer = tokio::spawn(async move {
+        while let Some(out) = rx.recv().await {
+            let r = match out {
+                Out::Text(t) => sink.send(WsMessage::Text(t.into())).await,
+                Out::Ping => sink.send(WsMessage::Ping(Default::default())).await,
+                Out::Close(code, reason) => {
+                    let _ = sink.send(WsMessage::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                    break;
+                }
+            };
+            if r.is_err() {
+                break;
+            }
+        }
+    });
+    while let Some(frame) = stream.next().await {
+        match frame {
+            Ok(WsMessage::Text(t)) => session.do_send(Inbound(t.to_string())),
+            Ok(WsMessage::Binary(_)) => session.do_send(Inbound(String::new())),
+            Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => session.do_send(Heard),
+            Ok(WsMessage::Close(_)) | Err(_) => break,
+        }
+    }
+    session.do_send(Closed);
+    // The session's close frame (or its queue closing) ends the writer.
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
+
+/// A learner's message.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessage {
+    /// The learner's words.
+    text: String,
+}
+
+/// Unsubscribes when a request ends, however it ends.
+struct Subscription {
+    conv: actix::Addr<crate::actors::conversation::Conversation>,
+    id: u64,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.conv.do_send(Unsubscribe(self.id));
+    }
+}
+
+fn refusal(r: Refusal) -> ApiError {
+    match r {
+        Refusal::Busy => ApiError::Conflict(r.to_string()),
+        Refusal::Empty | Refusal::TooLong => ApiError::invalid("text", r.to_string()),
+        Refusal::NotRetryable => ApiError::Conflict(r.to_string()),
+        Refusal::Gone => ApiError::NotFound("conversation"),
+        Refusal::Store => ApiError::Unavailable(r.to_string()),
+    }
+}
+
+async fn run_turn(app: AppState, user: AuthUser, id: String, headers: HeaderMap, input: Result<String, i64>) -> ApiResult<Response> {
+    let conv = owned(&app.db, &user.id, &id).await?;
+    let addr = app.conversations.get(&app, &conv).ok_or_else(|| ApiError::Unavailable("the server is shutting down".into()))?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Arc<Event>>();
+    let gone = || ApiError::Unavailable("the conversation is restarting; send again".into());
+    let sub = addr.send(Subscribe(Subscriber::Channel(tx))).await.map_err(|_| gone())?.0;
+    let guard = Subscription { conv: addr.clone(), id: sub };
+    let accepted: Accepted = match input {
+        Ok(text) => addr.send(Submit(text)).await,
+        Err(seq) => addr.send(Retry(seq)).await,
+    }
+    .map_err(|_| gone())?
+    .map_err(refusal)?;
+    let turn_id = accepted.turn_id.clone();
+    let sse = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/event-stream"));
+    if sse {
+        let stream = async_stream(rx, turn_id, guard);
+        return Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response());
+    }
+    let wait = async {
+        while let Some(ev) = rx.recv().await {
+            if ev.terminal && ev.turn_id.as_deref() == Some(turn_id.as_str()) {
+                return Some(ev);
+            }
+        }
+        None
+    };
+    let ev = tokio::time::timeout(TURN_WAIT, wait).await.ok().flatten();
+    drop(guard);
+    match ev {
+        Some(ev) if ev.name == "turn.complete" => Ok((StatusCode::CREATED, axum::Json(ev.value.clone())).into_response()),
+        Some(ev) => {
+            let code = ev.value["code"].as_str().unwrap_or("unavailable");
+            let message = ev.value["message"].as_str().unwrap_or("the tutor could not answer").to_string();
+            let retryable = ev.value["retryable"].as_bool().unwrap_or(true);
+            let status = if code == "tutor_refused" { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::SERVICE_UNAVAILABLE };
+            Ok((status, axum::Json(json!({"error": {"code": code, "message": message, "retryable": retryable, "seq": accepted.seq}}))).into_response())
+        }
+        None => Err(ApiError::Unavailable(format!("no reply yet; your message is saved as #{}: read the conversation later", accepted.seq))),
+    }
+}
+
+/// The events of one turn as SSE, ending after its terminal event.
+fn async_stream(
+    rx: mpsc::UnboundedReceiver<Arc<Event>>,
+    turn_id: String,
+    guard: Subscription,
+) -> impl futures_util::Stream<Item = Result<axum::response::sse::Event, Infallible>> {
+    futures_util::stream::unfold((rx, turn_id, Some(guard), false), |(mut rx, turn_id, guard, done)| async move {
+        if done {
+            return None;
+        }
+        loop {
+            let ev = rx.recv().await?;
+            if ev.turn_id.as_deref() != Some(turn_id.as_str()) {
+                continue;
+            }
+            let out = axum::response::sse::Event::default().event(ev.name).data(ev.json.clone());
+            return Some((Ok(out), (rx, turn_id, guard, ev.terminal)));
+        }
+    })
+}
+
+#[utoipa::path(post, path = "/v1/conversations/{id}/messages", tag = "chat", request_body = NewMessage,
+    responses((status = 201, description = "the turn: `learner` (with corrections), `reply`, `vocabulary`, `level`; or, with `Accept: text/event-stream`, its events"),
+              (status = 409, description = "a turn is already being answered"),
+              (status = 503, description = "the tutor could not answer; the message is kept and can be retried")),
+    security(("bearer" = [])))]
+async fn post_message(State(app): State<AppState>, user: AuthUser, Path(id): Path<String>, headers: HeaderMap, Json(body): Json<NewMessage>) -> ApiResult<Response> {
+    let text = check_text(&body.text).map_err(refusal)?;
+    run_turn(app, user, id, headers, Ok(text)).await
+}
+
+#[utoipa::path(post, path = "/v1/conversations/{id}/messages/{seq}/retry", tag = "chat",
+    responses((status = 201, description = "the turn, as for a new message")), security(("bearer" = [])))]
+async fn retry(State(app): State<AppState>, user: AuthUser, Path((id, seq)): Path<(String, i64)>, headers: HeaderMap) -> ApiResult<Response> {
+    run_turn(app, user, id, headers, Err(seq)).await
+}

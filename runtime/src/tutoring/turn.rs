@@ -1,0 +1,305 @@
+//! The turn pipeline: from a stored learner message to a stored, reviewed tutor reply.
+//!
+//! 1. Build the turn context: profile (read fresh, so a level change shows at once), mode,
+//!    the recent window that fits the token budget, the memory summary and pinned facts.
+//! 2. The tutor plugin plans the turn: a streamed reply request and an analysis request.
+//! 3. Both run concurrently; reply pieces go to `emit` as they arrive, so a turn costs
+//!    max(reply, analysis), not their sum.
+//! 4. The plugin reviews the turn (corrections, vocabulary, level signal, debrief).
+//! 5. The reply and review are stored with stats, vocabulary and usage.
+//!
+//! The learner's message is stored by the caller before this runs; a failure here leaves it
+//! `failed`, so it can be retried and is never lost.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::json;
+
+use super::conversations::{self, Conversation, Correction, Message, Word};
+use super::memory;
+use super::profile::{Cefr, Profile};
+use super::progress;
+use crate::api::App;
+use crate::auth::routes::user_by_id;
+use crate::llm::{LlmError, Piece, Usage};
+use crate::plugins::types::{self, ChatMessage, Role};
+use crate::plugins::{CallError, TurnContext, TurnReview};
+use crate::store::now_ms;
+
+/// What a finished turn produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct Completed {
+    /// The learner's message, now answered, with its corrections and vocabulary.
+    pub learner: Message,
+    /// The tutor's reply.
+    pub reply: Message,
+    /// The level the turn suggests, if the personality judged it.
+    pub level: Option<LevelSeen>,
+}
+
+/// A level signal.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct LevelSeen {
+    /// The level observed.
+    pub observed: Cefr,
+    /// From 0 to 1.
+    pub confidence: f32,
+}
+
+/// Why a turn failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// `llm_unavailable`, `tutor_unavailable`, `tutor_refused`, `internal`.
+    pub code: &'static str,
+    /// For the learner.
+    pub message: String,
+    /// Whether retrying the same message may work.
+    pub retryable: bool,
+}
+
+impl Failure {
+    fn internal(e: impl std::fmt::Display) -> Failure {
+        tracing::error!(error = %e, "turn failed");
+        Failure {
+            code: "internal",
+            message: "something went wrong on our side; try again".into(),
+            retryable: true,
+        }
+    }
+}
+
+fn from_llm(e: LlmError) -> Failure {
+    tracing::warn!(error = %e, "the model failed a turn");
+    Failure {
+        code: "llm_unavailable",
+        message: format!("the tutor could not answer ({e}); your message is saved — try again"),
+        retryable: true,
+    }
+}
+
+fn from_plugin(e: CallError) -> Failure {
+    match e {
+        CallError::Plugin { error: types::PluginError::InvalidInput(m), .. } => Failure {
+            code: "tutor_refused",
+            message: m,
+            retryable: false,
+        },
+        other => {
+            tracing::warn!(error = %other, "tutor plugin failed a turn");
+            Failure {
+                code: "tutor_unavailable",
+                message: "the tutor personality is unavailable right now; your message is saved — try again".into(),
+                retryable: true,
+            }
+        }
+    }
+}
+
+/// Rough token count of `text` (4 characters a token), for the window budget.
+pub fn tokens(text: &str) -> usize {
+    text.len().div_ceil(4) + 4
+}
+
+/// Builds the context of the turn answering `learner` in `conv`.
+pub async fn context(app: &App, conv: &Conversation, profile: &Profile, learner: &Message) -> Result<TurnContext, Failure> {
+    let recent = conversations::messages_before(&app.db, &conv.id, learner.seq, 60)
+        .await
+        .map_err(Failure::internal)?;
+    let history = window(&recent, conv.summary_upto, app.settings.context_tokens);
+    Ok(TurnContext {
+        profile: profile.for_turn(&conv.language),
+        mode: conv.mode.wit(),
+        scenario: conv.scenario.clone(),
+        topic: conv.topic.clone(),
+        history,
+        memory: conv.summary.clone(),
+        pinned: conv.pinned.clone(),
+        message: learner.text.clone(),
+        turn: conv.turns as u32,
+    })
+}
+
+/// The newest messages after `summary_upto` that fit in `budget` tokens, oldest first.
+/// Failed learner messages are left out: they were never answered.
+pub fn window(recent: &[Message], summary_upto: i64, budget: usize) -> Vec<ChatMessage> {
+    let mut used = 0;
+    let mut out = Vec::new();
+    for m in recent.iter().rev().filter(|m| m.seq > summary_upto && m.status != "failed" && m.status != "pending") {
+        used += tokens(&m.text);
+        if used > budget && !out.is_empty() {
+            break;
+        }
+        out.push(ChatMessage {
+            role: if m.role == "tutor" { Role::Assistant } else { Role::User },
+            content: m.text.clone(),
+        });
+    }
+    out.reverse();
+    out
+}
+
+/// Runs the turn answering `learner` (already stored) and stores its result. `emit` gets
+/// each piece of the reply as it arrives.
+pub async fn run(app: Arc<App>, conv: Conversation, learner: Message, emit: impl Fn(String) + Send) -> Result<Completed, Failure> {
+    let profile = user_by_id(&app, &conv.user).await.map_err(Failure::internal)?.profile;
+    let ctx = context(&app, &conv, &profile, &learner).await?;
+    let plan = app.host.plan_turn(&conv.personality, &ctx).await.map_err(from_plugin)?;
+
+    let reply_side = async {
+        let mut stream = app.llm.stream(&plan.reply).await?;
+        let mut text = String::new();
+        while let Some(piece) = stream.next().await {
+            match piece? {
+                Piece::Text(t) => {
+                    emit(t.clone());
+                    text.push_str(&t);
+                }
+                Piece::Done(usage) => return Ok((text, usage)),
+            }
+        }
+        Err(LlmError::Cut)
+    };
+    let analysis_side = async {
+        let request = plan.analysis.as_ref()?;
+        match app.llm.complete(request).await {
+            Ok(answer) => Some(answer),
+            Err(e) => {
+                // The reply stands without corrections; the learner still gets an answer.
+                tracing::warn!(error = %e, "analysis failed; the turn goes on without it");
+                None
+            }
+        }
+    };
+    let (reply, analysis) = tokio::join!(reply_side, analysis_side);
+    let model = |r: &types::CompletionRequest| r.model.clone().unwrap_or_else(|| app.llm.settings().model.clone());
+    if let Some((_, usage)) = &analysis
+        && let Some(req) = &plan.analysis
+    {
+        record_usage(&app, Some(&conv.user), Some(&conv.id), &model(req), "analysis", *usage).await;
+    }
+    let (reply_text, reply_usage) = reply.map_err(from_llm)?;
+    record_usage(&app, Some(&conv.user), Some(&conv.id), &model(&plan.reply), "reply", reply_usage).await;
+
+    let review = match app
+        .host
+        .review_turn(&conv.personality, &ctx, &reply_text, analysis.as_ref().map(|(t, _)| t.as_str()))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "review failed; the reply stands without corrections");
+            TurnReview { corrections: vec![], vocabulary: vec![], level: None, debrief: None, dropped: vec![] }
+        }
+    };
+    for why in &review.dropped {
+        tracing::debug!(plugin = %conv.personality, dropped = %why, "analysis item dropped");
+    }
+    store(&app, &conv, &profile, learner, reply_text, review).await
+}
+
+fn category(c: types::ErrorCategory) -> &'static str {
+    match c {
+        types::ErrorCategory::Grammar => "grammar",
+        types::ErrorCategory::Vocabulary => "vocabulary",
+        types::ErrorCategory::Spelling => "spelling",
+        types::ErrorCategory::Punctuation => "punctuation",
+        types::ErrorCategory::WordOrder => "word-order",
+        types::ErrorCategory::Register => "register",
+        types::ErrorCategory::Other => "other",
+    }
+}
+
+/// A review's corrections and vocabulary in the API's terms.
+pub fn review_to_api(review: &TurnReview) -> (Vec<Correction>, Vec<Word>) {
+    (
+        review
+            .corrections
+            .iter()
+            .map(|c| Correction { original: c.original.clone(), corrected: c.corrected.clone(), explanation: c.explanation.clone(), category: category(c.category).into() })
+            .collect(),
+        review
+            .vocabulary
+            .iter()
+            .map(|v| Word { term: v.term.clone(), translation: v.translation.clone(), example: v.example.clone() })
+            .collect(),
+    )
+}
+
+async fn store(app: &App, conv: &Conversation, profile: &Profile, mut learner: Message, reply_text: String, review: TurnReview) -> Result<Completed, Failure> {
+    (learner.corrections, learner.vocabulary) = review_to_api(&review);
+    learner.status = "answered".into();
+    learner.error = None;
+    let now = now_ms();
+    let reply = Message {
+        seq: learner.seq + 1,
+        role: "tutor".into(),
+        text: reply_text,
+        created_at: now,
+        status: "ok".into(),
+        corrections: vec![],
+        vocabulary: vec![],
+        debrief: review.debrief.clone(),
+        error: None,
+    };
+    let level = review.level.map(|l| LevelSeen { observed: Cefr::from_wit(l.observed), confidence: l.confidence.clamp(0.0, 1.0) });
+    let mut categories = serde_json::Map::new();
+    for c in &learner.corrections {
+        let n = categories.get(&c.category).and_then(|v| v.as_i64()).unwrap_or(0);
+        categories.insert(c.category.clone(), json!(n + 1));
+    }
+    app.db
+        .exec(
+            "BEGIN TRANSACTION;
+             UPDATE message SET status = 'answered', corrections = $l.corrections, vocabulary = $l.vocabulary, error = NONE
+                WHERE conversation = $c AND seq = $l.seq;
+             CREATE message CONTENT { conversation: $c, user: $u, seq: $r.seq, role: 'tutor', text: $r.text,
+                created_at: $r.created_at, status: 'ok', corrections: [], vocabulary: [], debrief: $r.debrief };
+             UPDATE type::record('conversation', $c) SET last_seq = math::max([last_seq, $r.seq]), turns += 1, updated_at = $now;
+             CREATE turn_stat CONTENT { user: $u, conversation: $c, language: $lang, at: $now, words: $words,
+                errors: $errors, categories: $cats, observed: $observed, confidence: $confidence };
+             COMMIT TRANSACTION;",
+            json!({"c": conv.id, "u": conv.user, "l": learner, "r": reply, "now": now, "lang": conv.language,
+                   "words": learner.text.split_whitespace().count(), "errors": learner.corrections.len(),
+                   "cats": categories, "observed": level.map(|l| l.observed), "confidence": level.map(|l| l.confidence as f64)}),
+        )
+        .await
+        .map_err(Failure::internal)?;
+    if let Err(e) = progress::add_vocabulary(&app.db, &conv.user, &conv.language, Some(&conv.id), &learner.vocabulary).await {
+        tracing::warn!(error = %e, "could not add vocabulary");
+    }
+    if level.is_some()
+        && let Err(e) = progress::consider_level(&app.db, &conv.user, &conv.language, profile).await
+    {
+        tracing::warn!(error = %e, "could not update the level estimate");
+    }
+    Ok(Completed { learner, reply, level })
+}
+
+/// Records tokens a model call used, and what they cost.
+pub async fn record_usage(app: &App, user: Option<&str>, conversation: Option<&str>, model: &str, purpose: &str, usage: Usage) {
+    let cost = app.settings.cost_micros(usage);
+    if let Err(e) = app
+        .db
+        .exec(
+            "CREATE usage CONTENT { user: $u, conversation: $c, at: $at, model: $model, purpose: $purpose,
+                prompt_tokens: $p, completion_tokens: $o, cost_micros: $cost }",
+            json!({"u": user, "c": conversation, "at": now_ms(), "model": model, "purpose": purpose,
+                   "p": usage.prompt, "o": usage.completion, "cost": cost}),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "could not record model usage");
+    }
+}
+
+/// Starts compressing `conv`'s older turns into its summary if the window has outgrown its
+/// budget. Runs in the background: the learner never waits for it.
+pub fn maybe_compress(app: Arc<App>, conv_id: String) {
+    tokio::spawn(async move {
+        if let Err(e) = memory::compress_if_needed(&app, &conv_id).await {
+            tracing::warn!(conversation = %conv_id, error = %e, "memory compression failed; will retry next turn");
+        }
+    });
+}
