@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use penpal::config::{LlmArgs, PluginArgs, ServeArgs};
+use penpal::config::{AppArgs, LlmArgs, PluginArgs, ServeArgs};
 
 fn args(data_dir: &std::path::Path) -> ServeArgs {
     ServeArgs {
@@ -26,6 +26,10 @@ fn args(data_dir: &std::path::Path) -> ServeArgs {
             plugin_cpu_ms: 200,
             plugin_timeout_ms: 5000,
             plugin_output_kib: 1024,
+        },
+        app: AppArgs {
+            database: Some("mem://".into()),
+            ..AppArgs::default()
         },
     }
 }

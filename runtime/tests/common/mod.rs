@@ -186,3 +186,81 @@ pub async fn post_json(
     })
     .await
 }
+
+/// `penpal serve` settings for a test: port 0, `mem://` database, the first-party plugins,
+/// the scripted model started by the server itself unless `llm` names one.
+pub fn serve_args(data_dir: &Path, llm: Option<String>) -> penpal::config::ServeArgs {
+    use penpal::config::{AppArgs, LlmArgs, PluginArgs, ServeArgs};
+    ServeArgs {
+        listen: "127.0.0.1:0".parse().expect("an address"),
+        llm: LlmArgs {
+            llm_base_url: llm,
+            llm_api_key: None,
+            llm_model: "penpal-scripted".into(),
+        },
+        plugins: PluginArgs {
+            data_dir: data_dir.to_path_buf(),
+            plugin_dirs: vec![repo().join("target/plugins")],
+            config: None,
+            plugin_memory_mib: 64,
+            plugin_cpu_ms: 200,
+            plugin_timeout_ms: 5000,
+            plugin_output_kib: 1024,
+        },
+        app: AppArgs {
+            database: Some("mem://".into()),
+            ..AppArgs::default()
+        },
+    }
+}
+
+/// A server running in the current actix system.
+pub struct Running {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<actix_rt::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Running {
+    /// `http://addr` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `ws://addr` + `path`.
+    pub fn ws(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = within(20, "server stops", h).await;
+        }
+    }
+}
+
+/// Starts `penpal serve` with `args` and waits until it answers.
+pub async fn start(args: penpal::config::ServeArgs) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let addr = listener.local_addr().expect("an address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = actix_rt::spawn(penpal::server::run(listener, args, async {
+        let _ = stopped.await;
+    }));
+    let running = Running { addr, stop: Some(stop), handle: Some(handle) };
+    within(60, "server answers /healthz", async {
+        loop {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    running
+}
