@@ -186,6 +186,14 @@ pub struct LlmArgs {
     /// The model to ask when a personality names none.
     #[arg(long, env = "PENPAL_LLM_MODEL", default_value = "gpt-4o-mini")]
     pub llm_model: String,
+
+    /// Longest wait for the first piece of an answer, in milliseconds.
+    #[arg(long, env = "PENPAL_LLM_TIMEOUT_MS", default_value_t = 30_000)]
+    pub llm_timeout_ms: u64,
+
+    /// Retries of a request that failed before its first piece.
+    #[arg(long, env = "PENPAL_LLM_RETRIES", default_value_t = 2)]
+    pub llm_retries: u32,
 }
 
 /// Settings of `penpal serve`.

@@ -93,6 +93,9 @@ async fn start_llm(args: &LlmArgs) -> anyhow::Result<(Arc<LlmClient>, LlmInfo)> 
     };
     let mut settings = LlmSettings::new(base_url.clone(), model.clone());
     settings.api_key = args.llm_api_key.as_ref().map(|k| k.0.clone());
+    settings.first_chunk_timeout = Duration::from_millis(args.llm_timeout_ms.max(100));
+    settings.idle_timeout = settings.first_chunk_timeout.min(Duration::from_secs(20));
+    settings.retries = args.llm_retries;
     let client = Arc::new(LlmClient::new(settings)?);
     Ok((
         client,
@@ -157,7 +160,7 @@ pub async fn run(
         },
     });
     app.conversations.set_arbiter(actix::Arbiter::current());
-    let router = api::router(app);
+    let router = api::router(app.clone());
     tracing::info!(addr = %listener.local_addr()?, "penpal listening");
     axum::serve(
         listener,
@@ -165,6 +168,8 @@ pub async fn run(
     )
     .with_graceful_shutdown(shutdown)
     .await?;
+    // Conversation actors hold the app; stopping them lets the database close.
+    app.conversations.close_all();
     Ok(())
 }
 
@@ -177,7 +182,11 @@ fn kv_id(ns: &str, key: &str) -> String {
 struct DbKv(Db);
 
 impl KvStore for DbKv {
-    fn get<'a>(&'a self, ns: &'a str, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, String>> {
+    fn get<'a>(
+        &'a self,
+        ns: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, String>> {
         Box::pin(async move {
             #[derive(serde::Deserialize)]
             struct Row {
@@ -185,14 +194,24 @@ impl KvStore for DbKv {
             }
             let row: Option<Row> = self
                 .0
-                .one("SELECT value FROM plugin_kv WHERE ns = $ns AND key = $key", json!({"ns": ns, "key": key}))
+                .one(
+                    "SELECT value FROM plugin_kv WHERE ns = $ns AND key = $key",
+                    json!({"ns": ns, "key": key}),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
-            row.map(|r| B64.decode(r.value).map_err(|e| e.to_string())).transpose()
+            row.map(|r| B64.decode(r.value).map_err(|e| e.to_string()))
+                .transpose()
         })
     }
 
-    fn set<'a>(&'a self, ns: &'a str, key: &'a str, value: Vec<u8>, max_keys: usize) -> BoxFuture<'a, Result<(), String>> {
+    fn set<'a>(
+        &'a self,
+        ns: &'a str,
+        key: &'a str,
+        value: Vec<u8>,
+        max_keys: usize,
+    ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             #[derive(serde::Deserialize)]
             struct N {
@@ -200,13 +219,19 @@ impl KvStore for DbKv {
             }
             let existing: Option<N> = self
                 .0
-                .one("SELECT count() AS n FROM plugin_kv WHERE ns = $ns AND key = $key GROUP ALL", json!({"ns": ns, "key": key}))
+                .one(
+                    "SELECT count() AS n FROM plugin_kv WHERE ns = $ns AND key = $key GROUP ALL",
+                    json!({"ns": ns, "key": key}),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             if existing.is_none_or(|n| n.n == 0) {
                 let total: Option<N> = self
                     .0
-                    .one("SELECT count() AS n FROM plugin_kv WHERE ns = $ns GROUP ALL", json!({"ns": ns}))
+                    .one(
+                        "SELECT count() AS n FROM plugin_kv WHERE ns = $ns GROUP ALL",
+                        json!({"ns": ns}),
+                    )
                     .await
                     .map_err(|e| e.to_string())?;
                 if total.is_some_and(|n| n.n >= max_keys) {
@@ -226,13 +251,20 @@ impl KvStore for DbKv {
     fn delete<'a>(&'a self, ns: &'a str, key: &'a str) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             self.0
-                .exec("DELETE plugin_kv WHERE ns = $ns AND key = $key", json!({"ns": ns, "key": key}))
+                .exec(
+                    "DELETE plugin_kv WHERE ns = $ns AND key = $key",
+                    json!({"ns": ns, "key": key}),
+                )
                 .await
                 .map_err(|e| e.to_string())
         })
     }
 
-    fn list<'a>(&'a self, ns: &'a str, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, String>> {
+    fn list<'a>(
+        &'a self,
+        ns: &'a str,
+        prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, String>> {
         Box::pin(async move {
             #[derive(serde::Deserialize)]
             struct K {

@@ -17,6 +17,8 @@ fn args(data_dir: &std::path::Path) -> ServeArgs {
             llm_base_url: None,
             llm_api_key: None,
             llm_model: "unused".into(),
+            llm_timeout_ms: 30_000,
+            llm_retries: 2,
         },
         plugins: PluginArgs {
             data_dir: data_dir.to_path_buf(),

@@ -200,24 +200,44 @@ pub struct Conversation {
 impl Conversation {
     fn broadcast(&mut self, event: Arc<Event>) {
         self.subscribers.retain(|_, s| match s {
-            Subscriber::Session(r) => r.try_send(Deliver(event.clone())).is_ok() || r.connected(),
+            Subscriber::Session(r) => {
+                // Unbounded on purpose: a session's own bounded socket queue is where a slow
+                // client is detected and dropped, so no delta is ever lost here.
+                r.do_send(Deliver(event.clone()));
+                r.connected()
+            }
             Subscriber::Channel(tx) => tx.send(event.clone()).is_ok(),
         });
     }
 
     /// Loads the conversation, clears stale pending messages, and stores the learner's
     /// message (new or retried); then starts the turn.
-    fn begin(&mut self, ctx: &mut Context<Self>, input: Result<String, i64>) -> ResponseActFuture<Self, Result<Accepted, Refusal>> {
+    fn begin(
+        &mut self,
+        ctx: &mut Context<Self>,
+        input: Result<String, i64>,
+    ) -> ResponseActFuture<Self, Result<Accepted, Refusal>> {
         if self.running.is_some() {
             return Box::pin(fut::ready(Err(Refusal::Busy)));
         }
         let turn_id = new_id();
-        self.running = Some(Snapshot { turn_id: turn_id.clone(), learner_seq: 0, text: String::new() });
+        self.running = Some(Snapshot {
+            turn_id: turn_id.clone(),
+            learner_seq: 0,
+            text: String::new(),
+        });
         self.last_active = Instant::now();
         let app = self.app.clone();
         let id = self.id.clone();
         let store = async move {
-            let conv = conversations::fetch(&app.db, &id).await.map_err(|_| Refusal::Store)?.ok_or(Refusal::Gone)?;
+            let store_failed = |e: crate::store::StoreError| {
+                tracing::error!(error = %e, "could not store a learner message");
+                Refusal::Store
+            };
+            let conv = conversations::fetch(&app.db, &id)
+                .await
+                .map_err(store_failed)?
+                .ok_or(Refusal::Gone)?;
             // This actor is the only writer: a message still pending was cut off by a restart.
             app.db
                 .exec(
@@ -225,7 +245,7 @@ impl Conversation {
                     json!({"c": id}),
                 )
                 .await
-                .map_err(|_| Refusal::Store)?;
+                .map_err(store_failed)?;
             let message = match input {
                 Ok(text) => {
                     let m = Stored {
@@ -239,15 +259,18 @@ impl Conversation {
                         debrief: None,
                         error: None,
                     };
-                    conversations::insert_message(&app.db, &id, &conv.user, &m).await.map_err(|e| {
-                        tracing::error!(error = %e, "could not store a learner message");
-                        Refusal::Store
-                    })?;
+                    conversations::insert_message(&app.db, &id, &conv.user, &m)
+                        .await
+                        .map_err(store_failed)?;
                     m
                 }
                 Err(seq) => {
-                    let m = conversations::message(&app.db, &id, seq).await.map_err(|_| Refusal::Store)?;
-                    let mut m = m.filter(|m| m.role == "learner" && m.status == "failed").ok_or(Refusal::NotRetryable)?;
+                    let m = conversations::message(&app.db, &id, seq)
+                        .await
+                        .map_err(|_| Refusal::Store)?;
+                    let mut m = m
+                        .filter(|m| m.role == "learner" && m.status == "failed")
+                        .ok_or(Refusal::NotRetryable)?;
                     // Only the newest learner message can be answered: the reply takes the next seq.
                     if conv.last_seq != m.seq {
                         return Err(Refusal::NotRetryable);
@@ -274,7 +297,11 @@ impl Conversation {
                 if let Some(r) = act.running.as_mut() {
                     r.learner_seq = seq;
                 }
-                act.broadcast(Event::new("message.accepted", Some(&turn_id), json!({"turn_id": turn_id, "message": message})));
+                act.broadcast(Event::new(
+                    "message.accepted",
+                    Some(&turn_id),
+                    json!({"turn_id": turn_id, "message": message}),
+                ));
                 act.start_turn(ctx, turn_id.clone(), conv, message);
                 Ok(Accepted { turn_id, seq })
             }
@@ -289,7 +316,12 @@ impl Conversation {
             let emit = {
                 let addr = addr.clone();
                 let turn_id = turn_id.clone();
-                move |text: String| addr.do_send(Delta { turn_id: turn_id.clone(), text })
+                move |text: String| {
+                    addr.do_send(Delta {
+                        turn_id: turn_id.clone(),
+                        text,
+                    })
+                }
             };
             let conv_id = conv.id.clone();
             let result = turn::run(app.clone(), conv, message, emit).await;
@@ -304,7 +336,11 @@ impl Conversation {
             {
                 tracing::error!(error = %e, "could not mark a message failed");
             }
-            addr.do_send(Finished { turn_id, learner_seq, result });
+            addr.do_send(Finished {
+                turn_id,
+                learner_seq,
+                result,
+            });
         });
     }
 }
@@ -315,7 +351,10 @@ impl Actor for Conversation {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(1024);
         ctx.run_interval(IDLE_CHECK, |act, ctx| {
-            if act.subscribers.is_empty() && act.running.is_none() && act.last_active.elapsed() > IDLE_AFTER {
+            if act.subscribers.is_empty()
+                && act.running.is_none()
+                && act.last_active.elapsed() > IDLE_AFTER
+            {
                 ctx.stop();
             }
         });
@@ -376,10 +415,16 @@ impl Handler<Delta> for Conversation {
     type Result = ();
 
     fn handle(&mut self, msg: Delta, _: &mut Context<Self>) {
-        let Some(running) = self.running.as_mut().filter(|r| r.turn_id == msg.turn_id) else { return };
+        let Some(running) = self.running.as_mut().filter(|r| r.turn_id == msg.turn_id) else {
+            return;
+        };
         let offset = running.text.len();
         running.text.push_str(&msg.text);
-        let event = Event::new("turn.delta", Some(&msg.turn_id), json!({"turn_id": msg.turn_id, "offset": offset, "text": msg.text}));
+        let event = Event::new(
+            "turn.delta",
+            Some(&msg.turn_id),
+            json!({"turn_id": msg.turn_id, "offset": offset, "text": msg.text}),
+        );
         self.broadcast(event);
     }
 }
@@ -415,7 +460,11 @@ impl Handler<Close> for Conversation {
     type Result = ();
 
     fn handle(&mut self, _: Close, ctx: &mut Context<Self>) {
-        self.broadcast(Event::new("conversation.closed", None, json!({"conversation": self.id})));
+        self.broadcast(Event::new(
+            "conversation.closed",
+            None,
+            json!({"conversation": self.id}),
+        ));
         ctx.stop();
     }
 }
@@ -435,7 +484,10 @@ impl Registry {
 
     /// The arbiter actors run on.
     pub fn arbiter(&self) -> Option<ArbiterHandle> {
-        self.arbiter.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.arbiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The actor of `conv`, started if it is not running.
@@ -469,7 +521,12 @@ impl Registry {
 
     /// Stops the actor of conversation `id`, if running.
     pub fn forget(&self, id: &str) {
-        if let Some((_, addr)) = self.actors.lock().unwrap_or_else(|p| p.into_inner()).remove(id) {
+        if let Some((_, addr)) = self
+            .actors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+        {
             addr.do_send(Close);
         }
     }
@@ -485,6 +542,18 @@ impl Registry {
                 true
             }
         });
+    }
+
+    /// Stops every actor (at shutdown).
+    pub fn close_all(&self) {
+        for (_, (_, addr)) in self
+            .actors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+        {
+            addr.do_send(Close);
+        }
     }
 
     /// Actors running now.

@@ -12,7 +12,9 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::conversation::{self, Conversation, Deliver, Event, Peek, Retry, Submit, Subscribe, Subscriber, Unsubscribe};
+use super::conversation::{
+    self, Conversation, Deliver, Event, Peek, Retry, Submit, Subscribe, Subscriber, Unsubscribe,
+};
 use crate::store::Db;
 use crate::tutoring::conversations;
 
@@ -82,8 +84,22 @@ pub struct Session {
 impl Session {
     /// A session on `conversation`, writing to `out`; `resume_from` replays what a
     /// reconnecting client missed.
-    pub fn new(conversation: Addr<Conversation>, conversation_id: String, db: Db, out: mpsc::Sender<Out>, resume_from: Option<i64>) -> Self {
-        Session { conversation, conversation_id, db, out, subscription: None, heard: Instant::now(), resume_from }
+    pub fn new(
+        conversation: Addr<Conversation>,
+        conversation_id: String,
+        db: Db,
+        out: mpsc::Sender<Out>,
+        resume_from: Option<i64>,
+    ) -> Self {
+        Session {
+            conversation,
+            conversation_id,
+            db,
+            out,
+            subscription: None,
+            heard: Instant::now(),
+            resume_from,
+        }
     }
 
     fn send(&self, ctx: &mut Context<Self>, text: String) {
@@ -107,7 +123,9 @@ impl Session {
         let id = self.conversation_id.clone();
         let conv = self.conversation.clone();
         let work = async move {
-            let missed = conversations::messages_after(&db, &id, after, 500).await.unwrap_or_default();
+            let missed = conversations::messages_after(&db, &id, after, 500)
+                .await
+                .unwrap_or_default();
             // Asking the actor after reading the store means a turn that finished in between
             // shows up as stored messages, never as neither.
             let running = conv.send(Peek).await.unwrap_or(None);
@@ -199,7 +217,12 @@ impl Handler<Inbound> for Session {
             Ok(f) => f,
             Err(e) => {
                 let hint = "send {\"type\":\"message\",\"text\":\"…\"}, {\"type\":\"retry\",\"seq\":N}, {\"type\":\"resume\",\"after_seq\":N} or {\"type\":\"ping\"}";
-                self.error(ctx, "bad_frame", &format!("unreadable frame ({e}); {hint}"), None);
+                self.error(
+                    ctx,
+                    "bad_frame",
+                    &format!("unreadable frame ({e}); {hint}"),
+                    None,
+                );
                 return;
             }
         };
@@ -233,8 +256,15 @@ impl Handler<Inbound> for Session {
                     .into_actor(self)
                     .map(|res, act, ctx| match res {
                         Ok(Ok(_)) => {}
-                        Ok(Err(refusal)) => act.error(ctx, refusal.code(), &refusal.to_string(), None),
-                        Err(_) => act.error(ctx, "unavailable", "the conversation is restarting; retry again", None),
+                        Ok(Err(refusal)) => {
+                            act.error(ctx, refusal.code(), &refusal.to_string(), None)
+                        }
+                        Err(_) => act.error(
+                            ctx,
+                            "unavailable",
+                            "the conversation is restarting; retry again",
+                            None,
+                        ),
                     })
                     .spawn(ctx);
             }

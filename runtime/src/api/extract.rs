@@ -26,10 +26,12 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge("the request body is too large".into()),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                ApiError::BadRequest("send the body as JSON with `Content-Type: application/json`".into())
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::TooLarge("the request body is too large".into())
             }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::BadRequest(
+                "send the body as JSON with `Content-Type: application/json`".into(),
+            ),
             _ => ApiError::BadRequest(r.body_text()),
         }
     }
@@ -113,7 +115,10 @@ impl FromRequestParts<AppState> for MaybeAuthUser {
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
         match bearer(parts) {
             None => Ok(MaybeAuthUser(None)),
-            Some(token) => app.keys.verify_access(token).map(|c| MaybeAuthUser(Some(c.into()))),
+            Some(token) => app
+                .keys
+                .verify_access(token)
+                .map(|c| MaybeAuthUser(Some(c.into()))),
         }
     }
 }

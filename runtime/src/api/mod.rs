@@ -48,7 +48,9 @@ pub struct Settings {
 impl Settings {
     /// What `usage` cost, in millionths of a USD.
     pub fn cost_micros(&self, usage: Usage) -> i64 {
-        (f64::from(usage.prompt) * self.prompt_price + f64::from(usage.completion) * self.completion_price).round() as i64
+        (f64::from(usage.prompt) * self.prompt_price
+            + f64::from(usage.completion) * self.completion_price)
+            .round() as i64
     }
 }
 
@@ -93,7 +95,12 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -140,7 +147,11 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     let allow = if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
     } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o.trim()).ok()))
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o.trim()).ok()),
+        )
     };
     Some(
         CorsLayer::new()

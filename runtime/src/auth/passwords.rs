@@ -1,9 +1,9 @@
 //! Passwords: the policy a new one must meet, and argon2id hashing on a blocking thread (a
 //! hash takes tens of milliseconds of CPU, which must not stall the async workers).
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 
 /// Shortest password accepted, in characters.
 pub const MIN_LEN: usize = 10;
@@ -12,8 +12,18 @@ pub const MAX_LEN: usize = 128;
 
 /// Passwords so common that length alone does not make them safe.
 const COMMON: &[&str] = &[
-    "password123", "1234567890", "qwertyuiop", "123456789a", "password1234", "iloveyou123",
-    "motdepasse", "azertyuiop", "0123456789", "abcdefghij", "letmein123", "welcome123",
+    "password123",
+    "1234567890",
+    "qwertyuiop",
+    "123456789a",
+    "password1234",
+    "iloveyou123",
+    "motdepasse",
+    "azertyuiop",
+    "0123456789",
+    "abcdefghij",
+    "letmein123",
+    "welcome123",
 ];
 
 /// Why `password` is not acceptable for the account `email`, if it is not.
@@ -70,8 +80,7 @@ pub async fn verify(password: String, phc: Option<String>) -> anyhow::Result<boo
 }
 
 /// An argon2id hash of a random string, checked against when the account does not exist.
-const DUMMY: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3Gd2cDe6ITm/WwVJQSJmFEVSDQ7g8aB0qgXCJ4WqUMM";
+const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3Gd2cDe6ITm/WwVJQSJmFEVSDQ7g8aB0qgXCJ4WqUMM";
 
 #[cfg(test)]
 mod tests {
@@ -90,8 +99,16 @@ mod tests {
     async fn hashes_verify_and_unknown_accounts_never_do() {
         let h = hash("correct horse battery".into()).await.expect("hashes");
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify("correct horse battery".into(), Some(h.clone())).await.expect("verifies"));
-        assert!(!verify("wrong horse battery".into(), Some(h)).await.expect("verifies"));
+        assert!(
+            verify("correct horse battery".into(), Some(h.clone()))
+                .await
+                .expect("verifies")
+        );
+        assert!(
+            !verify("wrong horse battery".into(), Some(h))
+                .await
+                .expect("verifies")
+        );
         assert!(!verify("anything".into(), None).await.expect("verifies"));
     }
 }

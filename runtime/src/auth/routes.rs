@@ -99,7 +99,10 @@ fn email(raw: &str) -> ApiResult<String> {
     if ok {
         Ok(e)
     } else {
-        Err(ApiError::invalid("email", "enter an email address such as ana@example.com"))
+        Err(ApiError::invalid(
+            "email",
+            "enter an email address such as ana@example.com",
+        ))
     }
 }
 
@@ -116,7 +119,10 @@ pub async fn user_by_id(app: &AppState, id: &str) -> ApiResult<UserRow> {
 
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = Register,
     responses((status = 201, body = Tokens), (status = 409, description = "email taken"), (status = 422, description = "invalid field")))]
-async fn register(State(app): State<AppState>, Json(body): Json<Register>) -> ApiResult<(StatusCode, Json<Tokens>)> {
+async fn register(
+    State(app): State<AppState>,
+    Json(body): Json<Register>,
+) -> ApiResult<(StatusCode, Json<Tokens>)> {
     let email = email(&body.email)?;
     if let Some(problem) = passwords::policy(&body.password, &email) {
         return Err(ApiError::invalid("password", problem));
@@ -127,7 +133,10 @@ async fn register(State(app): State<AppState>, Json(body): Json<Register>) -> Ap
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| email.split('@').next().unwrap_or("learner").to_string());
     if display_name.chars().count() > 60 {
-        return Err(ApiError::invalid("display_name", "use at most 60 characters"));
+        return Err(ApiError::invalid(
+            "display_name",
+            "use at most 60 characters",
+        ));
     }
     let hash = passwords::hash(body.password).await?;
     let id = new_id();
@@ -150,7 +159,11 @@ async fn register(State(app): State<AppState>, Json(body): Json<Register>) -> Ap
 
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Login,
     responses((status = 200, body = Tokens), (status = 401, description = "wrong email or password"), (status = 429, description = "too many failed attempts")))]
-async fn login(State(app): State<AppState>, ClientIp(ip): ClientIp, Json(body): Json<Login>) -> ApiResult<Json<Tokens>> {
+async fn login(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Json(body): Json<Login>,
+) -> ApiResult<Json<Tokens>> {
     let account = body.email.trim().to_lowercase();
     let ip = ip.to_string();
     if let Err(wait) = app.throttle.check(&ip, &account) {
@@ -166,11 +179,17 @@ async fn login(State(app): State<AppState>, ClientIp(ip): ClientIp, Json(body): 
             json!({"email": account}),
         )
         .await?;
-    let ok = passwords::verify(body.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    let ok = passwords::verify(
+        body.password,
+        user.as_ref().map(|u| u.password_hash.clone()),
+    )
+    .await?;
     match user {
         Some(user) if ok => {
             app.throttle.succeeded(&account);
-            Ok(Json(tokens::issue(&app.db, &app.keys, &user.id, user.role, None).await?))
+            Ok(Json(
+                tokens::issue(&app.db, &app.keys, &user.id, user.role, None).await?,
+            ))
         }
         _ => {
             app.throttle.failed(&ip, &account);
@@ -181,7 +200,10 @@ async fn login(State(app): State<AppState>, ClientIp(ip): ClientIp, Json(body): 
 
 #[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
     responses((status = 200, body = Tokens), (status = 401, description = "unknown, expired, revoked or reused token")))]
-async fn refresh(State(app): State<AppState>, Json(body): Json<RefreshBody>) -> ApiResult<Json<Tokens>> {
+async fn refresh(
+    State(app): State<AppState>,
+    Json(body): Json<RefreshBody>,
+) -> ApiResult<Json<Tokens>> {
     match tokens::consume(&app.db, &app.keys, &body.refresh_token).await? {
         Ok((user_id, family)) => {
             let user = user_by_id(&app, &user_id)
@@ -213,10 +235,17 @@ async fn logout(State(app): State<AppState>, user: AuthUser) -> ApiResult<Status
 
 #[utoipa::path(post, path = "/v1/auth/password", tag = "auth", request_body = ChangePassword,
     responses((status = 204, description = "changed; other sessions are ended")), security(("bearer" = [])))]
-async fn change_password(State(app): State<AppState>, user: AuthUser, Json(body): Json<ChangePassword>) -> ApiResult<StatusCode> {
+async fn change_password(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Json(body): Json<ChangePassword>,
+) -> ApiResult<StatusCode> {
     let row = user_by_id(&app, &user.id).await?;
     if !passwords::verify(body.current_password, Some(row.password_hash)).await? {
-        return Err(ApiError::invalid("current_password", "the current password is wrong"));
+        return Err(ApiError::invalid(
+            "current_password",
+            "the current password is wrong",
+        ));
     }
     if let Some(problem) = passwords::policy(&body.new_password, &row.email) {
         return Err(ApiError::invalid("new_password", problem));
@@ -234,7 +263,11 @@ async fn change_password(State(app): State<AppState>, user: AuthUser, Json(body)
 
 #[utoipa::path(delete, path = "/v1/me", tag = "account", request_body = DeleteAccount,
     responses((status = 204, description = "the account and everything about it is deleted")), security(("bearer" = [])))]
-async fn delete_account(State(app): State<AppState>, user: AuthUser, Json(body): Json<DeleteAccount>) -> ApiResult<StatusCode> {
+async fn delete_account(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Json(body): Json<DeleteAccount>,
+) -> ApiResult<StatusCode> {
     let row = user_by_id(&app, &user.id).await?;
     if !passwords::verify(body.password, Some(row.password_hash)).await? {
         return Err(ApiError::invalid("password", "the password is wrong"));
@@ -296,9 +329,27 @@ async fn export(State(app): State<AppState>, user: AuthUser) -> ApiResult<Json<E
             u.clone(),
         )
         .await?;
-    let vocabulary = app.db.rows("SELECT * OMIT id FROM vocab WHERE user = $u ORDER BY added_at", u.clone()).await?;
-    let turn_stats = app.db.rows("SELECT * OMIT id FROM turn_stat WHERE user = $u ORDER BY at", u.clone()).await?;
-    let usage = app.db.rows("SELECT * OMIT id FROM usage WHERE user = $u ORDER BY at", u.clone()).await?;
+    let vocabulary = app
+        .db
+        .rows(
+            "SELECT * OMIT id FROM vocab WHERE user = $u ORDER BY added_at",
+            u.clone(),
+        )
+        .await?;
+    let turn_stats = app
+        .db
+        .rows(
+            "SELECT * OMIT id FROM turn_stat WHERE user = $u ORDER BY at",
+            u.clone(),
+        )
+        .await?;
+    let usage = app
+        .db
+        .rows(
+            "SELECT * OMIT id FROM usage WHERE user = $u ORDER BY at",
+            u.clone(),
+        )
+        .await?;
     let sessions = app
         .db
         .rows("SELECT family, created_at, expires_at, used_at, revoked FROM refresh_token WHERE user = $u ORDER BY created_at", u)

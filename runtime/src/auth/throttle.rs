@@ -58,13 +58,19 @@ impl Throttle {
             (format!("account:{account}"), self.policy.per_account),
         ] {
             if let Some(q) = map.get_mut(&key) {
-                while q.front().is_some_and(|t| now.duration_since(*t) >= self.policy.window) {
+                while q
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= self.policy.window)
+                {
                     q.pop_front();
                 }
                 if q.len() >= limit
                     && let Some(oldest) = q.front()
                 {
-                    let left = self.policy.window.saturating_sub(now.duration_since(*oldest));
+                    let left = self
+                        .policy
+                        .window
+                        .saturating_sub(now.duration_since(*oldest));
                     wait = wait.max(left.as_secs().max(1));
                 }
             }
@@ -99,19 +105,31 @@ mod tests {
 
     #[test]
     fn only_failures_count_and_success_clears_the_account() {
-        let t = Throttle::new(ThrottlePolicy { per_account: 3, per_ip: 5, window: Duration::from_secs(60) });
+        let t = Throttle::new(ThrottlePolicy {
+            per_account: 3,
+            per_ip: 5,
+            window: Duration::from_secs(60),
+        });
         for _ in 0..10 {
             assert!(t.check("1.1.1.1", "a@x").is_ok(), "no failures, no limit");
         }
         for _ in 0..3 {
             t.failed("1.1.1.1", "a@x");
         }
-        let wait = t.check("1.1.1.1", "a@x").expect_err("account over its limit");
+        let wait = t
+            .check("1.1.1.1", "a@x")
+            .expect_err("account over its limit");
         assert!((1..=60).contains(&wait));
-        assert!(t.check("1.1.1.1", "b@x").is_ok(), "other accounts from the IP still pass");
+        assert!(
+            t.check("1.1.1.1", "b@x").is_ok(),
+            "other accounts from the IP still pass"
+        );
         t.failed("1.1.1.1", "b@x");
         t.failed("1.1.1.1", "c@x");
-        assert!(t.check("1.1.1.1", "d@x").is_err(), "the IP is over its limit");
+        assert!(
+            t.check("1.1.1.1", "d@x").is_err(),
+            "the IP is over its limit"
+        );
         assert!(t.check("2.2.2.2", "d@x").is_ok());
         t.succeeded("a@x");
         assert!(t.check("2.2.2.2", "a@x").is_ok());

@@ -201,7 +201,11 @@ pub async fn issue(
 
 /// Marks `refresh` used and returns its (user, family), or says why it cannot be used. A
 /// token used twice revokes its whole family: one of the two users is a thief.
-pub async fn consume(db: &Db, keys: &Keys, refresh: &str) -> anyhow::Result<Result<(String, String), RefreshRefusal>> {
+pub async fn consume(
+    db: &Db,
+    keys: &Keys,
+    refresh: &str,
+) -> anyhow::Result<Result<(String, String), RefreshRefusal>> {
     let id = hash_token(refresh);
     let now = now_ms();
     // One statement, so two concurrent refreshes of the same token cannot both win.
@@ -247,7 +251,12 @@ pub async fn revoke_family(db: &Db, keys: &Keys, family: &str) -> StoreResult<()
 }
 
 /// Revokes every session of `user` except `keep`.
-pub async fn revoke_others(db: &Db, keys: &Keys, user: &str, keep: Option<&str>) -> StoreResult<()> {
+pub async fn revoke_others(
+    db: &Db,
+    keys: &Keys,
+    user: &str,
+    keep: Option<&str>,
+) -> StoreResult<()> {
     #[derive(Deserialize)]
     struct Fam {
         family: String,
@@ -273,7 +282,11 @@ mod tests {
     use super::*;
 
     fn keys() -> Keys {
-        Keys::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(600), Duration::from_secs(86400))
+        Keys::new(
+            b"0123456789abcdef0123456789abcdef",
+            Duration::from_secs(600),
+            Duration::from_secs(86400),
+        )
     }
 
     #[test]
@@ -281,20 +294,42 @@ mod tests {
         let k = keys();
         let t = k.access("u1", Role::Learner, "f1").expect("signs");
         let c = k.verify_access(&t).expect("verifies");
-        assert_eq!((c.sub.as_str(), c.role, c.fam.as_str()), ("u1", Role::Learner, "f1"));
+        assert_eq!(
+            (c.sub.as_str(), c.role, c.fam.as_str()),
+            ("u1", Role::Learner, "f1")
+        );
 
         // Signed with another key.
-        let other = Keys::new(b"another-secret-another-secret-xx", Duration::from_secs(600), Duration::from_secs(1));
+        let other = Keys::new(
+            b"another-secret-another-secret-xx",
+            Duration::from_secs(600),
+            Duration::from_secs(1),
+        );
         let forged = other.access("u1", Role::Operator, "f1").expect("signs");
-        assert_eq!(k.verify_access(&forged).map_err(|e| e.code()).err(), Some("invalid_token"));
+        assert_eq!(
+            k.verify_access(&forged).map_err(|e| e.code()).err(),
+            Some("invalid_token")
+        );
 
         // alg: none, with the same claims.
-        let b64 = |v: &serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let b64 = |v: &serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
         let claims: serde_json::Value = serde_json::to_value(&c).expect("json");
-        let none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&claims));
-        assert_eq!(k.verify_access(&none).map_err(|e| e.code()).err(), Some("invalid_token"));
+        let none = format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "typ": "JWT"})),
+            b64(&claims)
+        );
+        assert_eq!(
+            k.verify_access(&none).map_err(|e| e.code()).err(),
+            Some("invalid_token")
+        );
 
         k.revoke_family("f1");
-        assert_eq!(k.verify_access(&t).map_err(|e| e.code()).err(), Some("session_revoked"));
+        assert_eq!(
+            k.verify_access(&t).map_err(|e| e.code()).err(),
+            Some("session_revoked")
+        );
     }
 }

@@ -15,6 +15,7 @@
 //! | `[[fault:timeout]]` | no answer for a minute |
 //! | `[[fault:malformed]]` | a stream with one chunk that is not JSON |
 //! | `[[fault:cut]]` | a stream that stops halfway, without `[DONE]` |
+//! | `[[flaky]]` | a cut stream the first time this exact request is seen, then answers |
 //! | `[[slow:MS]]` | waits MS milliseconds before the first byte |
 //!
 //! Replies name the CEFR level found in the system prompt (`level B1`), so a test can see a
@@ -43,12 +44,15 @@ pub struct Script {
     pub between_chunks: Duration,
 }
 
+/// Requests a `[[flaky]]` marker has already failed once.
+type Seen = std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
+
 /// The server's routes.
 pub fn router(script: Script) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(completions))
         .route("/v1/models", get(models))
-        .with_state(script)
+        .with_state((script, Seen::default()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,7 +112,10 @@ fn words(text: &str) -> u32 {
     text.split_whitespace().count() as u32
 }
 
-async fn completions(State(script): State<Script>, body: axum::body::Bytes) -> Response {
+async fn completions(
+    State((script, seen)): State<(Script, Seen)>,
+    body: axum::body::Bytes,
+) -> Response {
     let request: CompletionRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid request: {e}")),
@@ -127,7 +134,13 @@ async fn completions(State(script): State<Script>, body: axum::body::Bytes) -> R
         .filter_map(|m| m.content.as_deref())
         .collect::<Vec<_>>()
         .join("\n");
-    let fault = marker(&last_user, "fault");
+    let mut fault = marker(&last_user, "fault");
+    if last_user.contains("[[flaky]]") {
+        let key = format!("{}|{}", request.response_format.is_some(), last_user);
+        if seen.lock().map(|mut s| s.insert(key)).unwrap_or(false) {
+            fault = Some("cut");
+        }
+    }
     let slow = marker(&last_user, "slow")
         .and_then(|ms| ms.parse().ok())
         .map(Duration::from_millis);

@@ -43,14 +43,23 @@ async fn healthz() -> axum::Json<serde_json::Value> {
     responses((status = 200, description = "the database answers and a tutor is loaded"), (status = 503, description = "not ready, with the reason")))]
 async fn readyz(State(app): State<AppState>) -> Response {
     let database = app.db.ping().await;
-    let tutors = app.host.list().iter().filter(|p| p.manifest.plugin.kind == Kind::Tutor).count();
+    let tutors = app
+        .host
+        .list()
+        .iter()
+        .filter(|p| p.manifest.plugin.kind == Kind::Tutor)
+        .count();
     let body = json!({
         "status": if database && tutors > 0 { "ready" } else { "not ready" },
         "database": if database { "ok" } else { "unreachable" },
         "tutors": tutors,
         "reason": if !database { Some("the database does not answer") } else if tutors == 0 { Some("no tutor plugin is loaded") } else { None },
     });
-    let status = if database && tutors > 0 { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if database && tutors > 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, axum::Json(body)).into_response()
 }
 

@@ -41,6 +41,9 @@ impl From<surrealdb::Error> for StoreError {
     }
 }
 
+/// Times a conflicting transaction is run again before its error is returned.
+const MAX_RETRIES: u32 = 6;
+
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -104,6 +107,26 @@ impl Db {
     /// Runs `sql` (one or more statements) with `vars` (a JSON object) and returns each
     /// statement's result as JSON. Any statement's error fails the whole call.
     pub async fn run(&self, sql: &str, vars: Value) -> StoreResult<Vec<Value>> {
+        // Concurrent writers to one record (a turn and a background memory update) conflict
+        // under the store's optimistic transactions; the loser is rolled back whole, so
+        // running it again is safe.
+        let mut attempt = 0;
+        loop {
+            match self.run_once(sql, vars.clone()).await {
+                Err(StoreError::Db(m)) if m.contains("can be retried") && attempt < MAX_RETRIES => {
+                    attempt += 1;
+                    let jitter = rand::random::<u64>() % 5;
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        (2u64 << attempt) + jitter,
+                    ))
+                    .await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn run_once(&self, sql: &str, vars: Value) -> StoreResult<Vec<Value>> {
         let mut query = self.inner.query(sql);
         if let Value::Object(map) = vars {
             let mut v = surrealdb::types::Variables::new();
@@ -116,7 +139,11 @@ impl Db {
         let n = response.num_statements();
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
-            out.push(response.take::<surrealdb::types::Value>(i)?.into_json_value());
+            out.push(
+                response
+                    .take::<surrealdb::types::Value>(i)?
+                    .into_json_value(),
+            );
         }
         Ok(out)
     }
@@ -178,7 +205,9 @@ fn to_surreal(v: Value) -> surrealdb::types::Value {
 /// `url` with any `user:password@` removed.
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}{}", &url[..scheme + 3], &url[at + 1..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}{}", &url[..scheme + 3], &url[at + 1..])
+        }
         _ => url.to_string(),
     }
 }

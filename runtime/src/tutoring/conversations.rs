@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -180,12 +180,19 @@ pub fn valid_id(id: &str) -> bool {
 }
 
 /// Stores a message.
-pub async fn insert_message(db: &Db, conversation: &str, user: &str, m: &Message) -> StoreResult<()> {
+pub async fn insert_message(
+    db: &Db,
+    conversation: &str,
+    user: &str,
+    m: &Message,
+) -> StoreResult<()> {
     db.exec(
-        "CREATE message CONTENT { conversation: $c, user: $u, seq: $m.seq, role: $m.role, text: $m.text,
+        "BEGIN TRANSACTION;
+         CREATE message CONTENT { conversation: $c, user: $u, seq: $m.seq, role: $m.role, text: $m.text,
             created_at: $m.created_at, status: $m.status, corrections: $m.corrections, vocabulary: $m.vocabulary,
             debrief: $m.debrief, error: $m.error };
-         UPDATE type::record('conversation', $c) SET last_seq = math::max([last_seq, $m.seq]), updated_at = $m.created_at;",
+         UPDATE type::record('conversation', $c) SET last_seq = math::max([last_seq, $m.seq]), updated_at = $m.created_at;
+         COMMIT TRANSACTION;",
         json!({"c": conversation, "u": user, "m": m}),
     )
     .await
@@ -201,7 +208,12 @@ pub async fn message(db: &Db, conversation: &str, seq: i64) -> StoreResult<Optio
 }
 
 /// Messages with `seq > after`, oldest first, at most `limit`.
-pub async fn messages_after(db: &Db, conversation: &str, after: i64, limit: i64) -> StoreResult<Vec<Message>> {
+pub async fn messages_after(
+    db: &Db,
+    conversation: &str,
+    after: i64,
+    limit: i64,
+) -> StoreResult<Vec<Message>> {
     db.rows(
         "SELECT * FROM message WHERE conversation = $c AND seq > $after ORDER BY seq ASC LIMIT $limit",
         json!({"c": conversation, "after": after, "limit": limit}),
@@ -210,7 +222,12 @@ pub async fn messages_after(db: &Db, conversation: &str, after: i64, limit: i64)
 }
 
 /// The newest `limit` messages with `seq < before`, oldest first.
-pub async fn messages_before(db: &Db, conversation: &str, before: i64, limit: i64) -> StoreResult<Vec<Message>> {
+pub async fn messages_before(
+    db: &Db,
+    conversation: &str,
+    before: i64,
+    limit: i64,
+) -> StoreResult<Vec<Message>> {
     let mut rows: Vec<Message> = db
         .rows(
             "SELECT * FROM message WHERE conversation = $c AND seq < $before ORDER BY seq DESC LIMIT $limit",
@@ -332,14 +349,21 @@ fn limit(v: Option<i64>, default: i64, max: i64) -> ApiResult<i64> {
 
 fn text_field(field: &'static str, v: Option<String>, max: usize) -> ApiResult<Option<String>> {
     match v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
-        Some(s) if s.chars().count() > max => Err(ApiError::invalid(field, format!("use at most {max} characters"))),
+        Some(s) if s.chars().count() > max => Err(ApiError::invalid(
+            field,
+            format!("use at most {max} characters"),
+        )),
         other => Ok(other),
     }
 }
 
 #[utoipa::path(post, path = "/v1/conversations", tag = "conversations", request_body = NewConversation,
     responses((status = 201, body = Conversation), (status = 422, description = "invalid field")), security(("bearer" = [])))]
-async fn create(State(app): State<AppState>, user: AuthUser, Json(body): Json<NewConversation>) -> ApiResult<(StatusCode, Json<Conversation>)> {
+async fn create(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Json(body): Json<NewConversation>,
+) -> ApiResult<(StatusCode, Json<Conversation>)> {
     let profile = user_by_id(&app, &user.id).await?.profile;
     let mode = body.mode.unwrap_or(ChatMode::Tutor);
     let language = match body.language {
@@ -348,53 +372,109 @@ async fn create(State(app): State<AppState>, user: AuthUser, Json(body): Json<Ne
             .targets
             .first()
             .map(|t| t.language.clone())
-            .ok_or_else(|| ApiError::invalid("language", "name a target language, or set one in your profile first"))?,
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "language",
+                    "name a target language, or set one in your profile first",
+                )
+            })?,
     };
-    let personality = body.personality.unwrap_or_else(|| mode.default_personality().to_string());
+    let personality = body
+        .personality
+        .unwrap_or_else(|| mode.default_personality().to_string());
     let plugin = app
         .host
         .get(&personality)
         .filter(|p| p.manifest.plugin.kind == manifest::Kind::Tutor)
-        .ok_or_else(|| ApiError::invalid("personality", format!("no tutor personality is called `{personality}`: see GET /v1/tutors")))?;
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "personality",
+                format!("no tutor personality is called `{personality}`: see GET /v1/tutors"),
+            )
+        })?;
     if let Some(info) = &plugin.manifest.tutor {
         if !info.modes.0.contains(&mode.manifest()) {
-            return Err(ApiError::invalid("mode", format!("`{personality}` does not run this mode; it runs {}",
-                info.modes.0.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", "))));
+            return Err(ApiError::invalid(
+                "mode",
+                format!(
+                    "`{personality}` does not run this mode; it runs {}",
+                    info.modes
+                        .0
+                        .iter()
+                        .map(|m| m.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
         }
         let base = language.split('-').next().unwrap_or(&language);
-        if !info.languages.0.iter().any(|l| l.0 == language || l.0 == base) {
-            return Err(ApiError::invalid("language", format!("`{personality}` does not teach `{language}`")));
+        if !info
+            .languages
+            .0
+            .iter()
+            .any(|l| l.0 == language || l.0 == base)
+        {
+            return Err(ApiError::invalid(
+                "language",
+                format!("`{personality}` does not teach `{language}`"),
+            ));
         }
         let level = profile.level(&language);
-        if !info.levels.0.iter().any(|l| format!("{l:?}") == level.as_str()) {
-            return Err(ApiError::invalid("personality", format!("`{personality}` does not serve level {}: pick another personality", level.as_str())));
+        if !info
+            .levels
+            .0
+            .iter()
+            .any(|l| format!("{l:?}") == level.as_str())
+        {
+            return Err(ApiError::invalid(
+                "personality",
+                format!(
+                    "`{personality}` does not serve level {}: pick another personality",
+                    level.as_str()
+                ),
+            ));
         }
     }
     let scenario = text_field("scenario", body.scenario, 64)?;
     if mode == ChatMode::RolePlay {
-        let offered = app.host.scenarios(&personality).await.map_err(|e| ApiError::Unavailable(format!("the personality is unavailable: {e}")))?;
+        let offered =
+            app.host.scenarios(&personality).await.map_err(|e| {
+                ApiError::Unavailable(format!("the personality is unavailable: {e}"))
+            })?;
         match &scenario {
             Some(s) if offered.iter().any(|o| &o.id == s) => {}
             _ => {
-                return Err(ApiError::invalid("scenario", format!("pick a scenario: {}",
-                    offered.iter().map(|o| o.id.as_str()).collect::<Vec<_>>().join(", "))));
+                return Err(ApiError::invalid(
+                    "scenario",
+                    format!(
+                        "pick a scenario: {}",
+                        offered
+                            .iter()
+                            .map(|o| o.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
             }
         }
     } else if scenario.is_some() {
         return Err(ApiError::invalid("scenario", "scenarios are for role-play"));
     }
     let topic = text_field("topic", body.topic, 200)?;
-    let title = text_field("title", body.title, 200)?.unwrap_or_else(|| {
-        match (&topic, &scenario) {
+    let title =
+        text_field("title", body.title, 200)?.unwrap_or_else(|| match (&topic, &scenario) {
             (Some(t), _) => t.clone(),
             (None, Some(s)) => format!("Role-play: {s}"),
-            (None, None) => format!("{} ({})", match mode {
-                ChatMode::Tutor => "Lesson",
-                ChatMode::Conversation => "Conversation",
-                ChatMode::RolePlay => "Role-play",
-            }, language),
-        }
-    });
+            (None, None) => format!(
+                "{} ({})",
+                match mode {
+                    ChatMode::Tutor => "Lesson",
+                    ChatMode::Conversation => "Conversation",
+                    ChatMode::RolePlay => "Role-play",
+                },
+                language
+            ),
+        });
     let now = now_ms();
     let c = Conversation {
         id: new_id(),
@@ -434,7 +514,9 @@ fn encode_cursor(updated_at: i64, id: &str) -> String {
 
 fn decode_cursor(cursor: &str) -> ApiResult<(i64, String)> {
     let bad = || ApiError::invalid("cursor", "not a cursor this API gave out");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let (t, id) = text.split_once('.').ok_or_else(bad)?;
     Ok((t.parse().map_err(|_| bad())?, id.to_string()))
@@ -442,7 +524,11 @@ fn decode_cursor(cursor: &str) -> ApiResult<(i64, String)> {
 
 #[utoipa::path(get, path = "/v1/conversations", tag = "conversations", params(ListParams),
     responses((status = 200, body = Page<Conversation>)), security(("bearer" = [])))]
-async fn list(State(app): State<AppState>, user: AuthUser, Query(p): Query<ListParams>) -> ApiResult<Json<Page<Conversation>>> {
+async fn list(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Query(p): Query<ListParams>,
+) -> ApiResult<Json<Page<Conversation>>> {
     let n = limit(p.limit, 20, 100)?;
     let (t, id) = match &p.cursor {
         Some(c) => decode_cursor(c)?,
@@ -468,16 +554,26 @@ async fn list(State(app): State<AppState>, user: AuthUser, Query(p): Query<ListP
 
 #[utoipa::path(get, path = "/v1/conversations/{id}", tag = "conversations",
     responses((status = 200, body = Conversation), (status = 404, description = "no such conversation")), security(("bearer" = [])))]
-async fn read(State(app): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Conversation>> {
+async fn read(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Conversation>> {
     Ok(Json(owned(&app.db, &user.id, &id).await?))
 }
 
 #[utoipa::path(patch, path = "/v1/conversations/{id}", tag = "conversations", request_body = ConversationPatch,
     responses((status = 200, body = Conversation)), security(("bearer" = [])))]
-async fn update(State(app): State<AppState>, user: AuthUser, Path(id): Path<String>, Json(patch): Json<ConversationPatch>) -> ApiResult<Json<Conversation>> {
+async fn update(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(patch): Json<ConversationPatch>,
+) -> ApiResult<Json<Conversation>> {
     let mut c = owned(&app.db, &user.id, &id).await?;
     if let Some(title) = patch.title {
-        c.title = text_field("title", Some(title), 200)?.ok_or_else(|| ApiError::invalid("title", "a title cannot be empty"))?;
+        c.title = text_field("title", Some(title), 200)?
+            .ok_or_else(|| ApiError::invalid("title", "a title cannot be empty"))?;
     }
     if let Some(a) = patch.archived {
         c.archived = a;
@@ -493,7 +589,11 @@ async fn update(State(app): State<AppState>, user: AuthUser, Path(id): Path<Stri
 
 #[utoipa::path(delete, path = "/v1/conversations/{id}", tag = "conversations",
     responses((status = 204, description = "deleted with its messages")), security(("bearer" = [])))]
-async fn remove(State(app): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn remove(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     owned(&app.db, &user.id, &id).await?;
     app.conversations.forget(&id);
     app.db
@@ -508,18 +608,28 @@ async fn remove(State(app): State<AppState>, user: AuthUser, Path(id): Path<Stri
 
 #[utoipa::path(get, path = "/v1/conversations/{id}/messages", tag = "conversations", params(MessageParams),
     responses((status = 200, body = Page<Message>)), security(("bearer" = [])))]
-async fn list_messages(State(app): State<AppState>, user: AuthUser, Path(id): Path<String>, Query(p): Query<MessageParams>) -> ApiResult<Json<Page<Message>>> {
+async fn list_messages(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Query(p): Query<MessageParams>,
+) -> ApiResult<Json<Page<Message>>> {
     owned(&app.db, &user.id, &id).await?;
     let n = limit(p.limit, 50, 200)?;
     if let Some(after) = p.after {
         let items = messages_after(&app.db, &id, after, n).await?;
-        return Ok(Json(Page { items, next_cursor: None }));
+        return Ok(Json(Page {
+            items,
+            next_cursor: None,
+        }));
     }
     let before = p.before.unwrap_or(i64::MAX);
     let items = messages_before(&app.db, &id, before, n + 1).await?;
     let more = items.len() as i64 > n;
     let items: Vec<Message> = if more { items[1..].to_vec() } else { items };
-    let next_cursor = more.then(|| items.first().map(|m| m.seq.to_string())).flatten();
+    let next_cursor = more
+        .then(|| items.first().map(|m| m.seq.to_string()))
+        .flatten();
     Ok(Json(Page { items, next_cursor }))
 }
 
@@ -527,7 +637,9 @@ async fn list_messages(State(app): State<AppState>, user: AuthUser, Path(id): Pa
 async fn tutors(State(app): State<AppState>) -> ApiResult<Json<Vec<Tutor>>> {
     let mut out = Vec::new();
     for p in app.host.list() {
-        let Some(info) = &p.manifest.tutor else { continue };
+        let Some(info) = &p.manifest.tutor else {
+            continue;
+        };
         let scenarios = app.host.scenarios(p.name()).await.unwrap_or_default();
         out.push(Tutor {
             name: p.name().to_string(),
@@ -538,14 +650,16 @@ async fn tutors(State(app): State<AppState>) -> ApiResult<Json<Vec<Tutor>>> {
             levels: info.levels.0.iter().map(|l| format!("{l:?}")).collect(),
             scenarios: scenarios
                 .into_iter()
-                .map(|s| ScenarioInfo { id: s.id, title: s.title, setting: s.setting, learner_role: s.learner_role, tutor_role: s.tutor_role, goal: s.goal })
+                .map(|s| ScenarioInfo {
+                    id: s.id,
+                    title: s.title,
+                    setting: s.setting,
+                    learner_role: s.learner_role,
+                    tutor_role: s.tutor_role,
+                    goal: s.goal,
+                })
                 .collect(),
         });
     }
     Ok(Json(out))
-}
-
-/// Renders JSON for a message list (for exports).
-pub fn to_json(messages: &[Message]) -> Value {
-    serde_json::to_value(messages).unwrap_or(Value::Null)
 }

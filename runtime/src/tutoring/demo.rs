@@ -32,7 +32,10 @@ pub struct DemoLimiter {
 impl DemoLimiter {
     /// A limiter allowing `per_day` turns.
     pub fn new(per_day: u32) -> Self {
-        DemoLimiter { per_day, used: Mutex::new(HashMap::new()) }
+        DemoLimiter {
+            per_day,
+            used: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Takes one turn for `ip`: `Ok(turns left)` or `Err(seconds until tomorrow)`.
@@ -103,23 +106,43 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[utoipa::path(post, path = "/v1/demo/chat", tag = "demo", request_body = DemoChat,
     responses((status = 200, body = DemoReply), (status = 429, description = "the day's demo turns are used up")))]
-async fn demo_chat(State(app): State<AppState>, ClientIp(ip): ClientIp, Json(body): Json<DemoChat>) -> ApiResult<Json<DemoReply>> {
+async fn demo_chat(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Json(body): Json<DemoChat>,
+) -> ApiResult<Json<DemoReply>> {
     let text = body.message.trim().to_string();
     if text.is_empty() || text.chars().count() > MAX_DEMO_CHARS {
-        return Err(ApiError::invalid("message", format!("say something in 1 to {MAX_DEMO_CHARS} characters")));
+        return Err(ApiError::invalid(
+            "message",
+            format!("say something in 1 to {MAX_DEMO_CHARS} characters"),
+        ));
     }
-    if body.history.len() > 20 || body.history.iter().any(|t| t.text.chars().count() > 2000 || !["learner", "tutor"].contains(&t.role.as_str())) {
-        return Err(ApiError::invalid("history", "at most 20 turns, each `learner` or `tutor` and under 2,000 characters"));
+    if body.history.len() > 20
+        || body.history.iter().any(|t| {
+            t.text.chars().count() > 2000 || !["learner", "tutor"].contains(&t.role.as_str())
+        })
+    {
+        return Err(ApiError::invalid(
+            "history",
+            "at most 20 turns, each `learner` or `tutor` and under 2,000 characters",
+        ));
     }
     let lang = language("language", body.language.as_deref().unwrap_or("fr"))?;
-    let native = language("native_language", body.native_language.as_deref().unwrap_or("en"))?;
+    let native = language(
+        "native_language",
+        body.native_language.as_deref().unwrap_or("en"),
+    )?;
     let remaining = app.demo.take(ip).map_err(|wait| ApiError::TooMany {
         retry_after: wait,
         message: "the free demo is used up for today: sign up to keep practising".into(),
     })?;
     let mut profile = Profile::new("visitor".into());
     profile.native_language = Some(native);
-    profile.targets = vec![Target { language: lang.clone(), level: body.level.unwrap_or(Cefr::A2) }];
+    profile.targets = vec![Target {
+        language: lang.clone(),
+        level: body.level.unwrap_or(Cefr::A2),
+    }];
     profile.correction_intensity = Intensity::Gentle;
     let history: Vec<_> = body
         .history
@@ -149,8 +172,14 @@ async fn demo_chat(State(app): State<AppState>, ClientIp(ip): ClientIp, Json(bod
         turn: (history.len() / 2) as u32,
     };
     let personality = ChatMode::Tutor.default_personality();
-    let unavailable = |e: &dyn std::fmt::Display| ApiError::Unavailable(format!("the demo tutor could not answer: {e}"));
-    let plan = app.host.plan_turn(personality, &ctx).await.map_err(|e| unavailable(&e))?;
+    let unavailable = |e: &dyn std::fmt::Display| {
+        ApiError::Unavailable(format!("the demo tutor could not answer: {e}"))
+    };
+    let plan = app
+        .host
+        .plan_turn(personality, &ctx)
+        .await
+        .map_err(|e| unavailable(&e))?;
     let analysis = async {
         match &plan.analysis {
             Some(r) => app.llm.complete(r).await.ok(),
@@ -163,7 +192,12 @@ async fn demo_chat(State(app): State<AppState>, ClientIp(ip): ClientIp, Json(bod
     record_usage(&app, None, None, &model, "demo", usage).await;
     let review = app
         .host
-        .review_turn(personality, &ctx, &reply, analysis.as_ref().map(|(t, _)| t.as_str()))
+        .review_turn(
+            personality,
+            &ctx,
+            &reply,
+            analysis.as_ref().map(|(t, _)| t.as_str()),
+        )
         .await
         .map_err(|e| unavailable(&e))?;
     let turn = super::turn::review_to_api(&review);

@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use actix::Actor;
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::ws::{
+    CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade,
+    rejection::WebSocketUpgradeRejection,
+};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +28,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::conversations::owned;
-use crate::actors::conversation::{Accepted, Event, Refusal, Retry, Submit, Subscribe, Subscriber, Unsubscribe, check_text};
+use crate::actors::conversation::{
+    Accepted, Event, Refusal, Retry, Submit, Subscribe, Subscriber, Unsubscribe, check_text,
+};
 use crate::actors::session::{self, Closed, Heard, Inbound, Out, Session};
 use crate::api::{ApiError, ApiResult, App, AppState, AuthUser, Json, Path, Query};
 use crate::auth::tokens::{hash_token, random_token};
@@ -58,7 +63,11 @@ pub struct Ticket {
 
 #[utoipa::path(post, path = "/v1/conversations/{id}/live-ticket", tag = "chat",
     responses((status = 201, body = Ticket)), security(("bearer" = [])))]
-async fn ticket(State(app): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Ticket>)> {
+async fn ticket(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Ticket>)> {
     owned(&app.db, &user.id, &id).await?;
     let t = random_token();
     let now = now_ms();
@@ -69,7 +78,13 @@ async fn ticket(State(app): State<AppState>, user: AuthUser, Path(id): Path<Stri
             json!({"h": hash_token(&t), "u": user.id, "c": id, "exp": now + TICKET_TTL_MS, "now": now}),
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(Ticket { ticket: t, expires_in: (TICKET_TTL_MS / 1000) as u64 })))
+    Ok((
+        StatusCode::CREATED,
+        Json(Ticket {
+            ticket: t,
+            expires_in: (TICKET_TTL_MS / 1000) as u64,
+        }),
+    ))
 }
 
 /// How to join the socket.
@@ -90,20 +105,37 @@ struct TicketRow {
 }
 
 /// The user a live request authenticates as.
-async fn live_user(app: &App, headers: &HeaderMap, ticket: Option<&str>, conversation: &str) -> ApiResult<String> {
-    if let Some(token) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")) {
+async fn live_user(
+    app: &App,
+    headers: &HeaderMap,
+    ticket: Option<&str>,
+    conversation: &str,
+) -> ApiResult<String> {
+    if let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
         return Ok(app.keys.verify_access(token.trim())?.sub);
     }
     let Some(ticket) = ticket else {
-        return Err(ApiError::unauthorized("get a ticket from POST /v1/conversations/{id}/live-ticket and pass it as ?ticket="));
+        return Err(ApiError::unauthorized(
+            "get a ticket from POST /v1/conversations/{id}/live-ticket and pass it as ?ticket=",
+        ));
     };
     let row: Option<TicketRow> = app
         .db
-        .one("DELETE type::record('live_ticket', $h) RETURN BEFORE", json!({"h": hash_token(ticket)}))
+        .one(
+            "DELETE type::record('live_ticket', $h) RETURN BEFORE",
+            json!({"h": hash_token(ticket)}),
+        )
         .await?;
     match row {
         Some(r) if r.expires_at > now_ms() && r.conversation == conversation => Ok(r.user),
-        _ => Err(ApiError::Unauthorized { code: "invalid_ticket", message: "the ticket is unknown, used or expired: get a new one".into() }),
+        _ => Err(ApiError::Unauthorized {
+            code: "invalid_ticket",
+            message: "the ticket is unknown, used or expired: get a new one".into(),
+        }),
     }
 }
 
@@ -119,8 +151,14 @@ async fn live(
     let ws = ws.map_err(|e| ApiError::BadRequest(format!("this URL speaks WebSocket: {e}")))?;
     let user = live_user(&app, &headers, p.ticket.as_deref(), &id).await?;
     let conv = owned(&app.db, &user, &id).await?;
-    let addr = app.conversations.get(&app, &conv).ok_or_else(|| ApiError::Unavailable("the server is shutting down".into()))?;
-    let arbiter = app.conversations.arbiter().ok_or_else(|| ApiError::Unavailable("the server is shutting down".into()))?;
+    let addr = app
+        .conversations
+        .get(&app, &conv)
+        .ok_or_else(|| ApiError::Unavailable("the server is shutting down".into()))?;
+    let arbiter = app
+        .conversations
+        .arbiter()
+        .ok_or_else(|| ApiError::Unavailable("the server is shutting down".into()))?;
     let db = app.db.clone();
     Ok(ws
         .max_message_size(MAX_FRAME)
@@ -131,17 +169,30 @@ async fn live(
 }
 
 /// Runs one socket: a writer task draining the session's queue, and this task reading.
-async fn serve(socket: WebSocket, conv: actix::Addr<crate::actors::conversation::Conversation>, id: String, db: crate::store::Db, arbiter: actix::ArbiterHandle, after: Option<i64>) {
+async fn serve(
+    socket: WebSocket,
+    conv: actix::Addr<crate::actors::conversation::Conversation>,
+    id: String,
+    db: crate::store::Db,
+    arbiter: actix::ArbiterHandle,
+    after: Option<i64>,
+) {
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Out>(session::QUEUE);
-    let session = Session::start_in_arbiter(&arbiter, move |_| Session::new(conv, id, db, tx, after));
+    let session =
+        Session::start_in_arbiter(&arbiter, move |_| Session::new(conv, id, db, tx, after));
     let writer = tokio::spawn(async move {
         while let Some(out) = rx.recv().await {
             let r = match out {
                 Out::Text(t) => sink.send(WsMessage::Text(t.into())).await,
                 Out::Ping => sink.send(WsMessage::Ping(Default::default())).await,
                 Out::Close(code, reason) => {
-                    let _ = sink.send(WsMessage::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                    let _ = sink
+                        .send(WsMessage::Close(Some(CloseFrame {
+                            code,
+                            reason: reason.into(),
+                        })))
+                        .await;
                     break;
                 }
             };
@@ -193,13 +244,29 @@ fn refusal(r: Refusal) -> ApiError {
     }
 }
 
-async fn run_turn(app: AppState, user: AuthUser, id: String, headers: HeaderMap, input: Result<String, i64>) -> ApiResult<Response> {
+async fn run_turn(
+    app: AppState,
+    user: AuthUser,
+    id: String,
+    headers: HeaderMap,
+    input: Result<String, i64>,
+) -> ApiResult<Response> {
     let conv = owned(&app.db, &user.id, &id).await?;
-    let addr = app.conversations.get(&app, &conv).ok_or_else(|| ApiError::Unavailable("the server is shutting down".into()))?;
+    let addr = app
+        .conversations
+        .get(&app, &conv)
+        .ok_or_else(|| ApiError::Unavailable("the server is shutting down".into()))?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Arc<Event>>();
     let gone = || ApiError::Unavailable("the conversation is restarting; send again".into());
-    let sub = addr.send(Subscribe(Subscriber::Channel(tx))).await.map_err(|_| gone())?.0;
-    let guard = Subscription { conv: addr.clone(), id: sub };
+    let sub = addr
+        .send(Subscribe(Subscriber::Channel(tx)))
+        .await
+        .map_err(|_| gone())?
+        .0;
+    let guard = Subscription {
+        conv: addr.clone(),
+        id: sub,
+    };
     let accepted: Accepted = match input {
         Ok(text) => addr.send(Submit(text)).await,
         Err(seq) => addr.send(Retry(seq)).await,
@@ -207,10 +274,15 @@ async fn run_turn(app: AppState, user: AuthUser, id: String, headers: HeaderMap,
     .map_err(|_| gone())?
     .map_err(refusal)?;
     let turn_id = accepted.turn_id.clone();
-    let sse = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/event-stream"));
+    let sse = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
     if sse {
         let stream = async_stream(rx, turn_id, guard);
-        return Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response());
+        return Ok(Sse::new(stream)
+            .keep_alive(KeepAlive::default())
+            .into_response());
     }
     let wait = async {
         while let Some(ev) = rx.recv().await {
@@ -223,15 +295,27 @@ async fn run_turn(app: AppState, user: AuthUser, id: String, headers: HeaderMap,
     let ev = tokio::time::timeout(TURN_WAIT, wait).await.ok().flatten();
     drop(guard);
     match ev {
-        Some(ev) if ev.name == "turn.complete" => Ok((StatusCode::CREATED, axum::Json(ev.value.clone())).into_response()),
+        Some(ev) if ev.name == "turn.complete" => {
+            Ok((StatusCode::CREATED, axum::Json(ev.value.clone())).into_response())
+        }
         Some(ev) => {
             let code = ev.value["code"].as_str().unwrap_or("unavailable");
-            let message = ev.value["message"].as_str().unwrap_or("the tutor could not answer").to_string();
+            let message = ev.value["message"]
+                .as_str()
+                .unwrap_or("the tutor could not answer")
+                .to_string();
             let retryable = ev.value["retryable"].as_bool().unwrap_or(true);
-            let status = if code == "tutor_refused" { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::SERVICE_UNAVAILABLE };
+            let status = if code == "tutor_refused" {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
             Ok((status, axum::Json(json!({"error": {"code": code, "message": message, "retryable": retryable, "seq": accepted.seq}}))).into_response())
         }
-        None => Err(ApiError::Unavailable(format!("no reply yet; your message is saved as #{}: read the conversation later", accepted.seq))),
+        None => Err(ApiError::Unavailable(format!(
+            "no reply yet; your message is saved as #{}: read the conversation later",
+            accepted.seq
+        ))),
     }
 }
 
@@ -241,19 +325,24 @@ fn async_stream(
     turn_id: String,
     guard: Subscription,
 ) -> impl futures_util::Stream<Item = Result<axum::response::sse::Event, Infallible>> {
-    futures_util::stream::unfold((rx, turn_id, Some(guard), false), |(mut rx, turn_id, guard, done)| async move {
-        if done {
-            return None;
-        }
-        loop {
-            let ev = rx.recv().await?;
-            if ev.turn_id.as_deref() != Some(turn_id.as_str()) {
-                continue;
+    futures_util::stream::unfold(
+        (rx, turn_id, Some(guard), false),
+        |(mut rx, turn_id, guard, done)| async move {
+            if done {
+                return None;
             }
-            let out = axum::response::sse::Event::default().event(ev.name).data(ev.json.clone());
-            return Some((Ok(out), (rx, turn_id, guard, ev.terminal)));
-        }
-    })
+            loop {
+                let ev = rx.recv().await?;
+                if ev.turn_id.as_deref() != Some(turn_id.as_str()) {
+                    continue;
+                }
+                let out = axum::response::sse::Event::default()
+                    .event(ev.name)
+                    .data(ev.json.clone());
+                return Some((Ok(out), (rx, turn_id, guard, ev.terminal)));
+            }
+        },
+    )
 }
 
 #[utoipa::path(post, path = "/v1/conversations/{id}/messages", tag = "chat", request_body = NewMessage,
@@ -261,13 +350,24 @@ fn async_stream(
               (status = 409, description = "a turn is already being answered"),
               (status = 503, description = "the tutor could not answer; the message is kept and can be retried")),
     security(("bearer" = [])))]
-async fn post_message(State(app): State<AppState>, user: AuthUser, Path(id): Path<String>, headers: HeaderMap, Json(body): Json<NewMessage>) -> ApiResult<Response> {
+async fn post_message(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<NewMessage>,
+) -> ApiResult<Response> {
     let text = check_text(&body.text).map_err(refusal)?;
     run_turn(app, user, id, headers, Ok(text)).await
 }
 
 #[utoipa::path(post, path = "/v1/conversations/{id}/messages/{seq}/retry", tag = "chat",
     responses((status = 201, description = "the turn, as for a new message")), security(("bearer" = [])))]
-async fn retry(State(app): State<AppState>, user: AuthUser, Path((id, seq)): Path<(String, i64)>, headers: HeaderMap) -> ApiResult<Response> {
+async fn retry(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Path((id, seq)): Path<(String, i64)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     run_turn(app, user, id, headers, Err(seq)).await
 }

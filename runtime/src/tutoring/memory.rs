@@ -23,10 +23,15 @@ pub const MAX_PIN_CHARS: usize = 200;
 
 /// Folds older turns into the summary when the window is over budget.
 pub async fn compress_if_needed(app: &App, id: &str) -> anyhow::Result<()> {
-    let Some(conv) = conversations::fetch(&app.db, id).await? else { return Ok(()) };
+    let Some(conv) = conversations::fetch(&app.db, id).await? else {
+        return Ok(());
+    };
     let budget = app.settings.context_tokens;
     let pending = conversations::messages_after(&app.db, id, conv.summary_upto, 400).await?;
-    let pending: Vec<_> = pending.into_iter().filter(|m| m.status != "failed" && m.status != "pending").collect();
+    let pending: Vec<_> = pending
+        .into_iter()
+        .filter(|m| m.status != "failed" && m.status != "pending")
+        .collect();
     let total: usize = pending.iter().map(|m| tokens(&m.text)).sum();
     if total <= budget {
         return Ok(());
@@ -47,7 +52,17 @@ pub async fn compress_if_needed(app: &App, id: &str) -> anyhow::Result<()> {
     }
     let transcript = old
         .iter()
-        .map(|m| format!("{}: {}", if m.role == "tutor" { "Tutor" } else { "Learner" }, m.text))
+        .map(|m| {
+            format!(
+                "{}: {}",
+                if m.role == "tutor" {
+                    "Tutor"
+                } else {
+                    "Learner"
+                },
+                m.text
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n");
     let mut prompt = String::new();
@@ -72,7 +87,15 @@ pub async fn compress_if_needed(app: &App, id: &str) -> anyhow::Result<()> {
         json: false,
     };
     let (summary, usage) = app.llm.complete(&request).await?;
-    record_usage(app, Some(&conv.user), Some(&conv.id), &app.llm.settings().model, "memory", usage).await;
+    record_usage(
+        app,
+        Some(&conv.user),
+        Some(&conv.id),
+        &app.llm.settings().model,
+        "memory",
+        usage,
+    )
+    .await;
     let summary: String = summary.chars().take(4000).collect();
     // Only if nobody moved the summary meanwhile (a reset, or another compression).
     app.db
@@ -138,7 +161,14 @@ async fn view(app: &App, user: &str, id: &str) -> ApiResult<Context> {
         window_tokens: win.iter().map(|m| tokens(&m.content)).sum(),
         window: win
             .into_iter()
-            .map(|m| WindowMessage { role: if m.role == Role::Assistant { "tutor".into() } else { "learner".into() }, text: m.content })
+            .map(|m| WindowMessage {
+                role: if m.role == Role::Assistant {
+                    "tutor".into()
+                } else {
+                    "learner".into()
+                },
+                text: m.content,
+            })
             .collect(),
         summary: conv.summary,
         summary_upto: conv.summary_upto,
@@ -149,30 +179,53 @@ async fn view(app: &App, user: &str, id: &str) -> ApiResult<Context> {
 
 #[utoipa::path(get, path = "/v1/conversations/{id}/context", tag = "conversations",
     responses((status = 200, body = Context)), security(("bearer" = [])))]
-async fn read(State(app): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Context>> {
+async fn read(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Context>> {
     Ok(Json(view(&app, &user.id, &id).await?))
 }
 
 #[utoipa::path(post, path = "/v1/conversations/{id}/context", tag = "conversations", request_body = Pin,
     responses((status = 201, body = Context), (status = 422, description = "empty, too long, or too many pins")), security(("bearer" = [])))]
-async fn pin(State(app): State<AppState>, user: AuthUser, Path(id): Path<String>, Json(body): Json<Pin>) -> ApiResult<(StatusCode, Json<Context>)> {
+async fn pin(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(body): Json<Pin>,
+) -> ApiResult<(StatusCode, Json<Context>)> {
     let conv = owned(&app.db, &user.id, &id).await?;
     let fact = body.pin.trim().to_string();
     if fact.is_empty() || fact.chars().count() > MAX_PIN_CHARS {
-        return Err(ApiError::invalid("pin", format!("use 1 to {MAX_PIN_CHARS} characters")));
+        return Err(ApiError::invalid(
+            "pin",
+            format!("use 1 to {MAX_PIN_CHARS} characters"),
+        ));
     }
     if conv.pinned.len() >= MAX_PINS {
-        return Err(ApiError::invalid("pin", format!("a conversation holds at most {MAX_PINS} pinned facts: remove one first")));
+        return Err(ApiError::invalid(
+            "pin",
+            format!("a conversation holds at most {MAX_PINS} pinned facts: remove one first"),
+        ));
     }
     app.db
-        .exec("UPDATE type::record('conversation', $id) SET pinned += $fact", json!({"id": id, "fact": fact}))
+        .exec(
+            "UPDATE type::record('conversation', $id) SET pinned += $fact",
+            json!({"id": id, "fact": fact}),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(view(&app, &user.id, &id).await?)))
 }
 
 #[utoipa::path(delete, path = "/v1/conversations/{id}/context", tag = "conversations", params(ResetParams),
     responses((status = 200, body = Context)), security(("bearer" = [])))]
-async fn reset(State(app): State<AppState>, user: AuthUser, Path(id): Path<String>, Query(p): Query<ResetParams>) -> ApiResult<Json<Context>> {
+async fn reset(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Query(p): Query<ResetParams>,
+) -> ApiResult<Json<Context>> {
     let conv = owned(&app.db, &user.id, &id).await?;
     match p.pin {
         Some(i) => {
@@ -182,7 +235,10 @@ async fn reset(State(app): State<AppState>, user: AuthUser, Path(id): Path<Strin
             let mut pinned = conv.pinned;
             pinned.remove(i);
             app.db
-                .exec("UPDATE type::record('conversation', $id) SET pinned = $pinned", json!({"id": id, "pinned": pinned}))
+                .exec(
+                    "UPDATE type::record('conversation', $id) SET pinned = $pinned",
+                    json!({"id": id, "pinned": pinned}),
+                )
                 .await?;
         }
         None => {

@@ -15,13 +15,35 @@ use crate::plugins::types;
 
 /// Languages penpal knows (ISO 639-1); a tag may add a region, as in `pt-BR`.
 pub const LANGUAGES: &[(&str, &str)] = &[
-    ("ar", "Arabic"), ("ca", "Catalan"), ("cs", "Czech"), ("da", "Danish"), ("de", "German"),
-    ("el", "Greek"), ("en", "English"), ("es", "Spanish"), ("fi", "Finnish"), ("fr", "French"),
-    ("he", "Hebrew"), ("hi", "Hindi"), ("hu", "Hungarian"), ("id", "Indonesian"),
-    ("it", "Italian"), ("ja", "Japanese"), ("ko", "Korean"), ("nl", "Dutch"),
-    ("no", "Norwegian"), ("pl", "Polish"), ("pt", "Portuguese"), ("ro", "Romanian"),
-    ("ru", "Russian"), ("sv", "Swedish"), ("th", "Thai"), ("tr", "Turkish"),
-    ("uk", "Ukrainian"), ("vi", "Vietnamese"), ("zh", "Chinese"),
+    ("ar", "Arabic"),
+    ("ca", "Catalan"),
+    ("cs", "Czech"),
+    ("da", "Danish"),
+    ("de", "German"),
+    ("el", "Greek"),
+    ("en", "English"),
+    ("es", "Spanish"),
+    ("fi", "Finnish"),
+    ("fr", "French"),
+    ("he", "Hebrew"),
+    ("hi", "Hindi"),
+    ("hu", "Hungarian"),
+    ("id", "Indonesian"),
+    ("it", "Italian"),
+    ("ja", "Japanese"),
+    ("ko", "Korean"),
+    ("nl", "Dutch"),
+    ("no", "Norwegian"),
+    ("pl", "Polish"),
+    ("pt", "Portuguese"),
+    ("ro", "Romanian"),
+    ("ru", "Russian"),
+    ("sv", "Swedish"),
+    ("th", "Thai"),
+    ("tr", "Turkish"),
+    ("uk", "Ukrainian"),
+    ("vi", "Vietnamese"),
+    ("zh", "Chinese"),
 ];
 
 /// Checks a BCP 47 language tag against [`LANGUAGES`] and returns it normalised
@@ -33,15 +55,21 @@ pub fn language(field: &'static str, tag: &str) -> ApiResult<String> {
         None => (tag.to_lowercase(), None),
     };
     let known = LANGUAGES.iter().any(|(code, _)| *code == lang);
-    let region_ok = region
-        .as_ref()
-        .is_none_or(|r| (r.len() == 2 && r.chars().all(|c| c.is_ascii_alphabetic())) || (r.len() == 3 && r.chars().all(|c| c.is_ascii_digit())));
+    let region_ok = region.as_ref().is_none_or(|r| {
+        (r.len() == 2 && r.chars().all(|c| c.is_ascii_alphabetic()))
+            || (r.len() == 3 && r.chars().all(|c| c.is_ascii_digit()))
+    });
     if !known || !region_ok {
         return Err(ApiError::invalid(
             field,
             format!(
                 "unknown language `{tag}`: use a language code such as {}",
-                LANGUAGES.iter().take(6).map(|(c, _)| *c).collect::<Vec<_>>().join(", ")
+                LANGUAGES
+                    .iter()
+                    .take(6)
+                    .map(|(c, _)| *c)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     }
@@ -276,9 +304,16 @@ fn short_list(field: &'static str, items: Vec<String>) -> ApiResult<Vec<String>>
     if items.len() > 12 {
         return Err(ApiError::invalid(field, "list at most 12"));
     }
-    let items: Vec<String> = items.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    let items: Vec<String> = items
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
     if items.iter().any(|s| s.chars().count() > 80) {
-        return Err(ApiError::invalid(field, "keep each item under 80 characters"));
+        return Err(ApiError::invalid(
+            field,
+            "keep each item under 80 characters",
+        ));
     }
     Ok(items)
 }
@@ -303,9 +338,15 @@ fn apply(mut p: Profile, patch: ProfilePatch) -> ApiResult<Profile> {
         for t in targets {
             let language = language("targets", &t.language)?;
             if seen.iter().any(|s: &Target| s.language == language) {
-                return Err(ApiError::invalid("targets", format!("`{language}` is listed twice")));
+                return Err(ApiError::invalid(
+                    "targets",
+                    format!("`{language}` is listed twice"),
+                ));
             }
-            seen.push(Target { language, level: t.level });
+            seen.push(Target {
+                language,
+                level: t.level,
+            });
         }
         p.targets = seen;
         p.level_suggestion = None;
@@ -322,15 +363,20 @@ fn apply(mut p: Profile, patch: ProfilePatch) -> ApiResult<Profile> {
     if let Some(ui) = patch.interface_language {
         let ui = language("interface_language", &ui)?;
         if !["en", "fr"].contains(&ui.as_str()) {
-            return Err(ApiError::invalid("interface_language", "the interface speaks `en` and `fr`"));
+            return Err(ApiError::invalid(
+                "interface_language",
+                "the interface speaks `en` and `fr`",
+            ));
         }
         p.interface_language = ui;
     }
     if let Some(accept) = patch.accept_level_suggestion {
-        let s = p
-            .level_suggestion
-            .take()
-            .ok_or_else(|| ApiError::invalid("accept_level_suggestion", "there is no level suggestion to answer"))?;
+        let s = p.level_suggestion.take().ok_or_else(|| {
+            ApiError::invalid(
+                "accept_level_suggestion",
+                "there is no level suggestion to answer",
+            )
+        })?;
         if accept && let Some(t) = p.targets.iter_mut().find(|t| t.language == s.language) {
             t.level = s.suggested;
         }
@@ -338,7 +384,10 @@ fn apply(mut p: Profile, patch: ProfilePatch) -> ApiResult<Profile> {
     if let (Some(native), Some(_)) = (&p.native_language, p.targets.first())
         && p.targets.iter().any(|t| &t.language == native)
     {
-        return Err(ApiError::invalid("targets", "a target language cannot be your native language"));
+        return Err(ApiError::invalid(
+            "targets",
+            "a target language cannot be your native language",
+        ));
     }
     p.onboarded = p.native_language.is_some() && !p.targets.is_empty();
     Ok(p)
@@ -346,7 +395,11 @@ fn apply(mut p: Profile, patch: ProfilePatch) -> ApiResult<Profile> {
 
 #[utoipa::path(patch, path = "/v1/me/profile", tag = "account", request_body = ProfilePatch,
     responses((status = 200, body = Profile), (status = 422, description = "invalid field")), security(("bearer" = [])))]
-async fn update_profile(State(app): State<AppState>, user: AuthUser, Json(patch): Json<ProfilePatch>) -> ApiResult<Json<Profile>> {
+async fn update_profile(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Json(patch): Json<ProfilePatch>,
+) -> ApiResult<Json<Profile>> {
     let current = user_by_id(&app, &user.id).await?.profile;
     let next = apply(current, patch)?;
     app.db
@@ -367,7 +420,12 @@ pub struct Language {
 
 #[utoipa::path(get, path = "/v1/languages", tag = "account", responses((status = 200, body = [Language])))]
 async fn languages() -> Json<Vec<Language>> {
-    Json(LANGUAGES.iter().map(|(code, name)| Language { code, name }).collect())
+    Json(
+        LANGUAGES
+            .iter()
+            .map(|(code, name)| Language { code, name })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -388,14 +446,23 @@ mod tests {
             Profile::default(),
             ProfilePatch {
                 native_language: Some("en".into()),
-                targets: Some(vec![Target { language: "fr".into(), level: Cefr::B1 }]),
+                targets: Some(vec![Target {
+                    language: "fr".into(),
+                    level: Cefr::B1,
+                }]),
                 ..Default::default()
             },
         )
         .expect("valid");
         assert!(p.onboarded);
         assert_eq!(p.level("fr"), Cefr::B1);
-        let same = ProfilePatch { targets: Some(vec![Target { language: "en".into(), level: Cefr::A1 }]), ..Default::default() };
+        let same = ProfilePatch {
+            targets: Some(vec![Target {
+                language: "en".into(),
+                level: Cefr::A1,
+            }]),
+            ..Default::default()
+        };
         assert!(apply(p, same).is_err());
     }
 }

@@ -24,7 +24,13 @@ pub const LEVEL_EVIDENCE: usize = 5;
 
 /// Adds `words` to the learner's vocabulary, due for a first review now. Words already
 /// there are left as they are (their schedule is the learner's progress).
-pub async fn add_vocabulary(db: &Db, user: &str, lang: &str, conversation: Option<&str>, words: &[Word]) -> StoreResult<()> {
+pub async fn add_vocabulary(
+    db: &Db,
+    user: &str,
+    lang: &str,
+    conversation: Option<&str>,
+    words: &[Word],
+) -> StoreResult<()> {
     let now = now_ms();
     for w in words {
         let term: String = w.term.trim().to_lowercase().chars().take(80).collect();
@@ -131,7 +137,12 @@ impl Schedule {
         };
         let ease = (self.ease + 0.1 - (5.0 - q) * (0.08 + (5.0 - q) * 0.02)).max(1.3);
         if grade == Grade::Again {
-            return Schedule { interval_days: 10.0 / 1440.0, ease, reps: 0, lapses: self.lapses + 1 };
+            return Schedule {
+                interval_days: 10.0 / 1440.0,
+                ease,
+                reps: 0,
+                lapses: self.lapses + 1,
+            };
         }
         let reps = self.reps + 1;
         let base = match reps {
@@ -144,7 +155,12 @@ impl Schedule {
             Grade::Easy => base * 1.3,
             _ => base,
         };
-        Schedule { interval_days, ease, reps, lapses: self.lapses }
+        Schedule {
+            interval_days,
+            ease,
+            reps,
+            lapses: self.lapses,
+        }
     }
 }
 
@@ -258,7 +274,11 @@ async fn count(db: &Db, sql: &str, vars: Value) -> StoreResult<i64> {
 pub fn streak(mut days: Vec<i64>, today: i64) -> i64 {
     days.sort_unstable();
     days.dedup();
-    let mut expect = if days.last() == Some(&today) { today } else { today - 1 };
+    let mut expect = if days.last() == Some(&today) {
+        today
+    } else {
+        today - 1
+    };
     let mut n = 0;
     for d in days.iter().rev() {
         if *d == expect {
@@ -273,18 +293,30 @@ pub fn streak(mut days: Vec<i64>, today: i64) -> i64 {
 
 #[utoipa::path(get, path = "/v1/me/progress", tag = "progress", params(ProgressParams),
     responses((status = 200, body = Progress)), security(("bearer" = [])))]
-async fn progress(State(app): State<AppState>, user: AuthUser, Query(p): Query<ProgressParams>) -> ApiResult<Json<Progress>> {
+async fn progress(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Query(p): Query<ProgressParams>,
+) -> ApiResult<Json<Progress>> {
     let days = match p.days {
         None => 30,
         Some(d) if (1..=365).contains(&d) => d,
         Some(_) => return Err(ApiError::invalid("days", "use 1 to 365")),
     };
-    let lang = p.language.as_deref().map(|l| language("language", l)).transpose()?;
+    let lang = p
+        .language
+        .as_deref()
+        .map(|l| language("language", l))
+        .transpose()?;
     let now = now_ms();
     let today = now.div_euclid(DAY_MS);
     let since = (today - days + 1) * DAY_MS;
     let u = json!({"u": user.id, "lang": lang, "since": since, "now": now});
-    let lang_filter = if lang.is_some() { " AND language = $lang" } else { "" };
+    let lang_filter = if lang.is_some() {
+        " AND language = $lang"
+    } else {
+        ""
+    };
     let stats: Vec<StatRow> = app
         .db
         .rows(&format!("SELECT at, errors, categories FROM turn_stat WHERE user = $u AND at >= $since{lang_filter} ORDER BY at"), u.clone())
@@ -295,7 +327,10 @@ async fn progress(State(app): State<AppState>, user: AuthUser, Query(p): Query<P
     }
     let all_days: Vec<At> = app
         .db
-        .rows(&format!("SELECT at FROM turn_stat WHERE user = $u{lang_filter}"), u.clone())
+        .rows(
+            &format!("SELECT at FROM turn_stat WHERE user = $u{lang_filter}"),
+            u.clone(),
+        )
         .await?;
     let mut per_day: BTreeMap<i64, (i64, i64, BTreeMap<String, i64>)> = BTreeMap::new();
     let mut by_category: BTreeMap<String, i64> = BTreeMap::new();
@@ -318,7 +353,11 @@ async fn progress(State(app): State<AppState>, user: AuthUser, Query(p): Query<P
         .collect();
     let turns: i64 = per_day.values().map(|d| d.0).sum();
     let clean: i64 = per_day.values().map(|d| d.1).sum();
-    let vlang = if lang.is_some() { " AND language = $lang" } else { "" };
+    let vlang = if lang.is_some() {
+        " AND language = $lang"
+    } else {
+        ""
+    };
     let profile = user_by_id(&app, &user.id).await?.profile;
     let usage: Option<Value> = app
         .db
@@ -329,17 +368,51 @@ async fn progress(State(app): State<AppState>, user: AuthUser, Query(p): Query<P
         )
         .await?;
     Ok(Json(Progress {
-        messages: count(&app.db, "SELECT count() AS n FROM message WHERE user = $u AND role = 'learner' GROUP ALL", u.clone()).await?,
-        conversations: count(&app.db, "SELECT count() AS n FROM conversation WHERE user = $u GROUP ALL", u.clone()).await?,
-        streak_days: streak(all_days.iter().map(|a| a.at.div_euclid(DAY_MS)).collect(), today),
-        words_seen: count(&app.db, &format!("SELECT count() AS n FROM vocab WHERE user = $u{vlang} GROUP ALL"), u.clone()).await?,
-        words_learned: count(&app.db, &format!("SELECT count() AS n FROM vocab WHERE user = $u AND reps >= 2{vlang} GROUP ALL"), u.clone()).await?,
-        words_due: count(&app.db, &format!("SELECT count() AS n FROM vocab WHERE user = $u AND due_at <= $now{vlang} GROUP ALL"), u.clone()).await?,
+        messages: count(
+            &app.db,
+            "SELECT count() AS n FROM message WHERE user = $u AND role = 'learner' GROUP ALL",
+            u.clone(),
+        )
+        .await?,
+        conversations: count(
+            &app.db,
+            "SELECT count() AS n FROM conversation WHERE user = $u GROUP ALL",
+            u.clone(),
+        )
+        .await?,
+        streak_days: streak(
+            all_days.iter().map(|a| a.at.div_euclid(DAY_MS)).collect(),
+            today,
+        ),
+        words_seen: count(
+            &app.db,
+            &format!("SELECT count() AS n FROM vocab WHERE user = $u{vlang} GROUP ALL"),
+            u.clone(),
+        )
+        .await?,
+        words_learned: count(
+            &app.db,
+            &format!(
+                "SELECT count() AS n FROM vocab WHERE user = $u AND reps >= 2{vlang} GROUP ALL"
+            ),
+            u.clone(),
+        )
+        .await?,
+        words_due: count(
+            &app.db,
+            &format!(
+                "SELECT count() AS n FROM vocab WHERE user = $u AND due_at <= $now{vlang} GROUP ALL"
+            ),
+            u.clone(),
+        )
+        .await?,
         days: day_list,
         errors_by_category: by_category,
         accuracy: (turns > 0).then(|| clean as f64 / turns as f64),
         level: json!({"targets": profile.targets, "suggestion": profile.level_suggestion}),
-        usage: usage.unwrap_or_else(|| json!({"prompt_tokens": 0, "completion_tokens": 0, "cost_micros": 0})),
+        usage: usage.unwrap_or_else(
+            || json!({"prompt_tokens": 0, "completion_tokens": 0, "cost_micros": 0}),
+        ),
     }))
 }
 
@@ -349,7 +422,11 @@ async fn card_rows(app: &AppState, user: &str, p: &CardParams) -> ApiResult<Vec<
         Some(n) if (1..=500).contains(&n) => n,
         Some(_) => return Err(ApiError::invalid("limit", "use 1 to 500")),
     };
-    let lang = p.language.as_deref().map(|l| language("language", l)).transpose()?;
+    let lang = p
+        .language
+        .as_deref()
+        .map(|l| language("language", l))
+        .transpose()?;
     let mut sql = String::from("SELECT *, record::id(id) AS id FROM vocab WHERE user = $u");
     if lang.is_some() {
         sql.push_str(" AND language = $lang");
@@ -358,27 +435,51 @@ async fn card_rows(app: &AppState, user: &str, p: &CardParams) -> ApiResult<Vec<
         sql.push_str(" AND due_at <= $now");
     }
     sql.push_str(" ORDER BY due_at ASC LIMIT $n");
-    Ok(app.db.rows(&sql, json!({"u": user, "lang": lang, "now": now_ms(), "n": n})).await?)
+    Ok(app
+        .db
+        .rows(
+            &sql,
+            json!({"u": user, "lang": lang, "now": now_ms(), "n": n}),
+        )
+        .await?)
 }
 
 #[utoipa::path(get, path = "/v1/vocabulary", tag = "progress", params(CardParams),
     responses((status = 200, body = [Card])), security(("bearer" = [])))]
-async fn cards(State(app): State<AppState>, user: AuthUser, Query(p): Query<CardParams>) -> ApiResult<Json<Vec<Card>>> {
+async fn cards(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Query(p): Query<CardParams>,
+) -> ApiResult<Json<Vec<Card>>> {
     Ok(Json(card_rows(&app, &user.id, &p).await?))
 }
 
 #[utoipa::path(post, path = "/v1/vocabulary/{id}/review", tag = "progress", request_body = Review,
     responses((status = 200, body = Card), (status = 404, description = "no such card")), security(("bearer" = [])))]
-async fn review(State(app): State<AppState>, user: AuthUser, Path(id): Path<String>, Json(body): Json<Review>) -> ApiResult<Json<Card>> {
+async fn review(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(body): Json<Review>,
+) -> ApiResult<Json<Card>> {
     if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(ApiError::NotFound("card"));
     }
     let card: Card = app
         .db
-        .one("SELECT *, record::id(id) AS id FROM type::record('vocab', $id) WHERE user = $u", json!({"id": id, "u": user.id}))
+        .one(
+            "SELECT *, record::id(id) AS id FROM type::record('vocab', $id) WHERE user = $u",
+            json!({"id": id, "u": user.id}),
+        )
         .await?
         .ok_or(ApiError::NotFound("card"))?;
-    let next = Schedule { interval_days: card.interval_days, ease: card.ease, reps: card.reps, lapses: card.lapses }.review(body.grade);
+    let next = Schedule {
+        interval_days: card.interval_days,
+        ease: card.ease,
+        reps: card.reps,
+        lapses: card.lapses,
+    }
+    .review(body.grade);
     let now = now_ms();
     let updated: Option<Card> = app
         .db
@@ -408,7 +509,9 @@ fn csv_field(s: &str) -> String {
 /// The cards as a CSV file Anki imports: a header of Anki directives, then
 /// front, back, example, tags.
 pub fn anki_csv(cards: &[Card]) -> String {
-    let mut out = String::from("#separator:comma\n#html:false\n#columns:Front,Back,Example,Tags\n#tags column:4\n");
+    let mut out = String::from(
+        "#separator:comma\n#html:false\n#columns:Front,Back,Example,Tags\n#tags column:4\n",
+    );
     for c in cards {
         let tags = format!("penpal penpal::{}", c.language);
         out.push_str(&format!(
@@ -424,13 +527,20 @@ pub fn anki_csv(cards: &[Card]) -> String {
 
 #[utoipa::path(get, path = "/v1/vocabulary/export.csv", tag = "progress", params(CardParams),
     responses((status = 200, content_type = "text/csv", description = "an Anki-importable CSV")), security(("bearer" = [])))]
-async fn export_csv(State(app): State<AppState>, user: AuthUser, Query(mut p): Query<CardParams>) -> ApiResult<Response> {
+async fn export_csv(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Query(mut p): Query<CardParams>,
+) -> ApiResult<Response> {
     p.limit = Some(p.limit.unwrap_or(500));
     let cards = card_rows(&app, &user.id, &p).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"penpal-vocabulary.csv\""),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"penpal-vocabulary.csv\"",
+            ),
         ],
         anki_csv(&cards),
     )
@@ -443,7 +553,12 @@ mod tests {
 
     #[test]
     fn sm2_spaces_reviews_out_and_lapses_reset() {
-        let s = Schedule { interval_days: 0.0, ease: 2.5, reps: 0, lapses: 0 };
+        let s = Schedule {
+            interval_days: 0.0,
+            ease: 2.5,
+            reps: 0,
+            lapses: 0,
+        };
         let a = s.review(Grade::Good);
         assert_eq!((a.interval_days, a.reps), (1.0, 1));
         let b = a.review(Grade::Good);
@@ -467,9 +582,26 @@ mod tests {
 
     #[test]
     fn csv_quotes_what_it_must() {
-        let card = Card { id: "x".into(), language: "fr".into(), term: "le marché".into(), translation: "the market, the fair".into(),
-            example: Some("Il dit \"bonjour\"".into()), added_at: 0, due_at: 0, interval_days: 0.0, ease: 2.5, reps: 0, lapses: 0, last_review: None };
+        let card = Card {
+            id: "x".into(),
+            language: "fr".into(),
+            term: "le marché".into(),
+            translation: "the market, the fair".into(),
+            example: Some("Il dit \"bonjour\"".into()),
+            added_at: 0,
+            due_at: 0,
+            interval_days: 0.0,
+            ease: 2.5,
+            reps: 0,
+            lapses: 0,
+            last_review: None,
+        };
         let csv = anki_csv(&[card]);
-        assert!(csv.ends_with("le marché,\"the market, the fair\",\"Il dit \"\"bonjour\"\"\",penpal penpal::fr\n"), "{csv}");
+        assert!(
+            csv.ends_with(
+                "le marché,\"the market, the fair\",\"Il dit \"\"bonjour\"\"\",penpal penpal::fr\n"
+            ),
+            "{csv}"
+        );
     }
 }

@@ -81,7 +81,10 @@ fn from_llm(e: LlmError) -> Failure {
 
 fn from_plugin(e: CallError) -> Failure {
     match e {
-        CallError::Plugin { error: types::PluginError::InvalidInput(m), .. } => Failure {
+        CallError::Plugin {
+            error: types::PluginError::InvalidInput(m),
+            ..
+        } => Failure {
             code: "tutor_refused",
             message: m,
             retryable: false,
@@ -103,7 +106,12 @@ pub fn tokens(text: &str) -> usize {
 }
 
 /// Builds the context of the turn answering `learner` in `conv`.
-pub async fn context(app: &App, conv: &Conversation, profile: &Profile, learner: &Message) -> Result<TurnContext, Failure> {
+pub async fn context(
+    app: &App,
+    conv: &Conversation,
+    profile: &Profile,
+    learner: &Message,
+) -> Result<TurnContext, Failure> {
     let recent = conversations::messages_before(&app.db, &conv.id, learner.seq, 60)
         .await
         .map_err(Failure::internal)?;
@@ -126,13 +134,21 @@ pub async fn context(app: &App, conv: &Conversation, profile: &Profile, learner:
 pub fn window(recent: &[Message], summary_upto: i64, budget: usize) -> Vec<ChatMessage> {
     let mut used = 0;
     let mut out = Vec::new();
-    for m in recent.iter().rev().filter(|m| m.seq > summary_upto && m.status != "failed" && m.status != "pending") {
+    for m in recent
+        .iter()
+        .rev()
+        .filter(|m| m.seq > summary_upto && m.status != "failed" && m.status != "pending")
+    {
         used += tokens(&m.text);
         if used > budget && !out.is_empty() {
             break;
         }
         out.push(ChatMessage {
-            role: if m.role == "tutor" { Role::Assistant } else { Role::User },
+            role: if m.role == "tutor" {
+                Role::Assistant
+            } else {
+                Role::User
+            },
             content: m.text.clone(),
         });
     }
@@ -142,10 +158,22 @@ pub fn window(recent: &[Message], summary_upto: i64, budget: usize) -> Vec<ChatM
 
 /// Runs the turn answering `learner` (already stored) and stores its result. `emit` gets
 /// each piece of the reply as it arrives.
-pub async fn run(app: Arc<App>, conv: Conversation, learner: Message, emit: impl Fn(String) + Send) -> Result<Completed, Failure> {
-    let profile = user_by_id(&app, &conv.user).await.map_err(Failure::internal)?.profile;
+pub async fn run(
+    app: Arc<App>,
+    conv: Conversation,
+    learner: Message,
+    emit: impl Fn(String) + Send,
+) -> Result<Completed, Failure> {
+    let profile = user_by_id(&app, &conv.user)
+        .await
+        .map_err(Failure::internal)?
+        .profile;
     let ctx = context(&app, &conv, &profile, &learner).await?;
-    let plan = app.host.plan_turn(&conv.personality, &ctx).await.map_err(from_plugin)?;
+    let plan = app
+        .host
+        .plan_turn(&conv.personality, &ctx)
+        .await
+        .map_err(from_plugin)?;
 
     let reply_side = async {
         let mut stream = app.llm.stream(&plan.reply).await?;
@@ -173,24 +201,55 @@ pub async fn run(app: Arc<App>, conv: Conversation, learner: Message, emit: impl
         }
     };
     let (reply, analysis) = tokio::join!(reply_side, analysis_side);
-    let model = |r: &types::CompletionRequest| r.model.clone().unwrap_or_else(|| app.llm.settings().model.clone());
+    let model = |r: &types::CompletionRequest| {
+        r.model
+            .clone()
+            .unwrap_or_else(|| app.llm.settings().model.clone())
+    };
     if let Some((_, usage)) = &analysis
         && let Some(req) = &plan.analysis
     {
-        record_usage(&app, Some(&conv.user), Some(&conv.id), &model(req), "analysis", *usage).await;
+        record_usage(
+            &app,
+            Some(&conv.user),
+            Some(&conv.id),
+            &model(req),
+            "analysis",
+            *usage,
+        )
+        .await;
     }
     let (reply_text, reply_usage) = reply.map_err(from_llm)?;
-    record_usage(&app, Some(&conv.user), Some(&conv.id), &model(&plan.reply), "reply", reply_usage).await;
+    record_usage(
+        &app,
+        Some(&conv.user),
+        Some(&conv.id),
+        &model(&plan.reply),
+        "reply",
+        reply_usage,
+    )
+    .await;
 
     let review = match app
         .host
-        .review_turn(&conv.personality, &ctx, &reply_text, analysis.as_ref().map(|(t, _)| t.as_str()))
+        .review_turn(
+            &conv.personality,
+            &ctx,
+            &reply_text,
+            analysis.as_ref().map(|(t, _)| t.as_str()),
+        )
         .await
     {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "review failed; the reply stands without corrections");
-            TurnReview { corrections: vec![], vocabulary: vec![], level: None, debrief: None, dropped: vec![] }
+            TurnReview {
+                corrections: vec![],
+                vocabulary: vec![],
+                level: None,
+                debrief: None,
+                dropped: vec![],
+            }
         }
     };
     for why in &review.dropped {
@@ -217,17 +276,33 @@ pub fn review_to_api(review: &TurnReview) -> (Vec<Correction>, Vec<Word>) {
         review
             .corrections
             .iter()
-            .map(|c| Correction { original: c.original.clone(), corrected: c.corrected.clone(), explanation: c.explanation.clone(), category: category(c.category).into() })
+            .map(|c| Correction {
+                original: c.original.clone(),
+                corrected: c.corrected.clone(),
+                explanation: c.explanation.clone(),
+                category: category(c.category).into(),
+            })
             .collect(),
         review
             .vocabulary
             .iter()
-            .map(|v| Word { term: v.term.clone(), translation: v.translation.clone(), example: v.example.clone() })
+            .map(|v| Word {
+                term: v.term.clone(),
+                translation: v.translation.clone(),
+                example: v.example.clone(),
+            })
             .collect(),
     )
 }
 
-async fn store(app: &App, conv: &Conversation, profile: &Profile, mut learner: Message, reply_text: String, review: TurnReview) -> Result<Completed, Failure> {
+async fn store(
+    app: &App,
+    conv: &Conversation,
+    profile: &Profile,
+    mut learner: Message,
+    reply_text: String,
+    review: TurnReview,
+) -> Result<Completed, Failure> {
     (learner.corrections, learner.vocabulary) = review_to_api(&review);
     learner.status = "answered".into();
     learner.error = None;
@@ -243,10 +318,16 @@ async fn store(app: &App, conv: &Conversation, profile: &Profile, mut learner: M
         debrief: review.debrief.clone(),
         error: None,
     };
-    let level = review.level.map(|l| LevelSeen { observed: Cefr::from_wit(l.observed), confidence: l.confidence.clamp(0.0, 1.0) });
+    let level = review.level.map(|l| LevelSeen {
+        observed: Cefr::from_wit(l.observed),
+        confidence: l.confidence.clamp(0.0, 1.0),
+    });
     let mut categories = serde_json::Map::new();
     for c in &learner.corrections {
-        let n = categories.get(&c.category).and_then(|v| v.as_i64()).unwrap_or(0);
+        let n = categories
+            .get(&c.category)
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0);
         categories.insert(c.category.clone(), json!(n + 1));
     }
     app.db
@@ -266,7 +347,15 @@ async fn store(app: &App, conv: &Conversation, profile: &Profile, mut learner: M
         )
         .await
         .map_err(Failure::internal)?;
-    if let Err(e) = progress::add_vocabulary(&app.db, &conv.user, &conv.language, Some(&conv.id), &learner.vocabulary).await {
+    if let Err(e) = progress::add_vocabulary(
+        &app.db,
+        &conv.user,
+        &conv.language,
+        Some(&conv.id),
+        &learner.vocabulary,
+    )
+    .await
+    {
         tracing::warn!(error = %e, "could not add vocabulary");
     }
     if level.is_some()
@@ -274,11 +363,22 @@ async fn store(app: &App, conv: &Conversation, profile: &Profile, mut learner: M
     {
         tracing::warn!(error = %e, "could not update the level estimate");
     }
-    Ok(Completed { learner, reply, level })
+    Ok(Completed {
+        learner,
+        reply,
+        level,
+    })
 }
 
 /// Records tokens a model call used, and what they cost.
-pub async fn record_usage(app: &App, user: Option<&str>, conversation: Option<&str>, model: &str, purpose: &str, usage: Usage) {
+pub async fn record_usage(
+    app: &App,
+    user: Option<&str>,
+    conversation: Option<&str>,
+    model: &str,
+    purpose: &str,
+    usage: Usage,
+) {
     let cost = app.settings.cost_micros(usage);
     if let Err(e) = app
         .db

@@ -197,6 +197,8 @@ pub fn serve_args(data_dir: &Path, llm: Option<String>) -> penpal::config::Serve
             llm_base_url: llm,
             llm_api_key: None,
             llm_model: "penpal-scripted".into(),
+            llm_timeout_ms: 30_000,
+            llm_retries: 2,
         },
         plugins: PluginArgs {
             data_dir: data_dir.to_path_buf(),
@@ -246,13 +248,19 @@ impl Running {
 
 /// Starts `penpal serve` with `args` and waits until it answers.
 pub async fn start(args: penpal::config::ServeArgs) -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
     let addr = listener.local_addr().expect("an address");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let handle = actix_rt::spawn(penpal::server::run(listener, args, async {
         let _ = stopped.await;
     }));
-    let running = Running { addr, stop: Some(stop), handle: Some(handle) };
+    let running = Running {
+        addr,
+        stop: Some(stop),
+        handle: Some(handle),
+    };
     within(60, "server answers /healthz", async {
         loop {
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
