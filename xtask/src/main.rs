@@ -4,6 +4,7 @@
 //! - `cargo xtask test`: build every plugin, then formatting, lints and every test.
 //! - `cargo xtask build-plugins`: build the first-party plugins and the test guests.
 //! - `cargo xtask bench`: build the plugins and run the criterion benchmarks.
+//! - `cargo xtask load`: concurrent socket conversations against a release `penpal serve`.
 //!
 //! Wasm guests live in their own workspaces (`plugins/`, `runtime/tests/guests/`) built for
 //! `wasm32-wasip2` here rather than from a build script, so a host build never waits on them.
@@ -37,6 +38,29 @@ fn main() -> Result<()> {
             run(&mut cmd)
         }
         Some("test") => test(&root),
+        Some("load") => {
+            build_plugins(&root)?;
+            run(cargo().current_dir(&root).args([
+                "build",
+                "--release",
+                "-p",
+                "penpal",
+                "--bin",
+                "penpal",
+            ]))?;
+            run(cargo()
+                .current_dir(&root)
+                .args([
+                    "run",
+                    "--release",
+                    "-p",
+                    "penpal",
+                    "--example",
+                    "load",
+                    "--",
+                ])
+                .args(args.iter().skip(1).filter(|a| *a != "--")))
+        }
         Some("bench") => {
             build_plugins(&root)?;
             run(cargo().current_dir(&root).args(["bench", "-p", "penpal"]))
@@ -48,7 +72,8 @@ fn main() -> Result<()> {
                  run [-- FLAGS]   build the first-party plugins and run `penpal serve`\n  \
                  test             build every plugin; check formatting and lints; run every test\n  \
                  build-plugins    build plugins/ and the test guests for {WASM_TARGET}\n  \
-                 bench            run the benchmarks"
+                 bench            run the benchmarks\n  \
+                 load [-- FLAGS]  socket conversations against a release `penpal serve`"
             );
             bail!("no command given");
         }

@@ -1,0 +1,335 @@
+//! Load tool: opens N concurrent socket conversations against `penpal serve` (a release build,
+//! run as its own process) with the scripted model at zero latency, and reports turns per
+//! second, the latency penpal adds to the first delta, and resident memory per idle socket.
+//!
+//! ```sh
+//! cargo xtask load -- --conversations 100 --seconds 20 --idle 1000
+//! ```
+//!
+//! Added latency is what the client sees from sending a message to its first `turn.delta`,
+//! minus the scripted model's own time to first byte, measured against it directly in the
+//! same run, so the figure is penpal's share on this machine at this moment.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a tool: fail loudly
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message as Ws;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+struct Opts {
+    conversations: usize,
+    seconds: u64,
+    idle: usize,
+    penpal: PathBuf,
+}
+
+fn opts() -> Opts {
+    let mut o = Opts {
+        conversations: 100,
+        seconds: 20,
+        idle: 1000,
+        penpal: PathBuf::from("target/release/penpal"),
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let v = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--conversations" => o.conversations = v.parse().expect("a number"),
+            "--seconds" => o.seconds = v.parse().expect("a number"),
+            "--idle" => o.idle = v.parse().expect("a number"),
+            "--penpal" => o.penpal = PathBuf::from(v),
+            "--" => {
+                i += 1;
+                continue;
+            }
+            other => panic!(
+                "unknown flag {other}: use --conversations N --seconds S --idle N --penpal PATH"
+            ),
+        }
+        i += 2;
+    }
+    o
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Time to the first streamed byte of a reply, straight from the scripted model.
+async fn model_first_byte(http: &reqwest::Client, base: &str) -> f64 {
+    let body = json!({"model": "penpal-scripted", "stream": true, "messages": [
+        {"role": "system", "content": "You are a tutor for a learner at level B1."},
+        {"role": "user", "content": "Bonjour, je voudrais parler de mon weekend."}]});
+    let t = Instant::now();
+    let resp = http
+        .post(format!("{base}/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let mut stream = resp.bytes_stream();
+    let _ = stream.next().await;
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    while stream.next().await.is_some() {}
+    ms
+}
+
+async fn register(http: &reqwest::Client, base: &str, i: usize) -> (String, String) {
+    let email = format!("load{i}-{}@example.com", std::process::id());
+    let r: Value = http
+        .post(format!("{base}/v1/auth/register"))
+        .json(&json!({"email": email, "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = r["access_token"].as_str().expect("registered").to_string();
+    http.patch(format!("{base}/v1/me/profile"))
+        .bearer_auth(&token)
+        .json(&json!({"native_language": "en", "targets": [{"language": "fr", "level": "B1"}]}))
+        .send()
+        .await
+        .unwrap();
+    let c: Value = http
+        .post(format!("{base}/v1/conversations"))
+        .bearer_auth(&token)
+        .json(&json!({"mode": "tutor"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (token, c["id"].as_str().expect("a conversation").to_string())
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn socket(addr: SocketAddr, token: &str, conv: &str) -> Socket {
+    let mut req = format!("ws://{addr}/v1/conversations/{conv}/live")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("socket");
+    ws
+}
+
+#[tokio::main]
+async fn main() {
+    let o = opts();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // The scripted model, in this process, at zero latency.
+    let model = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let model_url = format!("http://{}/v1", model.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(model, penpal::llm::scripted::router(Default::default())).await
+    });
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(&o.penpal)
+        .args([
+            "serve",
+            "--listen",
+            &addr.to_string(),
+            "--plugin-dir",
+            "target/plugins",
+        ])
+        .arg("--data-dir")
+        .arg(data.path())
+        .env("PENPAL_DATABASE", "mem://")
+        .env("PENPAL_LLM_BASE_URL", &model_url)
+        .env("PENPAL_LLM_MODEL", "penpal-scripted")
+        .env("PENPAL_LOG", "error")
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e} (build it with cargo build --release -p penpal)",
+                o.penpal.display()
+            )
+        });
+    let pid = child.id();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    let base = format!("http://{addr}");
+    for _ in 0..600 {
+        if http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("load: registering {} learners…", o.conversations);
+    let mut users = Vec::new();
+    for chunk in (0..o.conversations).collect::<Vec<_>>().chunks(8) {
+        let batch =
+            futures_util::future::join_all(chunk.iter().map(|i| register(&http, &base, *i))).await;
+        users.extend(batch);
+    }
+
+    // Baseline: the model's own first byte, sampled while idle and alongside the load.
+    let mut baseline = Vec::new();
+    for _ in 0..50 {
+        baseline.push(model_first_byte(&http, &model_url).await);
+    }
+
+    eprintln!(
+        "load: {} conversations for {} s…",
+        o.conversations, o.seconds
+    );
+    let turns = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(o.seconds);
+    let mut tasks = Vec::new();
+    for (token, conv) in users.iter().cloned() {
+        let (turns, errors) = (turns.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut ws = socket(addr, &token, &conv).await;
+            let mut firsts = Vec::new();
+            let mut n = 0;
+            while Instant::now() < deadline {
+                n += 1;
+                let text = format!("Le weekend dernier je va à le marché avec mon amis, tour {n}");
+                let sent = Instant::now();
+                ws.send(Ws::Text(
+                    json!({"type": "message", "text": text}).to_string().into(),
+                ))
+                .await
+                .unwrap();
+                let mut first = None;
+                loop {
+                    let Some(Ok(Ws::Text(t))) = ws.next().await else {
+                        return firsts;
+                    };
+                    let e: Value = serde_json::from_str(&t).unwrap();
+                    match e["type"].as_str().unwrap_or_default() {
+                        "turn.delta" if first.is_none() => {
+                            first = Some(sent.elapsed().as_secs_f64() * 1000.0)
+                        }
+                        "turn.complete" => {
+                            turns.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                        "turn.error" | "error" => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+                firsts.extend(first);
+            }
+            firsts
+        }));
+    }
+    let started = Instant::now();
+    let sampler = {
+        let http = http.clone();
+        let model_url = model_url.clone();
+        tokio::spawn(async move {
+            let mut under_load = Vec::new();
+            while Instant::now() < deadline {
+                under_load.push(model_first_byte(&http, &model_url).await);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            under_load
+        })
+    };
+    let mut firsts = Vec::new();
+    for t in tasks {
+        firsts.extend(t.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    baseline.extend(sampler.await.unwrap());
+    firsts.sort_by(f64::total_cmp);
+    baseline.sort_by(f64::total_cmp);
+    let done = turns.load(Ordering::Relaxed);
+
+    // Idle sockets: resident memory before and after opening them.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = rss_kib(pid);
+    let (token, conv) = users[0].clone();
+    let mut idle = Vec::new();
+    for _ in 0..o.idle {
+        let mut ws = socket(addr, &token, &conv).await;
+        let _ = ws.next().await; // hello
+        idle.push(ws);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss_kib(pid);
+
+    println!(
+        "penpal load: {} conversations, {:.1} s, scripted model at zero latency",
+        o.conversations, elapsed
+    );
+    println!(
+        "  turns completed      {done} ({} errors)",
+        errors.load(Ordering::Relaxed)
+    );
+    println!("  turns per second     {:.0}", done as f64 / elapsed);
+    println!(
+        "  first delta, client  p50 {:.2} ms  p99 {:.2} ms",
+        pct(&firsts, 0.5),
+        pct(&firsts, 0.99)
+    );
+    println!(
+        "  model first byte     p50 {:.2} ms  p99 {:.2} ms (baseline, same run)",
+        pct(&baseline, 0.5),
+        pct(&baseline, 0.99)
+    );
+    println!(
+        "  added by penpal      p50 {:.2} ms  p99 {:.2} ms",
+        pct(&firsts, 0.5) - pct(&baseline, 0.5),
+        pct(&firsts, 0.99) - pct(&baseline, 0.99)
+    );
+    if o.idle > 0 {
+        println!(
+            "  idle sockets         {} : RSS {} → {} KiB, {:.1} KiB per socket",
+            o.idle,
+            before,
+            after,
+            (after.saturating_sub(before)) as f64 / o.idle as f64
+        );
+    }
+    drop(idle);
+    let _ = child.kill();
+    let _ = child.wait();
+}
