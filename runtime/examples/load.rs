@@ -219,7 +219,7 @@ async fn main() {
     let errors = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(o.seconds);
     let mut tasks = Vec::new();
-    for (token, conv) in users.iter().cloned() {
+    for (token, conv) in users.clone() {
         let (turns, errors) = (turns.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
             let mut ws = socket(addr, &token, &conv).await;
