@@ -1044,3 +1044,84 @@ async fn memory_is_compressed_and_survives_a_restart() {
     assert_eq!(turn["learner"]["seq"], 7);
     server.stop();
 }
+
+#[actix_rt::test]
+async fn recent_turns_offer_a_new_level_that_the_learner_can_accept() {
+    let data = tempfile::tempdir().unwrap();
+    let mut args = serve_args(data.path(), None);
+    args.app.cors_origins = vec!["https://app.example".into()];
+    let server = start(args).await;
+    let ana = Learner::register(&server, "ana@example.com").await;
+    ana.onboard("B2").await;
+    let conv = ana.conversation().await;
+    // The scripted analysis judges a message of under five words to be A1.
+    for text in [
+        "Bonjour",
+        "Je suis Ana",
+        "J'aime le chocolat",
+        "Il fait beau",
+        "Merci beaucoup",
+    ] {
+        let (status, _) = ana
+            .req(
+                "POST",
+                &format!("/v1/conversations/{conv}/messages"),
+                Some(json!({"text": text})),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    let (_, me) = ana.req("GET", "/v1/me", None).await;
+    let s = &me["profile"]["level_suggestion"];
+    assert_eq!(
+        (s["current"].as_str(), s["suggested"].as_str()),
+        (Some("B2"), Some("A1")),
+        "{me}"
+    );
+    let (_, p) = ana.req("GET", "/v1/me/progress", None).await;
+    assert_eq!(p["level"]["suggestion"]["suggested"], "A1");
+    let (status, profile) = ana
+        .req(
+            "PATCH",
+            "/v1/me/profile",
+            Some(json!({"accept_level_suggestion": true})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(profile["targets"][0]["level"], "A1");
+    assert!(profile["level_suggestion"].is_null());
+    let (_, turn) = ana
+        .req(
+            "POST",
+            &format!("/v1/conversations/{conv}/messages"),
+            Some(json!({"text": "Au revoir"})),
+        )
+        .await;
+    assert!(
+        turn["reply"]["text"].as_str().unwrap().contains("level A1"),
+        "{turn}"
+    );
+
+    // Browsers from the configured origin may call the API; others get no CORS grant.
+    let preflight = |origin: &'static str| {
+        http()
+            .request(reqwest::Method::OPTIONS, server.url("/v1/conversations"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let ok = preflight("https://app.example").await.unwrap();
+    assert_eq!(
+        ok.headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap()),
+        Some("https://app.example")
+    );
+    let other = preflight("https://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    server.stop().await;
+}
