@@ -849,6 +849,72 @@ async fn simple_clients_post_for_the_whole_reply_or_stream_it_as_sse() {
     );
     assert_eq!(names.last(), Some(&"turn.complete"));
 
+    // Conversations: newest first, in pages; renamed and archived ones move as expected.
+    let mut ids = vec![conv.clone()];
+    for topic in ["food", "films"] {
+        let (status, c) = ana
+            .req(
+                "POST",
+                "/v1/conversations",
+                Some(json!({"mode": "conversation", "topic": topic})),
+            )
+            .await;
+        assert_eq!(status, 201, "{c}");
+        assert_eq!(c["personality"], "partner");
+        ids.push(c["id"].as_str().unwrap().to_string());
+    }
+    let (_, page) = ana.req("GET", "/v1/conversations?limit=2", None).await;
+    let first: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(first, vec![ids[2].as_str(), ids[1].as_str()]);
+    let (_, next) = ana
+        .req(
+            "GET",
+            &format!(
+                "/v1/conversations?limit=2&cursor={}",
+                page["next_cursor"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(next["items"][0]["id"], ids[0].as_str());
+    assert!(next.get("next_cursor").is_none());
+    let (status, renamed) = ana
+        .req(
+            "PATCH",
+            &format!("/v1/conversations/{}", ids[1]),
+            Some(json!({"title": "Cuisine", "archived": true})),
+        )
+        .await;
+    assert_eq!((status, renamed["title"].as_str()), (200, Some("Cuisine")));
+    let (_, active) = ana.req("GET", "/v1/conversations", None).await;
+    assert_eq!(active["items"].as_array().unwrap().len(), 2);
+    let (_, archived) = ana
+        .req("GET", "/v1/conversations?archived=true", None)
+        .await;
+    assert_eq!(archived["items"][0]["title"], "Cuisine");
+    let (status, _) = ana
+        .req("DELETE", &format!("/v1/conversations/{}", ids[2]), None)
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        ana.req("GET", &format!("/v1/conversations/{}", ids[2]), None)
+            .await
+            .0,
+        404
+    );
+    let (status, body) = ana
+        .req("GET", "/v1/conversations?cursor=garbage", None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (422, Some("cursor"))
+    );
+
     // The free demo: no account, a server-side limit per client.
     let mut last = 0;
     for i in 0..11 {
