@@ -40,6 +40,7 @@ fn main() -> Result<()> {
         Some("test") => test(&root),
         Some("load") => {
             build_plugins(&root)?;
+            // One build of both, so their features unify and the stack compiles once.
             run(cargo().current_dir(&root).args([
                 "build",
                 "--release",
@@ -47,18 +48,11 @@ fn main() -> Result<()> {
                 "penpal",
                 "--bin",
                 "penpal",
+                "--example",
+                "load",
             ]))?;
-            run(cargo()
+            run(Command::new(root.join("target/release/examples/load"))
                 .current_dir(&root)
-                .args([
-                    "run",
-                    "--release",
-                    "-p",
-                    "penpal",
-                    "--example",
-                    "load",
-                    "--",
-                ])
                 .args(args.iter().skip(1).filter(|a| *a != "--")))
         }
         Some("bench") => {
