@@ -205,6 +205,21 @@ async fn main() {
         users.extend(batch);
     }
 
+    // Idle sockets first, while the heap is fresh: after the load phase, memory freed by
+    // finished turns would absorb them and hide their cost.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = rss_kib(pid);
+    let (token, conv) = users[0].clone();
+    let mut idle = Vec::new();
+    for _ in 0..o.idle {
+        let mut ws = socket(addr, &token, &conv).await;
+        let _ = ws.next().await; // hello
+        idle.push(ws);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss_kib(pid);
+    drop(idle);
+
     // Baseline: the model's own first byte, sampled while idle and alongside the load.
     let mut baseline = Vec::new();
     for _ in 0..50 {
@@ -283,19 +298,6 @@ async fn main() {
     baseline.sort_by(f64::total_cmp);
     let done = turns.load(Ordering::Relaxed);
 
-    // Idle sockets: resident memory before and after opening them.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = rss_kib(pid);
-    let (token, conv) = users[0].clone();
-    let mut idle = Vec::new();
-    for _ in 0..o.idle {
-        let mut ws = socket(addr, &token, &conv).await;
-        let _ = ws.next().await; // hello
-        idle.push(ws);
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = rss_kib(pid);
-
     println!(
         "penpal load: {} conversations, {:.1} s, scripted model at zero latency",
         o.conversations, elapsed
@@ -329,7 +331,6 @@ async fn main() {
             (after.saturating_sub(before)) as f64 / o.idle as f64
         );
     }
-    drop(idle);
     let _ = child.kill();
     let _ = child.wait();
 }
