@@ -217,26 +217,17 @@ impl KvStore for DbKv {
             struct N {
                 n: usize,
             }
-            let existing: Option<N> = self
+            // One count: the keys other than this one, so replacing a value never hits the cap.
+            let others: Option<N> = self
                 .0
                 .one(
-                    "SELECT count() AS n FROM plugin_kv WHERE ns = $ns AND key = $key GROUP ALL",
+                    "SELECT count() AS n FROM plugin_kv WHERE ns = $ns AND key != $key GROUP ALL",
                     json!({"ns": ns, "key": key}),
                 )
                 .await
                 .map_err(|e| e.to_string())?;
-            if existing.is_none_or(|n| n.n == 0) {
-                let total: Option<N> = self
-                    .0
-                    .one(
-                        "SELECT count() AS n FROM plugin_kv WHERE ns = $ns GROUP ALL",
-                        json!({"ns": ns}),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if total.is_some_and(|n| n.n >= max_keys) {
-                    return Err(format!("the plugin already holds {max_keys} keys"));
-                }
+            if others.is_some_and(|n| n.n >= max_keys) {
+                return Err(format!("the plugin already holds {max_keys} keys"));
             }
             self.0
                 .exec(

@@ -8,32 +8,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use penpal::config::{AppArgs, LlmArgs, PluginArgs, ServeArgs};
+use penpal::config::ServeArgs;
 
 fn args(data_dir: &std::path::Path) -> ServeArgs {
-    ServeArgs {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        llm: LlmArgs {
-            llm_base_url: None,
-            llm_api_key: None,
-            llm_model: "unused".into(),
-            llm_timeout_ms: 30_000,
-            llm_retries: 2,
-        },
-        plugins: PluginArgs {
-            data_dir: data_dir.to_path_buf(),
-            plugin_dirs: vec![repo().join("target/plugins")],
-            config: None,
-            plugin_memory_mib: 64,
-            plugin_cpu_ms: 200,
-            plugin_timeout_ms: 5000,
-            plugin_output_kib: 1024,
-        },
-        app: AppArgs {
-            database: Some("mem://".into()),
-            ..AppArgs::default()
-        },
-    }
+    serve_args(data_dir, None)
 }
 
 async fn versions(addr: std::net::SocketAddr) -> Vec<(String, String)> {

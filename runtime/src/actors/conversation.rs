@@ -555,14 +555,4 @@ impl Registry {
             addr.do_send(Close);
         }
     }
-
-    /// Actors running now.
-    pub fn len(&self) -> usize {
-        self.actors.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    /// Whether none is running.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }

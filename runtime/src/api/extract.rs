@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 
 use super::{ApiError, AppState};
 use crate::auth::{Claims, Role};
@@ -83,9 +83,8 @@ impl From<Claims> for AuthUser {
 }
 
 /// The bearer token of a request, if it has one.
-pub fn bearer(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)?
         .to_str()
         .ok()?
@@ -97,29 +96,10 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or_else(|| {
+        let token = bearer(&parts.headers).ok_or_else(|| {
             ApiError::unauthorized("sign in first: send `Authorization: Bearer <access token>`")
         })?;
         app.keys.verify_access(token).map(AuthUser::from)
-    }
-}
-
-/// The caller when signed in, `None` when no credentials were sent. Bad credentials are
-/// still a 401: a client with a broken token should hear so, not be treated as anonymous.
-#[derive(Debug, Clone)]
-pub struct MaybeAuthUser(pub Option<AuthUser>);
-
-impl FromRequestParts<AppState> for MaybeAuthUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        match bearer(parts) {
-            None => Ok(MaybeAuthUser(None)),
-            Some(token) => app
-                .keys
-                .verify_access(token)
-                .map(|c| MaybeAuthUser(Some(c.into()))),
-        }
     }
 }
 

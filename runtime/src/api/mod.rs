@@ -17,7 +17,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::{ApiError, ApiResult};
-pub use extract::{AuthUser, ClientIp, Json, MaybeAuthUser, Path, Query, bearer};
+pub use extract::{AuthUser, ClientIp, Json, Path, Query, bearer};
 
 use crate::actors::conversation::Registry;
 use crate::actors::supervisor::PluginSupervisor;

@@ -32,7 +32,7 @@ use crate::actors::conversation::{
     Accepted, Event, Refusal, Retry, Submit, Subscribe, Subscriber, Unsubscribe, check_text,
 };
 use crate::actors::session::{self, Closed, Heard, Inbound, Out, Session};
-use crate::api::{ApiError, ApiResult, App, AppState, AuthUser, Json, Path, Query};
+use crate::api::{ApiError, ApiResult, App, AppState, AuthUser, Json, Path, Query, bearer};
 use crate::auth::tokens::{hash_token, random_token};
 use crate::store::now_ms;
 
@@ -111,12 +111,8 @@ async fn live_user(
     ticket: Option<&str>,
     conversation: &str,
 ) -> ApiResult<String> {
-    if let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    {
-        return Ok(app.keys.verify_access(token.trim())?.sub);
+    if let Some(token) = bearer(headers) {
+        return Ok(app.keys.verify_access(token)?.sub);
     }
     let Some(ticket) = ticket else {
         return Err(ApiError::unauthorized(
