@@ -172,7 +172,10 @@ async fn main() {
         .env("PENPAL_DATABASE", "mem://")
         .env("PENPAL_LLM_BASE_URL", &model_url)
         .env("PENPAL_LLM_MODEL", "penpal-scripted")
-        .env("PENPAL_LOG", "error")
+        .env(
+            "PENPAL_LOG",
+            std::env::var("LOAD_SERVER_LOG").unwrap_or_else(|_| "error".into()),
+        )
         .spawn()
         .unwrap_or_else(|e| {
             panic!(

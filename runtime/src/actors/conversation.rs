@@ -239,10 +239,11 @@ impl Conversation {
                 .map_err(store_failed)?
                 .ok_or(Refusal::Gone)?;
             // This actor is the only writer: a message still pending was cut off by a restart.
+            // Only the newest message can be pending.
             app.db
                 .exec(
-                    "UPDATE message SET status = 'failed', error = 'interrupted' WHERE conversation = $c AND status = 'pending'",
-                    json!({"c": id}),
+                    "UPDATE type::record('message', [$c, $seq]) SET status = 'failed', error = 'interrupted' WHERE status = 'pending'",
+                    json!({"c": id, "seq": conv.last_seq}),
                 )
                 .await
                 .map_err(store_failed)?;
@@ -276,7 +277,7 @@ impl Conversation {
                         return Err(Refusal::NotRetryable);
                     }
                     app.db
-                        .exec("UPDATE message SET status = 'pending', error = NONE WHERE conversation = $c AND seq = $s", json!({"c": id, "s": seq}))
+                        .exec("UPDATE type::record('message', [$c, $s]) SET status = 'pending', error = NONE", json!({"c": id, "s": seq}))
                         .await
                         .map_err(|_| Refusal::Store)?;
                     m.status = "pending".into();
@@ -329,7 +330,7 @@ impl Conversation {
                 && let Err(e) = app
                     .db
                     .exec(
-                        "UPDATE message SET status = 'failed', error = $why WHERE conversation = $c AND seq = $s",
+                        "UPDATE type::record('message', [$c, $s]) SET status = 'failed', error = $why",
                         json!({"c": conv_id, "s": learner_seq, "why": f.message}),
                     )
                     .await
@@ -437,7 +438,9 @@ impl Handler<Finished> for Conversation {
         self.last_active = Instant::now();
         let event = match msg.result {
             Ok(done) => {
-                turn::maybe_compress(self.app.clone(), self.id.clone());
+                if done.over_budget {
+                    turn::maybe_compress(self.app.clone(), self.id.clone());
+                }
                 Event::new(
                     "turn.complete",
                     Some(&msg.turn_id),

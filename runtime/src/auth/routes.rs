@@ -277,11 +277,13 @@ async fn delete_account(
     app.db
         .exec(
             "BEGIN TRANSACTION;
-             DELETE message WHERE user = $u;
+             FOR $c IN (SELECT VALUE record::id(id) FROM conversation WHERE user = $u) {
+                 DELETE message:[$c, NONE]..=[$c, ..];
+             };
              DELETE conversation WHERE user = $u;
-             DELETE vocab WHERE user = $u;
-             DELETE turn_stat WHERE user = $u;
-             DELETE usage WHERE user = $u;
+             DELETE vocab:[$u, NONE]..=[$u, ..];
+             DELETE turn_stat:[$u, NONE]..=[$u, ..];
+             DELETE usage:[$u, NONE]..=[$u, ..];
              DELETE live_ticket WHERE user = $u;
              DELETE refresh_token WHERE user = $u;
              DELETE type::record('user', $u);
@@ -324,7 +326,7 @@ async fn export(State(app): State<AppState>, user: AuthUser) -> ApiResult<Json<E
         .db
         .rows(
             "SELECT *, record::id(id) AS id,
-                (SELECT seq, role, text, created_at, status, corrections, vocabulary, debrief FROM message WHERE conversation = record::id($parent.id) ORDER BY seq) AS messages
+                (SELECT seq, role, text, created_at, status, corrections, vocabulary, debrief FROM message:[record::id($parent.id), NONE]..=[record::id($parent.id), ..] ORDER BY seq) AS messages
              FROM conversation WHERE user = $u ORDER BY created_at",
             u.clone(),
         )
@@ -332,21 +334,21 @@ async fn export(State(app): State<AppState>, user: AuthUser) -> ApiResult<Json<E
     let vocabulary = app
         .db
         .rows(
-            "SELECT * OMIT id FROM vocab WHERE user = $u ORDER BY added_at",
+            "SELECT * OMIT id FROM vocab:[$u, NONE]..=[$u, ..] ORDER BY added_at",
             u.clone(),
         )
         .await?;
     let turn_stats = app
         .db
         .rows(
-            "SELECT * OMIT id FROM turn_stat WHERE user = $u ORDER BY at",
+            "SELECT * OMIT id FROM turn_stat:[$u, NONE]..=[$u, ..] ORDER BY at",
             u.clone(),
         )
         .await?;
     let usage = app
         .db
         .rows(
-            "SELECT * OMIT id FROM usage WHERE user = $u ORDER BY at",
+            "SELECT * OMIT id FROM usage:[$u, NONE]..=[$u, ..] ORDER BY at",
             u.clone(),
         )
         .await?;

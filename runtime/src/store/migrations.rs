@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{Db, StoreError, StoreResult, now_ms};
 
 /// Every migration: (version, name, SurrealQL).
-pub const MIGRATIONS: &[(u32, &str, &str)] = &[(1, "learners", V1)];
+pub const MIGRATIONS: &[(u32, &str, &str)] = &[(1, "learners", V1), (2, "keyed-rows", V2)];
 
 const V1: &str = r#"
 DEFINE TABLE user SCHEMAFULL;
@@ -118,6 +118,51 @@ DEFINE FIELD value ON plugin_kv TYPE string;
 DEFINE INDEX plugin_kv_key ON plugin_kv FIELDS ns, key UNIQUE;
 "#;
 
+/// Rows written on every turn are keyed by their owner instead of indexed: a secondary index
+/// makes concurrent creates contend inside the store (about 50 times slower with a hundred
+/// conversations), while a record range over an array id is a plain ordered scan.
+///
+/// - `message:[conversation, seq]`: seq is dense per conversation, so windows are exact ranges.
+/// - `turn_stat:[user, at, id]` and `usage:[user or '', at, id]`: a learner's rows in time order.
+/// - `vocab:[user, language, term]`: one card per word, so adding words is `INSERT IGNORE`.
+const V2: &str = r#"
+REMOVE INDEX vocab_term ON vocab;
+REMOVE INDEX vocab_due ON vocab;
+LET $cards = SELECT * FROM vocab;
+DELETE vocab;
+FOR $v IN $cards {
+    CREATE type::record('vocab', [$v.user, $v.language, $v.term])
+        CONTENT $v.{user, language, term, translation, example, conversation, added_at, due_at,
+                    interval_days, ease, reps, lapses, last_review};
+};
+
+REMOVE INDEX message_seq ON message;
+REMOVE INDEX message_user ON message;
+LET $messages = SELECT * FROM message;
+DELETE message;
+FOR $m IN $messages {
+    CREATE type::record('message', [$m.conversation, $m.seq])
+        CONTENT $m.{conversation, user, seq, role, text, created_at, status, corrections, vocabulary, debrief, error};
+};
+
+REMOVE INDEX turn_stat_user ON turn_stat;
+LET $stats = SELECT * FROM turn_stat;
+DELETE turn_stat;
+FOR $s IN $stats {
+    CREATE type::record('turn_stat', [$s.user, $s.at, record::id($s.id)])
+        CONTENT $s.{user, conversation, language, at, words, errors, categories, observed, confidence};
+};
+
+REMOVE INDEX usage_user ON usage;
+REMOVE INDEX usage_conversation ON usage;
+LET $usage = SELECT * FROM usage;
+DELETE usage;
+FOR $x IN $usage {
+    CREATE type::record('usage', [$x.user ?? '', $x.at, record::id($x.id)])
+        CONTENT $x.{user, conversation, at, model, purpose, prompt_tokens, completion_tokens, cost_micros};
+};
+"#;
+
 #[derive(Deserialize)]
 struct Applied {
     version: u32,
@@ -125,6 +170,11 @@ struct Applied {
 
 /// Applies every migration newer than the newest recorded one.
 pub(super) async fn apply(db: &Db) -> StoreResult<()> {
+    apply_upto(db, u32::MAX).await
+}
+
+/// Applies the migrations newer than the newest recorded one, up to `upto`.
+async fn apply_upto(db: &Db, upto: u32) -> StoreResult<()> {
     db.exec(
         "DEFINE TABLE IF NOT EXISTS migration SCHEMAFULL;
          DEFINE FIELD IF NOT EXISTS version ON migration TYPE int;
@@ -146,7 +196,10 @@ pub(super) async fn apply(db: &Db) -> StoreResult<()> {
              upgrade penpal before pointing it at this database"
         )));
     }
-    for &(version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > newest) {
+    for &(version, name, sql) in MIGRATIONS
+        .iter()
+        .filter(|(v, _, _)| *v > newest && *v <= upto)
+    {
         let script = format!(
             "BEGIN TRANSACTION;\n{sql}\nCREATE migration CONTENT {{ version: $version, name: $name, applied_at: $at }};\nCOMMIT TRANSACTION;"
         );
@@ -159,4 +212,80 @@ pub(super) async fn apply(db: &Db) -> StoreResult<()> {
         tracing::info!(version, name, "schema migration applied");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database written by the first schema keeps every row, now under its new key.
+    #[tokio::test]
+    async fn keyed_rows_migration_keeps_data() {
+        let db = Db::connect_unmigrated("mem://").await.unwrap();
+        apply_upto(&db, 1).await.unwrap();
+        db.exec(
+            "CREATE message CONTENT { conversation: 'c1', user: 'u1', seq: 1, role: 'learner', text: 'Je suis allé',
+                created_at: 5, status: 'answered', corrections: [{ original: 'a' }], vocabulary: [] };
+             CREATE message CONTENT { conversation: 'c1', user: 'u1', seq: 2, role: 'tutor', text: 'Bien !',
+                created_at: 6, status: 'ok', corrections: [], vocabulary: [], debrief: 'ok' };
+             CREATE turn_stat CONTENT { user: 'u1', conversation: 'c1', language: 'fr', at: 7, words: 3, errors: 1,
+                categories: { grammar: 1 }, observed: 'B1', confidence: 0.5 };
+             CREATE usage CONTENT { conversation: 'c1', at: 8, model: 'm', purpose: 'demo',
+                prompt_tokens: 1, completion_tokens: 2, cost_micros: 3 };
+             CREATE vocab CONTENT { user: 'u1', language: 'fr', term: 'chat', translation: 'cat', added_at: 1,
+                due_at: 2, interval_days: 1.0, ease: 2.5, reps: 3, lapses: 0 };",
+            json!({}),
+        )
+        .await
+        .unwrap();
+        apply(&db).await.unwrap();
+
+        let texts: Vec<String> = db
+            .rows(
+                "SELECT VALUE text FROM message:['c1', 1]..=['c1', 2]",
+                json!({}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(texts, ["Je suis allé", "Bien !"]);
+        let debrief: Option<String> = db
+            .one("SELECT VALUE debrief FROM message:['c1', 2]", json!({}))
+            .await
+            .unwrap();
+        assert_eq!(debrief.as_deref(), Some("ok"));
+        let stats: Vec<i64> = db
+            .rows(
+                "SELECT VALUE errors FROM turn_stat:['u1', NONE]..=['u1', ..]",
+                json!({}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(stats, [1]);
+        let anonymous: Vec<i64> = db
+            .rows(
+                "SELECT VALUE cost_micros FROM usage:['', NONE]..=['', ..]",
+                json!({}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(anonymous, [3]);
+        let reps: Option<i64> = db
+            .one(
+                "SELECT VALUE reps FROM vocab:['u1', 'fr', 'chat']",
+                json!({}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(reps, Some(3));
+        // The new key enforces what the unique index did.
+        assert!(
+            db.exec(
+                "CREATE message:['c1', 2] CONTENT { conversation: 'c1', user: 'u1', seq: 2, role: 'tutor', text: 'x',
+                    created_at: 9, status: 'ok', corrections: [], vocabulary: [] }",
+                json!({}),
+            )
+            .await
+            .is_err()
+        );
+    }
 }

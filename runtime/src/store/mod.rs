@@ -65,6 +65,18 @@ impl Db {
     /// `penpal` namespace and database, signs in when `credentials` are given (remote servers),
     /// and applies every migration not yet recorded.
     pub async fn connect(url: &str, credentials: Option<(&str, &str)>) -> StoreResult<Db> {
+        let db = Db::open(url, credentials).await?;
+        migrations::apply(&db).await?;
+        Ok(db)
+    }
+
+    /// A fresh in-memory database with no schema, for migration tests.
+    #[cfg(test)]
+    async fn connect_unmigrated(url: &str) -> StoreResult<Db> {
+        Db::open(url, None).await
+    }
+
+    async fn open(url: &str, credentials: Option<(&str, &str)>) -> StoreResult<Db> {
         if let Some(path) = url.strip_prefix("surrealkv://")
             && let Err(e) = std::fs::create_dir_all(path)
         {
@@ -80,12 +92,10 @@ impl Db {
                 .await?;
         }
         inner.use_ns("penpal").use_db("penpal").await?;
-        let db = Db {
+        Ok(Db {
             inner,
             url: redact_url(url),
-        };
-        migrations::apply(&db).await?;
-        Ok(db)
+        })
     }
 
     /// The database's address, without credentials (for `/v1/version` and logs).
@@ -112,7 +122,15 @@ impl Db {
         // running it again is safe.
         let mut attempt = 0;
         loop {
-            match self.run_once(sql, vars.clone()).await {
+            let started = std::time::Instant::now();
+            let result = self.run_once(sql, vars.clone()).await;
+            // Statement timings, for profiling (`PENPAL_LOG=penpal::store=debug`).
+            tracing::debug!(
+                micros = started.elapsed().as_micros() as u64,
+                sql = sql.split_whitespace().take(8).collect::<Vec<_>>().join(" "),
+                "query"
+            );
+            match result {
                 Err(StoreError::Db(m)) if m.contains("can be retried") && attempt < MAX_RETRIES => {
                     attempt += 1;
                     let jitter = rand::random::<u64>() % 5;

@@ -188,7 +188,7 @@ pub async fn insert_message(
 ) -> StoreResult<()> {
     db.exec(
         "BEGIN TRANSACTION;
-         CREATE message CONTENT { conversation: $c, user: $u, seq: $m.seq, role: $m.role, text: $m.text,
+         CREATE type::record('message', [$c, $m.seq]) CONTENT { conversation: $c, user: $u, seq: $m.seq, role: $m.role, text: $m.text,
             created_at: $m.created_at, status: $m.status, corrections: $m.corrections, vocabulary: $m.vocabulary,
             debrief: $m.debrief, error: $m.error };
          UPDATE type::record('conversation', $c) SET last_seq = math::max([last_seq, $m.seq]), updated_at = $m.created_at;
@@ -201,7 +201,7 @@ pub async fn insert_message(
 /// The message `seq` of `conversation`.
 pub async fn message(db: &Db, conversation: &str, seq: i64) -> StoreResult<Option<Message>> {
     db.one(
-        "SELECT * FROM message WHERE conversation = $c AND seq = $seq",
+        "SELECT * FROM type::record('message', [$c, $seq])",
         json!({"c": conversation, "seq": seq}),
     )
     .await
@@ -215,13 +215,15 @@ pub async fn messages_after(
     limit: i64,
 ) -> StoreResult<Vec<Message>> {
     db.rows(
-        "SELECT * FROM message WHERE conversation = $c AND seq > $after ORDER BY seq ASC LIMIT $limit",
-        json!({"c": conversation, "after": after, "limit": limit}),
+        // Seqs are dense, so the next `limit` messages are exactly this range.
+        "SELECT * FROM message:[$c, $from]..[$c, $to] ORDER BY seq ASC",
+        json!({"c": conversation, "from": after.saturating_add(1), "to": after.saturating_add(1).saturating_add(limit)}),
     )
     .await
 }
 
-/// The newest `limit` messages with `seq < before`, oldest first.
+/// The newest `limit` messages with `seq < before`, oldest first. Seqs are dense, so this
+/// reads exactly the range `before - limit .. before`: pass at most `last_seq + 1`.
 pub async fn messages_before(
     db: &Db,
     conversation: &str,
@@ -230,8 +232,8 @@ pub async fn messages_before(
 ) -> StoreResult<Vec<Message>> {
     let mut rows: Vec<Message> = db
         .rows(
-            "SELECT * FROM message WHERE conversation = $c AND seq < $before ORDER BY seq DESC LIMIT $limit",
-            json!({"c": conversation, "before": before, "limit": limit}),
+            "SELECT * FROM message:[$c, $from]..[$c, $before] ORDER BY seq DESC",
+            json!({"c": conversation, "before": before, "from": before.saturating_sub(limit)}),
         )
         .await?;
     rows.reverse();
@@ -598,9 +600,9 @@ async fn remove(
     app.conversations.forget(&id);
     app.db
         .exec(
-            "BEGIN TRANSACTION; DELETE message WHERE conversation = $id; DELETE usage WHERE conversation = $id;
+            "BEGIN TRANSACTION; DELETE message:[$id, NONE]..=[$id, ..]; DELETE usage:[$u, NONE]..=[$u, ..] WHERE conversation = $id;
              DELETE type::record('conversation', $id); COMMIT TRANSACTION;",
-            json!({"id": id}),
+            json!({"id": id, "u": user.id}),
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -614,7 +616,7 @@ async fn list_messages(
     Path(id): Path<String>,
     Query(p): Query<MessageParams>,
 ) -> ApiResult<Json<Page<Message>>> {
-    owned(&app.db, &user.id, &id).await?;
+    let conv = owned(&app.db, &user.id, &id).await?;
     let n = limit(p.limit, 50, 200)?;
     if let Some(after) = p.after {
         let items = messages_after(&app.db, &id, after, n).await?;
@@ -623,7 +625,8 @@ async fn list_messages(
             next_cursor: None,
         }));
     }
-    let before = p.before.unwrap_or(i64::MAX);
+    // Ranges are exact (seqs are dense), so start from the newest message, not from infinity.
+    let before = p.before.unwrap_or(i64::MAX).min(conv.last_seq + 1);
     let items = messages_before(&app.db, &id, before, n + 1).await?;
     let more = items.len() as i64 > n;
     let items: Vec<Message> = if more { items[1..].to_vec() } else { items };

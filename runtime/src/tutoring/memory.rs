@@ -155,7 +155,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 async fn view(app: &App, user: &str, id: &str) -> ApiResult<Context> {
     let conv = owned(&app.db, user, id).await?;
-    let recent = conversations::messages_before(&app.db, id, i64::MAX, 60).await?;
+    let recent = conversations::messages_before(&app.db, id, conv.last_seq + 1, 60).await?;
     let win = window(&recent, conv.summary_upto, app.settings.context_tokens);
     Ok(Context {
         window_tokens: win.iter().map(|m| tokens(&m.content)).sum(),

@@ -16,7 +16,7 @@ use super::conversations::Word;
 use super::profile::{Cefr, LevelSuggestion, Profile, language};
 use crate::api::{ApiError, ApiResult, AppState, AuthUser, Json, Path, Query};
 use crate::auth::routes::user_by_id;
-use crate::store::{Db, StoreError, StoreResult, civil_from_days, now_ms};
+use crate::store::{Db, StoreResult, civil_from_days, now_ms};
 
 const DAY_MS: i64 = 86_400_000;
 /// Observations a level suggestion needs.
@@ -32,25 +32,45 @@ pub async fn add_vocabulary(
     words: &[Word],
 ) -> StoreResult<()> {
     let now = now_ms();
-    for w in words {
-        let term: String = w.term.trim().to_lowercase().chars().take(80).collect();
-        if term.is_empty() {
-            continue;
-        }
-        let r = db
-            .exec(
-                "CREATE vocab CONTENT { user: $u, language: $lang, term: $term, translation: $tr, example: $ex,
-                    conversation: $c, added_at: $now, due_at: $now, interval_days: 0.0, ease: 2.5, reps: 0, lapses: 0 }",
-                json!({"u": user, "lang": lang, "term": term, "tr": w.translation.chars().take(200).collect::<String>(),
-                       "ex": w.example.as_ref().map(|e| e.chars().take(300).collect::<String>()), "c": conversation, "now": now}),
-            )
-            .await;
-        match r {
-            Ok(()) | Err(StoreError::Conflict(_)) => {}
-            Err(e) => return Err(e),
-        }
+    let cards: Vec<Value> = words
+        .iter()
+        .filter_map(|w| {
+            let term: String = w.term.trim().to_lowercase().chars().take(80).collect();
+            (!term.is_empty()).then(|| {
+                json!({"id": [user, lang, term], "user": user, "language": lang, "term": term,
+                       "translation": w.translation.chars().take(200).collect::<String>(),
+                       "example": w.example.as_ref().map(|e| e.chars().take(300).collect::<String>()),
+                       "conversation": conversation, "added_at": now, "due_at": now,
+                       "interval_days": 0.0, "ease": 2.5, "reps": 0, "lapses": 0})
+            })
+        })
+        .collect();
+    if cards.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    // The key is the word, so a word already learning keeps its schedule.
+    db.exec("INSERT IGNORE INTO vocab $cards", json!({"cards": cards}))
+        .await
+}
+
+/// A card's id in the API: its language and term, URL-safe. Cards are keyed by
+/// `[user, language, term]`, so the id needs no lookup and cannot name another learner's card.
+fn card_id(language: &str, term: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{language}:{term}"))
+}
+
+/// The language and term a card id names.
+fn parse_card_id(id: &str) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(id)
+        .ok()?;
+    let (language, term) = String::from_utf8(raw)
+        .ok()?
+        .split_once(':')
+        .map(|(l, t)| (l.to_string(), t.to_string()))?;
+    Some((language, term))
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,9 +84,10 @@ struct Observed {
 pub async fn consider_level(db: &Db, user: &str, lang: &str, profile: &Profile) -> StoreResult<()> {
     let seen: Vec<Observed> = db
         .rows(
-            "SELECT observed, confidence FROM turn_stat WHERE user = $u AND language = $lang AND observed != NONE
-             ORDER BY at DESC LIMIT 12",
-            json!({"u": user, "lang": lang}),
+            // The last fortnight bounds the scan; older signals say little about today's level.
+            "SELECT observed, confidence, at FROM turn_stat:[$u, $since]..=[$u, ..]
+             WHERE language = $lang AND observed != NONE ORDER BY at DESC LIMIT 12",
+            json!({"u": user, "lang": lang, "since": now_ms() - 14 * DAY_MS}),
         )
         .await?;
     let confident: Vec<&Observed> = seen.iter().filter(|o| o.confidence >= 0.3).collect();
@@ -167,6 +188,8 @@ impl Schedule {
 /// A vocabulary card.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Card {
+    /// Opaque; derived from the language and term.
+    #[serde(default)]
     id: String,
     language: String,
     term: String,
@@ -216,7 +239,7 @@ pub struct ProgressParams {
 /// A learner's progress.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Progress {
-    /// Messages the learner sent.
+    /// Messages the learner sent that a tutor answered.
     messages: i64,
     /// Conversations started.
     conversations: i64,
@@ -319,7 +342,7 @@ async fn progress(
     };
     let stats: Vec<StatRow> = app
         .db
-        .rows(&format!("SELECT at, errors, categories FROM turn_stat WHERE user = $u AND at >= $since{lang_filter} ORDER BY at"), u.clone())
+        .rows(&format!("SELECT at, errors, categories FROM turn_stat:[$u, $since]..=[$u, ..] WHERE true{lang_filter} ORDER BY at"), u.clone())
         .await?;
     #[derive(Deserialize)]
     struct At {
@@ -328,7 +351,7 @@ async fn progress(
     let all_days: Vec<At> = app
         .db
         .rows(
-            &format!("SELECT at FROM turn_stat WHERE user = $u{lang_filter}"),
+            &format!("SELECT at FROM turn_stat:[$u, NONE]..=[$u, ..] WHERE true{lang_filter}"),
             u.clone(),
         )
         .await?;
@@ -363,14 +386,15 @@ async fn progress(
         .db
         .one(
             "SELECT math::sum(prompt_tokens) AS prompt_tokens, math::sum(completion_tokens) AS completion_tokens,
-                    math::sum(cost_micros) AS cost_micros FROM usage WHERE user = $u GROUP ALL",
+                    math::sum(cost_micros) AS cost_micros FROM usage:[$u, NONE]..=[$u, ..] GROUP ALL",
             u.clone(),
         )
         .await?;
     Ok(Json(Progress {
         messages: count(
             &app.db,
-            "SELECT count() AS n FROM message WHERE user = $u AND role = 'learner' GROUP ALL",
+            // One turn stat per answered learner message; they outlive deleted conversations.
+            "SELECT count() AS n FROM turn_stat:[$u, NONE]..=[$u, ..] GROUP ALL",
             u.clone(),
         )
         .await?,
@@ -386,14 +410,14 @@ async fn progress(
         ),
         words_seen: count(
             &app.db,
-            &format!("SELECT count() AS n FROM vocab WHERE user = $u{vlang} GROUP ALL"),
+            &format!("SELECT count() AS n FROM vocab:[$u, NONE]..=[$u, ..] WHERE true{vlang} GROUP ALL"),
             u.clone(),
         )
         .await?,
         words_learned: count(
             &app.db,
             &format!(
-                "SELECT count() AS n FROM vocab WHERE user = $u AND reps >= 2{vlang} GROUP ALL"
+                "SELECT count() AS n FROM vocab:[$u, NONE]..=[$u, ..] WHERE reps >= 2{vlang} GROUP ALL"
             ),
             u.clone(),
         )
@@ -401,7 +425,7 @@ async fn progress(
         words_due: count(
             &app.db,
             &format!(
-                "SELECT count() AS n FROM vocab WHERE user = $u AND due_at <= $now{vlang} GROUP ALL"
+                "SELECT count() AS n FROM vocab:[$u, NONE]..=[$u, ..] WHERE due_at <= $now{vlang} GROUP ALL"
             ),
             u.clone(),
         )
@@ -427,21 +451,26 @@ async fn card_rows(app: &AppState, user: &str, p: &CardParams) -> ApiResult<Vec<
         .as_deref()
         .map(|l| language("language", l))
         .transpose()?;
-    let mut sql = String::from("SELECT *, record::id(id) AS id FROM vocab WHERE user = $u");
-    if lang.is_some() {
-        sql.push_str(" AND language = $lang");
-    }
+    let mut sql = String::from(if lang.is_some() {
+        "SELECT * OMIT id FROM vocab:[$u, $lang, NONE]..=[$u, $lang, ..]"
+    } else {
+        "SELECT * OMIT id FROM vocab:[$u, NONE]..=[$u, ..]"
+    });
     if p.due {
-        sql.push_str(" AND due_at <= $now");
+        sql.push_str(" WHERE due_at <= $now");
     }
     sql.push_str(" ORDER BY due_at ASC LIMIT $n");
-    Ok(app
+    let mut cards: Vec<Card> = app
         .db
         .rows(
             &sql,
             json!({"u": user, "lang": lang, "now": now_ms(), "n": n}),
         )
-        .await?)
+        .await?;
+    for c in &mut cards {
+        c.id = card_id(&c.language, &c.term);
+    }
+    Ok(cards)
 }
 
 #[utoipa::path(get, path = "/v1/vocabulary", tag = "progress", params(CardParams),
@@ -462,14 +491,15 @@ async fn review(
     Path(id): Path<String>,
     Json(body): Json<Review>,
 ) -> ApiResult<Json<Card>> {
-    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+    let Some((lang, term)) = parse_card_id(&id) else {
         return Err(ApiError::NotFound("card"));
-    }
+    };
+    let key = json!([user.id, lang, term]);
     let card: Card = app
         .db
         .one(
-            "SELECT *, record::id(id) AS id FROM type::record('vocab', $id) WHERE user = $u",
-            json!({"id": id, "u": user.id}),
+            "SELECT * OMIT id FROM type::record('vocab', $key)",
+            json!({"key": key}),
         )
         .await?
         .ok_or(ApiError::NotFound("card"))?;
@@ -484,9 +514,9 @@ async fn review(
     let updated: Option<Card> = app
         .db
         .one(
-            "UPDATE type::record('vocab', $id) SET interval_days = $i, ease = $e, reps = $r, lapses = $l,
+            "UPDATE type::record('vocab', $key) SET interval_days = $i, ease = $e, reps = $r, lapses = $l,
                 due_at = $due, last_review = $now RETURN AFTER",
-            json!({"id": id, "i": next.interval_days, "e": next.ease, "r": next.reps, "l": next.lapses,
+            json!({"key": key, "i": next.interval_days, "e": next.ease, "r": next.reps, "l": next.lapses,
                    "due": now + (next.interval_days * DAY_MS as f64) as i64, "now": now}),
         )
         .await?
@@ -550,6 +580,22 @@ async fn export_csv(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn card_ids_round_trip_and_reject_garbage() {
+        for (lang, term) in [("fr", "être"), ("de", "11:30 Uhr"), ("ja", "猫")] {
+            let id = card_id(lang, term);
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            );
+            assert_eq!(parse_card_id(&id), Some((lang.into(), term.into())));
+        }
+        assert_eq!(parse_card_id("not base64!"), None);
+        use base64::Engine as _;
+        let no_language = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("chat");
+        assert_eq!(parse_card_id(&no_language), None);
+    }
 
     #[test]
     fn sm2_spaces_reviews_out_and_lapses_reset() {

@@ -37,6 +37,9 @@ pub struct Completed {
     pub reply: Message,
     /// The level the turn suggests, if the personality judged it.
     pub level: Option<LevelSeen>,
+    /// Whether the unsummarised turns now outgrow the memory budget.
+    #[serde(skip)]
+    pub over_budget: bool,
 }
 
 /// A level signal.
@@ -105,18 +108,30 @@ pub fn tokens(text: &str) -> usize {
     text.len().div_ceil(4) + 4
 }
 
-/// Builds the context of the turn answering `learner` in `conv`.
+/// Messages read back for a turn's window.
+const RECENT: i64 = 60;
+
+/// Builds the context of the turn answering `learner` in `conv`, and the tokens of every
+/// unsummarised answered message before it (`None` when there are more than the turn read).
 pub async fn context(
     app: &App,
     conv: &Conversation,
     profile: &Profile,
     learner: &Message,
-) -> Result<TurnContext, Failure> {
-    let recent = conversations::messages_before(&app.db, &conv.id, learner.seq, 60)
+) -> Result<(TurnContext, Option<usize>), Failure> {
+    let recent = conversations::messages_before(&app.db, &conv.id, learner.seq, RECENT)
         .await
         .map_err(Failure::internal)?;
     let history = window(&recent, conv.summary_upto, app.settings.context_tokens);
-    Ok(TurnContext {
+    let saw_all = learner.seq - RECENT <= conv.summary_upto + 1;
+    let unsummarised = saw_all.then(|| {
+        recent
+            .iter()
+            .filter(|m| m.seq > conv.summary_upto && m.status != "failed" && m.status != "pending")
+            .map(|m| tokens(&m.text))
+            .sum()
+    });
+    let ctx = TurnContext {
         profile: profile.for_turn(&conv.language),
         mode: conv.mode.wit(),
         scenario: conv.scenario.clone(),
@@ -126,7 +141,8 @@ pub async fn context(
         pinned: conv.pinned.clone(),
         message: learner.text.clone(),
         turn: conv.turns as u32,
-    })
+    };
+    Ok((ctx, unsummarised))
 }
 
 /// The newest messages after `summary_upto` that fit in `budget` tokens, oldest first.
@@ -168,7 +184,7 @@ pub async fn run(
         .await
         .map_err(Failure::internal)?
         .profile;
-    let ctx = context(&app, &conv, &profile, &learner).await?;
+    let (ctx, unsummarised) = context(&app, &conv, &profile, &learner).await?;
     let plan = app
         .host
         .plan_turn(&conv.personality, &ctx)
@@ -255,7 +271,14 @@ pub async fn run(
     for why in &review.dropped {
         tracing::debug!(plugin = %conv.personality, dropped = %why, "analysis item dropped");
     }
-    store(&app, &conv, &profile, learner, reply_text, review).await
+    // Memory compression reads the whole backlog, so only start it when this turn's own
+    // reading shows the budget is outgrown.
+    let over_budget = unsummarised.is_none_or(|t| {
+        t + tokens(&learner.text) + tokens(&reply_text) > app.settings.context_tokens
+    });
+    let mut done = store(&app, &conv, &profile, learner, reply_text, review).await?;
+    done.over_budget = over_budget;
+    Ok(done)
 }
 
 fn category(c: types::ErrorCategory) -> &'static str {
@@ -333,15 +356,15 @@ async fn store(
     app.db
         .exec(
             "BEGIN TRANSACTION;
-             UPDATE message SET status = 'answered', corrections = $l.corrections, vocabulary = $l.vocabulary, error = NONE
-                WHERE conversation = $c AND seq = $l.seq;
-             CREATE message CONTENT { conversation: $c, user: $u, seq: $r.seq, role: 'tutor', text: $r.text,
+             UPDATE type::record('message', [$c, $l.seq])
+                SET status = 'answered', corrections = $l.corrections, vocabulary = $l.vocabulary, error = NONE;
+             CREATE type::record('message', [$c, $r.seq]) CONTENT { conversation: $c, user: $u, seq: $r.seq, role: 'tutor', text: $r.text,
                 created_at: $r.created_at, status: 'ok', corrections: [], vocabulary: [], debrief: $r.debrief };
              UPDATE type::record('conversation', $c) SET last_seq = math::max([last_seq, $r.seq]), turns += 1, updated_at = $now;
-             CREATE turn_stat CONTENT { user: $u, conversation: $c, language: $lang, at: $now, words: $words,
+             CREATE type::record('turn_stat', [$u, $now, $sid]) CONTENT { user: $u, conversation: $c, language: $lang, at: $now, words: $words,
                 errors: $errors, categories: $cats, observed: $observed, confidence: $confidence };
              COMMIT TRANSACTION;",
-            json!({"c": conv.id, "u": conv.user, "l": learner, "r": reply, "now": now, "lang": conv.language,
+            json!({"c": conv.id, "u": conv.user, "l": learner, "r": reply, "now": now, "sid": crate::store::new_id(), "lang": conv.language,
                    "words": learner.text.split_whitespace().count(), "errors": learner.corrections.len(),
                    "cats": categories, "observed": level.map(|l| l.observed), "confidence": level.map(|l| l.confidence as f64)}),
         )
@@ -367,6 +390,7 @@ async fn store(
         learner,
         reply,
         level,
+        over_budget: false,
     })
 }
 
@@ -383,9 +407,9 @@ pub async fn record_usage(
     if let Err(e) = app
         .db
         .exec(
-            "CREATE usage CONTENT { user: $u, conversation: $c, at: $at, model: $model, purpose: $purpose,
+            "CREATE type::record('usage', [$u ?? '', $at, $id]) CONTENT { user: $u, conversation: $c, at: $at, model: $model, purpose: $purpose,
                 prompt_tokens: $p, completion_tokens: $o, cost_micros: $cost }",
-            json!({"u": user, "c": conversation, "at": now_ms(), "model": model, "purpose": purpose,
+            json!({"u": user, "c": conversation, "at": now_ms(), "id": crate::store::new_id(), "model": model, "purpose": purpose,
                    "p": usage.prompt, "o": usage.completion, "cost": cost}),
         )
         .await
