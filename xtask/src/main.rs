@@ -40,7 +40,7 @@ fn main() -> Result<()> {
         Some("test") => test(&root),
         Some("load") => {
             build_plugins(&root)?;
-            // One build of both, so their features unify and the stack compiles once.
+            // The same build of the server as `run`, so neither rebuilds the other's stack.
             run(cargo().current_dir(&root).args([
                 "build",
                 "--release",
@@ -48,10 +48,11 @@ fn main() -> Result<()> {
                 "penpal",
                 "--bin",
                 "penpal",
-                "--example",
-                "load",
             ]))?;
-            run(Command::new(root.join("target/release/examples/load"))
+            run(cargo()
+                .current_dir(&root)
+                .args(["build", "--release", "-p", "penpal-load"]))?;
+            run(Command::new(root.join("target/release/penpal-load"))
                 .current_dir(&root)
                 .args(args.iter().skip(1).filter(|a| *a != "--")))
         }

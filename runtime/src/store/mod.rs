@@ -33,7 +33,8 @@ pub enum StoreError {
 impl From<surrealdb::Error> for StoreError {
     fn from(e: surrealdb::Error) -> Self {
         let text = e.to_string();
-        if text.contains("already contains") {
+        // A unique index ("already contains") or a keyed record ("already exists").
+        if text.contains("already contains") || text.contains("already exists") {
             StoreError::Conflict(text)
         } else {
             StoreError::Db(text)
@@ -156,14 +157,29 @@ impl Db {
         let mut response = query.await?;
         let n = response.num_statements();
         let mut out = Vec::with_capacity(n);
+        let mut first_error = None;
         for i in 0..n {
-            out.push(
-                response
-                    .take::<surrealdb::types::Value>(i)?
-                    .into_json_value(),
-            );
+            match response.take::<surrealdb::types::Value>(i) {
+                Ok(v) => out.push(v.into_json_value()),
+                Err(e) => {
+                    let e = StoreError::from(e);
+                    // When a transaction fails, every statement before the failing one reports
+                    // only "not executed due to a failed transaction"; the cause (and whether
+                    // it can be retried) is on a later one.
+                    let retryable = matches!(&e, StoreError::Db(m) if m.contains("can be retried"));
+                    if retryable || first_error.is_none() {
+                        first_error = Some(e);
+                    }
+                    if retryable {
+                        break;
+                    }
+                }
+            }
         }
-        Ok(out)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
 
     /// The rows the *last* statement of `sql` returned, decoded as `T`.
@@ -287,5 +303,42 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(a < b, "ids sort by time");
         assert_eq!(redact_url("ws://root:pw@db:8000"), "ws://db:8000");
+    }
+
+    /// A turn's transaction and a background update of the same row conflict; both must land,
+    /// however the store reports the conflict.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn conflicting_writers_to_one_record_all_land() {
+        let db = Db::connect_unmigrated("mem://").await.unwrap();
+        db.exec("CREATE r:1 CONTENT { turns: 0, summaries: 0 }", Value::Null)
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for k in 0..8 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..10 {
+                    if k % 2 == 0 {
+                        db.exec(
+                            "BEGIN TRANSACTION; CREATE type::record('m', [$k, $i]) CONTENT { k: $k };
+                             UPDATE r:1 SET turns += 1; COMMIT TRANSACTION;",
+                            serde_json::json!({"k": k, "i": i}),
+                        )
+                        .await
+                    } else {
+                        db.exec("UPDATE r:1 SET summaries += 1", Value::Null).await
+                    }
+                    .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let row: Option<Value> = db
+            .one("SELECT turns, summaries FROM r:1", Value::Null)
+            .await
+            .unwrap();
+        assert_eq!(row, Some(serde_json::json!({"turns": 40, "summaries": 40})));
     }
 }

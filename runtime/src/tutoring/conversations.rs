@@ -216,7 +216,8 @@ pub async fn messages_after(
 ) -> StoreResult<Vec<Message>> {
     db.rows(
         // Seqs are dense, so the next `limit` messages are exactly this range.
-        "SELECT * FROM message:[$c, $from]..[$c, $to] ORDER BY seq ASC",
+        // A key range reads in key order; no sort needed.
+        "SELECT * FROM message:[$c, $from]..[$c, $to]",
         json!({"c": conversation, "from": after.saturating_add(1), "to": after.saturating_add(1).saturating_add(limit)}),
     )
     .await
@@ -230,14 +231,11 @@ pub async fn messages_before(
     before: i64,
     limit: i64,
 ) -> StoreResult<Vec<Message>> {
-    let mut rows: Vec<Message> = db
-        .rows(
-            "SELECT * FROM message:[$c, $from]..[$c, $before] ORDER BY seq DESC",
-            json!({"c": conversation, "before": before, "from": before.saturating_sub(limit)}),
-        )
-        .await?;
-    rows.reverse();
-    Ok(rows)
+    db.rows(
+        "SELECT * FROM message:[$c, $from]..[$c, $before]",
+        json!({"c": conversation, "before": before, "from": before.saturating_sub(limit)}),
+    )
+    .await
 }
 
 /// A new conversation.

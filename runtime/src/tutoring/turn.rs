@@ -381,7 +381,11 @@ async fn store(
     {
         tracing::warn!(error = %e, "could not add vocabulary");
     }
-    if level.is_some()
+    // A suggestion only changes on a turn that disagrees with the learner's level, or while
+    // one is on offer (it may need withdrawing); agreeing turns skip the read.
+    let worth_considering = level.is_some_and(|l| l.observed != profile.level(&conv.language))
+        || profile.level_suggestion.is_some();
+    if worth_considering
         && let Err(e) = progress::consider_level(&app.db, &conv.user, &conv.language, profile).await
     {
         tracing::warn!(error = %e, "could not update the level estimate");

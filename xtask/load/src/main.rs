@@ -1,6 +1,7 @@
 //! Load tool: opens N concurrent socket conversations against `penpal serve` (a release build,
-//! run as its own process) with the scripted model at zero latency, and reports turns per
-//! second, the latency penpal adds to the first delta, and resident memory per idle socket.
+//! run as its own process) with the scripted model (`penpal scripted-llm`, a third process) at
+//! zero latency, and reports turns per second, the latency penpal adds to the first delta, and
+//! resident memory per idle socket.
 //!
 //! ```sh
 //! cargo xtask load -- --conversations 100 --seconds 20 --idle 1000
@@ -145,19 +146,22 @@ async fn socket(addr: SocketAddr, token: &str, conv: &str) -> Socket {
 async fn main() {
     let o = opts();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    // The scripted model, in this process, at zero latency.
-    let model = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let model_url = format!("http://{}/v1", model.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(model, penpal::llm::scripted::router(Default::default())).await
-    });
+    // The scripted model, its own process, at zero latency.
+    let model_addr = free_port();
+    let mut model = std::process::Command::new(&o.penpal)
+        .args(["scripted-llm", "--listen", &model_addr.to_string()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", o.penpal.display()));
+    let model_url = format!("http://{model_addr}/v1");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(model_addr).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addr = free_port();
     let data = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(&o.penpal)
         .args([
@@ -336,4 +340,14 @@ async fn main() {
     }
     let _ = child.kill();
     let _ = child.wait();
+    let _ = model.kill();
+    let _ = model.wait();
+}
+
+/// A loopback address nobody is listening on (yet).
+fn free_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
