@@ -195,8 +195,9 @@ impl KvStore for DbKv {
             let row: Option<Row> = self
                 .0
                 .one(
-                    "SELECT value FROM plugin_kv WHERE ns = $ns AND key = $key",
-                    json!({"ns": ns, "key": key}),
+                    // `value` is a keyword (SELECT VALUE); read the row by its key instead.
+                    "SELECT * FROM type::record('plugin_kv', $id)",
+                    json!({"id": kv_id(ns, key)}),
                 )
                 .await
                 .map_err(|e| e.to_string())?;
@@ -243,8 +244,8 @@ impl KvStore for DbKv {
         Box::pin(async move {
             self.0
                 .exec(
-                    "DELETE plugin_kv WHERE ns = $ns AND key = $key",
-                    json!({"ns": ns, "key": key}),
+                    "DELETE type::record('plugin_kv', $id)",
+                    json!({"id": kv_id(ns, key)}),
                 )
                 .await
                 .map_err(|e| e.to_string())
@@ -271,5 +272,42 @@ impl KvStore for DbKv {
                 .map_err(|e| e.to_string())?;
             Ok(rows.into_iter().map(|k| k.key).collect())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a plugin stores is its own and bounded, and reads back as it was written.
+    #[tokio::test]
+    async fn plugin_kv_round_trips_isolates_and_caps() {
+        let kv = DbKv(Db::connect("mem://", None).await.unwrap());
+        kv.set("tutor-a", "streak", b"3".to_vec(), 2).await.unwrap();
+        kv.set("tutor-a", "seen:chat", vec![0, 255], 2)
+            .await
+            .unwrap();
+        // Replacing a value is not a new key, so the cap does not refuse it.
+        kv.set("tutor-a", "streak", b"4".to_vec(), 2).await.unwrap();
+        let full = kv.set("tutor-a", "third", b"x".to_vec(), 2).await;
+        assert!(full.unwrap_err().contains("2 keys"));
+        // Another plugin sees none of it, and cannot delete it.
+        assert_eq!(kv.get("tutor-b", "streak").await.unwrap(), None);
+        assert!(kv.list("tutor-b", "").await.unwrap().is_empty());
+        kv.delete("tutor-b", "streak").await.unwrap();
+
+        assert_eq!(
+            kv.get("tutor-a", "streak").await.unwrap(),
+            Some(b"4".to_vec())
+        );
+        assert_eq!(
+            kv.get("tutor-a", "seen:chat").await.unwrap(),
+            Some(vec![0, 255])
+        );
+        assert_eq!(kv.list("tutor-a", "seen:").await.unwrap(), ["seen:chat"]);
+        kv.delete("tutor-a", "streak").await.unwrap();
+        assert_eq!(kv.get("tutor-a", "streak").await.unwrap(), None);
+        // The freed slot can be used again.
+        kv.set("tutor-a", "third", b"x".to_vec(), 2).await.unwrap();
     }
 }
