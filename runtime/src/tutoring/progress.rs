@@ -66,11 +66,10 @@ fn parse_card_id(id: &str) -> Option<(String, String)> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(id)
         .ok()?;
-    let (language, term) = String::from_utf8(raw)
+    String::from_utf8(raw)
         .ok()?
         .split_once(':')
-        .map(|(l, t)| (l.to_string(), t.to_string()))?;
-    Some((language, term))
+        .map(|(l, t)| (l.to_string(), t.to_string()))
 }
 
 #[derive(Debug, Deserialize)]
