@@ -18,3 +18,4 @@ pub mod plugins;
 pub mod server;
 pub mod store;
 pub mod tutoring;
+pub mod web;

@@ -1,6 +1,6 @@
 //! The HTTP API: the shared application state, the router every room contributes to, the
 //! OpenAPI document generated from the handlers' annotations, and the cross-cutting layers
-//! (CORS, body size limit, JSON 404s).
+//! (CORS, body size limit, compression, security headers, 404s).
 
 mod error;
 mod extract;
@@ -128,11 +128,15 @@ pub fn router(app: AppState) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
-        .fallback(|| async { ApiError::NotFound("route") })
+        .merge(crate::web::router())
+        .fallback(crate::web::not_found)
         .method_not_allowed_fallback(|| async {
             (StatusCode::METHOD_NOT_ALLOWED, axum::Json(json!({"error": {"code": "method_not_allowed", "message": "this route does not take that method"}})))
         })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(crate::web::security_headers))
+        // Gzip for pages, assets and JSON; event streams are left uncompressed by default.
+        .layer(tower_http::compression::CompressionLayer::new())
         .with_state(app);
     if let Some(cors) = cors {
         router = router.layer(cors);

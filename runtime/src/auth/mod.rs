@@ -6,12 +6,13 @@
 //! stored only as SHA-256 hashes, used once each: every refresh returns a new one in the same
 //! *family*, and presenting a used one again means it was stolen, so the whole family is
 //! revoked. Logging out revokes the session's family; changing the password revokes every
-//! other family.
+//! other family. Browsers keep the refresh token in an HttpOnly cookie instead (`web`).
 
 pub mod passwords;
 pub mod routes;
 pub mod throttle;
 pub mod tokens;
+pub mod web;
 
 use serde::{Deserialize, Serialize};
 

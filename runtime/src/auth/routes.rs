@@ -24,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(change_password))
         .routes(routes!(delete_account))
         .routes(routes!(export))
+        .merge(super::web::router())
 }
 
 /// A new account.
@@ -123,6 +124,11 @@ async fn register(
     State(app): State<AppState>,
     Json(body): Json<Register>,
 ) -> ApiResult<(StatusCode, Json<Tokens>)> {
+    Ok((StatusCode::CREATED, Json(create_account(&app, body).await?)))
+}
+
+/// Creates the account `body` describes and starts its first session.
+pub(super) async fn create_account(app: &AppState, body: Register) -> ApiResult<Tokens> {
     let email = email(&body.email)?;
     if let Some(problem) = passwords::policy(&body.password, &email) {
         return Err(ApiError::invalid("password", problem));
@@ -153,8 +159,7 @@ async fn register(
             other => other,
         })?;
     tracing::info!(user = %id, "account registered");
-    let tokens = tokens::issue(&app.db, &app.keys, &id, Role::Learner, None).await?;
-    Ok((StatusCode::CREATED, Json(tokens)))
+    Ok(tokens::issue(&app.db, &app.keys, &id, Role::Learner, None).await?)
 }
 
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Login,
@@ -164,6 +169,15 @@ async fn login(
     ClientIp(ip): ClientIp,
     Json(body): Json<Login>,
 ) -> ApiResult<Json<Tokens>> {
+    Ok(Json(sign_in(&app, ip, body).await?))
+}
+
+/// Checks a sign-in against the throttle and the password, and starts a session.
+pub(super) async fn sign_in(
+    app: &AppState,
+    ip: std::net::IpAddr,
+    body: Login,
+) -> ApiResult<Tokens> {
     let account = body.email.trim().to_lowercase();
     let ip = ip.to_string();
     if let Err(wait) = app.throttle.check(&ip, &account) {
@@ -187,9 +201,7 @@ async fn login(
     match user {
         Some(user) if ok => {
             app.throttle.succeeded(&account);
-            Ok(Json(
-                tokens::issue(&app.db, &app.keys, &user.id, user.role, None).await?,
-            ))
+            Ok(tokens::issue(&app.db, &app.keys, &user.id, user.role, None).await?)
         }
         _ => {
             app.throttle.failed(&ip, &account);
@@ -204,12 +216,17 @@ async fn refresh(
     State(app): State<AppState>,
     Json(body): Json<RefreshBody>,
 ) -> ApiResult<Json<Tokens>> {
-    match tokens::consume(&app.db, &app.keys, &body.refresh_token).await? {
+    Ok(Json(exchange(&app, &body.refresh_token).await?))
+}
+
+/// Exchanges a refresh token for the session's next tokens.
+pub(super) async fn exchange(app: &AppState, refresh_token: &str) -> ApiResult<Tokens> {
+    match tokens::consume(&app.db, &app.keys, refresh_token).await? {
         Ok((user_id, family)) => {
-            let user = user_by_id(&app, &user_id)
+            let user = user_by_id(app, &user_id)
                 .await
                 .map_err(|_| ApiError::unauthorized("this account no longer exists"))?;
-            Ok(Json(tokens::issue(&app.db, &app.keys, &user.id, user.role, Some(&family)).await?))
+            Ok(tokens::issue(&app.db, &app.keys, &user.id, user.role, Some(&family)).await?)
         }
         Err(RefreshRefusal::Reused) => Err(ApiError::Unauthorized {
             code: "refresh_reused",

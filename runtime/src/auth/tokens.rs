@@ -240,6 +240,17 @@ pub async fn consume(
     }))
 }
 
+/// The session family a refresh token belongs to, used or not (to end it on sign-out).
+pub async fn family_of(db: &Db, refresh: &str) -> StoreResult<Option<String>> {
+    let row: Option<RefreshRow> = db
+        .one(
+            "SELECT * FROM type::record('refresh_token', $id)",
+            json!({"id": hash_token(refresh)}),
+        )
+        .await?;
+    Ok(row.map(|r| r.family))
+}
+
 /// Revokes every refresh token of `family` and its access tokens on this node.
 pub async fn revoke_family(db: &Db, keys: &Keys, family: &str) -> StoreResult<()> {
     keys.revoke_family(family);

@@ -1,0 +1,236 @@
+//! Browser sessions: the same accounts and tokens, with the refresh token kept where page
+//! scripts cannot read it.
+//!
+//! The web app holds its access token in memory only. The refresh token lives in an
+//! `HttpOnly`, `SameSite=Strict` cookie scoped to `/v1/auth/web`, so an injected script can
+//! neither read nor exfiltrate it. Every route that acts on that cookie also demands an
+//! `X-CSRF-Token` header equal to a value derived from the refresh token (a signed double
+//! submit): the page reads it from a readable `penpal_csrf` cookie, which another site can
+//! neither read nor forge. A request whose `Origin` is another site is refused outright.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::routes::{Login, Register, create_account, exchange, sign_in};
+use super::tokens::{self, Tokens};
+use crate::api::{ApiError, ApiResult, AppState, ClientIp, Json};
+
+/// The refresh cookie's name.
+pub const REFRESH_COOKIE: &str = "penpal_refresh";
+/// The readable CSRF cookie's name.
+pub const CSRF_COOKIE: &str = "penpal_csrf";
+/// The header that must echo it.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+const REFRESH_PATH: &str = "/v1/auth/web";
+
+/// What a browser session start or refresh answers: no refresh token, it is in the cookie.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebSession {
+    /// A JWT for `Authorization: Bearer`; keep it in memory.
+    access_token: String,
+    /// Seconds the access token lives.
+    expires_in: u64,
+    /// The user's id.
+    user_id: String,
+    /// Echo as `X-CSRF-Token` on the next refresh or sign-out (also in the `penpal_csrf` cookie).
+    csrf_token: String,
+}
+
+/// The browser-session routes under `/v1/auth/web`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(web_register))
+        .routes(routes!(web_login))
+        .routes(routes!(web_refresh))
+        .routes(routes!(web_logout))
+}
+
+/// The CSRF value bound to `refresh`: knowing it does not reveal the token, and it changes
+/// with every rotation.
+pub fn csrf_for(refresh: &str) -> String {
+    let digest = Sha256::digest(format!("penpal-csrf\0{refresh}").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..24])
+}
+
+/// The value of cookie `name` in a request.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(k, v)| (k == name).then_some(v))
+}
+
+/// Whether the request arrived over HTTPS (directly or, behind a trusted proxy, as it says).
+fn secure(app: &AppState, headers: &HeaderMap) -> bool {
+    app.settings.trust_proxy
+        && headers
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+}
+
+/// Refuses requests that a browser says come from another site.
+fn same_origin(headers: &HeaderMap) -> ApiResult<()> {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    if host.is_some() && origin_host == host {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "browser sessions only start from penpal's own pages".into(),
+        ))
+    }
+}
+
+/// The cookie-bearing answer for `tokens`.
+fn session(app: &AppState, headers: &HeaderMap, status: StatusCode, t: Tokens) -> Response {
+    let csrf = csrf_for(&t.refresh_token);
+    let max_age = app.keys.refresh_ttl.as_secs();
+    let flags = if secure(app, headers) { "; Secure" } else { "" };
+    let refresh = format!(
+        "{REFRESH_COOKIE}={}; Path={REFRESH_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Strict{flags}",
+        t.refresh_token
+    );
+    let readable = format!("{CSRF_COOKIE}={csrf}; Path=/; Max-Age={max_age}; SameSite=Strict{flags}");
+    let body = WebSession {
+        access_token: t.access_token,
+        expires_in: t.expires_in,
+        user_id: t.user_id,
+        csrf_token: csrf,
+    };
+    let mut resp = (status, Json(body)).into_response();
+    for c in [refresh, readable] {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// Cookies that end the browser session.
+fn cleared(mut resp: Response) -> Response {
+    for c in [
+        format!("{REFRESH_COOKIE}=; Path={REFRESH_PATH}; Max-Age=0; HttpOnly; SameSite=Strict"),
+        format!("{CSRF_COOKIE}=; Path=/; Max-Age=0; SameSite=Strict"),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+/// The refresh cookie, once the CSRF header proves the caller is penpal's own page.
+fn checked_refresh(headers: &HeaderMap) -> ApiResult<&str> {
+    same_origin(headers)?;
+    let refresh = cookie(headers, REFRESH_COOKIE).ok_or(ApiError::Unauthorized {
+        code: "no_session",
+        message: "no browser session: sign in".into(),
+    })?;
+    let sent = headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if sent.is_empty() || sent != csrf_for(refresh) {
+        return Err(ApiError::Forbidden(
+            "missing or wrong X-CSRF-Token: send the value of the penpal_csrf cookie".into(),
+        ));
+    }
+    Ok(refresh)
+}
+
+#[utoipa::path(post, path = "/v1/auth/web/register", tag = "auth", request_body = Register,
+    responses((status = 201, body = WebSession, description = "signed up; sets the session cookies"), (status = 409, description = "email taken")))]
+async fn web_register(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<Register>,
+) -> ApiResult<Response> {
+    same_origin(&headers)?;
+    let t = create_account(&app, body).await?;
+    Ok(session(&app, &headers, StatusCode::CREATED, t))
+}
+
+#[utoipa::path(post, path = "/v1/auth/web/login", tag = "auth", request_body = Login,
+    responses((status = 200, body = WebSession, description = "signed in; sets the session cookies"), (status = 401, description = "wrong email or password"), (status = 429, description = "too many failed attempts")))]
+async fn web_login(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Json(body): Json<Login>,
+) -> ApiResult<Response> {
+    same_origin(&headers)?;
+    let t = sign_in(&app, ip, body).await?;
+    Ok(session(&app, &headers, StatusCode::OK, t))
+}
+
+#[utoipa::path(post, path = "/v1/auth/web/refresh", tag = "auth",
+    params(("X-CSRF-Token" = String, Header, description = "the penpal_csrf cookie's value")),
+    responses((status = 200, body = WebSession, description = "rotated; sets new session cookies"), (status = 401, description = "no session, or it ended"), (status = 403, description = "CSRF check failed")))]
+async fn web_refresh(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let refresh = checked_refresh(&headers)?;
+    match exchange(&app, refresh).await {
+        Ok(t) => Ok(session(&app, &headers, StatusCode::OK, t)),
+        // A dead session's cookies are useless: clear them so the page starts clean.
+        Err(e @ ApiError::Unauthorized { .. }) => Ok(cleared(e.into_response())),
+        Err(e) => Err(e),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/auth/web/logout", tag = "auth",
+    params(("X-CSRF-Token" = String, Header, description = "the penpal_csrf cookie's value")),
+    responses((status = 204, description = "the session is ended and its cookies cleared")))]
+async fn web_logout(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let refresh = checked_refresh(&headers)?;
+    if let Some(family) = tokens::family_of(&app.db, refresh).await? {
+        tokens::revoke_family(&app.db, &app.keys, &family).await?;
+    }
+    Ok(cleared(StatusCode::NO_CONTENT.into_response()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, HeaderValue::from_static("a=1; penpal_refresh=abc; b=2"));
+        h.append(header::COOKIE, HeaderValue::from_static("penpal_csrf=xyz"));
+        assert_eq!(cookie(&h, REFRESH_COOKIE), Some("abc"));
+        assert_eq!(cookie(&h, CSRF_COOKIE), Some("xyz"));
+        assert_eq!(cookie(&h, "penpal"), None);
+    }
+
+    #[test]
+    fn csrf_is_bound_to_the_refresh_token() {
+        assert_eq!(csrf_for("one"), csrf_for("one"));
+        assert_ne!(csrf_for("one"), csrf_for("two"));
+        assert!(!csrf_for("one").contains("one"));
+    }
+
+    #[test]
+    fn other_origins_are_refused() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        assert!(same_origin(&h).is_ok(), "no Origin: not a cross-site browser request");
+        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
+        assert!(same_origin(&h).is_ok());
+        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        assert!(same_origin(&h).is_err());
+    }
+}

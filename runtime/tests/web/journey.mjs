@@ -1,0 +1,283 @@
+// The learner web app in Debian's Chromium, end to end, as a new visitor uses it: the demo,
+// sign-up, onboarding, a streamed conversation with a correction, a reload, French, a
+// vocabulary review and the data export. Every page is checked with axe-core and
+// photographed at desktop and phone sizes. Run by `cargo test --test web`, which starts
+// the server and passes its address in PENPAL_URL.
+
+import assert from 'node:assert/strict';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.PENPAL_URL;
+const SHOTS = process.env.SCREENSHOTS || 'screenshots';
+assert.ok(BASE, 'PENPAL_URL is not set: run this through `cargo test --test web`');
+mkdirSync(SHOTS, { recursive: true });
+const require = createRequire(import.meta.url);
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  // As root in a container Chromium's sandbox cannot start; the network flags keep it from
+  // calling out to Google from a machine with no internet.
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+});
+
+const problems = [];
+let step = 'start';
+const log = (s) => { step = s; console.log(`- ${s}`); };
+
+function watch(page) {
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) problems.push(`console error on ${page.url()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`uncaught error on ${page.url()}: ${e.message}`));
+}
+
+/** Runs axe-core on the page; serious and critical violations fail the run. */
+async function audit(page, name) {
+  // Evaluated through the DevTools protocol, so the page's CSP (no inline scripts) still holds.
+  await page.evaluate(AXE);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')})`), [],
+    `accessibility violations on ${name}`);
+}
+
+async function shoot(page, name) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Waits for the app to draw the page at `path`, then audits and photographs it. */
+async function check(page, name, path) {
+  if (path) await page.waitForURL((u) => u.pathname === path || u.pathname.startsWith(path));
+  await page.locator('main h1').first().waitFor();
+  await audit(page, name);
+  await shoot(page, name);
+}
+
+try {
+  // ---- Desktop, light theme: the whole journey. ----
+  const desk = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-GB', colorScheme: 'light', acceptDownloads: true });
+  const page = await desk.newPage();
+  watch(page);
+
+  log('landing page says what Penpal is, with security headers');
+  const resp = await page.goto(BASE + '/');
+  const headers = resp.headers();
+  assert.match(headers['content-security-policy'], /script-src 'self'/);
+  assert.doesNotMatch(headers['content-security-policy'], /unsafe-inline/);
+  assert.match(headers['content-security-policy'], /frame-ancestors 'none'/);
+  assert.equal(headers['x-content-type-options'], 'nosniff');
+  assert.equal(headers['referrer-policy'], 'no-referrer');
+  assert.equal(headers['x-frame-options'], 'DENY');
+  await page.locator('body[data-ready="true"]').waitFor();
+  assert.match(await page.locator('h1').innerText(), /language/i);
+  await check(page, 'landing-desktop', '/');
+
+  log('the demo answers without an account, with a correction on the visitor\'s words');
+  await page.getByRole('link', { name: /Try it now/ }).click();
+  await check(page, 'demo-desktop', '/demo');
+  const demoBox = page.getByLabel('Your message in French');
+  await demoBox.fill("Hier, j'ai allé au cinema.");
+  await demoBox.press('Enter');
+  await page.locator('.thread .msg.tutor:not(.pending)').waitFor();
+  assert.match(await page.locator('.thread .msg.learner mark').first().innerText(), /j'ai allé/i);
+  assert.match(await page.locator('.thread .msg.learner .corrections').innerText(), /je suis allé/);
+  await shoot(page, 'demo-answered-desktop');
+
+  log('sign up');
+  await page.getByRole('link', { name: 'Sign up' }).first().click();
+  await check(page, 'signup-desktop', '/signup');
+  const email = `ana.${Date.now()}@example.com`;
+  const password = 'correct horse battery';
+  await page.getByLabel('Your name').fill('Ana');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill('short');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  // The browser's own check or the server's: either way the form says what is wrong.
+  assert.equal(new URL(page.url()).pathname, '/signup');
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Create account' }).click();
+
+  log('onboarding in steps, with a self-assessment that suggests a level');
+  await check(page, 'welcome-desktop', '/welcome');
+  await page.getByRole('button', { name: 'Next' }).click();
+  await page.getByLabel('Your native language').selectOption('en');
+  await page.getByRole('button', { name: 'Next' }).click();
+  await page.getByLabel('The language you want to practise').selectOption('fr');
+  await page.getByRole('button', { name: 'Next' }).click();
+  await page.getByLabel('Introduce myself').check();
+  await page.getByLabel('Talk about my day').check();
+  await page.getByText('Suggested level: A2').waitFor();
+  assert.equal(await page.getByLabel('Your level').inputValue(), 'A2');
+  await audit(page, 'welcome level step');
+  await shoot(page, 'welcome-level-desktop');
+  await page.getByRole('button', { name: 'Next' }).click();
+  await page.getByLabel('Your goals').fill('travel, work');
+  await page.getByLabel('Your interests').fill('cinema, cooking');
+  await page.getByRole('button', { name: 'Start practising' }).click();
+
+  log('no token is kept where scripts can read it');
+  await page.waitForURL((u) => u.pathname === '/chat');
+  const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
+  assert.doesNotMatch(stored, /eyJ/, 'a JWT is readable by page scripts');
+  assert.doesNotMatch(stored, /penpal_refresh/, 'the refresh cookie is readable by page scripts');
+  const cookies = await desk.cookies();
+  const refresh = cookies.find((c) => c.name === 'penpal_refresh');
+  assert.ok(refresh && refresh.httpOnly && refresh.sameSite === 'Strict', 'the refresh cookie is HttpOnly and SameSite=Strict');
+
+  log('a new conversation');
+  await check(page, 'chat-new-desktop', '/chat');
+  await page.getByLabel('Topic (optional)').fill('my weekend');
+  await page.getByRole('button', { name: 'Start' }).click();
+  await page.waitForURL(/\/chat\/[A-Za-z0-9_-]+$/);
+  const convUrl = page.url();
+  await page.locator('.conn[data-state="online"]').waitFor();
+
+  log('Shift+Enter breaks a line, Enter sends, the reply streams in');
+  const box = page.getByLabel('Your message');
+  await box.focus();
+  await page.keyboard.type('Salut');
+  await page.keyboard.press('Shift+Enter');
+  await page.keyboard.type('ça va');
+  assert.equal(await box.inputValue(), 'Salut\nça va');
+  await box.fill('');
+  // Record what the tutor's bubble shows as the reply arrives.
+  await page.evaluate(() => {
+    window.__seen = [];
+    new MutationObserver(() => {
+      const b = document.querySelector('.msg.tutor.streaming p');
+      if (b) window.__seen.push(b.textContent.length);
+    }).observe(document.querySelector('.thread'), { subtree: true, childList: true, characterData: true });
+  });
+  await box.type("Samedi, j'ai allé au cinema avec mon amis.");
+  await box.press('Enter');
+  const reply = page.locator('.thread .msg.tutor:not(.streaming)').last();
+  await reply.waitFor();
+  const partial = await page.evaluate(() => [...new Set(window.__seen)].filter((n) => n > 0));
+  assert.ok(partial.length >= 3, `the reply should appear piece by piece, saw lengths ${JSON.stringify(partial)}`);
+  assert.match(await reply.innerText(), /level A2/, 'the reply follows the onboarding level');
+  const mine = page.locator('.thread .msg.learner').last();
+  await mine.locator('mark').first().waitFor();
+  const correctionText = await mine.locator('.corrections').innerText();
+  assert.match(correctionText, /je suis allé/);
+  assert.match(correctionText, /Aller se conjugue avec être/);
+  assert.match(await mine.locator('.vocab').innerText(), /samedi/i, 'new words show with the turn');
+  assert.match(await page.locator('#announcer').innerText(), /penpal-scripted/, 'the live region reads the reply');
+  assert.equal(await box.inputValue(), '');
+  await audit(page, 'chat thread');
+  await shoot(page, 'chat-desktop');
+
+  log('JavaScript for the chat page stays small');
+  const js = await page.evaluate(() => performance.getEntriesByType('resource')
+    .filter((r) => r.name.endsWith('.js')).reduce((n, r) => n + r.encodedBodySize, 0));
+  console.log(`  chat page JavaScript: ${(js / 1024).toFixed(1)} KiB as transferred (gzip)`);
+  assert.ok(js > 0 && js <= 100 * 1024, `chat page JavaScript is ${js} bytes gzipped`);
+
+  log('the connection drops and comes back, visibly');
+  await desk.setOffline(true);
+  await page.evaluate(() => window.dispatchEvent(new Event('offline')));
+  await page.locator('.conn[data-state="offline"], .conn[data-state="reconnecting"]').waitFor();
+  await shoot(page, 'chat-offline-desktop');
+  await desk.setOffline(false);
+  await page.evaluate(() => window.dispatchEvent(new Event('online')));
+  await page.locator('.conn[data-state="online"]').waitFor({ timeout: 20000 });
+
+  log('reload: still signed in, the conversation and its correction are there');
+  await page.reload();
+  await page.locator('.conn[data-state="online"]').waitFor();
+  assert.equal(page.url(), convUrl);
+  await page.locator('.thread .msg.learner mark').first().waitFor();
+  assert.match(await page.locator('.sidebar').innerText(), /my weekend|weekend/i);
+  assert.equal(await page.locator('.thread .msg').count(), 2);
+
+  log('the interface switches to French and remembers it');
+  await page.getByLabel('Interface language').selectOption('fr');
+  await page.getByRole('link', { name: 'Discuter' }).waitFor();
+  assert.equal(await page.locator('html').getAttribute('lang'), 'fr');
+  await page.reload();
+  await page.getByRole('link', { name: 'Progrès' }).waitFor();
+  await shoot(page, 'chat-fr-desktop');
+
+  log('progress dashboard');
+  await page.getByRole('link', { name: 'Progrès' }).click();
+  await check(page, 'progress-desktop', '/progress');
+  assert.equal(await page.locator('.chart').count(), 2);
+  assert.match(await page.locator('.stats').innerText(), /Messages\s*1/);
+  assert.match(await page.locator('.hbars').first().innerText(), /Grammaire\s*2/);
+
+  log('vocabulary review as flashcards');
+  await page.getByRole('link', { name: 'Révision' }).click();
+  await check(page, 'review-desktop', '/review');
+  const term = await page.locator('.flashcard .term').innerText();
+  assert.ok(term.length > 0);
+  await page.getByRole('button', { name: 'Voir la réponse' }).click();
+  await audit(page, 'review answer');
+  await page.getByRole('button', { name: 'Bien' }).click();
+  await page.getByText(/Bravo/).waitFor();
+
+  log('settings: export my data');
+  await page.getByRole('link', { name: 'Réglages' }).click();
+  await check(page, 'settings-desktop', '/settings');
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Exporter mes données' }).click(),
+  ]);
+  const exported = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  assert.equal(exported.account.email, email);
+  assert.equal(exported.account.profile.interface_language, 'fr');
+  assert.ok(exported.conversations[0].messages.some((m) => m.text.includes('cinema')), 'the export holds the conversation');
+  assert.ok(exported.vocabulary.some((v) => v.reps >= 1), 'the export holds the reviewed card');
+
+  log('a page that does not exist says so');
+  await page.goto(BASE + '/nowhere');
+  await check(page, 'notfound-desktop');
+  assert.match(await page.locator('h1').innerText(), /introuvable/);
+
+  // ---- Phone, dark theme: every page fits 360 px and passes the same audit. ----
+  log('phone size, dark theme: sign in and visit every page');
+  const phone = await browser.newContext({ viewport: { width: 360, height: 780 }, locale: 'fr-FR', colorScheme: 'dark', isMobile: true, hasTouch: true });
+  const mobile = await phone.newPage();
+  watch(mobile);
+  for (const [name, path] of [['landing', '/'], ['demo', '/demo'], ['signup', '/signup'], ['login', '/login']]) {
+    await mobile.goto(BASE + path);
+    await check(mobile, `${name}-phone`, path);
+    assert.equal(await mobile.locator('html').getAttribute('data-theme'), 'dark');
+    const overflow = await mobile.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${path} is wider than the phone by ${overflow}px`);
+  }
+  await mobile.getByLabel('Adresse e-mail').fill(email);
+  await mobile.getByLabel('Mot de passe').fill(password);
+  await mobile.getByRole('button', { name: 'Se connecter' }).click();
+  await mobile.waitForURL((u) => u.pathname === '/chat');
+  for (const [name, path] of [['chat-new', '/chat'], ['chat', new URL(convUrl).pathname], ['progress', '/progress'], ['review', '/review'], ['settings', '/settings']]) {
+    await mobile.goto(BASE + path);
+    await check(mobile, `${name}-phone`, path);
+    const overflow = await mobile.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${path} is wider than the phone by ${overflow}px`);
+  }
+  await mobile.locator('.thread .msg.learner mark').count();
+
+  log('signing out ends the session');
+  await mobile.getByRole('button', { name: 'Se déconnecter' }).click();
+  await mobile.waitForURL((u) => u.pathname === '/');
+  await mobile.goto(BASE + '/progress');
+  await mobile.waitForURL((u) => u.pathname === '/login');
+
+  assert.deepEqual(problems, [], 'the pages logged errors');
+  console.log('journey complete');
+  await browser.close();
+} catch (e) {
+  console.log(`FAILED at step: ${step}`);
+  console.log(e && e.stack ? e.stack : String(e));
+  if (problems.length) console.log(`page problems:\n${problems.join('\n')}`);
+  try {
+    for (const ctx of browser.contexts()) for (const p of ctx.pages()) await p.screenshot({ path: join(SHOTS, `failure-${ctx.pages().indexOf(p)}.png`), fullPage: true });
+  } catch { /* best effort */ }
+  await browser.close();
+  process.exit(1);
+}

@@ -1,0 +1,421 @@
+// The pages other than chat: landing, demo, sign-up and sign-in, onboarding, progress,
+// vocabulary review and settings.
+
+import { api, startSession, dropSession, ApiError } from './api.js';
+import { t, getLang, LANGS } from './i18n.js';
+import { h, fill, field, select, errorBox, announce, toast } from './ui.js';
+import { app, navigate, switchLang, setTheme, currentTheme } from './app.js';
+import { barChart, lineChart, hbarChart } from './charts.js';
+
+const LEVELS = ['A1', 'A2', 'B1', 'B2', 'C1', 'C2'];
+let languageCache = null;
+
+/** The languages penpal knows, as [code, name]. */
+export async function languages() {
+  if (!languageCache) languageCache = (await api('GET', '/v1/languages', undefined, { auth: false })).map((l) => [l.code, l.name]);
+  return languageCache;
+}
+
+/** What to tell a person about a failed call. */
+export function explain(e) {
+  if (e instanceof ApiError) {
+    if (e.code === 'offline') return t('error.offline');
+    if (e.status === 429 && e.retryAfter) return t('error.wait', { s: e.retryAfter });
+    if (e.status >= 500) return t('error.server');
+    return e.message;
+  }
+  return t('error.server');
+}
+
+function page(title, ...children) {
+  document.title = `${title} · Penpal`;
+  return h('div', { class: 'page' }, h('h1', {}, title), children);
+}
+
+export function landing() {
+  document.title = 'Penpal';
+  return h('div', { class: 'page landing' },
+    h('section', { class: 'hero' },
+      h('h1', {}, t('landing.title')),
+      h('p', { class: 'lead' }, t('landing.lead')),
+      h('div', { class: 'actions' },
+        h('a', { class: 'button primary', href: '/demo' }, t('landing.try')),
+        h('a', { class: 'button', href: '/signup' }, t('landing.signup')))),
+    h('section', { class: 'features', 'aria-label': t('landing.features') },
+      ['stream', 'correct', 'words', 'open'].map((k) => h('article', {},
+        h('h2', {}, t(`landing.${k}.title`)), h('p', {}, t(`landing.${k}.text`))))));
+}
+
+export function notFound() {
+  return page(t('notfound.title'), h('p', {}, t('notfound.text')), h('a', { href: '/' }, t('notfound.home')));
+}
+
+/** Renders corrections under a learner's message. */
+export function corrections(list) {
+  if (!list || !list.length) return null;
+  return h('ul', { class: 'corrections', 'aria-label': t('chat.corrections') }, list.map((c) =>
+    h('li', {},
+      h('del', {}, c.original), ' → ', h('ins', {}, c.corrected),
+      h('span', { class: 'why' }, ` — ${c.explanation}`))));
+}
+
+/** The learner's text with each corrected span marked. */
+export function marked(text, list) {
+  if (!list || !list.length) return text;
+  const out = [];
+  let rest = text;
+  for (const c of list) {
+    const at = rest.toLowerCase().indexOf(c.original.toLowerCase());
+    if (at < 0 || !c.original) continue;
+    out.push(rest.slice(0, at), h('mark', { title: `${c.corrected} — ${c.explanation}` }, rest.slice(at, at + c.original.length)));
+    rest = rest.slice(at + c.original.length);
+  }
+  out.push(rest);
+  return out;
+}
+
+/** New words from a turn. */
+export function words(list) {
+  if (!list || !list.length) return null;
+  return h('div', { class: 'vocab' }, h('h3', {}, t('chat.newWords')),
+    h('ul', {}, list.map((w) => h('li', {}, h('strong', { lang: 'fr' }, w.term), ` — ${w.translation}`))));
+}
+
+export async function demo() {
+  const history = [];
+  const log = h('ol', { class: 'thread', 'aria-label': t('demo.thread') });
+  const input = h('textarea', { rows: 2, maxlength: 500, required: true, placeholder: t('demo.placeholder') });
+  const [err, showErr] = errorBox();
+  const remaining = h('p', { class: 'hint', 'aria-live': 'polite' });
+  const send = async (e) => {
+    e.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    showErr('');
+    const mine = h('li', { class: 'msg learner' }, h('p', {}, text));
+    log.append(mine);
+    input.value = '';
+    const waiting = h('li', { class: 'msg tutor pending', 'aria-busy': 'true' }, h('p', {}, t('chat.typing')));
+    log.append(waiting);
+    try {
+      const r = await api('POST', '/v1/demo/chat', { message: text, language: 'fr', native_language: getLang(), history }, { auth: false });
+      history.push({ role: 'learner', text }, { role: 'tutor', text: r.reply });
+      fill(mine, h('p', {}, marked(text, r.corrections)), corrections(r.corrections));
+      fill(waiting, h('p', { lang: 'fr' }, r.reply), words(r.vocabulary));
+      waiting.classList.remove('pending');
+      waiting.removeAttribute('aria-busy');
+      announce(r.reply);
+      remaining.textContent = t('demo.remaining', { n: r.remaining });
+    } catch (e2) {
+      waiting.remove();
+      showErr(explain(e2));
+    }
+    input.focus();
+  };
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
+  });
+  const form = h('form', { class: 'composer', onsubmit: send },
+    field(t('demo.label'), input, t('chat.keys')), err, h('button', { class: 'primary', type: 'submit' }, t('chat.send')));
+  return page(t('demo.title'), h('p', { class: 'lead' }, t('demo.lead')), log, form, remaining,
+    h('p', {}, h('a', { href: '/signup' }, t('demo.keep'))));
+}
+
+function authForm(kind) {
+  const email = h('input', { type: 'email', autocomplete: 'email', required: true });
+  const password = h('input', { type: 'password', autocomplete: kind === 'register' ? 'new-password' : 'current-password', required: true, minlength: kind === 'register' ? 10 : undefined });
+  const name = h('input', { type: 'text', autocomplete: 'nickname', maxlength: 60 });
+  const [err, showErr] = errorBox();
+  const submit = h('button', { class: 'primary', type: 'submit' }, kind === 'register' ? t('auth.create') : t('auth.signin'));
+  const form = h('form', {
+    class: 'card narrow',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      showErr('');
+      submit.disabled = true;
+      try {
+        const body = { email: email.value, password: password.value };
+        if (kind === 'register' && name.value.trim()) body.display_name = name.value.trim();
+        await startSession(kind, body);
+        const me = await app.loadMe();
+        const next = new URLSearchParams(location.search).get('next');
+        navigate(!me.profile.onboarded ? '/welcome' : next && next.startsWith('/') && !next.startsWith('//') ? next : '/chat');
+      } catch (e2) {
+        showErr(explain(e2));
+        submit.disabled = false;
+      }
+    },
+  },
+  kind === 'register' ? field(t('auth.name'), name) : null,
+  field(t('auth.email'), email),
+  field(t('auth.password'), password, kind === 'register' ? t('auth.policy') : null),
+  err, submit,
+  h('p', {}, kind === 'register'
+    ? [t('auth.haveAccount'), ' ', h('a', { href: '/login' }, t('nav.login'))]
+    : [t('auth.noAccount'), ' ', h('a', { href: '/signup' }, t('nav.signup'))]));
+  return form;
+}
+
+export const signup = () => page(t('auth.signupTitle'), authForm('register'));
+export const login = () => page(t('auth.loginTitle'), authForm('login'));
+
+/** Can-do statements, one per level: the highest run of yeses suggests a level. */
+const CAN_DO = ['A1', 'A2', 'B1', 'B2', 'C1'];
+
+export async function welcome() {
+  const me = app.state.me;
+  const langs = await languages();
+  const data = {
+    display_name: me.profile.display_name,
+    native_language: me.profile.native_language || getLang(),
+    language: (me.profile.targets[0] && me.profile.targets[0].language) || (getLang() === 'fr' ? 'en' : 'fr'),
+    level: (me.profile.targets[0] && me.profile.targets[0].level) || 'A2',
+    goals: me.profile.goals.join(', '),
+    interests: me.profile.interests.join(', '),
+  };
+  const steps = ['name', 'native', 'target', 'level', 'goals'];
+  let step = 0;
+  const body = h('div');
+  const progress = h('p', { class: 'hint', 'aria-live': 'polite' });
+  const [err, showErr] = errorBox();
+
+  const draw = () => {
+    progress.textContent = t('welcome.step', { n: step + 1, of: steps.length });
+    const s = steps[step];
+    let content;
+    if (s === 'name') {
+      const i = h('input', { type: 'text', value: data.display_name, maxlength: 60, required: true, oninput: (e) => { data.display_name = e.target.value; } });
+      content = field(t('welcome.name'), i);
+    } else if (s === 'native') {
+      content = field(t('welcome.native'), select(langs, data.native_language, { onchange: (e) => { data.native_language = e.target.value; } }));
+    } else if (s === 'target') {
+      content = field(t('welcome.target'), select(langs, data.language, { onchange: (e) => { data.language = e.target.value; } }));
+    } else if (s === 'level') {
+      const levelPick = select(LEVELS.map((l) => [l, `${l} — ${t(`level.${l}`)}`]), data.level, { onchange: (e) => { data.level = e.target.value; } });
+      const boxes = CAN_DO.map((l) => h('input', { type: 'checkbox', value: l, id: `cando-${l}` }));
+      const suggest = () => {
+        let yes = 0;
+        while (yes < boxes.length && boxes[yes].checked) yes++;
+        // The level is the highest one whose can-do (and every one below) is met.
+        const lvl = LEVELS[Math.max(0, yes - 1)];
+        data.level = lvl;
+        levelPick.value = lvl;
+        suggestion.textContent = t('welcome.suggested', { level: lvl });
+      };
+      const suggestion = h('p', { class: 'hint', 'aria-live': 'polite' });
+      boxes.forEach((b) => b.addEventListener('change', suggest));
+      content = h('div', {},
+        h('fieldset', {}, h('legend', {}, t('welcome.selfTitle')),
+          CAN_DO.map((l, i) => h('div', { class: 'check' }, boxes[i], h('label', { for: `cando-${l}` }, t(`cando.${l}`))))),
+        suggestion,
+        field(t('welcome.level'), levelPick));
+    } else {
+      const g = h('input', { type: 'text', value: data.goals, oninput: (e) => { data.goals = e.target.value; } });
+      const i = h('input', { type: 'text', value: data.interests, oninput: (e) => { data.interests = e.target.value; } });
+      content = h('div', {}, field(t('welcome.goals'), g, t('welcome.listHint')), field(t('welcome.interests'), i, t('welcome.listHint')));
+    }
+    const last = step === steps.length - 1;
+    fill(body, h('form', {
+      class: 'card narrow',
+      onsubmit: async (e) => {
+        e.preventDefault();
+        showErr('');
+        if (!last) { step++; draw(); body.querySelector('input,select')?.focus(); return; }
+        const list = (s2) => s2.split(',').map((x) => x.trim()).filter(Boolean).slice(0, 10);
+        try {
+          await api('PATCH', '/v1/me/profile', {
+            display_name: data.display_name.trim(),
+            native_language: data.native_language,
+            targets: [{ language: data.language, level: data.level }],
+            goals: list(data.goals),
+            interests: list(data.interests),
+            interface_language: getLang(),
+          });
+          await app.loadMe();
+          navigate('/chat');
+        } catch (e2) { showErr(explain(e2)); }
+      },
+    }, progress, content, err,
+    h('div', { class: 'actions' },
+      step > 0 ? h('button', { type: 'button', onclick: () => { step--; draw(); } }, t('welcome.back')) : null,
+      h('button', { class: 'primary', type: 'submit' }, last ? t('welcome.finish') : t('welcome.next')))));
+  };
+  draw();
+  return page(t('welcome.title'), h('p', { class: 'lead' }, t('welcome.lead')), body);
+}
+
+export async function progress() {
+  const p = await api('GET', '/v1/me/progress?days=30');
+  const lang = getLang();
+  const label = (d) => new Date(`${d}T00:00:00Z`).toLocaleDateString(lang, { day: 'numeric', month: 'short', timeZone: 'UTC' });
+  const days = p.days.map((d) => ({ label: label(d.date), turns: d.turns, accuracy: d.accuracy }));
+  const stat = (k, v) => h('div', { class: 'stat' }, h('dt', {}, t(`progress.${k}`)), h('dd', {}, String(v)));
+  const cats = Object.entries(p.errors_by_category).map(([k, v]) => ({ label: t(`category.${k}`, {}, k), value: v }));
+  const level = p.level && p.level.suggestion;
+  return page(t('progress.title'),
+    h('dl', { class: 'stats' },
+      stat('messages', p.messages), stat('conversations', p.conversations), stat('streak', p.streak_days),
+      stat('accuracy', p.accuracy == null ? '—' : `${Math.round(p.accuracy * 100)} %`),
+      stat('learned', p.words_learned), stat('due', p.words_due)),
+    level ? h('p', { class: 'card' }, t('progress.levelOffer', { from: level.current, to: level.suggested }), ' ',
+      h('a', { href: '/settings' }, t('progress.levelAct'))) : null,
+    h('div', { class: 'charts' },
+      h('section', {}, h('h2', {}, t('progress.activity')), barChart(days.map((d) => ({ label: d.label, value: d.turns })), t('progress.activityAlt'))),
+      h('section', {}, h('h2', {}, t('progress.accuracyTrend')), lineChart(days.map((d) => ({ label: d.label, value: d.accuracy })), t('progress.accuracyAlt'))),
+      h('section', {}, h('h2', {}, t('progress.errors')), cats.length ? hbarChart(cats, t('progress.errorsAlt')) : h('p', {}, t('progress.noErrors'))),
+      h('section', {}, h('h2', {}, t('progress.vocab')),
+        hbarChart([
+          { label: t('progress.due'), value: p.words_due },
+          { label: t('progress.learned'), value: p.words_learned },
+          { label: t('progress.seen'), value: p.words_seen },
+        ], t('progress.vocabAlt')),
+        p.words_due ? h('a', { class: 'button primary', href: '/review' }, t('review.start')) : null)));
+}
+
+export async function review() {
+  const cards = await api('GET', '/v1/vocabulary?due=true&limit=50');
+  const holder = h('div', { class: 'flashcards' });
+  let i = 0;
+  let done = 0;
+  const next = () => {
+    if (i >= cards.length) {
+      fill(holder, h('p', { class: 'card', role: 'status' }, cards.length ? t('review.done', { n: done }) : t('review.none')),
+        h('a', { class: 'button', href: '/chat' }, t('review.practise')));
+      return;
+    }
+    const c = cards[i];
+    const answer = h('div', { class: 'answer', hidden: true },
+      h('p', { class: 'translation' }, c.translation),
+      c.example ? h('p', { class: 'example', lang: c.language }, c.example) : null);
+    const grades = h('div', { class: 'grades', hidden: true, role: 'group', 'aria-label': t('review.how') },
+      ['again', 'hard', 'good', 'easy'].map((g) => h('button', {
+        type: 'button', class: g === 'good' ? 'primary' : '',
+        onclick: async () => {
+          try {
+            await api('POST', `/v1/vocabulary/${encodeURIComponent(c.id)}/review`, { grade: g });
+            done++; i++; next();
+          } catch (e) { toast(explain(e), 'error'); }
+        },
+      }, t(`review.${g}`))));
+    const show = h('button', {
+      type: 'button', class: 'primary',
+      onclick: () => { answer.hidden = false; grades.hidden = false; show.hidden = true; grades.querySelector('.primary').focus(); announce(c.translation); },
+    }, t('review.show'));
+    fill(holder,
+      h('p', { class: 'hint' }, t('review.count', { n: i + 1, of: cards.length })),
+      h('article', { class: 'flashcard', 'aria-label': t('review.card') },
+        h('p', { class: 'term', lang: c.language }, c.term), answer),
+      show, grades);
+    show.focus();
+  };
+  next();
+  return page(t('review.title'), holder);
+}
+
+export async function settings() {
+  const me = app.state.me;
+  const p = me.profile;
+  const langs = await languages();
+  const [err, showErr] = errorBox();
+  const name = h('input', { type: 'text', value: p.display_name, maxlength: 60, required: true });
+  const native = select(langs, p.native_language || getLang());
+  const targets = h('div', { class: 'targets' });
+  const rows = p.targets.map((x) => ({ ...x }));
+  const drawTargets = () => fill(targets, rows.map((row, idx) => h('div', { class: 'target-row' },
+    field(t('settings.language'), select(langs, row.language, { onchange: (e) => { row.language = e.target.value; } })),
+    field(t('settings.level'), select(LEVELS.map((l) => [l, l]), row.level, { onchange: (e) => { row.level = e.target.value; } })),
+    rows.length > 1 ? h('button', { type: 'button', onclick: () => { rows.splice(idx, 1); drawTargets(); } }, t('settings.remove')) : null)),
+  h('button', { type: 'button', onclick: () => { rows.push({ language: 'es', level: 'A1' }); drawTargets(); } }, t('settings.addLanguage')));
+  drawTargets();
+  const intensity = select(['off', 'gentle', 'every_error'].map((v) => [v, t(`intensity.${v}`)]), p.correction_intensity);
+  const ui = select(LANGS.map((l) => [l, l === 'fr' ? 'Français' : 'English']), getLang());
+  const themePick = select(['system', 'light', 'dark'].map((v) => [v, t(`theme.${v}`)]), currentTheme());
+  const suggestion = p.level_suggestion;
+
+  const save = h('form', {
+    class: 'card',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      showErr('');
+      try {
+        await api('PATCH', '/v1/me/profile', {
+          display_name: name.value.trim(), native_language: native.value, targets: rows,
+          correction_intensity: intensity.value, interface_language: ui.value,
+        });
+        setTheme(themePick.value);
+        await app.loadMe();
+        toast(t('settings.saved'));
+        if (ui.value !== getLang()) await switchLang(ui.value);
+        else app.render();
+      } catch (e2) { showErr(explain(e2)); }
+    },
+  },
+  h('h2', {}, t('settings.profile')),
+  field(t('auth.name'), name), field(t('welcome.native'), native),
+  h('fieldset', {}, h('legend', {}, t('settings.targets')), targets),
+  field(t('settings.intensity'), intensity),
+  h('h2', {}, t('settings.appearance')),
+  field(t('settings.interface'), ui), field(t('settings.theme'), themePick),
+  err, h('button', { class: 'primary', type: 'submit' }, t('settings.save')));
+
+  const offer = suggestion ? h('section', { class: 'card' },
+    h('p', {}, t('progress.levelOffer', { from: suggestion.current, to: suggestion.suggested })),
+    h('button', { type: 'button', class: 'primary', onclick: async () => {
+      await api('PATCH', '/v1/me/profile', { accept_level_suggestion: true });
+      await app.loadMe();
+      toast(t('settings.saved'));
+      app.render();
+    } }, t('settings.acceptLevel'))) : null;
+
+  const exportBtn = h('button', {
+    type: 'button',
+    onclick: async () => {
+      try {
+        const data = await api('GET', '/v1/me/export');
+        const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: 'application/json' }));
+        const a = h('a', { href: url, download: `penpal-export-${new Date().toISOString().slice(0, 10)}.json` });
+        document.body.append(a);
+        a.click();
+        a.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 10000);
+        toast(t('settings.exported'));
+      } catch (e2) { toast(explain(e2), 'error'); }
+    },
+  }, t('settings.export'));
+
+  const delPw = h('input', { type: 'password', autocomplete: 'current-password', required: true });
+  const [delErr, showDelErr] = errorBox();
+  const del = h('form', {
+    class: 'card danger',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      if (!confirm(t('settings.deleteConfirm'))) return;
+      try {
+        await api('DELETE', '/v1/me', { password: delPw.value });
+        dropSession();
+        app.state.me = null;
+        navigate('/');
+        toast(t('settings.deleted'));
+      } catch (e2) { showDelErr(explain(e2)); }
+    },
+  }, h('h2', {}, t('settings.deleteTitle')), h('p', {}, t('settings.deleteText')),
+  field(t('auth.password'), delPw), delErr, h('button', { type: 'submit', class: 'danger' }, t('settings.delete')));
+
+  return page(t('settings.title'), offer, save,
+    h('section', { class: 'card' }, h('h2', {}, t('settings.dataTitle')), h('p', {}, t('settings.dataText')), exportBtn,
+      ' ', h('a', { href: '/v1/vocabulary/export.csv', class: 'button', onclick: downloadCsv }, t('settings.anki'))),
+    del);
+}
+
+async function downloadCsv(e) {
+  // The CSV needs the bearer token, which a plain link cannot carry.
+  e.preventDefault();
+  try {
+    const csv = await api('GET', '/v1/vocabulary/export.csv');
+    const url = URL.createObjectURL(new Blob([csv], { type: 'text/csv' }));
+    const a = h('a', { href: url, download: 'penpal-vocabulary.csv' });
+    document.body.append(a);
+    a.click();
+    a.remove();
+  } catch (e2) { toast(explain(e2), 'error'); }
+}
