@@ -83,7 +83,17 @@ fn asset_response(i: usize, status: StatusCode, headers: &HeaderMap) -> Response
             .get(header::IF_NONE_MATCH)
             .is_some_and(|v| v.as_bytes() == etag.as_bytes())
     {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+        // The type goes with the 304 too: browsers take the revalidation's headers, and the
+        // page policy is chosen by type (without it a reloaded page got the API's policy).
+        return (
+            StatusCode::NOT_MODIFIED,
+            [
+                (header::ETAG, etag),
+                (header::CONTENT_TYPE, HeaderValue::from_static(a.mime)),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            ],
+        )
+            .into_response();
     }
     let mut resp = Response::new(Body::from(a.bytes));
     *resp.status_mut() = status;

@@ -291,7 +291,14 @@ async function thread(id, onLeave) {
     reconnectTimer = setTimeout(connect, backoff);
     backoff = Math.min(backoff * 2, 10000);
   };
-  const wake = () => { if (!ws || ws.readyState > WebSocket.OPEN) { backoff = 500; clearTimeout(reconnectTimer); connect(); } };
+  const wake = () => {
+    if (ws && ws.readyState === WebSocket.OPEN) {
+      // The socket may have survived the outage; a ping proves it (or closes it).
+      setStatus('online');
+      ws.send('{"type":"ping"}');
+      pongDue = Date.now() + 10000;
+    } else if (!ws || ws.readyState > WebSocket.OPEN) { backoff = 500; clearTimeout(reconnectTimer); connect(); }
+  };
   window.addEventListener('online', wake);
   const offline = () => setStatus('offline');
   window.addEventListener('offline', offline);
