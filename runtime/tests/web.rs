@@ -24,7 +24,8 @@ fn chromium() -> String {
 async fn a_visitor_becomes_a_learner_in_the_browser() {
     let dir = repo().join("runtime/tests/web");
     assert!(
-        dir.join("node_modules/playwright-core").is_dir() && dir.join("node_modules/axe-core").is_dir(),
+        dir.join("node_modules/playwright-core").is_dir()
+            && dir.join("node_modules/axe-core").is_dir(),
         "the browser test's npm packages are missing: run `cargo xtask test` (it runs `npm ci` in {})",
         dir.display()
     );
@@ -71,6 +72,261 @@ async fn a_visitor_becomes_a_learner_in_the_browser() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
     server.stop().await;
-    assert!(out.status.success(), "the browser journey failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "the browser journey failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("journey complete"), "{stdout}");
+}
+
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The `name=value` of a `Set-Cookie` named `name`, and its attributes.
+fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    resp.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| {
+            let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
+            (
+                pair.split_once('=').unwrap().1.to_string(),
+                attrs.to_string(),
+            )
+        })
+}
+
+/// A browser session as the web app holds it: the two cookies.
+struct Browser {
+    refresh: String,
+    csrf: String,
+}
+
+impl Browser {
+    fn from(resp: &reqwest::Response) -> Browser {
+        let (refresh, attrs) = set_cookie(resp, "penpal_refresh").expect("a refresh cookie");
+        assert!(attrs.contains("HttpOnly"), "{attrs}");
+        assert!(attrs.contains("SameSite=Strict"), "{attrs}");
+        assert!(attrs.contains("Path=/v1/auth/web"), "{attrs}");
+        let (csrf, attrs) = set_cookie(resp, "penpal_csrf").expect("a CSRF cookie");
+        assert!(
+            !attrs.contains("HttpOnly"),
+            "the page must read the CSRF cookie"
+        );
+        Browser { refresh, csrf }
+    }
+
+    fn cookie(&self) -> String {
+        format!("penpal_refresh={}; penpal_csrf={}", self.refresh, self.csrf)
+    }
+}
+
+#[actix_rt::test]
+async fn browser_sessions_keep_the_refresh_token_in_a_cookie_guarded_against_csrf() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start(serve_args(data.path(), None)).await;
+    let http = http();
+    let post = |path: &str| http.post(server.url(path));
+
+    let resp = post("/v1/auth/web/register")
+        .json(&serde_json::json!({"email": "web@example.com", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let first = Browser::from(&resp);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        body.get("refresh_token").is_none(),
+        "page scripts never see the refresh token: {body}"
+    );
+    assert_eq!(body["csrf_token"], first.csrf.as_str());
+    let me = http
+        .get(server.url("/v1/me"))
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+
+    // A cross-site form or script cannot refresh: no header, a wrong one, or another origin.
+    let refresh = |cookie: String, csrf: Option<&str>, origin: Option<&str>| {
+        let mut r = post("/v1/auth/web/refresh").header("cookie", cookie);
+        if let Some(c) = csrf {
+            r = r.header("x-csrf-token", c);
+        }
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        r.send()
+    };
+    for (csrf, origin) in [
+        (None, None),
+        (Some("forged"), None),
+        (Some(first.csrf.as_str()), Some("https://evil.example")),
+    ] {
+        let resp = refresh(first.cookie(), csrf, origin).await.unwrap();
+        assert_eq!(resp.status(), 403, "csrf {csrf:?}, origin {origin:?}");
+        let err: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(err["error"]["code"], "forbidden", "{err}");
+    }
+    let no_cookie = refresh(String::new(), Some(&first.csrf), None)
+        .await
+        .unwrap();
+    assert_eq!(no_cookie.status(), 401);
+
+    // Penpal's own page rotates the cookie.
+    let own_origin = server.url("");
+    let resp = refresh(first.cookie(), Some(&first.csrf), Some(&own_origin))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let second = Browser::from(&resp);
+    assert_ne!(second.refresh, first.refresh);
+    assert_ne!(second.csrf, first.csrf);
+
+    // The old cookie replayed is theft: refused, cleared, and the whole session ends.
+    let resp = refresh(first.cookie(), Some(&first.csrf), None)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let (cleared, attrs) = set_cookie(&resp, "penpal_refresh").unwrap();
+    assert!(cleared.is_empty() && attrs.contains("Max-Age=0"), "{attrs}");
+    let err: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "refresh_reused");
+    let resp = refresh(second.cookie(), Some(&second.csrf), None)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "the thief's session ended too");
+
+    // Signing out needs the CSRF token too, then ends the session for good.
+    let resp = post("/v1/auth/web/login")
+        .json(&serde_json::json!({"email": "web@example.com", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let third = Browser::from(&resp);
+    let resp = post("/v1/auth/web/logout")
+        .header("cookie", third.cookie())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let resp = post("/v1/auth/web/logout")
+        .header("cookie", third.cookie())
+        .header("x-csrf-token", &third.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert!(
+        set_cookie(&resp, "penpal_refresh")
+            .unwrap()
+            .1
+            .contains("Max-Age=0")
+    );
+    let resp = refresh(third.cookie(), Some(&third.csrf), None)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn pages_and_assets_are_served_with_security_headers() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start(serve_args(data.path(), None)).await;
+    let http = http();
+    let get = |path: &str, accept: &str| {
+        http.get(server.url(path))
+            .header("accept", accept)
+            .header("accept-encoding", "gzip")
+            .send()
+    };
+
+    let page = get("/chat/0123abcd", "text/html").await.unwrap();
+    assert_eq!(page.status(), 200);
+    let h = page.headers().clone();
+    assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["content-encoding"], "gzip", "pages are compressed");
+
+    // A revalidated page keeps the page policy (a bare 304 once got the API's, which blocks
+    // every script on reload).
+    let etag = h["etag"].to_str().unwrap().to_string();
+    let again = http
+        .get(server.url("/"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["content-security-policy"], csp);
+
+    let js = get("/assets/js/app.js", "*/*").await.unwrap();
+    assert_eq!(js.status(), 200);
+    assert!(
+        js.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert_eq!(js.headers()["content-encoding"], "gzip");
+
+    // Unknown addresses: a page for browsers, JSON for API clients.
+    let missing = get("/nowhere", "text/html,*/*").await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(
+        missing.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let api = get("/v1/nowhere", "text/html").await.unwrap();
+    assert_eq!(api.status(), 404);
+    let body: serde_json::Value = serde_json::from_slice(&decompress(api).await).unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+    let asset = get("/assets/secret.txt", "*/*").await.unwrap();
+    assert_eq!(asset.status(), 404);
+
+    // The API says nothing may run from its answers.
+    let version = get("/v1/version", "application/json").await.unwrap();
+    assert_eq!(
+        version.headers()["content-security-policy"],
+        "default-src 'none'; frame-ancestors 'none'"
+    );
+    server.stop().await;
+}
+
+/// A body, gunzipped when the server compressed it.
+async fn decompress(resp: reqwest::Response) -> Vec<u8> {
+    let gz = resp
+        .headers()
+        .get("content-encoding")
+        .is_some_and(|v| v == "gzip");
+    let bytes = resp.bytes().await.unwrap().to_vec();
+    if !gz {
+        return bytes;
+    }
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut out).unwrap();
+    out
 }

@@ -1,7 +1,8 @@
 //! `cargo xtask`: the project's tasks, so that a fresh machine needs exactly two commands.
 //!
 //! - `cargo xtask run [-- serve flags]`: build the first-party plugins and run `penpal serve`.
-//! - `cargo xtask test`: build every plugin, then formatting, lints and every test.
+//! - `cargo xtask test`: build every plugin, install the browser test's Chromium and npm
+//!   packages, then formatting, lints and every test.
 //! - `cargo xtask build-plugins`: build the first-party plugins and the test guests.
 //! - `cargo xtask bench`: build the plugins and run the criterion benchmarks.
 //! - `cargo xtask load`: concurrent socket conversations against a release `penpal serve`.
@@ -208,5 +209,43 @@ fn test(root: &Path) -> Result<()> {
             .arg(root.join("target/wasm"))
             .args(["--", "-D", "warnings"]))?;
     }
+    browser_test_setup(root)?;
     run(cargo().current_dir(root).args(["test", "--workspace"]))
+}
+
+/// What the browser test needs beside Rust: Debian's Chromium and the npm packages that
+/// drive it (`playwright-core`, `axe-core`, pinned by `runtime/tests/web/package-lock.json`).
+fn browser_test_setup(root: &Path) -> Result<()> {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists() {
+        eprintln!("xtask: installing Debian's chromium for the browser test");
+        let root_user = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0"));
+        let apt = |args: &[&str]| {
+            let mut cmd = if root_user {
+                Command::new("apt-get")
+            } else {
+                let mut c = Command::new("sudo");
+                c.args(["-n", "apt-get"]);
+                c
+            };
+            cmd.env("DEBIAN_FRONTEND", "noninteractive").args(args);
+            cmd
+        };
+        run(&mut apt(&["update", "-q"]))?;
+        run(&mut apt(&[
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            "chromium",
+        ]))
+        .context("the browser test needs Debian's chromium; install it or set CHROMIUM")?;
+    }
+    run(Command::new("npm")
+        .current_dir(root.join("runtime/tests/web"))
+        .args(["ci", "--no-audit", "--no-fund"]))
+    .context("the browser test needs Node.js and npm (to install playwright-core and axe-core)")
 }

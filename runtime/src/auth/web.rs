@@ -103,7 +103,8 @@ fn session(app: &AppState, headers: &HeaderMap, status: StatusCode, t: Tokens) -
         "{REFRESH_COOKIE}={}; Path={REFRESH_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Strict{flags}",
         t.refresh_token
     );
-    let readable = format!("{CSRF_COOKIE}={csrf}; Path=/; Max-Age={max_age}; SameSite=Strict{flags}");
+    let readable =
+        format!("{CSRF_COOKIE}={csrf}; Path=/; Max-Age={max_age}; SameSite=Strict{flags}");
     let body = WebSession {
         access_token: t.access_token,
         expires_in: t.expires_in,
@@ -209,7 +210,10 @@ mod tests {
     #[test]
     fn cookies_are_found_among_others() {
         let mut h = HeaderMap::new();
-        h.append(header::COOKIE, HeaderValue::from_static("a=1; penpal_refresh=abc; b=2"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; penpal_refresh=abc; b=2"),
+        );
         h.append(header::COOKIE, HeaderValue::from_static("penpal_csrf=xyz"));
         assert_eq!(cookie(&h, REFRESH_COOKIE), Some("abc"));
         assert_eq!(cookie(&h, CSRF_COOKIE), Some("xyz"));
@@ -227,10 +231,19 @@ mod tests {
     fn other_origins_are_refused() {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
-        assert!(same_origin(&h).is_ok(), "no Origin: not a cross-site browser request");
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
+        assert!(
+            same_origin(&h).is_ok(),
+            "no Origin: not a cross-site browser request"
+        );
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8080"),
+        );
         assert!(same_origin(&h).is_ok());
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
         assert!(same_origin(&h).is_err());
     }
 }

@@ -62,7 +62,8 @@ static ETAGS: LazyLock<Vec<HeaderValue>> = LazyLock::new(|| {
         .map(|a| {
             let d = Sha256::digest(a.bytes);
             let hex: String = d[..12].iter().map(|b| format!("{b:02x}")).collect();
-            HeaderValue::from_str(&format!("\"{hex}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+            HeaderValue::from_str(&format!("\"{hex}\""))
+                .unwrap_or(HeaderValue::from_static("\"0\""))
         })
         .collect()
 });
@@ -106,12 +107,21 @@ fn asset_response(i: usize, status: StatusCode, headers: &HeaderMap) -> Response
 }
 
 fn index() -> usize {
-    ASSETS.iter().position(|a| a.path == "index.html").unwrap_or(0)
+    ASSETS
+        .iter()
+        .position(|a| a.path == "index.html")
+        .unwrap_or(0)
 }
 
 /// A file under `/assets/`.
-async fn asset(axum::extract::Path(path): axum::extract::Path<String>, headers: HeaderMap) -> Response {
-    match ASSETS.iter().position(|a| a.path == path && a.path != "index.html") {
+async fn asset(
+    axum::extract::Path(path): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match ASSETS
+        .iter()
+        .position(|a| a.path == path && a.path != "index.html")
+    {
         Some(i) => asset_response(i, StatusCode::OK, &headers),
         None => ApiError::NotFound("asset").into_response(),
     }
@@ -165,10 +175,19 @@ pub async fn security_headers(req: Request, next: axum::middleware::Next) -> Res
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(if is_html { PAGE_CSP } else { API_CSP }),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
     h.insert(
         "permissions-policy",
         HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
@@ -192,7 +211,10 @@ mod tests {
         for src in shell.split("src=\"").skip(1) {
             let url = src.split('"').next().unwrap_or_default();
             let path = url.trim_start_matches("/assets/");
-            assert!(ASSETS.iter().any(|a| a.path == path), "{url} is not embedded");
+            assert!(
+                ASSETS.iter().any(|a| a.path == path),
+                "{url} is not embedded"
+            );
         }
     }
 }

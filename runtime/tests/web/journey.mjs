@@ -48,6 +48,8 @@ async function audit(page, name) {
 }
 
 async function shoot(page, name) {
+  // Scrolled to the end, a sticky composer sits where it belongs in a full-page picture.
+  await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 

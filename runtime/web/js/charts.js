@@ -5,7 +5,7 @@ import { h } from './ui.js';
 
 const W = 320;
 const H = 140;
-const PAD = 24;
+const PAD = 36;
 
 function table(points, caption) {
   return h('table', { class: 'sr-only' }, h('caption', {}, caption),

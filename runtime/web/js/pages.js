@@ -12,8 +12,14 @@ let languageCache = null;
 
 /** The languages penpal knows, as [code, name]. */
 export async function languages() {
-  if (!languageCache) languageCache = (await api('GET', '/v1/languages', undefined, { auth: false })).map((l) => [l.code, l.name]);
-  return languageCache;
+  if (!languageCache) languageCache = await api('GET', '/v1/languages', undefined, { auth: false });
+  // Named in the interface language where the browser knows the name.
+  let names = null;
+  try { names = new Intl.DisplayNames([getLang()], { type: 'language' }); } catch { /* English names */ }
+  return languageCache
+    .map((l) => [l.code, (names && names.of(l.code)) || l.name])
+    .map(([c, n]) => [c, n.charAt(0).toLocaleUpperCase(getLang()) + n.slice(1)])
+    .sort((a, b) => a[1].localeCompare(b[1], getLang()));
 }
 
 /** What to tell a person about a failed call. */
