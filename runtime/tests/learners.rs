@@ -349,6 +349,24 @@ async fn the_whole_learner_journey() {
             .len(),
         6
     );
+    // Every answered turn's model usage is on record, per conversation and purpose.
+    let conv_id = export["conversations"][0]["id"].clone();
+    let usage = export["usage"].as_array().unwrap();
+    for purpose in ["reply", "analysis"] {
+        let rows: Vec<&Value> = usage
+            .iter()
+            .filter(|u| u["purpose"] == purpose && u["conversation"] == conv_id)
+            .collect();
+        assert_eq!(rows.len(), 3, "{purpose} usage of 3 turns: {usage:?}");
+        assert!(rows.iter().all(|u| u["prompt_tokens"].as_i64().unwrap() > 0
+            && u["completion_tokens"].as_i64().unwrap() > 0
+            && u["model"] == "penpal-scripted"));
+    }
+    let (_, progress) = ana.req("GET", "/v1/me/progress", None).await;
+    assert!(
+        progress["usage"]["prompt_tokens"].as_i64().unwrap() > 0,
+        "{progress}"
+    );
     let (status, _) = ana
         .req(
             "DELETE",

@@ -22,17 +22,16 @@ const DAY_MS: i64 = 86_400_000;
 /// Observations a level suggestion needs.
 pub const LEVEL_EVIDENCE: usize = 5;
 
-/// Adds `words` to the learner's vocabulary, due for a first review now. Words already
-/// there are left as they are (their schedule is the learner's progress).
-pub async fn add_vocabulary(
-    db: &Db,
+/// The new cards `words` make, due for a first review now, keyed `[user, language, term]`
+/// for `INSERT IGNORE INTO vocab` (words already there keep their schedule).
+pub fn vocab_cards(
     user: &str,
     lang: &str,
     conversation: Option<&str>,
     words: &[Word],
-) -> StoreResult<()> {
+) -> Vec<Value> {
     let now = now_ms();
-    let cards: Vec<Value> = words
+    words
         .iter()
         .filter_map(|w| {
             let term: String = w.term.trim().to_lowercase().chars().take(80).collect();
@@ -44,13 +43,7 @@ pub async fn add_vocabulary(
                        "interval_days": 0.0, "ease": 2.5, "reps": 0, "lapses": 0})
             })
         })
-        .collect();
-    if cards.is_empty() {
-        return Ok(());
-    }
-    // The key is the word, so a word already learning keeps its schedule.
-    db.exec("INSERT IGNORE INTO vocab $cards", json!({"cards": cards}))
-        .await
+        .collect()
 }
 
 /// A card's id in the API: its language and term, URL-safe. Cards are keyed by

@@ -222,29 +222,37 @@ pub async fn run(
             .clone()
             .unwrap_or_else(|| app.llm.settings().model.clone())
     };
-    if let Some((_, usage)) = &analysis
+    let mut usage = Vec::new();
+    if let Some((_, used)) = &analysis
         && let Some(req) = &plan.analysis
     {
-        record_usage(
+        usage.push(UsageRow::new(
             &app,
             Some(&conv.user),
             Some(&conv.id),
             &model(req),
             "analysis",
-            *usage,
-        )
-        .await;
+            *used,
+        ));
     }
-    let (reply_text, reply_usage) = reply.map_err(from_llm)?;
-    record_usage(
+    let (reply_text, reply_usage) = match reply {
+        Ok(r) => r,
+        Err(e) => {
+            // The analysis was paid for even though the turn failed.
+            for row in usage {
+                row.record(&app).await;
+            }
+            return Err(from_llm(e));
+        }
+    };
+    usage.push(UsageRow::new(
         &app,
         Some(&conv.user),
         Some(&conv.id),
         &model(&plan.reply),
         "reply",
         reply_usage,
-    )
-    .await;
+    ));
 
     let review = match app
         .host
@@ -276,7 +284,7 @@ pub async fn run(
     let over_budget = unsummarised.is_none_or(|t| {
         t + tokens(&learner.text) + tokens(&reply_text) > app.settings.context_tokens
     });
-    let mut done = store(&app, &conv, &profile, learner, reply_text, review).await?;
+    let mut done = store(&app, &conv, &profile, learner, reply_text, review, usage).await?;
     done.over_budget = over_budget;
     Ok(done)
 }
@@ -318,6 +326,19 @@ pub fn review_to_api(review: &TurnReview) -> (Vec<Correction>, Vec<Word>) {
     )
 }
 
+/// The fixed part of a turn's transaction; optional statements and the commit follow it.
+const STORE_TURN: &str = "BEGIN TRANSACTION;
+             UPDATE type::record('message', [$c, $l.seq])
+                SET status = 'answered', corrections = $l.corrections, vocabulary = $l.vocabulary, error = NONE;
+             CREATE type::record('message', [$c, $r.seq]) CONTENT { conversation: $c, user: $u, seq: $r.seq, role: 'tutor', text: $r.text,
+                created_at: $r.created_at, status: 'ok', corrections: [], vocabulary: [], debrief: $r.debrief };
+             UPDATE type::record('conversation', $c) SET last_seq = math::max([last_seq, $r.seq]), turns += 1, updated_at = $now;
+             CREATE type::record('turn_stat', [$u, $now, $sid]) CONTENT { user: $u, conversation: $c, language: $lang, at: $now, words: $words,
+                errors: $errors, categories: $cats, observed: $observed, confidence: $confidence };
+";
+
+/// Stores a finished turn in one transaction: the answered learner message, the reply, the
+/// conversation's counters, the turn's statistics, new vocabulary and the model usage.
 async fn store(
     app: &App,
     conv: &Conversation,
@@ -325,6 +346,7 @@ async fn store(
     mut learner: Message,
     reply_text: String,
     review: TurnReview,
+    usage: Vec<UsageRow>,
 ) -> Result<Completed, Failure> {
     (learner.corrections, learner.vocabulary) = review_to_api(&review);
     learner.status = "answered".into();
@@ -353,34 +375,34 @@ async fn store(
             .unwrap_or(0);
         categories.insert(c.category.clone(), json!(n + 1));
     }
-    app.db
-        .exec(
-            "BEGIN TRANSACTION;
-             UPDATE type::record('message', [$c, $l.seq])
-                SET status = 'answered', corrections = $l.corrections, vocabulary = $l.vocabulary, error = NONE;
-             CREATE type::record('message', [$c, $r.seq]) CONTENT { conversation: $c, user: $u, seq: $r.seq, role: 'tutor', text: $r.text,
-                created_at: $r.created_at, status: 'ok', corrections: [], vocabulary: [], debrief: $r.debrief };
-             UPDATE type::record('conversation', $c) SET last_seq = math::max([last_seq, $r.seq]), turns += 1, updated_at = $now;
-             CREATE type::record('turn_stat', [$u, $now, $sid]) CONTENT { user: $u, conversation: $c, language: $lang, at: $now, words: $words,
-                errors: $errors, categories: $cats, observed: $observed, confidence: $confidence };
-             COMMIT TRANSACTION;",
-            json!({"c": conv.id, "u": conv.user, "l": learner, "r": reply, "now": now, "sid": crate::store::new_id(), "lang": conv.language,
-                   "words": learner.text.split_whitespace().count(), "errors": learner.corrections.len(),
-                   "cats": categories, "observed": level.map(|l| l.observed), "confidence": level.map(|l| l.confidence as f64)}),
-        )
-        .await
-        .map_err(Failure::internal)?;
-    if let Err(e) = progress::add_vocabulary(
-        &app.db,
+    let cards = progress::vocab_cards(
         &conv.user,
         &conv.language,
         Some(&conv.id),
         &learner.vocabulary,
-    )
-    .await
-    {
-        tracing::warn!(error = %e, "could not add vocabulary");
+    );
+    // Optional parts are left out of the text rather than guarded in it.
+    let mut extra = String::new();
+    if !cards.is_empty() {
+        // Keyed by word, so a word already being learned keeps its schedule.
+        extra.push_str("INSERT IGNORE INTO vocab $cards;\n");
     }
+    for i in 0..usage.len() {
+        extra.push_str(&format!(
+            "CREATE type::record('usage', $usage[{i}].key) CONTENT $usage[{i}].row;\n"
+        ));
+    }
+    let sql = format!("{STORE_TURN}{extra}COMMIT TRANSACTION;");
+    app.db
+        .exec(
+            &sql,
+            json!({"c": conv.id, "u": conv.user, "l": learner, "r": reply, "now": now, "sid": crate::store::new_id(), "lang": conv.language,
+                   "words": learner.text.split_whitespace().count(), "errors": learner.corrections.len(),
+                   "cats": categories, "observed": level.map(|l| l.observed), "confidence": level.map(|l| l.confidence as f64),
+                   "cards": cards, "usage": usage}),
+        )
+        .await
+        .map_err(Failure::internal)?;
     // A suggestion only changes on a turn that disagrees with the learner's level, or while
     // one is on offer (it may need withdrawing); agreeing turns skip the read.
     let worth_considering = level.is_some_and(|l| l.observed != profile.level(&conv.language))
@@ -398,6 +420,51 @@ async fn store(
     })
 }
 
+/// Tokens a model call used and what they cost, as a `usage` row and its key.
+#[derive(Debug, Serialize)]
+pub struct UsageRow {
+    key: (String, i64, String),
+    row: serde_json::Value,
+}
+
+impl UsageRow {
+    /// The row for a call by `user` (none for the demo) in `conversation`.
+    pub fn new(
+        app: &App,
+        user: Option<&str>,
+        conversation: Option<&str>,
+        model: &str,
+        purpose: &str,
+        usage: Usage,
+    ) -> UsageRow {
+        let at = now_ms();
+        UsageRow {
+            key: (
+                user.unwrap_or_default().to_string(),
+                at,
+                crate::store::new_id(),
+            ),
+            row: json!({"user": user, "conversation": conversation, "at": at, "model": model, "purpose": purpose,
+                        "prompt_tokens": usage.prompt, "completion_tokens": usage.completion,
+                        "cost_micros": app.settings.cost_micros(usage)}),
+        }
+    }
+
+    /// Stores the row on its own (when there is no turn to store it with).
+    pub async fn record(self, app: &App) {
+        if let Err(e) = app
+            .db
+            .exec(
+                "CREATE type::record('usage', $key) CONTENT $row",
+                json!({"key": self.key, "row": self.row}),
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "could not record model usage");
+        }
+    }
+}
+
 /// Records tokens a model call used, and what they cost.
 pub async fn record_usage(
     app: &App,
@@ -407,19 +474,9 @@ pub async fn record_usage(
     purpose: &str,
     usage: Usage,
 ) {
-    let cost = app.settings.cost_micros(usage);
-    if let Err(e) = app
-        .db
-        .exec(
-            "CREATE type::record('usage', [$u ?? '', $at, $id]) CONTENT { user: $u, conversation: $c, at: $at, model: $model, purpose: $purpose,
-                prompt_tokens: $p, completion_tokens: $o, cost_micros: $cost }",
-            json!({"u": user, "c": conversation, "at": now_ms(), "id": crate::store::new_id(), "model": model, "purpose": purpose,
-                   "p": usage.prompt, "o": usage.completion, "cost": cost}),
-        )
-        .await
-    {
-        tracing::warn!(error = %e, "could not record model usage");
-    }
+    UsageRow::new(app, user, conversation, model, purpose, usage)
+        .record(app)
+        .await;
 }
 
 /// Starts compressing `conv`'s older turns into its summary if the window has outgrown its

@@ -83,7 +83,8 @@ async function newConversation() {
 
 /** The live thread of one conversation. */
 async function thread(id, onLeave) {
-  const conv = await api('GET', `/v1/conversations/${id}`);
+  const [conv, tutors] = await Promise.all([api('GET', `/v1/conversations/${id}`), api('GET', '/v1/tutors').catch(() => [])]);
+  const tutor = tutors.find((x) => x.name === conv.personality);
   document.title = `${conv.title} · Penpal`;
   const log = h('ol', { class: 'thread', 'aria-label': t('chat.thread') });
   const bySeq = new Map();
@@ -347,7 +348,7 @@ async function thread(id, onLeave) {
     h('div', { class: 'chat-head' },
       h('a', { href: '/chat', class: 'back' }, t('chat.back')),
       h('h1', {}, conv.title),
-      h('p', { class: 'hint' }, `${t(`mode.${conv.mode}`)} · ${langName(conv.language)}`),
+      h('p', { class: 'hint' }, [t(`mode.${conv.mode}`), tutor ? tutor.display_name : conv.personality, langName(conv.language)].join(' · ')),
       h('div', { class: 'actions' }, rename, remove)),
     earlier, log, form);
 }

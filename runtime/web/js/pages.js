@@ -106,6 +106,8 @@ export async function demo() {
     try {
       const r = await api('POST', '/v1/demo/chat', { message: text, language: 'fr', native_language: getLang(), history }, { auth: false });
       history.push({ role: 'learner', text }, { role: 'tutor', text: r.reply });
+      // The server takes the last 20 turns at most; older ones matter least.
+      history.splice(0, Math.max(0, history.length - 20));
       fill(mine, h('p', {}, marked(text, r.corrections)), corrections(r.corrections));
       fill(waiting, h('p', { lang: 'fr' }, r.reply), words(r.vocabulary));
       waiting.classList.remove('pending');
