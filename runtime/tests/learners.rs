@@ -235,6 +235,13 @@ async fn the_whole_learner_journey() {
         done["reply"]["text"].as_str().unwrap().contains("level C1"),
         "{done}"
     );
+    assert!(
+        done["reply"]["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("[history: 2]"),
+        "the first turn reached the model with the second: {done}"
+    );
 
     // A second tab joins and sees the same stream.
     let mut tab2 = connect(&server, &ana, &conv, None).await;
@@ -248,6 +255,13 @@ async fn the_whole_learner_journey() {
         .pop()
         .unwrap();
     assert_eq!(first["reply"], second["reply"]);
+    assert!(
+        first["reply"]["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("[history: 4]"),
+        "{first}"
+    );
     drop(tab2);
 
     // Reconnect and read what was missed, and the history.
@@ -659,6 +673,20 @@ async fn model_faults_end_the_turn_with_a_retryable_error_and_keep_the_message()
     assert_eq!(end["type"], "turn.complete", "{end}");
     assert_eq!(end["learner"]["seq"], failed);
     assert_eq!(end["learner"]["status"], "answered");
+    let reply = |end: &Value| end["reply"]["text"].as_str().unwrap().to_string();
+    assert!(
+        reply(&end).ends_with("[history: 0]"),
+        "failed messages never reach the model: {end}"
+    );
+    say(&mut ws, "Et maintenant, on parle de quoi ?").await;
+    let end = events_until(&mut ws, &["turn.complete", "turn.error"])
+        .await
+        .pop()
+        .unwrap();
+    assert!(
+        reply(&end).ends_with("[history: 2]"),
+        "the retried turn, now answered, does: {end}"
+    );
     server.stop().await;
 }
 

@@ -180,6 +180,7 @@ struct Finished {
     turn_id: String,
     learner_seq: i64,
     result: Result<Completed, Failure>,
+    recent: Option<Vec<Stored>>,
 }
 
 /// Stop now (the conversation or its owner was deleted).
@@ -195,6 +196,12 @@ pub struct Conversation {
     next_sub: u64,
     running: Option<Snapshot>,
     last_active: Instant,
+    /// The newest messages (up to a turn's window), kept because this actor writes every
+    /// one of them: a turn need not read them back. `None` until a turn has read them.
+    recent: Option<Vec<Stored>>,
+    /// Whether the newest message is known not to be left `pending` (by a restart, or by a
+    /// failed turn whose failure could not be recorded).
+    settled: bool,
 }
 
 impl Conversation {
@@ -229,6 +236,7 @@ impl Conversation {
         self.last_active = Instant::now();
         let app = self.app.clone();
         let id = self.id.clone();
+        let settled = self.settled;
         let store = async move {
             let store_failed = |e: crate::store::StoreError| {
                 tracing::error!(error = %e, "could not store a learner message");
@@ -240,13 +248,15 @@ impl Conversation {
                 .ok_or(Refusal::Gone)?;
             // This actor is the only writer: a message still pending was cut off by a restart.
             // Only the newest message can be pending.
-            app.db
-                .exec(
-                    "UPDATE type::record('message', [$c, $seq]) SET status = 'failed', error = 'interrupted' WHERE status = 'pending'",
-                    json!({"c": id, "seq": conv.last_seq}),
-                )
-                .await
-                .map_err(store_failed)?;
+            if !settled {
+                app.db
+                    .exec(
+                        "UPDATE type::record('message', [$c, $seq]) SET status = 'failed', error = 'interrupted' WHERE status = 'pending'",
+                        json!({"c": id, "seq": conv.last_seq}),
+                    )
+                    .await
+                    .map_err(store_failed)?;
+            }
             let message = match input {
                 Ok(text) => {
                     let m = Stored {
@@ -309,9 +319,15 @@ impl Conversation {
         }))
     }
 
-    fn start_turn(&self, ctx: &mut Context<Self>, turn_id: String, conv: Row, message: Stored) {
+    fn start_turn(&mut self, ctx: &mut Context<Self>, turn_id: String, conv: Row, message: Stored) {
         let addr = ctx.address();
         let app = self.app.clone();
+        // The copy holds if it ends where the store said the conversation ended before this
+        // message (anything else means a write this actor did not see: read afresh).
+        let cached = self
+            .recent
+            .take()
+            .filter(|r| r.last().map_or(0, |m| m.seq) == conv.last_seq);
         tokio::spawn(async move {
             let learner_seq = message.seq;
             let emit = {
@@ -325,7 +341,7 @@ impl Conversation {
                 }
             };
             let conv_id = conv.id.clone();
-            let result = turn::run(app.clone(), conv, message, emit).await;
+            let (result, recent) = turn::run(app.clone(), conv, message, cached, emit).await;
             if let Err(f) = &result
                 && let Err(e) = app
                     .db
@@ -341,6 +357,7 @@ impl Conversation {
                 turn_id,
                 learner_seq,
                 result,
+                recent,
             });
         });
     }
@@ -436,6 +453,8 @@ impl Handler<Finished> for Conversation {
     fn handle(&mut self, msg: Finished, _: &mut Context<Self>) {
         self.running = None;
         self.last_active = Instant::now();
+        self.recent = msg.recent;
+        self.settled = msg.result.is_ok();
         let event = match msg.result {
             Ok(done) => {
                 if done.over_budget {
@@ -509,6 +528,8 @@ impl Registry {
             next_sub: 0,
             running: None,
             last_active: Instant::now(),
+            recent: None,
+            settled: false,
         };
         let addr = Conversation::start_in_arbiter(&arbiter, move |_| actor);
         map.insert(conv.id.clone(), (conv.user.clone(), addr.clone()));

@@ -19,7 +19,9 @@
 //! | `[[slow:MS]]` | waits MS milliseconds before the first byte |
 //!
 //! Replies name the CEFR level found in the system prompt (`level B1`), so a test can see a
-//! learner's level reach the model. Analyses correct a small table of classic French errors.
+//! learner's level reach the model, and end with how many earlier messages came with the
+//! request (`[history: 4]`), so a test can see the conversation's window reach it.
+//! Analyses correct a small table of classic French errors.
 
 use std::time::Duration;
 
@@ -163,7 +165,14 @@ async fn completions(
     let content = if json_mode {
         analysis(&last_user).to_string()
     } else {
-        reply(&system, &last_user)
+        // How many earlier turns reached the model, so tests can see the window.
+        let earlier = request
+            .messages
+            .iter()
+            .filter(|m| m.role == "user" || m.role == "assistant")
+            .count()
+            .saturating_sub(1);
+        reply(&system, &last_user, earlier)
     };
     let prompt_tokens: u32 = request
         .messages
@@ -275,11 +284,11 @@ fn level_in(system: &str) -> Option<&str> {
         .and(matches!(chars.next(), Some('1' | '2')).then_some(code))
 }
 
-fn reply(system: &str, said: &str) -> String {
+fn reply(system: &str, said: &str, earlier: usize) -> String {
     let level = level_in(system).unwrap_or("unknown");
     let said = said.trim();
     format!(
-        "(penpal-scripted, level {level}) Merci ! Tu as écrit : « {said} ». Et ensuite, qu'est-ce que tu as fait ?"
+        "(penpal-scripted, level {level}) Merci ! Tu as écrit : « {said} ». Et ensuite, qu'est-ce que tu as fait ? [history: {earlier}]"
     )
 }
 

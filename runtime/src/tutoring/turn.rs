@@ -113,15 +113,25 @@ const RECENT: i64 = 60;
 
 /// Builds the context of the turn answering `learner` in `conv`, and the tokens of every
 /// unsummarised answered message before it (`None` when there are more than the turn read).
+/// `cached` is the conversation actor's copy of the newest messages; without it they are
+/// read. Also answers the messages it used (those before `learner`).
 pub async fn context(
     app: &App,
     conv: &Conversation,
     profile: &Profile,
     learner: &Message,
-) -> Result<(TurnContext, Option<usize>), Failure> {
-    let recent = conversations::messages_before(&app.db, &conv.id, learner.seq, RECENT)
-        .await
-        .map_err(Failure::internal)?;
+    cached: Option<Vec<Message>>,
+) -> Result<(TurnContext, Option<usize>, Vec<Message>), Failure> {
+    let recent = match cached {
+        // A retried message is the newest one: the window is what came before it.
+        Some(mut c) => {
+            c.retain(|m| m.seq < learner.seq);
+            c
+        }
+        None => conversations::messages_before(&app.db, &conv.id, learner.seq, RECENT)
+            .await
+            .map_err(Failure::internal)?,
+    };
     let history = window(&recent, conv.summary_upto, app.settings.context_tokens);
     let saw_all = learner.seq - RECENT <= conv.summary_upto + 1;
     let unsummarised = saw_all.then(|| {
@@ -142,7 +152,28 @@ pub async fn context(
         message: learner.text.clone(),
         turn: conv.turns as u32,
     };
-    Ok((ctx, unsummarised))
+    Ok((ctx, unsummarised, recent))
+}
+
+/// The newest messages after a turn, as the next turn's `cached`: `recent` (what the turn
+/// read), then the learner's message and, when answered, the reply; at most [`RECENT`].
+fn next_recent(
+    mut recent: Vec<Message>,
+    learner: &Message,
+    outcome: &Result<Completed, Failure>,
+) -> Vec<Message> {
+    match outcome {
+        Ok(done) => recent.extend([done.learner.clone(), done.reply.clone()]),
+        Err(f) => {
+            let mut failed = learner.clone();
+            failed.status = "failed".into();
+            failed.error = Some(f.message.clone());
+            recent.push(failed);
+        }
+    }
+    let excess = recent.len().saturating_sub(RECENT as usize);
+    recent.drain(..excess);
+    recent
 }
 
 /// The newest messages after `summary_upto` that fit in `budget` tokens, oldest first.
@@ -173,21 +204,42 @@ pub fn window(recent: &[Message], summary_upto: i64, budget: usize) -> Vec<ChatM
 }
 
 /// Runs the turn answering `learner` (already stored) and stores its result. `emit` gets
-/// each piece of the reply as it arrives.
+/// each piece of the reply as it arrives. `cached` is the conversation's newest messages if
+/// the caller keeps them; the second answer is their new state for the next turn (`None`
+/// when the turn could not tell).
 pub async fn run(
     app: Arc<App>,
     conv: Conversation,
     learner: Message,
+    cached: Option<Vec<Message>>,
+    emit: impl Fn(String) + Send,
+) -> (Result<Completed, Failure>, Option<Vec<Message>>) {
+    let profile = match user_by_id(&app, &conv.user).await {
+        Ok(u) => u.profile,
+        Err(e) => return (Err(Failure::internal(e)), None),
+    };
+    let (ctx, unsummarised, recent) = match context(&app, &conv, &profile, &learner, cached).await {
+        Ok(c) => c,
+        Err(f) => return (Err(f), None),
+    };
+    let outcome = answer(&app, &conv, &profile, &learner, &ctx, unsummarised, emit).await;
+    let next = next_recent(recent, &learner, &outcome);
+    (outcome, Some(next))
+}
+
+/// Plans, answers, reviews and stores the turn whose context is `ctx`.
+async fn answer(
+    app: &Arc<App>,
+    conv: &Conversation,
+    profile: &Profile,
+    learner: &Message,
+    ctx: &TurnContext,
+    unsummarised: Option<usize>,
     emit: impl Fn(String) + Send,
 ) -> Result<Completed, Failure> {
-    let profile = user_by_id(&app, &conv.user)
-        .await
-        .map_err(Failure::internal)?
-        .profile;
-    let (ctx, unsummarised) = context(&app, &conv, &profile, &learner).await?;
     let plan = app
         .host
-        .plan_turn(&conv.personality, &ctx)
+        .plan_turn(&conv.personality, ctx)
         .await
         .map_err(from_plugin)?;
 
@@ -227,7 +279,7 @@ pub async fn run(
         && let Some(req) = &plan.analysis
     {
         usage.push(UsageRow::new(
-            &app,
+            app,
             Some(&conv.user),
             Some(&conv.id),
             &model(req),
@@ -240,13 +292,13 @@ pub async fn run(
         Err(e) => {
             // The analysis was paid for even though the turn failed.
             for row in usage {
-                row.record(&app).await;
+                row.record(app).await;
             }
             return Err(from_llm(e));
         }
     };
     usage.push(UsageRow::new(
-        &app,
+        app,
         Some(&conv.user),
         Some(&conv.id),
         &model(&plan.reply),
@@ -258,7 +310,7 @@ pub async fn run(
         .host
         .review_turn(
             &conv.personality,
-            &ctx,
+            ctx,
             &reply_text,
             analysis.as_ref().map(|(t, _)| t.as_str()),
         )
@@ -284,7 +336,16 @@ pub async fn run(
     let over_budget = unsummarised.is_none_or(|t| {
         t + tokens(&learner.text) + tokens(&reply_text) > app.settings.context_tokens
     });
-    let mut done = store(&app, &conv, &profile, learner, reply_text, review, usage).await?;
+    let mut done = store(
+        app,
+        conv,
+        profile,
+        learner.clone(),
+        reply_text,
+        review,
+        usage,
+    )
+    .await?;
     done.over_budget = over_budget;
     Ok(done)
 }
