@@ -21,14 +21,6 @@ struct Learner {
     refresh: String,
 }
 
-fn http() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
-
 async fn call(
     http: &reqwest::Client,
     method: &str,

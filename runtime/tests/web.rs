@@ -79,15 +79,6 @@ async fn a_visitor_becomes_a_learner_in_the_browser() {
     assert!(stdout.contains("journey complete"), "{stdout}");
 }
 
-fn http() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
 /// The `name=value` of a `Set-Cookie` named `name`, and its attributes.
 fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<(String, String)> {
     resp.headers()

@@ -219,13 +219,7 @@ pub async fn consume(
     if let Some(row) = won.into_iter().next() {
         return Ok(Ok((row.user, row.family)));
     }
-    let row: Option<RefreshRow> = db
-        .one(
-            "SELECT * FROM type::record('refresh_token', $id)",
-            json!({"id": id}),
-        )
-        .await?;
-    Ok(Err(match row {
+    Ok(Err(match stored(db, &id).await? {
         None => RefreshRefusal::Unknown,
         Some(row) if row.used_at.is_some() && !row.revoked => {
             tracing::warn!(user = %row.user, "a used refresh token was presented again: revoking its family");
@@ -240,15 +234,18 @@ pub async fn consume(
     }))
 }
 
+/// The stored refresh token whose hash is `id`.
+async fn stored(db: &Db, id: &str) -> StoreResult<Option<RefreshRow>> {
+    db.one(
+        "SELECT * FROM type::record('refresh_token', $id)",
+        json!({"id": id}),
+    )
+    .await
+}
+
 /// The session family a refresh token belongs to, used or not (to end it on sign-out).
 pub async fn family_of(db: &Db, refresh: &str) -> StoreResult<Option<String>> {
-    let row: Option<RefreshRow> = db
-        .one(
-            "SELECT * FROM type::record('refresh_token', $id)",
-            json!({"id": hash_token(refresh)}),
-        )
-        .await?;
-    Ok(row.map(|r| r.family))
+    Ok(stored(db, &hash_token(refresh)).await?.map(|r| r.family))
 }
 
 /// Revokes every refresh token of `family` and its access tokens on this node.

@@ -53,6 +53,7 @@ const PAGES: &[&str] = &[
     "/progress",
     "/review",
     "/settings",
+    "/chat/{id}",
 ];
 
 /// Weak validators, computed once: the content hash of each asset.
@@ -138,12 +139,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
             }),
         );
     }
-    r.route(
-        "/chat/{id}",
-        axum::routing::get(|headers: HeaderMap| async move {
-            asset_response(index(), StatusCode::OK, &headers)
-        }),
-    )
+    r
 }
 
 /// What an unknown route answers: a browser asking for a page gets the app, which says the

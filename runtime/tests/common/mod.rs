@@ -272,3 +272,12 @@ pub async fn start(args: penpal::config::ServeArgs) -> Running {
     .await;
     running
 }
+
+/// An HTTP client for tests: rustls ready, a minute per request.
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("an HTTP client")
+}

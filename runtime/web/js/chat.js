@@ -116,7 +116,8 @@ async function thread(id, onLeave) {
     }
     el.dataset.status = m.status || '';
     if (m.role === 'learner') learnerBody(el, m); else tutorBody(el, m);
-    if (m.seq > lastSeq && m.status !== 'pending') lastSeq = Math.max(lastSeq, m.seq);
+    // A pending message may still change: replay from before it after a reconnect.
+    if (m.seq > lastSeq && m.status !== 'pending') lastSeq = m.seq;
     return el;
   };
 
@@ -184,8 +185,6 @@ async function thread(id, onLeave) {
         tutorBubble(ev.turn_id);
         break;
       }
-      case 'message.stored':
-        break;
       case 'turn.resume': {
         const el = tutorBubble(ev.turn_id);
         el.firstChild.textContent = ev.text;
