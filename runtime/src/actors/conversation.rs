@@ -298,6 +298,14 @@ impl Conversation {
             Ok::<(Row, Stored), Refusal>((conv, message))
         };
         let _ = ctx;
+        // Database work runs on the Tokio pool: every actor shares one thread, which must
+        // only route events.
+        let store = async move {
+            tokio::spawn(store).await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "storing a learner message panicked");
+                Err(Refusal::Store)
+            })
+        };
         Box::pin(store.into_actor(self).map(move |res, act, ctx| match res {
             Err(e) => {
                 act.running = None;

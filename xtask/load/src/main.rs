@@ -4,7 +4,7 @@
 //! resident memory per idle socket.
 //!
 //! ```sh
-//! cargo xtask load -- --conversations 100 --seconds 20 --idle 1000
+//! cargo xtask load -- --conversations 100 --seconds 20 --idle 1000 [--think-ms 500]
 //! ```
 //!
 //! Added latency is what the client sees from sending a message to its first `turn.delta`,
@@ -29,6 +29,8 @@ struct Opts {
     seconds: u64,
     idle: usize,
     penpal: PathBuf,
+    /// Pause between a reply and the next message, per conversation (0: back to back).
+    think: Duration,
 }
 
 fn opts() -> Opts {
@@ -37,6 +39,7 @@ fn opts() -> Opts {
         seconds: 20,
         idle: 1000,
         penpal: PathBuf::from("target/release/penpal"),
+        think: Duration::ZERO,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -47,12 +50,13 @@ fn opts() -> Opts {
             "--seconds" => o.seconds = v.parse().expect("a number"),
             "--idle" => o.idle = v.parse().expect("a number"),
             "--penpal" => o.penpal = PathBuf::from(v),
+            "--think-ms" => o.think = Duration::from_millis(v.parse().expect("a number")),
             "--" => {
                 i += 1;
                 continue;
             }
             other => panic!(
-                "unknown flag {other}: use --conversations N --seconds S --idle N --penpal PATH"
+                "unknown flag {other}: use --conversations N --seconds S --idle N --think-ms MS --penpal PATH"
             ),
         }
         i += 2;
@@ -77,6 +81,44 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|n| n.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// CPU time (user + system) a process has used so far, in milliseconds.
+fn cpu_ms(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0);
+    // USER_HZ is 100 on every Linux this tool runs on.
+    ticks * 10.0
+}
+
+/// CPU milliseconds of each of `pid`'s threads, summed by thread name.
+fn threads_cpu_ms(pid: u32) -> std::collections::BTreeMap<String, f64> {
+    let mut by_name = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let tid = task.file_name().to_string_lossy().to_string();
+        let name = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        // The main thread runs the actors (the system arbiter) and the accept loop.
+        let name = if tid == pid.to_string() {
+            "main (actors)".to_string()
+        } else {
+            name
+        };
+        *by_name.entry(name).or_insert(0.0) += cpu_ms(&format!("{pid}/task/{tid}"));
+    }
+    by_name
 }
 
 /// Time to the first streamed byte of a reply, straight from the scripted model.
@@ -204,6 +246,7 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let at_start = rss_kib(pid);
     eprintln!("load: registering {} learners…", o.conversations);
     let mut users = Vec::new();
     for chunk in (0..o.conversations).collect::<Vec<_>>().chunks(8) {
@@ -242,7 +285,7 @@ async fn main() {
     let deadline = Instant::now() + Duration::from_secs(o.seconds);
     let mut tasks = Vec::new();
     for (token, conv) in users.clone() {
-        let (turns, errors) = (turns.clone(), errors.clone());
+        let (turns, errors, think) = (turns.clone(), errors.clone(), o.think);
         tasks.push(tokio::spawn(async move {
             let mut ws = socket(addr, &token, &conv).await;
             let mut firsts = Vec::new();
@@ -278,11 +321,17 @@ async fn main() {
                     }
                 }
                 firsts.extend(first);
+                if !think.is_zero() {
+                    tokio::time::sleep(think).await;
+                }
             }
             firsts
         }));
     }
     let started = Instant::now();
+    let pids = [pid.to_string(), model.id().to_string(), "self".to_string()];
+    let cpu_before: Vec<f64> = pids.iter().map(|p| cpu_ms(p)).collect();
+    let threads_before = threads_cpu_ms(pid);
     let sampler = {
         let http = http.clone();
         let model_url = model_url.clone();
@@ -300,14 +349,22 @@ async fn main() {
         firsts.extend(t.await.unwrap());
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu: Vec<f64> = pids
+        .iter()
+        .zip(&cpu_before)
+        .map(|(p, b)| cpu_ms(p) - b)
+        .collect();
+    let threads_after = threads_cpu_ms(pid);
     baseline.extend(sampler.await.unwrap());
     firsts.sort_by(f64::total_cmp);
     baseline.sort_by(f64::total_cmp);
     let done = turns.load(Ordering::Relaxed);
 
     println!(
-        "penpal load: {} conversations, {:.1} s, scripted model at zero latency",
-        o.conversations, elapsed
+        "penpal load: {} conversations, {:.1} s, {} ms between turns, scripted model at zero latency",
+        o.conversations,
+        elapsed,
+        o.think.as_millis()
     );
     println!(
         "  turns completed      {done} ({} errors)",
@@ -328,6 +385,27 @@ async fn main() {
         "  added by penpal      p50 {:.2} ms  p99 {:.2} ms",
         pct(&firsts, 0.5) - pct(&baseline, 0.5),
         pct(&firsts, 0.99) - pct(&baseline, 0.99)
+    );
+    let per_turn = |ms: f64| ms / done.max(1) as f64;
+    println!(
+        "  CPU per turn         penpal {:.2} ms, model {:.2} ms, load client {:.2} ms ({} cores)",
+        per_turn(cpu[0]),
+        per_turn(cpu[1]),
+        per_turn(cpu[2]),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let threads: Vec<String> = threads_after
+        .iter()
+        .map(|(name, ms)| (name, ms - threads_before.get(name).copied().unwrap_or(0.0)))
+        .filter(|(_, ms)| *ms > 0.0)
+        .map(|(name, ms)| format!("{name} {:.2}", per_turn(ms)))
+        .collect();
+    println!("  penpal threads       {} (ms per turn)", threads.join(", "));
+    println!(
+        "  resident memory      {} MiB ready, {} MiB after {} sign-ups",
+        at_start / 1024,
+        before / 1024,
+        o.conversations
     );
     if o.idle > 0 {
         println!(
