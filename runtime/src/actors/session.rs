@@ -124,9 +124,10 @@ impl Session {
         let conv = self.conversation.clone();
         let work = async move {
             // Read on the Tokio pool, off the thread every actor shares.
-            let read = tokio::spawn(async move {
-                conversations::messages_after(&db, &id, after, 500).await
-            });
+            let read =
+                tokio::spawn(
+                    async move { conversations::messages_after(&db, &id, after, 500).await },
+                );
             let missed = read.await.ok().and_then(Result::ok).unwrap_or_default();
             // Asking the actor after reading the store means a turn that finished in between
             // shows up as stored messages, never as neither.

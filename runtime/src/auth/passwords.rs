@@ -177,7 +177,13 @@ pub async fn verify(password: String, phc: Option<String>) -> anyhow::Result<boo
             .decode_b64(&mut raw_salt)
             .map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
         let argon = Argon2::new(algorithm, version, params);
-        let got = raw(&argon, password.as_bytes(), raw_salt, expected.len(), memory)?;
+        let got = raw(
+            &argon,
+            password.as_bytes(),
+            raw_salt,
+            expected.len(),
+            memory,
+        )?;
         // `Output` compares in constant time.
         Ok(got == expected)
     })
@@ -252,7 +258,10 @@ mod tests {
     async fn concurrent_hashes_share_a_fixed_pool_of_memory() {
         let hashes = (0..12).map(|i| hash(format!("correct horse battery {i}")));
         for h in futures_util::future::join_all(hashes).await {
-            assert!(h.expect("hashes").starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+            assert!(
+                h.expect("hashes")
+                    .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
+            );
         }
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let kept = POOL.buffers.lock().expect("pool").len();

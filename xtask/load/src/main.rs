@@ -284,12 +284,20 @@ async fn main() {
     let errors = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(o.seconds);
     let mut tasks = Vec::new();
-    for (token, conv) in users.clone() {
+    let count = users.len() as u32;
+    for (i, (token, conv)) in users.clone().into_iter().enumerate() {
         let (turns, errors, think) = (turns.clone(), errors.clone(), o.think);
         tasks.push(tokio::spawn(async move {
             let mut ws = socket(addr, &token, &conv).await;
             let mut firsts = Vec::new();
             let mut n = 0;
+            // Paced learners start spread over one pause and vary their pauses (±50%), as
+            // people do; started together they would stay in lockstep and every turn would
+            // queue behind the others of its wave.
+            let pause = |n: u32| {
+                think.mul_f64(0.5 + f64::from((i as u32 * 7919 + n * 104_729) % 1000) / 1000.0)
+            };
+            tokio::time::sleep(think * i as u32 / count).await;
             while Instant::now() < deadline {
                 n += 1;
                 let text = format!("Le weekend dernier je va à le marché avec mon amis, tour {n}");
@@ -321,9 +329,7 @@ async fn main() {
                     }
                 }
                 firsts.extend(first);
-                if !think.is_zero() {
-                    tokio::time::sleep(think).await;
-                }
+                tokio::time::sleep(pause(n)).await;
             }
             firsts
         }));
@@ -400,7 +406,10 @@ async fn main() {
         .filter(|(_, ms)| *ms > 0.0)
         .map(|(name, ms)| format!("{name} {:.2}", per_turn(ms)))
         .collect();
-    println!("  penpal threads       {} (ms per turn)", threads.join(", "));
+    println!(
+        "  penpal threads       {} (ms per turn)",
+        threads.join(", ")
+    );
     println!(
         "  resident memory      {} MiB ready, {} MiB after {} sign-ups",
         at_start / 1024,
