@@ -389,11 +389,11 @@ pub fn review_to_api(review: &TurnReview) -> (Vec<Correction>, Vec<Word>) {
 
 /// The fixed part of a turn's transaction; optional statements and the commit follow it.
 const STORE_TURN: &str = "BEGIN TRANSACTION;
-             UPDATE type::record('message', [$c, $l.seq])
-                SET status = 'answered', corrections = $l.corrections, vocabulary = $l.vocabulary, error = NONE;
-             CREATE type::record('message', [$c, $r.seq]) CONTENT { conversation: $c, user: $u, seq: $r.seq, role: 'tutor', text: $r.text,
-                created_at: $r.created_at, status: 'ok', corrections: [], vocabulary: [], debrief: $r.debrief };
-             UPDATE type::record('conversation', $c) SET last_seq = math::max([last_seq, $r.seq]), turns += 1, updated_at = $now;
+             UPDATE type::record('message', [$c, $lseq])
+                SET status = 'answered', corrections = $lcorr, vocabulary = $lvocab, error = NONE;
+             CREATE type::record('message', [$c, $rseq]) CONTENT { conversation: $c, user: $u, seq: $rseq, role: 'tutor', text: $rtext,
+                created_at: $now, status: 'ok', corrections: [], vocabulary: [], debrief: $rdebrief };
+             UPDATE type::record('conversation', $c) SET last_seq = math::max([last_seq, $rseq]), turns += 1, updated_at = $now;
              CREATE type::record('turn_stat', [$u, $now, $sid]) CONTENT { user: $u, conversation: $c, language: $lang, at: $now, words: $words,
                 errors: $errors, categories: $cats, observed: $observed, confidence: $confidence };
 ";
@@ -450,20 +450,22 @@ async fn store(
     }
     for i in 0..usage.len() {
         extra.push_str(&format!(
-            "CREATE type::record('usage', $usage[{i}].key) CONTENT $usage[{i}].row;\n"
+            "CREATE type::record('usage', $usage{i}_key) CONTENT $usage{i}_row;\n"
         ));
     }
     let sql = format!("{STORE_TURN}{extra}COMMIT TRANSACTION;");
-    app.db
-        .exec(
-            &sql,
-            json!({"c": conv.id, "u": conv.user, "l": learner, "r": reply, "now": now, "sid": crate::store::new_id(), "lang": conv.language,
+    // Flat parameters: the database copies a whole parameter each time a path into it is
+    // read, so nested ones (`$l.seq`) cost a copy of the message per use.
+    let mut vars = json!({"c": conv.id, "u": conv.user, "lseq": learner.seq, "lcorr": learner.corrections, "lvocab": learner.vocabulary,
+                   "rseq": reply.seq, "rtext": reply.text, "rdebrief": reply.debrief, "now": now, "sid": crate::store::new_id(), "lang": conv.language,
                    "words": learner.text.split_whitespace().count(), "errors": learner.corrections.len(),
                    "cats": categories, "observed": level.map(|l| l.observed), "confidence": level.map(|l| l.confidence as f64),
-                   "cards": cards, "usage": usage}),
-        )
-        .await
-        .map_err(Failure::internal)?;
+                   "cards": cards});
+    for (i, row) in usage.into_iter().enumerate() {
+        vars[format!("usage{i}_key")] = json!(row.key);
+        vars[format!("usage{i}_row")] = row.row;
+    }
+    app.db.exec(&sql, vars).await.map_err(Failure::internal)?;
     // A suggestion only changes on a turn that disagrees with the learner's level, or while
     // one is on offer (it may need withdrawing); agreeing turns skip the read.
     let worth_considering = level.is_some_and(|l| l.observed != profile.level(&conv.language))
