@@ -9,7 +9,7 @@
 use std::sync::{LazyLock, Mutex};
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{Output, PasswordHash, SaltString};
+use argon2::password_hash::{Output, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
@@ -60,7 +60,7 @@ pub fn policy(password: &str, email: &str) -> Option<String> {
     None
 }
 
-/// Argon2 working memory, one buffer per permit of [`SLOTS`].
+/// Argon2 working memory: one buffer per permit of `slots`.
 struct Pool {
     slots: Semaphore,
     buffers: Mutex<Vec<Vec<Block>>>,
@@ -74,20 +74,30 @@ static POOL: LazyLock<Pool> = LazyLock::new(|| {
     }
 });
 
-/// Runs `f` on a blocking thread with a pooled argon2 buffer of at least `blocks` blocks.
-async fn with_memory<T: Send + 'static>(
-    blocks: usize,
-    f: impl FnOnce(&mut [Block]) -> T + Send + 'static,
-) -> anyhow::Result<T> {
+/// The raw output of `password` with the decoded `salt` under `argon`, `len` bytes long,
+/// computed on a blocking thread in a pooled buffer.
+async fn derive(
+    argon: Argon2<'static>,
+    password: String,
+    salt: Vec<u8>,
+    len: usize,
+) -> anyhow::Result<Output> {
     let _slot = POOL.slots.acquire().await?;
     tokio::task::spawn_blocking(move || {
+        let blocks = argon.params().block_count();
         let taken = POOL.buffers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut buffer = taken.unwrap_or_default();
         if buffer.len() < blocks {
             // Only the first hashes (or a stored hash with a larger memory cost) grow a buffer.
             buffer.resize(blocks, Block::new());
         }
-        let out = f(&mut buffer[..blocks]);
+        let mut out = vec![0u8; len];
+        let done = argon.hash_password_into_with_memory(
+            password.as_bytes(),
+            &salt,
+            &mut out,
+            &mut buffer[..blocks],
+        );
         // Kept at the default size: an odd larger one is not worth holding on to.
         if buffer.len() == Params::DEFAULT.block_count() {
             POOL.buffers
@@ -95,56 +105,43 @@ async fn with_memory<T: Send + 'static>(
                 .unwrap_or_else(|p| p.into_inner())
                 .push(buffer);
         }
-        out
+        done.map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+        Output::new(&out).map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
     })
-    .await
-    .map_err(Into::into)
+    .await?
 }
 
-/// The raw argon2 output of `password` with `salt` under `argon`, in `memory`.
-fn raw(
-    argon: &Argon2<'_>,
-    password: &[u8],
-    salt: &[u8],
-    len: usize,
-    memory: &mut [Block],
-) -> anyhow::Result<Output> {
-    let mut out = vec![0u8; len];
-    argon
-        .hash_password_into_with_memory(password, salt, &mut out, memory)
-        .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
-    Output::new(&out).map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
+/// The raw bytes of a PHC salt.
+fn salt_bytes(salt: Salt<'_>) -> anyhow::Result<Vec<u8>> {
+    let mut buf = [0u8; Salt::MAX_LENGTH];
+    let raw = salt
+        .decode_b64(&mut buf)
+        .map_err(|e| anyhow::anyhow!("unreadable salt: {e}"))?;
+    Ok(raw.to_vec())
 }
 
 /// The argon2id PHC string of `password`.
 pub async fn hash(password: String) -> anyhow::Result<String> {
     let params = Params::DEFAULT;
-    with_memory(params.block_count(), move |memory| {
-        let salt = SaltString::generate(&mut OsRng);
-        let mut raw_salt = [0u8; 64];
-        let raw_salt = salt
-            .decode_b64(&mut raw_salt)
-            .map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-        let output = raw(
-            &argon,
-            password.as_bytes(),
-            raw_salt,
-            Params::DEFAULT_OUTPUT_LEN,
-            memory,
-        )?;
-        let phc = PasswordHash {
-            algorithm: Algorithm::Argon2id.ident(),
-            version: Some(Version::V0x13.into()),
-            params: (&params)
-                .try_into()
-                .map_err(|e| anyhow::anyhow!("params: {e}"))?,
-            salt: Some(salt.as_salt()),
-            hash: Some(output),
-        };
-        Ok(phc.to_string())
-    })
-    .await?
+    let salt = SaltString::generate(&mut OsRng);
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let output = derive(
+        argon,
+        password,
+        salt_bytes(salt.as_salt())?,
+        Params::DEFAULT_OUTPUT_LEN,
+    )
+    .await?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: (&params)
+            .try_into()
+            .map_err(|e| anyhow::anyhow!("params: {e}"))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
 }
 
 /// Whether `password` matches `phc`. With no stored hash, a dummy one is checked so that an
@@ -152,43 +149,25 @@ pub async fn hash(password: String) -> anyhow::Result<String> {
 pub async fn verify(password: String, phc: Option<String>) -> anyhow::Result<bool> {
     let known = phc.is_some();
     let phc = phc.unwrap_or_else(|| DUMMY.to_string());
-    let parsed =
-        PasswordHash::new(&phc).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
-    let params =
-        Params::try_from(&parsed).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
-    let blocks = params.block_count();
-    let phc_owned = phc.clone();
-    let ok = with_memory(blocks, move |memory| -> anyhow::Result<bool> {
-        let parsed = PasswordHash::new(&phc_owned)
-            .map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
-        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
-            anyhow::bail!("stored hash has no salt or output");
-        };
-        let algorithm = Algorithm::try_from(parsed.algorithm)
-            .map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
-        let version = parsed
-            .version
-            .map(Version::try_from)
-            .transpose()
-            .map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?
-            .unwrap_or_default();
-        let mut raw_salt = [0u8; 64];
-        let raw_salt = salt
-            .decode_b64(&mut raw_salt)
-            .map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
-        let argon = Argon2::new(algorithm, version, params);
-        let got = raw(
-            &argon,
-            password.as_bytes(),
-            raw_salt,
-            expected.len(),
-            memory,
-        )?;
-        // `Output` compares in constant time.
-        Ok(got == expected)
-    })
-    .await??;
-    Ok(ok && known)
+    let unreadable = |e: &dyn std::fmt::Display| anyhow::anyhow!("stored hash unreadable: {e}");
+    let parsed = PasswordHash::new(&phc).map_err(|e| unreadable(&e))?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        anyhow::bail!("stored hash has no salt or output");
+    };
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(|e| unreadable(&e))?
+        .unwrap_or_default();
+    let argon = Argon2::new(
+        Algorithm::try_from(parsed.algorithm).map_err(|e| unreadable(&e))?,
+        version,
+        Params::try_from(&parsed).map_err(|e| unreadable(&e))?,
+    );
+    let got = derive(argon, password, salt_bytes(salt)?, expected.len()).await?;
+    // `Output` compares in constant time.
+    Ok(got == expected && known)
 }
 
 /// An argon2id hash of a random string, checked against when the account does not exist.

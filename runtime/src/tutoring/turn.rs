@@ -448,12 +448,6 @@ async fn store(
         // Keyed by word, so a word already being learned keeps its schedule.
         extra.push_str("INSERT IGNORE INTO vocab $cards;\n");
     }
-    for i in 0..usage.len() {
-        extra.push_str(&format!(
-            "CREATE type::record('usage', $usage{i}_key) CONTENT $usage{i}_row;\n"
-        ));
-    }
-    let sql = format!("{STORE_TURN}{extra}COMMIT TRANSACTION;");
     // Flat parameters: the database copies a whole parameter each time a path into it is
     // read, so nested ones (`$l.seq`) cost a copy of the message per use.
     let mut vars = json!({"c": conv.id, "u": conv.user, "lseq": learner.seq, "lcorr": learner.corrections, "lvocab": learner.vocabulary,
@@ -462,9 +456,13 @@ async fn store(
                    "cats": categories, "observed": level.map(|l| l.observed), "confidence": level.map(|l| l.confidence as f64),
                    "cards": cards});
     for (i, row) in usage.into_iter().enumerate() {
+        extra.push_str(&format!(
+            "CREATE type::record('usage', $usage{i}_key) CONTENT $usage{i}_row;\n"
+        ));
         vars[format!("usage{i}_key")] = json!(row.key);
         vars[format!("usage{i}_row")] = row.row;
     }
+    let sql = format!("{STORE_TURN}{extra}COMMIT TRANSACTION;");
     app.db.exec(&sql, vars).await.map_err(Failure::internal)?;
     // A suggestion only changes on a turn that disagrees with the learner's level, or while
     // one is on offer (it may need withdrawing); agreeing turns skip the read.
