@@ -16,8 +16,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::api::App;
-use crate::store::{new_id, now_ms};
+use crate::store::new_id;
 use crate::tutoring::conversations::{self, Conversation as Row, Message as Stored};
+use crate::tutoring::profile::Profile;
 use crate::tutoring::turn::{self, Completed, Failure};
 
 /// How often an actor checks whether it is idle.
@@ -242,40 +243,23 @@ impl Conversation {
                 tracing::error!(error = %e, "could not store a learner message");
                 Refusal::Store
             };
-            let conv = conversations::fetch(&app.db, &id)
-                .await
-                .map_err(store_failed)?
-                .ok_or(Refusal::Gone)?;
-            // This actor is the only writer: a message still pending was cut off by a restart.
-            // Only the newest message can be pending.
-            if !settled {
-                app.db
-                    .exec(
-                        "UPDATE type::record('message', [$c, $seq]) SET status = 'failed', error = 'interrupted' WHERE status = 'pending'",
-                        json!({"c": id, "seq": conv.last_seq}),
-                    )
-                    .await
-                    .map_err(store_failed)?;
-            }
-            let message = match input {
+            match input {
+                // This actor is the only writer: a message still pending before this one was
+                // cut off by a restart, which `settle` clears in the same transaction.
                 Ok(text) => {
-                    let m = Stored {
-                        seq: conv.last_seq + 1,
-                        role: "learner".into(),
-                        text,
-                        created_at: now_ms(),
-                        status: "pending".into(),
-                        corrections: vec![],
-                        vocabulary: vec![],
-                        debrief: None,
-                        error: None,
-                    };
-                    conversations::insert_message(&app.db, &id, &conv.user, &m)
+                    let a = conversations::append_learner(&app.db, &id, text, !settled)
                         .await
-                        .map_err(store_failed)?;
-                    m
+                        .map_err(store_failed)?
+                        .ok_or(Refusal::Gone)?;
+                    // The conversation ended just before this message.
+                    let ended = a.message.seq - 1;
+                    Ok::<_, Refusal>((a.conv, ended, a.message, Some(a.profile)))
                 }
                 Err(seq) => {
+                    let conv = conversations::fetch(&app.db, &id)
+                        .await
+                        .map_err(store_failed)?
+                        .ok_or(Refusal::Gone)?;
                     let m = conversations::message(&app.db, &id, seq)
                         .await
                         .map_err(|_| Refusal::Store)?;
@@ -292,10 +276,10 @@ impl Conversation {
                         .map_err(|_| Refusal::Store)?;
                     m.status = "pending".into();
                     m.error = None;
-                    m
+                    // A retried message is still the newest.
+                    Ok((conv, m.seq, m, None))
                 }
-            };
-            Ok::<(Row, Stored), Refusal>((conv, message))
+            }
         };
         let _ = ctx;
         // Database work runs on the Tokio pool: every actor shares one thread, which must
@@ -311,7 +295,7 @@ impl Conversation {
                 act.running = None;
                 Err(e)
             }
-            Ok((conv, message)) => {
+            Ok((conv, ended, message, profile)) => {
                 let seq = message.seq;
                 if let Some(r) = act.running.as_mut() {
                     r.learner_seq = seq;
@@ -321,21 +305,28 @@ impl Conversation {
                     Some(&turn_id),
                     json!({"turn_id": turn_id, "message": message}),
                 ));
-                act.start_turn(ctx, turn_id.clone(), conv, message);
+                act.start_turn(ctx, turn_id.clone(), (conv, ended), message, profile);
                 Ok(Accepted { turn_id, seq })
             }
         }))
     }
 
-    fn start_turn(&mut self, ctx: &mut Context<Self>, turn_id: String, conv: Row, message: Stored) {
+    fn start_turn(
+        &mut self,
+        ctx: &mut Context<Self>,
+        turn_id: String,
+        (conv, ended): (Row, i64),
+        message: Stored,
+        profile: Option<Profile>,
+    ) {
         let addr = ctx.address();
         let app = self.app.clone();
-        // The copy holds if it ends where the store said the conversation ended before this
+        // The copy holds if it ends where the store said the conversation `ended` before this
         // message (anything else means a write this actor did not see: read afresh).
         let cached = self
             .recent
             .take()
-            .filter(|r| r.last().map_or(0, |m| m.seq) == conv.last_seq);
+            .filter(|r| r.last().map_or(0, |m| m.seq) == ended);
         tokio::spawn(async move {
             let learner_seq = message.seq;
             let emit = {
@@ -349,7 +340,8 @@ impl Conversation {
                 }
             };
             let conv_id = conv.id.clone();
-            let (result, recent) = turn::run(app.clone(), conv, message, cached, emit).await;
+            let (result, recent) =
+                turn::run(app.clone(), conv, message, profile, cached, emit).await;
             if let Err(f) = &result
                 && let Err(e) = app
                     .db
