@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::api::App;
+use crate::auth::routes::user_by_id;
 use crate::store::new_id;
 use crate::tutoring::conversations::{self, Conversation as Row, Message as Stored};
 use crate::tutoring::profile::Profile;
@@ -222,7 +223,6 @@ impl Conversation {
     /// message (new or retried); then starts the turn.
     fn begin(
         &mut self,
-        ctx: &mut Context<Self>,
         input: Result<String, i64>,
     ) -> ResponseActFuture<Self, Result<Accepted, Refusal>> {
         if self.running.is_some() {
@@ -253,7 +253,7 @@ impl Conversation {
                         .ok_or(Refusal::Gone)?;
                     // The conversation ended just before this message.
                     let ended = a.message.seq - 1;
-                    Ok::<_, Refusal>((a.conv, ended, a.message, Some(a.profile)))
+                    Ok::<_, Refusal>((a.conv, ended, a.message, a.profile))
                 }
                 Err(seq) => {
                     let conv = conversations::fetch(&app.db, &id)
@@ -276,12 +276,15 @@ impl Conversation {
                         .map_err(|_| Refusal::Store)?;
                     m.status = "pending".into();
                     m.error = None;
+                    let profile = user_by_id(&app, &conv.user)
+                        .await
+                        .map_err(|_| Refusal::Store)?
+                        .profile;
                     // A retried message is still the newest.
-                    Ok((conv, m.seq, m, None))
+                    Ok((conv, m.seq, m, profile))
                 }
             }
         };
-        let _ = ctx;
         // Database work runs on the Tokio pool: every actor shares one thread, which must
         // only route events.
         let store = async move {
@@ -317,7 +320,7 @@ impl Conversation {
         turn_id: String,
         (conv, ended): (Row, i64),
         message: Stored,
-        profile: Option<Profile>,
+        profile: Profile,
     ) {
         let addr = ctx.address();
         let app = self.app.clone();
@@ -413,9 +416,9 @@ impl Handler<Unsubscribe> for Conversation {
 impl Handler<Submit> for Conversation {
     type Result = ResponseActFuture<Self, Result<Accepted, Refusal>>;
 
-    fn handle(&mut self, msg: Submit, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Submit, _: &mut Context<Self>) -> Self::Result {
         match check_text(&msg.0) {
-            Ok(text) => self.begin(ctx, Ok(text)),
+            Ok(text) => self.begin(Ok(text)),
             Err(e) => Box::pin(fut::ready(Err(e))),
         }
     }
@@ -424,8 +427,8 @@ impl Handler<Submit> for Conversation {
 impl Handler<Retry> for Conversation {
     type Result = ResponseActFuture<Self, Result<Accepted, Refusal>>;
 
-    fn handle(&mut self, msg: Retry, ctx: &mut Context<Self>) -> Self::Result {
-        self.begin(ctx, Err(msg.0))
+    fn handle(&mut self, msg: Retry, _: &mut Context<Self>) -> Self::Result {
+        self.begin(Err(msg.0))
     }
 }
 

@@ -186,20 +186,16 @@ mod tests {
         assert_eq!(policy("correct horse battery", "a@b.c"), None);
     }
 
+    async fn verifies(password: &str, hash: String) -> bool {
+        verify(password.into(), Some(hash)).await.expect("verifies")
+    }
+
     #[tokio::test]
     async fn hashes_verify_and_unknown_accounts_never_do() {
         let h = hash("correct horse battery".into()).await.expect("hashes");
         assert!(h.starts_with("$argon2id$"));
-        assert!(
-            verify("correct horse battery".into(), Some(h.clone()))
-                .await
-                .expect("verifies")
-        );
-        assert!(
-            !verify("wrong horse battery".into(), Some(h))
-                .await
-                .expect("verifies")
-        );
+        assert!(verifies("correct horse battery", h.clone()).await);
+        assert!(!verifies("wrong horse battery", h).await);
         assert!(!verify("anything".into(), None).await.expect("verifies"));
     }
 
@@ -221,16 +217,8 @@ mod tests {
             .hash_password(b"correct horse battery", &salt)
             .expect("hashes")
             .to_string();
-        assert!(
-            verify("correct horse battery".into(), Some(theirs.clone()))
-                .await
-                .expect("verifies")
-        );
-        assert!(
-            !verify("correct horse batterY".into(), Some(theirs))
-                .await
-                .expect("verifies")
-        );
+        assert!(verifies("correct horse battery", theirs.clone()).await);
+        assert!(!verifies("correct horse batterY", theirs).await);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

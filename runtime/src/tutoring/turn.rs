@@ -22,7 +22,6 @@ use super::memory;
 use super::profile::{Cefr, Profile};
 use super::progress;
 use crate::api::App;
-use crate::auth::routes::user_by_id;
 use crate::llm::{LlmError, Piece, Usage};
 use crate::plugins::types::{self, ChatMessage, Role};
 use crate::plugins::{CallError, TurnContext, TurnReview};
@@ -204,26 +203,18 @@ pub fn window(recent: &[Message], summary_upto: i64, budget: usize) -> Vec<ChatM
 }
 
 /// Runs the turn answering `learner` (already stored) and stores its result. `profile` is
-/// its owner's, if the caller read it with the message; otherwise it is read here, fresh
-/// either way so a level change shows at once. `emit` gets each piece of the reply as it
-/// arrives. `cached` is the conversation's newest messages if
-/// the caller keeps them; the second answer is their new state for the next turn (`None`
+/// its owner's, read with the message, so a level change shows at once. `emit` gets each
+/// piece of the reply as it arrives. `cached` is the conversation's newest messages if the
+/// caller keeps them; the second answer is their new state for the next turn (`None`
 /// when the turn could not tell).
 pub async fn run(
     app: Arc<App>,
     conv: Conversation,
     learner: Message,
-    profile: Option<Profile>,
+    profile: Profile,
     cached: Option<Vec<Message>>,
     emit: impl Fn(String) + Send,
 ) -> (Result<Completed, Failure>, Option<Vec<Message>>) {
-    let profile = match profile {
-        Some(p) => p,
-        None => match user_by_id(&app, &conv.user).await {
-            Ok(u) => u.profile,
-            Err(e) => return (Err(Failure::internal(e)), None),
-        },
-    };
     let (ctx, unsummarised, recent) = match context(&app, &conv, &profile, &learner, cached).await {
         Ok(c) => c,
         Err(f) => return (Err(f), None),
