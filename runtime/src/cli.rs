@@ -7,7 +7,9 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use crate::actors::supervisor::GRANTS_FILE;
-use crate::config::{PluginArgs, ServeArgs};
+use crate::auth::Role;
+use crate::auth::admin;
+use crate::config::{DbArgs, PluginArgs, ServeArgs};
 use crate::plugins::check::{self, CheckReport};
 use crate::plugins::manifest::{HostPattern, MANIFEST_FILE, SecretName};
 use crate::plugins::{Capabilities, CompileCache, Package, PluginHost, Services};
@@ -43,6 +45,9 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         chunk_ms: u64,
     },
+    /// Operator tasks on accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// List installed plugins with version, kind and health.
     Plugins {
         #[command(flatten)]
@@ -50,6 +55,29 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Give an account a role (operator, school-admin, teacher); its sessions end, and its
+    /// next sign-in carries the role. With the embedded database, stop penpal first.
+    GrantRole {
+        /// The account's email.
+        email: String,
+        /// The role.
+        role: Role,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Take a role back: the account becomes a learner, and its sessions end.
+    RevokeRole {
+        /// The account's email.
+        email: String,
+        /// The role it has.
+        role: Role,
+        #[command(flatten)]
+        db: DbArgs,
     },
 }
 
@@ -85,6 +113,7 @@ pub async fn main() -> ExitCode {
             install_command(&path, &grants, &args)
         }
         Command::Plugins { args, json } => list_command(&args, json),
+        Command::Admin(command) => admin_command(command).await,
         Command::ScriptedLlm {
             listen,
             first_byte_ms,
@@ -130,6 +159,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("shutting down");
     };
     crate::server::run(listener, args, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn admin_command(command: AdminCommand) -> anyhow::Result<ExitCode> {
+    let (AdminCommand::GrantRole { db, .. } | AdminCommand::RevokeRole { db, .. }) = &command;
+    let db = db.open().await?;
+    match command {
+        AdminCommand::GrantRole { email, role, .. } => {
+            let had = admin::grant_role(&db, &email, role).await?;
+            println!(
+                "{email} is now a {role} (was a {had}); their sessions have ended, so they sign in again to use it"
+            );
+        }
+        AdminCommand::RevokeRole { email, role, .. } => {
+            admin::revoke_role(&db, &email, role).await?;
+            println!("{email} is no longer a {role} (now a learner); their sessions have ended");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

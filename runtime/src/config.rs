@@ -196,6 +196,50 @@ pub struct LlmArgs {
     pub llm_retries: u32,
 }
 
+/// The database, for commands that work on it directly (`penpal admin …`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DbArgs {
+    /// Where penpal keeps its data (the embedded database is `DATA_DIR/db`).
+    #[arg(long, env = "PENPAL_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// The database: `surrealkv://DIR` (embedded, the default: `DATA_DIR/db`) or
+    /// `ws://HOST:PORT` for a SurrealDB server.
+    #[arg(long, env = "PENPAL_DATABASE")]
+    pub database: Option<String>,
+
+    /// User for a SurrealDB server (root credentials).
+    #[arg(long, env = "PENPAL_DATABASE_USER")]
+    pub database_user: Option<String>,
+
+    /// Password for a SurrealDB server. Never logged.
+    #[arg(long, env = "PENPAL_DATABASE_PASSWORD", hide_env_values = true)]
+    pub database_password: Option<Secret>,
+}
+
+impl DbArgs {
+    /// Opens the database (applying any pending migration), or says what to do.
+    pub async fn open(&self) -> anyhow::Result<crate::store::Db> {
+        let url = self
+            .database
+            .clone()
+            .unwrap_or_else(|| format!("surrealkv://{}", self.data_dir.join("db").display()));
+        let credentials = match (&self.database_user, &self.database_password) {
+            (Some(u), Some(p)) => Some((u.as_str(), p.0.as_str())),
+            _ => None,
+        };
+        crate::store::Db::connect(&url, credentials)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot open the database at {url}: {e}. The embedded database opens in one \
+                 process at a time: stop `penpal serve` first, or pass --database ws://… for a \
+                 SurrealDB server"
+                )
+            })
+    }
+}
+
 /// Settings of `penpal serve`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
@@ -261,9 +305,42 @@ pub struct AppArgs {
     #[arg(long, env = "PENPAL_CONTEXT_TOKENS", default_value_t = 1500)]
     pub context_tokens: usize,
 
-    /// Trust `X-Forwarded-For` for the client's address (only behind your own proxy).
-    #[arg(long, env = "PENPAL_TRUST_PROXY", default_value_t = false)]
-    pub trust_proxy: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed, comma-separated CIDRs or addresses
+    /// (`10.0.0.0/8,::1`). The client is the rightmost address that is not one of them. Empty:
+    /// the header is ignored and the peer is the client.
+    #[arg(long = "trusted-proxy", env = "PENPAL_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = crate::api::parse_trusted)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Mark session cookies `Secure`, so browsers send them over HTTPS only. Turn off
+    /// (`false`) only to use the web app over plain http on a development machine.
+    #[arg(long, env = "PENPAL_SECURE_COOKIES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub secure_cookies: bool,
+
+    /// New accounts one client (an IPv4 address or an IPv6 /64) may create per hour.
+    #[arg(long, env = "PENPAL_SIGNUPS_PER_HOUR", default_value_t = 5)]
+    pub signups_per_hour: u32,
+
+    /// Free demo turns the whole server gives per UTC day.
+    #[arg(long, env = "PENPAL_DEMO_BUDGET_PER_DAY", default_value_t = 1000)]
+    pub demo_budget_per_day: u32,
+
+    /// Seconds a client has to finish a request head once it starts one.
+    #[arg(long, env = "PENPAL_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a connection may sit silent with no request in progress (kept-alive, or
+    /// opened and never used) before it is closed.
+    #[arg(long, env = "PENPAL_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+
+    /// Seconds a request body may stall between chunks before the request fails.
+    #[arg(long, env = "PENPAL_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+
+    /// Most connections (WebSockets included) open at once; past it, new ones wait.
+    #[arg(long, env = "PENPAL_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
 
     /// Price of a million prompt tokens, in USD, for cost accounting.
     #[arg(long, env = "PENPAL_LLM_PROMPT_PRICE", default_value_t = 0.0)]
@@ -287,7 +364,14 @@ impl Default for AppArgs {
             max_body_kib: 64,
             demo_turns_per_day: 10,
             context_tokens: 1500,
-            trust_proxy: false,
+            trusted_proxies: Vec::new(),
+            secure_cookies: true,
+            signups_per_hour: 5,
+            demo_budget_per_day: 1000,
+            header_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            body_timeout_secs: 30,
+            max_connections: 10_000,
             llm_prompt_price: 0.0,
             llm_completion_price: 0.0,
         }

@@ -2,7 +2,6 @@
 //! shut down.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +12,8 @@ use tokio::net::TcpListener;
 
 use crate::actors::conversation::Registry;
 use crate::actors::supervisor::{self, BreakerPolicy, PluginSupervisor};
+use crate::api::limit::Window;
+use crate::api::serve::ConnLimits;
 use crate::api::{self, App, Settings};
 use crate::auth::Keys;
 use crate::auth::throttle::{Throttle, ThrottlePolicy};
@@ -113,8 +114,7 @@ pub async fn run(
     args: ServeArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let data_dir = &args.plugins.data_dir;
-    let url = args.app.database_url(data_dir);
+    let url = args.app.database_url(&args.plugins.data_dir);
     let credentials = match (&args.app.database_user, &args.app.database_password) {
         (Some(u), Some(p)) => Some((u.as_str(), p.0.as_str())),
         _ => None,
@@ -122,6 +122,18 @@ pub async fn run(
     let db = Db::connect(&url, credentials)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the database at {}: {e}", url))?;
+    run_on(listener, args, db, shutdown).await
+}
+
+/// [`run`] on an open database (`args.app.database` is not read). Tests use it to keep a
+/// handle on a `mem://` database the server also uses, as an operator's command would.
+pub async fn run_on(
+    listener: TcpListener,
+    args: ServeArgs,
+    db: Db,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let data_dir = &args.plugins.data_dir;
     tracing::info!(database = db.url(), "database ready");
     let key = args.app.jwt_key(data_dir)?;
     let (llm, llm_info) = start_llm(&args.llm).await?;
@@ -148,10 +160,14 @@ pub async fn run(
             Duration::from_secs(a.refresh_token_days.max(1) * 86_400),
         ),
         throttle: Throttle::new(ThrottlePolicy::default()),
-        demo: DemoLimiter::new(a.demo_turns_per_day),
+        signups: Window::new(Duration::from_secs(3600)),
+        demo: DemoLimiter::new(a.demo_turns_per_day, a.demo_budget_per_day),
         conversations: Registry::default(),
         settings: Settings {
-            trust_proxy: a.trust_proxy,
+            trusted_proxies: a.trusted_proxies.clone(),
+            secure_cookies: a.secure_cookies,
+            signups_per_hour: a.signups_per_hour as usize,
+            body_timeout: Duration::from_secs(a.body_timeout_secs.max(1)),
             context_tokens: a.context_tokens.max(100),
             prompt_price: a.llm_prompt_price,
             completion_price: a.llm_completion_price,
@@ -159,15 +175,21 @@ pub async fn run(
             max_body: a.max_body_kib.max(1) << 10,
         },
     });
+    if !a.secure_cookies {
+        tracing::warn!(
+            "secure cookies are off (PENPAL_SECURE_COOKIES=false): browser sessions travel over \
+             plain http. Use this only on a development machine"
+        );
+    }
     app.conversations.set_arbiter(actix::Arbiter::current());
     let router = api::router(app.clone());
     tracing::info!(addr = %listener.local_addr()?, "penpal listening");
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let limits = ConnLimits {
+        header_timeout: Duration::from_secs(a.header_timeout_secs.max(1)),
+        idle_timeout: Duration::from_secs(a.idle_timeout_secs.max(1)),
+        max_connections: a.max_connections,
+    };
+    api::serve::serve(listener, router, limits, shutdown).await?;
     // Conversation actors hold the app; stopping them lets the database close.
     app.conversations.close_all();
     Ok(())

@@ -97,11 +97,57 @@ async fn transient_failures_are_retried_with_backoff_then_reported() {
             matches!(err, LlmError::Status { status: s, .. } if s == status),
             "{err:?}"
         );
-        // Two retries: 200 ms then 400 ms of backoff.
+        // Two retries: at least 100 + 200 ms of jittered backoff for the 500, and the
+        // second asked for by the 429's `retry-after: 1`.
+        let least = if status == 429 { 2000 } else { 300 };
         assert!(
-            started.elapsed() >= Duration::from_millis(600),
+            started.elapsed() >= Duration::from_millis(least),
             "{fault} was retried"
         );
+    }
+}
+
+/// One penpal attempt is one request (no library retries underneath), and `Retry-After` is
+/// waited for.
+#[tokio::test]
+async fn each_attempt_sends_exactly_one_request() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    let url = serve(axum::Router::new().route(
+        "/v1/chat/completions",
+        post(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                (
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    [("retry-after", "1")],
+                    axum::Json(serde_json::json!({"error": {"message": "overloaded", "type": "server_error", "param": null, "code": null}})),
+                )
+            }
+        }),
+    ))
+    .await;
+    for (retries, requests) in [(0, 1), (2, 3)] {
+        seen.store(0, Ordering::SeqCst);
+        let mut settings = LlmSettings::new(url.clone(), "m");
+        settings.retries = retries;
+        let client = LlmClient::new(settings).unwrap();
+        let started = Instant::now();
+        let err = within(30, "failing model", client.complete(&ask("hi", false)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, LlmError::Status { status: 503, .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            requests,
+            "with {retries} retries"
+        );
+        assert!(started.elapsed() >= Duration::from_secs(u64::from(retries)));
     }
 }
 

@@ -14,8 +14,8 @@ fn args(data_dir: &std::path::Path) -> ServeArgs {
     serve_args(data_dir, None)
 }
 
-async fn versions(addr: std::net::SocketAddr) -> Vec<(String, String)> {
-    let (status, body) = get(addr, "/v1/plugins").await;
+async fn versions(addr: std::net::SocketAddr, op: &str) -> Vec<(String, String)> {
+    let (status, body) = get_as(addr, "/v1/plugins", Some(op)).await;
     assert_eq!(status, 200);
     body["plugins"]
         .as_array()
@@ -30,10 +30,10 @@ async fn versions(addr: std::net::SocketAddr) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn wait_for_version(addr: std::net::SocketAddr, name: &str, version: &str) {
+async fn wait_for_version(addr: std::net::SocketAddr, op: &str, name: &str, version: &str) {
     within(30, &format!("{name} {version} served"), async {
         loop {
-            if versions(addr)
+            if versions(addr, op)
                 .await
                 .contains(&(name.to_string(), version.to_string()))
             {
@@ -51,26 +51,33 @@ async fn serves_health_and_plugins_and_picks_up_new_installs() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = actix_rt::spawn(penpal::server::run(listener, args(data.path()), async {
-        let _ = stopped.await;
-    }));
+    let db = penpal::store::Db::connect("mem://", None).await.unwrap();
+    let server = actix_rt::spawn(penpal::server::run_on(
+        listener,
+        args(data.path()),
+        db.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
 
     let (status, body) = get(addr, "/healthz").await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
     let (status, body) = get(addr, "/readyz").await;
     assert_eq!((status, body["tutors"].as_u64()), (200, Some(3)));
-    // With no model configured, the scripted one answers, and the API says so plainly.
-    let (_, body) = get(addr, "/v1/version").await;
+    let op = operator_token(addr, &db).await;
+    // With no model configured, the scripted one answers, and the operator's view says so.
+    let (_, body) = get_as(addr, "/v1/admin/status", Some(&op)).await;
     assert_eq!(body["llm"]["scripted"], true);
     assert_eq!(body["llm"]["model"], "penpal-scripted");
-    let listed = versions(addr).await;
+    let listed = versions(addr, &op).await;
     for name in ["partner", "roleplay", "tutor"] {
         assert!(
             listed.contains(&(name.to_string(), "0.1.0".to_string())),
             "{listed:?}"
         );
     }
-    let (_, body) = get(addr, "/v1/plugins").await;
+    let (_, body) = get_as(addr, "/v1/plugins", Some(&op)).await;
     assert_eq!(body["plugins"][0]["health"]["status"], "ok");
     let (status, body) = get(addr, "/v1/nothing-here").await;
     assert_eq!(
@@ -89,7 +96,7 @@ async fn serves_health_and_plugins_and_picks_up_new_installs() {
             data_dir,
         ]);
         assert!(ok, "{err}");
-        wait_for_version(addr, "echo", version).await;
+        wait_for_version(addr, &op, "echo", version).await;
     }
 
     stop.send(()).unwrap();

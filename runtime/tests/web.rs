@@ -107,7 +107,12 @@ impl Browser {
         assert!(attrs.contains("HttpOnly"), "{attrs}");
         assert!(attrs.contains("SameSite=Strict"), "{attrs}");
         assert!(attrs.contains("Path=/v1/auth/web"), "{attrs}");
+        assert!(
+            attrs.contains("; Secure"),
+            "HTTPS only, by default: {attrs}"
+        );
         let (csrf, attrs) = set_cookie(resp, "penpal_csrf").expect("a CSRF cookie");
+        assert!(attrs.contains("; Secure"), "{attrs}");
         assert!(
             !attrs.contains("HttpOnly"),
             "the page must read the CSRF cookie"
@@ -118,6 +123,28 @@ impl Browser {
     fn cookie(&self) -> String {
         format!("penpal_refresh={}; penpal_csrf={}", self.refresh, self.csrf)
     }
+}
+
+/// Plain-http development is the operator's explicit choice; the cookies then say nothing of
+/// HTTPS.
+#[actix_rt::test]
+async fn secure_cookies_can_be_turned_off_for_plain_http_development() {
+    let data = tempfile::tempdir().unwrap();
+    let mut args = serve_args(data.path(), None);
+    args.app.secure_cookies = false;
+    let server = start(args).await;
+    let resp = http()
+        .post(server.url("/v1/auth/web/register"))
+        .json(&serde_json::json!({"email": "dev@example.com", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    for name in ["penpal_refresh", "penpal_csrf"] {
+        let (_, attrs) = set_cookie(&resp, name).unwrap();
+        assert!(!attrs.contains("Secure"), "{attrs}");
+    }
+    server.stop().await;
 }
 
 #[actix_rt::test]

@@ -1,21 +1,46 @@
 //! Extractors: JSON, query and path readers whose rejections are [`ApiError`]s (so a
-//! malformed body gets the same JSON error shape as everything else), the authenticated
-//! caller, and the client's address.
-
-use std::net::{IpAddr, SocketAddr};
+//! malformed body gets the same JSON error shape as everything else), and the authenticated
+//! caller.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 
 use super::{ApiError, AppState};
 use crate::auth::{Claims, Role};
 
-/// A JSON body; a bad one is a 400 (or 413, 415) that says what is wrong.
-#[derive(Debug, Clone, Copy, Default, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON body; a bad one is a 400 (or 413) that says what is wrong.
+///
+/// The body is read whole before the `Content-Type` is judged: a request refused unread
+/// would leave its body on the connection, and hyper would then close a connection the
+/// client was told to keep alive, failing the client's next request on it.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let headers = req.headers().clone();
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| match r.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::TooLarge("the request body is too large".into())
+                }
+                _ => ApiError::BadRequest(r.body_text()),
+            })?;
+        let mut read = axum::extract::Request::new(axum::body::Body::from(bytes));
+        *read.headers_mut() = headers;
+        let axum::Json(value) = axum::Json::<T>::from_request(read, state).await?;
+        Ok(Json(value))
+    }
+}
 
 impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {
@@ -99,34 +124,28 @@ impl FromRequestParts<AppState> for AuthUser {
         let token = bearer(&parts.headers).ok_or_else(|| {
             ApiError::unauthorized("sign in first: send `Authorization: Bearer <access token>`")
         })?;
-        app.keys.verify_access(token).map(AuthUser::from)
+        app.keys
+            .authenticate(&app.db, token)
+            .await
+            .map(AuthUser::from)
     }
 }
 
-/// The client's IP: the peer address, or the first `X-Forwarded-For` hop when the operator
-/// says a trusted proxy sits in front (`PENPAL_TRUST_PROXY`).
-#[derive(Debug, Clone, Copy)]
-pub struct ClientIp(pub IpAddr);
+/// A signed-in operator. No session is a 401; a session of another role is a 403.
+#[derive(Debug, Clone)]
+pub struct Operator(pub AuthUser);
 
-impl FromRequestParts<AppState> for ClientIp {
+impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        if app.settings.trust_proxy
-            && let Some(ip) = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse().ok())
-        {
-            return Ok(ClientIp(ip));
+        let user = AuthUser::from_request_parts(parts, app).await?;
+        if user.role != Role::Operator {
+            return Err(ApiError::Forbidden(
+                "this needs the operator role (granted with `penpal admin grant-role EMAIL operator`)"
+                    .into(),
+            ));
         }
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        Ok(ClientIp(peer))
+        Ok(Operator(user))
     }
 }

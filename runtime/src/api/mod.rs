@@ -2,8 +2,11 @@
 //! OpenAPI document generated from the handlers' annotations, and the cross-cutting layers
 //! (CORS, body size limit, compression, security headers, 404s).
 
+mod client;
 mod error;
 mod extract;
+pub mod limit;
+pub mod serve;
 
 use std::sync::Arc;
 
@@ -16,8 +19,9 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
+pub use client::{ClientIp, ClientKey, client_addr, parse_trusted};
 pub use error::{ApiError, ApiResult};
-pub use extract::{AuthUser, ClientIp, Json, Path, Query, bearer};
+pub use extract::{AuthUser, Json, Operator, Path, Query, bearer};
 
 use crate::actors::conversation::Registry;
 use crate::actors::supervisor::PluginSupervisor;
@@ -31,8 +35,12 @@ use crate::tutoring::demo::DemoLimiter;
 /// Settings the handlers read.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Trust `X-Forwarded-For`.
-    pub trust_proxy: bool,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Mark session cookies `Secure` (off only for plain-http development).
+    pub secure_cookies: bool,
+    /// Sign-ups one client may make per hour.
+    pub signups_per_hour: usize,
     /// Token budget of the verbatim window.
     pub context_tokens: usize,
     /// USD per million prompt tokens.
@@ -43,6 +51,8 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// Largest request body, in bytes.
     pub max_body: usize,
+    /// Longest stall of a request body between chunks.
+    pub body_timeout: std::time::Duration,
 }
 
 impl Settings {
@@ -70,6 +80,8 @@ pub struct App {
     pub keys: Keys,
     /// Login throttle.
     pub throttle: Throttle,
+    /// Sign-ups per client in the last hour.
+    pub signups: limit::Window<ClientKey>,
     /// Demo limiter.
     pub demo: DemoLimiter,
     /// Running conversation actors.
@@ -119,6 +131,7 @@ pub fn router(app: AppState) -> Router {
         .split_for_parts();
     let doc = Arc::new(doc);
     let max_body = app.settings.max_body;
+    let body_timeout = app.settings.body_timeout;
     let cors = cors(&app.settings.cors_origins);
     let mut router = router
         .route(
@@ -134,6 +147,7 @@ pub fn router(app: AppState) -> Router {
             (StatusCode::METHOD_NOT_ALLOWED, axum::Json(json!({"error": {"code": "method_not_allowed", "message": "this route does not take that method"}})))
         })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
         .layer(axum::middleware::from_fn(crate::web::security_headers))
         // Gzip for pages, assets and JSON; event streams are left uncompressed by default.
         .layer(tower_http::compression::CompressionLayer::new())

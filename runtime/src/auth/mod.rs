@@ -8,6 +8,7 @@
 //! revoked. Logging out revokes the session's family; changing the password revokes every
 //! other family. Browsers keep the refresh token in an HttpOnly cookie instead (`web`).
 
+pub mod admin;
 pub mod passwords;
 pub mod routes;
 pub mod throttle;
@@ -20,7 +21,9 @@ pub use throttle::Throttle;
 pub use tokens::{Claims, Keys, Tokens};
 
 /// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Practises a language.

@@ -119,20 +119,40 @@ pub async fn user_by_id(app: &AppState, id: &str) -> ApiResult<UserRow> {
 }
 
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = Register,
-    responses((status = 201, body = Tokens), (status = 409, description = "email taken"), (status = 422, description = "invalid field")))]
+    responses((status = 201, body = Tokens), (status = 409, description = "email taken"), (status = 422, description = "invalid field"),
+        (status = 429, description = "too many sign-ups from this client; see `Retry-After`")))]
 async fn register(
     State(app): State<AppState>,
+    client: ClientIp,
     Json(body): Json<Register>,
 ) -> ApiResult<(StatusCode, Json<Tokens>)> {
-    Ok((StatusCode::CREATED, Json(create_account(&app, body).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(create_account(&app, client, body).await?),
+    ))
 }
 
-/// Creates the account `body` describes and starts its first session.
-pub(super) async fn create_account(app: &AppState, body: Register) -> ApiResult<Tokens> {
+/// Creates the account `body` describes and starts its first session. Only well-formed
+/// sign-ups count against the client's hourly limit, and they count before the password is
+/// hashed: the hash is the expensive part a flood would aim at.
+pub(super) async fn create_account(
+    app: &AppState,
+    client: ClientIp,
+    body: Register,
+) -> ApiResult<Tokens> {
     let email = email(&body.email)?;
     if let Some(problem) = passwords::policy(&body.password, &email) {
         return Err(ApiError::invalid("password", problem));
     }
+    app.signups
+        .take(&client.key(), app.settings.signups_per_hour)
+        .map_err(|wait| ApiError::TooMany {
+            retry_after: wait,
+            message: format!(
+                "too many new accounts from this network: try again in {} min",
+                wait.div_ceil(60)
+            ),
+        })?;
     let display_name = body
         .display_name
         .map(|n| n.trim().to_string())
@@ -166,26 +186,23 @@ pub(super) async fn create_account(app: &AppState, body: Register) -> ApiResult<
     responses((status = 200, body = Tokens), (status = 401, description = "wrong email or password"), (status = 429, description = "too many failed attempts")))]
 async fn login(
     State(app): State<AppState>,
-    ClientIp(ip): ClientIp,
+    client: ClientIp,
     Json(body): Json<Login>,
 ) -> ApiResult<Json<Tokens>> {
-    Ok(Json(sign_in(&app, ip, body).await?))
+    Ok(Json(sign_in(&app, client, body).await?))
 }
 
-/// Checks a sign-in against the throttle and the password, and starts a session.
-pub(super) async fn sign_in(
-    app: &AppState,
-    ip: std::net::IpAddr,
-    body: Login,
-) -> ApiResult<Tokens> {
+/// Checks a sign-in against the throttle and the password, and starts a session. The attempt
+/// is counted before the password is checked (see [`super::throttle`]).
+pub(super) async fn sign_in(app: &AppState, client: ClientIp, body: Login) -> ApiResult<Tokens> {
     let account = body.email.trim().to_lowercase();
-    let ip = ip.to_string();
-    if let Err(wait) = app.throttle.check(&ip, &account) {
-        return Err(ApiError::TooMany {
+    let attempt = app
+        .throttle
+        .begin(&account, client.key())
+        .map_err(|wait| ApiError::TooMany {
             retry_after: wait,
-            message: format!("too many failed sign-ins: try again in {wait} s"),
-        });
-    }
+            message: format!("too many failed sign-ins from here: try again in {wait} s"),
+        })?;
     let user: Option<UserRow> = app
         .db
         .one(
@@ -200,13 +217,11 @@ pub(super) async fn sign_in(
     .await?;
     match user {
         Some(user) if ok => {
-            app.throttle.succeeded(&account);
+            app.throttle.succeeded(attempt);
             Ok(tokens::issue(&app.db, &app.keys, &user.id, user.role, None).await?)
         }
-        _ => {
-            app.throttle.failed(&ip, &account);
-            Err(ApiError::unauthorized("wrong email or password"))
-        }
+        // The attempt stays counted as a failure.
+        _ => Err(ApiError::unauthorized("wrong email or password")),
     }
 }
 

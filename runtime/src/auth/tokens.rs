@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use jsonwebtoken::errors::ErrorKind;
@@ -10,6 +10,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use tokio::sync::broadcast;
 
 use super::Role;
 use crate::api::ApiError;
@@ -29,6 +30,9 @@ pub struct Claims {
     pub fam: String,
     /// Issued at (Unix seconds).
     pub iat: i64,
+    /// Not valid before (Unix seconds); penpal does not set it, but honours it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     /// Expires at (Unix seconds).
     pub exp: i64,
     /// Always `penpal`.
@@ -52,8 +56,15 @@ pub struct Tokens {
     pub user_id: String,
 }
 
-/// Signing keys and lifetimes, and the families this node has seen revoked (so their access
-/// tokens stop working at once rather than at expiry).
+/// How long this node trusts what it last read of a session (family) in the database. A
+/// revocation on another node, or before a restart, takes effect within this time; one on
+/// this node takes effect at once.
+pub const SESSION_RECHECK: Duration = Duration::from_secs(5);
+/// Clock skew allowed between nodes, in seconds.
+const LEEWAY: u64 = 5;
+
+/// Signing keys and lifetimes, what this node last read of each session's state, and the
+/// channel on which revocations reach open sockets.
 pub struct Keys {
     encoding: EncodingKey,
     decoding: DecodingKey,
@@ -62,7 +73,8 @@ pub struct Keys {
     pub access_ttl: Duration,
     /// Lifetime of a refresh token.
     pub refresh_ttl: Duration,
-    revoked: Mutex<HashMap<String, i64>>,
+    sessions: Mutex<HashMap<String, (bool, Instant)>>,
+    ended: broadcast::Sender<String>,
 }
 
 impl Keys {
@@ -71,15 +83,17 @@ impl Keys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY;
         Keys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
             access_ttl,
             refresh_ttl,
-            revoked: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+            ended: broadcast::channel(256).0,
         }
     }
 
@@ -91,6 +105,7 @@ impl Keys {
             role,
             fam: family.to_string(),
             iat: now,
+            nbf: None,
             exp: now + self.access_ttl.as_secs() as i64,
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
@@ -102,41 +117,108 @@ impl Keys {
         )?)
     }
 
-    /// The claims of a valid, unexpired, unrevoked access token. Any other algorithm
-    /// (including `none`), a bad signature, a wrong issuer or audience is refused.
+    /// The claims of a validly signed, current access token: any other algorithm (including
+    /// `none`), a bad signature, a wrong issuer or audience, an expired token, one not valid
+    /// yet (`nbf`) or issued in the future (`iat`) is refused. Whether its session still
+    /// stands is [`Keys::authenticate`]'s question.
     pub fn verify_access(&self, token: &str) -> Result<Claims, ApiError> {
+        let invalid = || ApiError::Unauthorized {
+            code: "invalid_token",
+            message: "the access token is not valid".into(),
+        };
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => ApiError::Unauthorized {
                     code: "token_expired",
                     message: "the access token has expired: refresh it".into(),
                 },
-                _ => ApiError::Unauthorized {
-                    code: "invalid_token",
-                    message: "the access token is not valid".into(),
-                },
+                _ => invalid(),
             })?;
-        if self.is_revoked(&data.claims.fam) {
-            return Err(ApiError::Unauthorized {
-                code: "session_revoked",
-                message: "this session has ended: sign in again".into(),
-            });
+        // jsonwebtoken checks `exp` and `nbf`, not `iat`: a token "issued" later than now was
+        // not issued by this server's clock.
+        if data.claims.iat > now_ms() / 1000 + LEEWAY as i64 {
+            return Err(invalid());
+        }
+        if self.cached(&data.claims.fam) == Some(false) {
+            return Err(session_ended());
         }
         Ok(data.claims)
     }
 
-    /// Remembers that `family` was revoked, until its access tokens would have expired anyway.
-    pub fn revoke_family(&self, family: &str) {
-        let until = now_ms() + self.access_ttl.as_millis() as i64 + 10_000;
-        let mut r = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
-        let now = now_ms();
-        r.retain(|_, t| *t > now);
-        r.insert(family.to_string(), until);
+    /// The claims of a valid access token whose session has not ended, checked against the
+    /// stored sessions (read at most every [`SESSION_RECHECK`] per session), so a logout or
+    /// password change holds across restarts and nodes.
+    pub async fn authenticate(&self, db: &Db, token: &str) -> Result<Claims, ApiError> {
+        let claims = self.verify_access(token)?;
+        if self.session_active(db, &claims.fam).await? {
+            Ok(claims)
+        } else {
+            Err(session_ended())
+        }
     }
 
-    fn is_revoked(&self, family: &str) -> bool {
-        let r = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
-        r.get(family).is_some_and(|t| *t > now_ms())
+    /// Whether session `family` still stands: it has a refresh token that is not revoked (an
+    /// account's deletion removes them all).
+    pub async fn session_active(&self, db: &Db, family: &str) -> StoreResult<bool> {
+        if let Some(active) = self.cached(family) {
+            return Ok(active);
+        }
+        #[derive(Deserialize)]
+        struct N {
+            n: usize,
+        }
+        let live: Option<N> = db
+            .one(
+                "SELECT count() AS n FROM refresh_token WHERE family = $family AND revoked = false GROUP ALL",
+                json!({"family": family}),
+            )
+            .await?;
+        let active = live.is_some_and(|n| n.n > 0);
+        self.remember(family, active);
+        if !active {
+            let _ = self.ended.send(family.to_string());
+        }
+        Ok(active)
+    }
+
+    /// Sessions ending on this node, as they end: open sockets listen to close themselves.
+    pub fn ended_sessions(&self) -> broadcast::Receiver<String> {
+        self.ended.subscribe()
+    }
+
+    /// Notes that `family` was revoked here: its access tokens stop working at once on this
+    /// node, and its sockets close.
+    fn revoked_here(&self, family: &str) {
+        self.remember(family, false);
+        let _ = self.ended.send(family.to_string());
+    }
+
+    fn cached(&self, family: &str) -> Option<bool> {
+        let map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(family) {
+            // A revocation is final; only a session found standing is read again.
+            Some((false, _)) => Some(false),
+            Some((true, at)) if at.elapsed() < SESSION_RECHECK => Some(true),
+            _ => None,
+        }
+    }
+
+    fn remember(&self, family: &str, active: bool) {
+        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 100_000 {
+            // Ended sessions older than an access token's life need no memory: their tokens
+            // have expired anyway.
+            let keep = self.access_ttl + SESSION_RECHECK;
+            map.retain(|_, (_, at)| at.elapsed() < keep);
+        }
+        map.insert(family.to_string(), (active, Instant::now()));
+    }
+}
+
+fn session_ended() -> ApiError {
+    ApiError::Unauthorized {
+        code: "session_revoked",
+        message: "this session has ended: sign in again".into(),
     }
 }
 
@@ -248,14 +330,16 @@ pub async fn family_of(db: &Db, refresh: &str) -> StoreResult<Option<String>> {
     Ok(stored(db, &hash_token(refresh)).await?.map(|r| r.family))
 }
 
-/// Revokes every refresh token of `family` and its access tokens on this node.
+/// Revokes every refresh token of `family`, and so its access tokens (at once on this node,
+/// within [`SESSION_RECHECK`] on others).
 pub async fn revoke_family(db: &Db, keys: &Keys, family: &str) -> StoreResult<()> {
-    keys.revoke_family(family);
     db.exec(
         "UPDATE refresh_token SET revoked = true WHERE family = $family",
         json!({"family": family}),
     )
-    .await
+    .await?;
+    keys.revoked_here(family);
+    Ok(())
 }
 
 /// Revokes every session of `user` except `keep`.
@@ -275,14 +359,15 @@ pub async fn revoke_others(
             json!({"user": user}),
         )
         .await?;
-    for f in families.iter().filter(|f| Some(f.family.as_str()) != keep) {
-        keys.revoke_family(&f.family);
-    }
     db.exec(
         "UPDATE refresh_token SET revoked = true WHERE user = $user AND family != $keep",
         json!({"user": user, "keep": keep.unwrap_or("")}),
     )
-    .await
+    .await?;
+    for f in families.iter().filter(|f| Some(f.family.as_str()) != keep) {
+        keys.revoked_here(&f.family);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -334,9 +419,82 @@ mod tests {
             Some("invalid_token")
         );
 
-        k.revoke_family("f1");
+        k.revoked_here("f1");
         assert_eq!(
             k.verify_access(&t).map_err(|e| e.code()).err(),
+            Some("session_revoked")
+        );
+    }
+
+    /// A correctly signed token that is not valid yet, or claims to be issued in the future,
+    /// is refused; a little clock skew is not.
+    #[test]
+    fn tokens_from_the_future_are_refused() {
+        let k = keys();
+        let now = now_ms() / 1000;
+        let signed = |iat: i64, nbf: Option<i64>| {
+            let claims = Claims {
+                sub: "u1".into(),
+                role: Role::Learner,
+                fam: "f1".into(),
+                iat,
+                nbf,
+                exp: now + 600,
+                iss: ISSUER.into(),
+                aud: AUDIENCE.into(),
+            };
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding).unwrap()
+        };
+        let code = |t: String| k.verify_access(&t).map_err(|e| e.code()).err();
+        assert_eq!(code(signed(now, Some(now + 300))), Some("invalid_token"));
+        assert_eq!(code(signed(now + 300, None)), Some("invalid_token"));
+        assert_eq!(
+            code(signed(now + 2, Some(now + 2))),
+            None,
+            "within the skew"
+        );
+        assert_eq!(code(signed(now - 60, Some(now - 60))), None);
+    }
+
+    /// A session ended in the database is refused by a node that never saw it end (another
+    /// node, or this one after a restart), and an account's deleted sessions are too.
+    #[tokio::test]
+    async fn revocation_is_read_from_the_database() {
+        let db = Db::connect("mem://", None).await.unwrap();
+        let node_a = keys();
+        let t = issue(&db, &node_a, "u1", Role::Learner, None)
+            .await
+            .unwrap();
+        let node_b = keys();
+        let claims = node_b.authenticate(&db, &t.access_token).await.unwrap();
+        assert_eq!(claims.sub, "u1");
+
+        let mut ended = node_a.ended_sessions();
+        revoke_family(&db, &node_a, &claims.fam).await.unwrap();
+        assert_eq!(
+            ended.recv().await.unwrap(),
+            claims.fam,
+            "sockets hear of it"
+        );
+        let fresh = keys();
+        let code = |r: Result<Claims, ApiError>| r.map_err(|e| e.code()).err();
+        assert_eq!(
+            code(fresh.authenticate(&db, &t.access_token).await),
+            Some("session_revoked")
+        );
+        assert_eq!(
+            code(node_a.authenticate(&db, &t.access_token).await),
+            Some("session_revoked")
+        );
+
+        let other = issue(&db, &node_a, "u2", Role::Learner, None)
+            .await
+            .unwrap();
+        db.exec("DELETE refresh_token WHERE user = 'u2'", json!({}))
+            .await
+            .unwrap();
+        assert_eq!(
+            code(keys().authenticate(&db, &other.access_token).await),
             Some("session_revoked")
         );
     }

@@ -70,14 +70,6 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .find_map(|(k, v)| (k == name).then_some(v))
 }
 
-/// Whether the request arrived over HTTPS (directly or, behind a trusted proxy, as it says).
-fn secure(app: &AppState, headers: &HeaderMap) -> bool {
-    app.settings.trust_proxy
-        && headers
-            .get("x-forwarded-proto")
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
-}
-
 /// Refuses requests that a browser says come from another site.
 fn same_origin(headers: &HeaderMap) -> ApiResult<()> {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
@@ -94,11 +86,20 @@ fn same_origin(headers: &HeaderMap) -> ApiResult<()> {
     }
 }
 
+/// `; Secure` unless the operator turned secure cookies off for plain-http development.
+fn secure_flag(app: &AppState) -> &'static str {
+    if app.settings.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
 /// The cookie-bearing answer for `tokens`.
-fn session(app: &AppState, headers: &HeaderMap, status: StatusCode, t: Tokens) -> Response {
+fn session(app: &AppState, status: StatusCode, t: Tokens) -> Response {
     let csrf = csrf_for(&t.refresh_token);
     let max_age = app.keys.refresh_ttl.as_secs();
-    let flags = if secure(app, headers) { "; Secure" } else { "" };
+    let flags = secure_flag(app);
     let refresh = format!(
         "{REFRESH_COOKIE}={}; Path={REFRESH_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Strict{flags}",
         t.refresh_token
@@ -123,10 +124,13 @@ fn session(app: &AppState, headers: &HeaderMap, status: StatusCode, t: Tokens) -
 }
 
 /// Cookies that end the browser session.
-fn cleared(mut resp: Response) -> Response {
+fn cleared(app: &AppState, mut resp: Response) -> Response {
+    let flags = secure_flag(app);
     for c in [
-        format!("{REFRESH_COOKIE}=; Path={REFRESH_PATH}; Max-Age=0; HttpOnly; SameSite=Strict"),
-        format!("{CSRF_COOKIE}=; Path=/; Max-Age=0; SameSite=Strict"),
+        format!(
+            "{REFRESH_COOKIE}=; Path={REFRESH_PATH}; Max-Age=0; HttpOnly; SameSite=Strict{flags}"
+        ),
+        format!("{CSRF_COOKIE}=; Path=/; Max-Age=0; SameSite=Strict{flags}"),
     ] {
         if let Ok(v) = HeaderValue::from_str(&c) {
             resp.headers_mut().append(header::SET_COOKIE, v);
@@ -158,25 +162,26 @@ fn checked_refresh(headers: &HeaderMap) -> ApiResult<&str> {
     responses((status = 201, body = WebSession, description = "signed up; sets the session cookies"), (status = 409, description = "email taken")))]
 async fn web_register(
     State(app): State<AppState>,
+    client: ClientIp,
     headers: HeaderMap,
     Json(body): Json<Register>,
 ) -> ApiResult<Response> {
     same_origin(&headers)?;
-    let t = create_account(&app, body).await?;
-    Ok(session(&app, &headers, StatusCode::CREATED, t))
+    let t = create_account(&app, client, body).await?;
+    Ok(session(&app, StatusCode::CREATED, t))
 }
 
 #[utoipa::path(post, path = "/v1/auth/web/login", tag = "auth", request_body = Login,
     responses((status = 200, body = WebSession, description = "signed in; sets the session cookies"), (status = 401, description = "wrong email or password"), (status = 429, description = "too many failed attempts")))]
 async fn web_login(
     State(app): State<AppState>,
-    ClientIp(ip): ClientIp,
+    client: ClientIp,
     headers: HeaderMap,
     Json(body): Json<Login>,
 ) -> ApiResult<Response> {
     same_origin(&headers)?;
-    let t = sign_in(&app, ip, body).await?;
-    Ok(session(&app, &headers, StatusCode::OK, t))
+    let t = sign_in(&app, client, body).await?;
+    Ok(session(&app, StatusCode::OK, t))
 }
 
 #[utoipa::path(post, path = "/v1/auth/web/refresh", tag = "auth",
@@ -185,9 +190,9 @@ async fn web_login(
 async fn web_refresh(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let refresh = checked_refresh(&headers)?;
     match exchange(&app, refresh).await {
-        Ok(t) => Ok(session(&app, &headers, StatusCode::OK, t)),
+        Ok(t) => Ok(session(&app, StatusCode::OK, t)),
         // A dead session's cookies are useless: clear them so the page starts clean.
-        Err(e @ ApiError::Unauthorized { .. }) => Ok(cleared(e.into_response())),
+        Err(e @ ApiError::Unauthorized { .. }) => Ok(cleared(&app, e.into_response())),
         Err(e) => Err(e),
     }
 }
@@ -200,7 +205,7 @@ async fn web_logout(State(app): State<AppState>, headers: HeaderMap) -> ApiResul
     if let Some(family) = tokens::family_of(&app.db, refresh).await? {
         tokens::revoke_family(&app.db, &app.keys, &family).await?;
     }
-    Ok(cleared(StatusCode::NO_CONTENT.into_response()))
+    Ok(cleared(&app, StatusCode::NO_CONTENT.into_response()))
 }
 
 #[cfg(test)]

@@ -6,19 +6,24 @@
 //! - **timeouts**: for the first chunk (connection + queueing + prompt processing) and between
 //!   chunks, so a stalled stream ends instead of hanging a learner's turn;
 //! - **retries with backoff** on transient failures (connection errors, 429, 5xx, timeouts)
-//!   but only *before* the first chunk — once text has reached a learner it is never replayed;
+//!   but only *before* the first chunk — once text has reached a learner it is never replayed.
+//!   The policy is penpal's alone: exponential backoff with jitter, waiting as long as a
+//!   `Retry-After` asks (within the first-chunk timeout). async-openai's own retry layer is
+//!   replaced by its plain transport, so one attempt is one request;
 //! - **a circuit breaker**, so a dead endpoint fails turns at once instead of after every
 //!   timeout;
 //! - **tolerant chunk parsing**: chunks are read as plain JSON, so servers that omit `id`,
 //!   `created` or `object`, send `content: null` or add fields of their own are fine; only a
 //!   chunk that is not JSON at all, or a stream that ends without finishing, is an error.
 
+use std::cell::Cell;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
+use async_openai::middleware::{HttpRequestFactory, ReqwestService};
 use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
 
@@ -172,7 +177,8 @@ impl LlmClient {
             config = config.with_api_key(key.clone());
         }
         Ok(LlmClient {
-            client: async_openai::Client::with_config(config).with_http_client(http),
+            client: async_openai::Client::with_config(config)
+                .with_http_service(NoteRetryAfter(ReqwestService::new(http))),
             settings,
             breaker: Mutex::new(BreakerState::default()),
         })
@@ -255,13 +261,13 @@ impl LlmClient {
                     self.record(true);
                     return Ok(answer);
                 }
-                Err(e) if e.retryable() && attempt < self.settings.retries => {
+                Err((e, asked)) if e.retryable() && attempt < self.settings.retries => {
                     attempt += 1;
-                    let backoff = Duration::from_millis(100 * 2u64.pow(attempt));
-                    tracing::debug!(error = %e, attempt, "retrying the language model");
-                    tokio::time::sleep(backoff).await;
+                    let wait = retry_wait(attempt, asked, self.settings.first_chunk_timeout);
+                    tracing::debug!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "retrying the language model");
+                    tokio::time::sleep(wait).await;
                 }
-                Err(e) => {
+                Err((e, _)) => {
                     self.record(false);
                     return Err(e);
                 }
@@ -269,8 +275,19 @@ impl LlmClient {
         }
     }
 
-    /// Sends one request and waits for its first piece.
-    async fn open(&self, body: &Value) -> Result<Answer, LlmError> {
+    /// Sends one request and waits for its first piece; a failure comes with the wait its
+    /// `Retry-After` asked for, if any.
+    async fn open(&self, body: &Value) -> Result<Answer, (LlmError, Option<Duration>)> {
+        RETRY_AFTER
+            .scope(Cell::new(None), async {
+                self.open_once(body)
+                    .await
+                    .map_err(|e| (e, RETRY_AFTER.with(Cell::get)))
+            })
+            .await
+    }
+
+    async fn open_once(&self, body: &Value) -> Result<Answer, LlmError> {
         let first_timeout = self.settings.first_chunk_timeout;
         let idle = self.settings.idle_timeout;
         let start = async {
@@ -324,6 +341,69 @@ impl LlmClient {
         }
         Err(LlmError::Cut)
     }
+}
+
+tokio::task_local! {
+    /// What the last response of this attempt asked for in `Retry-After`.
+    static RETRY_AFTER: Cell<Option<Duration>>;
+}
+
+/// async-openai's plain transport (no retries of its own), noting a response's `Retry-After`
+/// (or OpenAI's `retry-after-ms`) for the attempt that awaits it.
+#[derive(Clone)]
+struct NoteRetryAfter(ReqwestService);
+
+impl tower::Service<HttpRequestFactory> for NoteRetryAfter {
+    type Response = reqwest::Response;
+    type Error = OpenAIError;
+    type Future =
+        Pin<Box<dyn std::future::Future<Output = Result<reqwest::Response, OpenAIError>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: HttpRequestFactory) -> Self::Future {
+        let sent = self.0.call(request);
+        Box::pin(async move {
+            let response = sent.await?;
+            let asked = retry_after(response.headers());
+            // Outside an attempt's scope (nobody asking) there is nothing to note.
+            let _ = RETRY_AFTER.try_with(|c| c.set(asked));
+            Ok(response)
+        })
+    }
+}
+
+/// The wait a response asks for: `retry-after-ms`, or `Retry-After` in seconds.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let number = |name: &str| {
+        headers
+            .get(name)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite() && *n >= 0.0)
+    };
+    number("retry-after-ms")
+        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+        .or_else(|| number("retry-after").map(Duration::from_secs_f64))
+}
+
+/// How long to wait before retry `attempt` (1, 2…): what the server asked, if it asked for
+/// no longer than `limit`; otherwise exponential backoff from 200 ms with full jitter in its
+/// upper half, so many turns failing together do not retry together.
+fn retry_wait(attempt: u32, asked: Option<Duration>, limit: Duration) -> Duration {
+    if let Some(asked) = asked {
+        return asked.min(limit);
+    }
+    let base = Duration::from_millis(200) * 2u32.saturating_pow(attempt - 1).min(64);
+    base / 2 + base.mul_f64(rand::random::<f64>() / 2.0)
 }
 
 /// Turns upstream chunks into pieces.
@@ -403,5 +483,42 @@ impl crate::plugins::capabilities::LlmBackend for LlmClient {
                 completion_tokens: usage.completion,
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_follows_retry_after_or_backs_off_with_jitter() {
+        let limit = Duration::from_secs(30);
+        assert_eq!(
+            retry_wait(1, Some(Duration::from_secs(2)), limit),
+            Duration::from_secs(2)
+        );
+        assert_eq!(retry_wait(1, Some(Duration::from_secs(600)), limit), limit);
+        for attempt in 1..=3 {
+            let base = 200u128 << (attempt - 1);
+            let waits: Vec<u128> = (0..50)
+                .map(|_| retry_wait(attempt, None, limit).as_millis())
+                .collect();
+            assert!(
+                waits.iter().all(|w| (base / 2..=base).contains(w)),
+                "{waits:?}"
+            );
+            assert!(waits.iter().any(|w| *w != waits[0]), "jittered");
+        }
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("retry-after", "3".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        h.insert("retry-after-ms", "250".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
+        h.clear();
+        h.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), None);
     }
 }

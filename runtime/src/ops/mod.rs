@@ -1,5 +1,5 @@
-//! Operations: liveness, readiness (database and plugins), version and build information,
-//! and the plugin list.
+//! Operations: liveness, readiness (database and plugins), version and build information —
+//! public — and, for operators only, the model and database in use and the plugin list.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::actors::supervisor::ListPlugins;
-use crate::api::{ApiError, ApiResult, AppState};
+use crate::api::{ApiError, ApiResult, AppState, Operator};
 use crate::plugins::Kind;
 
 /// Which model the server talks to.
@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(version))
+        .routes(routes!(status))
         .routes(routes!(plugins))
 }
 
@@ -63,20 +64,36 @@ async fn readyz(State(app): State<AppState>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-#[utoipa::path(get, path = "/v1/version", tag = "ops", responses((status = 200, description = "version, commit, build time, model and database in use")))]
-async fn version(State(app): State<AppState>) -> axum::Json<serde_json::Value> {
+#[utoipa::path(get, path = "/v1/version", tag = "ops", responses((status = 200, description = "version, commit, build time and the plugin contract versions")))]
+async fn version() -> axum::Json<serde_json::Value> {
     axum::Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "git_commit": env!("PENPAL_GIT_COMMIT"),
         "build_time": crate::store::rfc3339(env!("PENPAL_BUILD_UNIX").parse::<i64>().unwrap_or(0) * 1000),
-        "llm": app.llm_info,
-        "database": {"kind": app.db.kind(), "url": app.db.url()},
         "wit": crate::plugins::manifest::SUPPORTED_WIT.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
     }))
 }
 
-#[utoipa::path(get, path = "/v1/plugins", tag = "ops", responses((status = 200, description = "every plugin with its counters and breaker state")))]
-async fn plugins(State(app): State<AppState>) -> ApiResult<axum::Json<serde_json::Value>> {
+#[utoipa::path(get, path = "/v1/admin/status", tag = "ops",
+    responses((status = 200, description = "the model and database in use"),
+        (status = 401, description = "not signed in"), (status = 403, description = "not an operator")),
+    security(("bearer" = [])))]
+async fn status(State(app): State<AppState>, _: Operator) -> axum::Json<serde_json::Value> {
+    axum::Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "llm": app.llm_info,
+        "database": {"kind": app.db.kind(), "url": app.db.url()},
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/plugins", tag = "ops",
+    responses((status = 200, description = "every plugin with its grants, counters and breaker state"),
+        (status = 401, description = "not signed in"), (status = 403, description = "not an operator")),
+    security(("bearer" = [])))]
+async fn plugins(
+    State(app): State<AppState>,
+    _: Operator,
+) -> ApiResult<axum::Json<serde_json::Value>> {
     let list = app.supervisor.send(ListPlugins).await.map_err(|e| {
         tracing::error!(error = %e, "plugin supervisor unreachable");
         ApiError::Unavailable("the plugin supervisor is not running".into())

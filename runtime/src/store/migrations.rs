@@ -10,7 +10,11 @@ use serde_json::json;
 use super::{Db, StoreError, StoreResult, now_ms};
 
 /// Every migration: (version, name, SurrealQL).
-pub const MIGRATIONS: &[(u32, &str, &str)] = &[(1, "learners", V1), (2, "keyed-rows", V2)];
+pub const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (1, "learners", V1),
+    (2, "keyed-rows", V2),
+    (3, "ticket-session", V3),
+];
 
 const V1: &str = r#"
 DEFINE TABLE user SCHEMAFULL;
@@ -161,6 +165,12 @@ FOR $x IN $usage {
     CREATE type::record('usage', [$x.user ?? '', $x.at, record::id($x.id)])
         CONTENT $x.{user, conversation, at, model, purpose, prompt_tokens, completion_tokens, cost_micros};
 };
+"#;
+
+/// A live ticket remembers the session it was issued in, so the socket it opens closes when
+/// that session ends.
+const V3: &str = r#"
+DEFINE FIELD family ON live_ticket TYPE option<string>;
 "#;
 
 #[derive(Deserialize)]

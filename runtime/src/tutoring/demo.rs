@@ -1,8 +1,7 @@
 //! The free demo: one anonymous turn with a tutor, stored nowhere, limited per client by the
-//! server (so a cleared cookie does not reset it).
+//! server (so a cleared cookie does not reset it) and by a server-wide daily budget.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Mutex;
 
 use axum::extract::State;
@@ -14,7 +13,7 @@ use utoipa_axum::routes;
 use super::conversations::{ChatMode, Correction, Word};
 use super::profile::{Cefr, Intensity, Profile, Target, language};
 use super::turn::{record_usage, window};
-use crate::api::{ApiError, ApiResult, AppState, ClientIp, Json};
+use crate::api::{ApiError, ApiResult, AppState, ClientIp, ClientKey, Json};
 use crate::plugins::TurnContext;
 use crate::store::now_ms;
 
@@ -22,39 +21,66 @@ use crate::store::now_ms;
 const MAX_DEMO_CHARS: usize = 500;
 const DAY_MS: i64 = 86_400_000;
 
-/// Demo turns per client per UTC day.
+/// Demo turns per client (an IPv4 address or an IPv6 /64) per UTC day, within a server-wide
+/// daily budget: every demo turn is a model call nobody pays for.
 #[derive(Debug, Default)]
 pub struct DemoLimiter {
     per_day: u32,
-    used: Mutex<HashMap<IpAddr, (i64, u32)>>,
+    budget: u32,
+    used: Mutex<DemoDay>,
+}
+
+#[derive(Debug, Default)]
+struct DemoDay {
+    day: i64,
+    total: u32,
+    per_client: HashMap<ClientKey, u32>,
+}
+
+/// Why a demo turn was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemoRefusal {
+    /// This client used its turns for today; seconds until tomorrow (UTC).
+    Client(u64),
+    /// The server's budget for today is spent; seconds until tomorrow (UTC).
+    Budget(u64),
 }
 
 impl DemoLimiter {
-    /// A limiter allowing `per_day` turns.
-    pub fn new(per_day: u32) -> Self {
+    /// A limiter allowing `per_day` turns per client and `budget` turns in all per day.
+    pub fn new(per_day: u32, budget: u32) -> Self {
         DemoLimiter {
             per_day,
-            used: Mutex::new(HashMap::new()),
+            budget,
+            used: Mutex::new(DemoDay::default()),
         }
     }
 
-    /// Takes one turn for `ip`: `Ok(turns left)` or `Err(seconds until tomorrow)`.
-    pub fn take(&self, ip: IpAddr) -> Result<u32, u64> {
-        let now = now_ms();
+    /// Takes one turn for `client`: `Ok(turns it has left)` or why not.
+    pub fn take(&self, client: ClientKey) -> Result<u32, DemoRefusal> {
+        self.take_at(client, now_ms())
+    }
+
+    fn take_at(&self, client: ClientKey, now: i64) -> Result<u32, DemoRefusal> {
         let today = now.div_euclid(DAY_MS);
-        let mut map = self.used.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > 100_000 {
-            map.retain(|_, (day, _)| *day == today);
+        let until_tomorrow = (((today + 1) * DAY_MS - now) / 1000).max(1) as u64;
+        let mut d = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        if d.day != today {
+            *d = DemoDay {
+                day: today,
+                ..DemoDay::default()
+            };
         }
-        let entry = map.entry(ip).or_insert((today, 0));
-        if entry.0 != today {
-            *entry = (today, 0);
+        let used = d.per_client.get(&client).copied().unwrap_or(0);
+        if used >= self.per_day {
+            return Err(DemoRefusal::Client(until_tomorrow));
         }
-        if entry.1 >= self.per_day {
-            return Err((((today + 1) * DAY_MS - now) / 1000).max(1) as u64);
+        if d.total >= self.budget {
+            return Err(DemoRefusal::Budget(until_tomorrow));
         }
-        entry.1 += 1;
-        Ok(self.per_day - entry.1)
+        d.total += 1;
+        d.per_client.insert(client, used + 1);
+        Ok(self.per_day - used - 1)
     }
 }
 
@@ -108,7 +134,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 200, body = DemoReply), (status = 429, description = "the day's demo turns are used up")))]
 async fn demo_chat(
     State(app): State<AppState>,
-    ClientIp(ip): ClientIp,
+    client: ClientIp,
     Json(body): Json<DemoChat>,
 ) -> ApiResult<Json<DemoReply>> {
     let text = body.message.trim().to_string();
@@ -133,9 +159,15 @@ async fn demo_chat(
         "native_language",
         body.native_language.as_deref().unwrap_or("en"),
     )?;
-    let remaining = app.demo.take(ip).map_err(|wait| ApiError::TooMany {
-        retry_after: wait,
-        message: "the free demo is used up for today: sign up to keep practising".into(),
+    let remaining = app.demo.take(client.key()).map_err(|r| match r {
+        DemoRefusal::Client(wait) => ApiError::TooMany {
+            retry_after: wait,
+            message: "the free demo is used up for today: sign up to keep practising".into(),
+        },
+        DemoRefusal::Budget(wait) => ApiError::TooMany {
+            retry_after: wait,
+            message: "the free demo is closed for today: sign up to keep practising".into(),
+        },
     })?;
     let mut profile = Profile::new("visitor".into());
     profile.native_language = Some(native);
@@ -208,4 +240,52 @@ async fn demo_chat(
         remaining,
         scripted_model: app.llm_info.scripted,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(ip: &str) -> ClientKey {
+        ClientKey::of(ip.parse().unwrap())
+    }
+
+    const NOON: i64 = 20_000 * DAY_MS + DAY_MS / 2;
+
+    #[test]
+    fn one_64_shares_one_allowance() {
+        let d = DemoLimiter::new(2, 100);
+        assert_eq!(d.take_at(key("2001:db8:0:1::1"), NOON), Ok(1));
+        assert_eq!(d.take_at(key("2001:db8:0:1::2"), NOON), Ok(0));
+        assert_eq!(
+            d.take_at(key("2001:db8:0:1::3"), NOON),
+            Err(DemoRefusal::Client(43_200)),
+            "a fresh address in the same /64 is the same client"
+        );
+        assert_eq!(d.take_at(key("2001:db8:0:2::1"), NOON), Ok(1));
+    }
+
+    #[test]
+    fn the_server_budget_caps_every_client_together() {
+        let d = DemoLimiter::new(5, 3);
+        for i in 0..3 {
+            assert!(d.take_at(key(&format!("192.0.2.{i}")), NOON).is_ok());
+        }
+        assert_eq!(
+            d.take_at(key("198.51.100.1"), NOON),
+            Err(DemoRefusal::Budget(43_200))
+        );
+    }
+
+    #[test]
+    fn a_new_utc_day_starts_afresh() {
+        let d = DemoLimiter::new(1, 1);
+        let last_second = 20_001 * DAY_MS - 1000;
+        assert_eq!(d.take_at(key("192.0.2.1"), last_second), Ok(0));
+        assert_eq!(
+            d.take_at(key("192.0.2.1"), last_second),
+            Err(DemoRefusal::Client(1))
+        );
+        assert_eq!(d.take_at(key("192.0.2.1"), last_second + 1000), Ok(0));
+    }
 }

@@ -38,8 +38,9 @@ use crate::store::now_ms;
 
 /// How long a live ticket is valid.
 const TICKET_TTL_MS: i64 = 60_000;
-/// Longest frame a client may send.
-const MAX_FRAME: usize = 64 * 1024;
+/// Longest frame (and message) a client may send; a longer one gets an `error` event with code
+/// `too_large` and the socket closes with 1009 (message too big).
+pub const MAX_FRAME: usize = 64 * 1024;
 /// Longest a whole-reply request waits for its turn.
 const TURN_WAIT: Duration = Duration::from_secs(180);
 
@@ -74,8 +75,8 @@ async fn ticket(
     app.db
         .exec(
             "DELETE live_ticket WHERE expires_at < $now;
-             CREATE type::record('live_ticket', $h) CONTENT { user: $u, conversation: $c, expires_at: $exp }",
-            json!({"h": hash_token(&t), "u": user.id, "c": id, "exp": now + TICKET_TTL_MS, "now": now}),
+             CREATE type::record('live_ticket', $h) CONTENT { user: $u, family: $f, conversation: $c, expires_at: $exp }",
+            json!({"h": hash_token(&t), "u": user.id, "f": user.family, "c": id, "exp": now + TICKET_TTL_MS, "now": now}),
         )
         .await?;
     Ok((
@@ -100,19 +101,22 @@ pub struct LiveParams {
 #[derive(Deserialize)]
 struct TicketRow {
     user: String,
+    #[serde(default)]
+    family: Option<String>,
     conversation: String,
     expires_at: i64,
 }
 
-/// The user a live request authenticates as.
+/// The user a live request authenticates as, and the session (family) it belongs to.
 async fn live_user(
     app: &App,
     headers: &HeaderMap,
     ticket: Option<&str>,
     conversation: &str,
-) -> ApiResult<String> {
+) -> ApiResult<(String, Option<String>)> {
     if let Some(token) = bearer(headers) {
-        return Ok(app.keys.verify_access(token)?.sub);
+        let claims = app.keys.authenticate(&app.db, token).await?;
+        return Ok((claims.sub, Some(claims.fam)));
     }
     let Some(ticket) = ticket else {
         return Err(ApiError::unauthorized(
@@ -127,7 +131,17 @@ async fn live_user(
         )
         .await?;
     match row {
-        Some(r) if r.expires_at > now_ms() && r.conversation == conversation => Ok(r.user),
+        Some(r) if r.expires_at > now_ms() && r.conversation == conversation => {
+            if let Some(family) = &r.family
+                && !app.keys.session_active(&app.db, family).await?
+            {
+                return Err(ApiError::Unauthorized {
+                    code: "session_revoked",
+                    message: "this session has ended: sign in again".into(),
+                });
+            }
+            Ok((r.user, r.family))
+        }
         _ => Err(ApiError::Unauthorized {
             code: "invalid_ticket",
             message: "the ticket is unknown, used or expired: get a new one".into(),
@@ -145,7 +159,7 @@ async fn live(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let ws = ws.map_err(|e| ApiError::BadRequest(format!("this URL speaks WebSocket: {e}")))?;
-    let user = live_user(&app, &headers, p.ticket.as_deref(), &id).await?;
+    let (user, family) = live_user(&app, &headers, p.ticket.as_deref(), &id).await?;
     let conv = owned(&app.db, &user, &id).await?;
     let addr = app
         .conversations
@@ -155,13 +169,62 @@ async fn live(
         .conversations
         .arbiter()
         .ok_or_else(|| ApiError::Unavailable("the server is shutting down".into()))?;
-    let db = app.db.clone();
+    let session = SessionWatch {
+        app: app.clone(),
+        family,
+    };
     Ok(ws
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
         .read_buffer_size(4096)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| serve(socket, addr, id, db, arbiter, p.after)))
+        .on_upgrade(move |socket| serve(socket, addr, id, session, arbiter, p.after)))
+}
+
+/// The socket's session: when it ends (sign-out, password change, account deletion, on this
+/// node or another), the socket closes with [`SESSION_ENDED`].
+struct SessionWatch {
+    app: AppState,
+    family: Option<String>,
+}
+
+/// Close code of a socket whose session ended: the client should sign in again, not reconnect.
+pub const SESSION_ENDED: u16 = 4401;
+/// How often an open socket re-reads its session's state (revocations made on other nodes).
+const SESSION_POLL: Duration = Duration::from_secs(15);
+
+impl SessionWatch {
+    /// Resolves when the session ends; never, for a socket with no session to watch.
+    async fn ended(self) {
+        let Some(family) = self.family else {
+            return std::future::pending().await;
+        };
+        let mut heard = self.app.keys.ended_sessions();
+        let mut poll = tokio::time::interval(SESSION_POLL);
+        poll.tick().await;
+        loop {
+            tokio::select! {
+                ended = heard.recv() => match ended {
+                    Ok(f) if f == family => return,
+                    Ok(_) => {}
+                    // Missed some: read the state instead.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        if let Ok(false) = self.app.keys.session_active(&self.app.db, &family).await {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        return std::future::pending().await;
+                    }
+                },
+                _ = poll.tick() => {
+                    if let Ok(false) = self.app.keys.session_active(&self.app.db, &family).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Runs one socket: a writer task draining the session's queue, and this task reading.
@@ -169,14 +232,26 @@ async fn serve(
     socket: WebSocket,
     conv: actix::Addr<crate::actors::conversation::Conversation>,
     id: String,
-    db: crate::store::Db,
+    watch: SessionWatch,
     arbiter: actix::ArbiterHandle,
     after: Option<i64>,
 ) {
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Out>(session::QUEUE);
+    let db = watch.app.db.clone();
+    let ended_tx = tx.clone();
+    let control = tx.clone();
     let session =
         Session::start_in_arbiter(&arbiter, move |_| Session::new(conv, id, db, tx, after));
+    let ended = tokio::spawn(async move {
+        watch.ended().await;
+        let event =
+            json!({"type": "session.ended", "message": "this session has ended: sign in again"});
+        let _ = ended_tx.send(Out::Text(event.to_string())).await;
+        let _ = ended_tx
+            .send(Out::Close(SESSION_ENDED, "session ended"))
+            .await;
+    });
     let writer = tokio::spawn(async move {
         while let Some(out) = rx.recv().await {
             let r = match out {
@@ -197,17 +272,44 @@ async fn serve(
             }
         }
     });
+    let mut linger = false;
     while let Some(frame) = stream.next().await {
         match frame {
             Ok(WsMessage::Text(t)) => session.do_send(Inbound(t.to_string())),
             Ok(WsMessage::Binary(_)) => session.do_send(Inbound(String::new())),
             Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => session.do_send(Heard),
-            Ok(WsMessage::Close(_)) | Err(_) => break,
+            Ok(WsMessage::Close(_)) => break,
+            Err(e) => {
+                if too_big(e) {
+                    // Say why before closing, so the client can tell the learner.
+                    let event = json!({"type": "error", "code": "too_large",
+                        "message": format!("a frame may carry at most {} KiB: send shorter messages", MAX_FRAME / 1024)});
+                    let _ = control.send(Out::Text(event.to_string())).await;
+                    let _ = control.send(Out::Close(1009, "message too big")).await;
+                    // The rest of the refused frame is still unread: closing the socket now
+                    // would reset the connection and could destroy the close frame in flight.
+                    // Give the client a moment to read it.
+                    linger = true;
+                }
+                break;
+            }
         }
     }
+    ended.abort();
     session.do_send(Closed);
     // The session's close frame (or its queue closing) ends the writer.
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    if linger {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(stream);
+}
+
+/// Whether a socket read failed because the client sent more than [`MAX_FRAME`].
+fn too_big(e: axum::Error) -> bool {
+    e.into_inner()
+        .downcast_ref::<tungstenite::Error>()
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
 }
 
 /// A learner's message.

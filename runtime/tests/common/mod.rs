@@ -110,12 +110,25 @@ pub fn penpal(args: &[&str]) -> (bool, String, String) {
 
 /// One HTTP/1.1 GET on loopback; returns the status and the JSON body.
 pub async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    get_as(addr, path, None).await
+}
+
+/// One HTTP/1.1 GET on loopback with a bearer `token`; the status and the JSON body.
+pub async fn get_as(
+    addr: std::net::SocketAddr,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, serde_json::Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     within(10, &format!("GET {path}"), async {
         let mut stream = tokio::net::TcpStream::connect(addr)
             .await
             .expect("connects");
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.expect("writes");
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await.expect("reads");
@@ -248,14 +261,28 @@ impl Running {
 
 /// Starts `penpal serve` with `args` and waits until it answers.
 pub async fn start(args: penpal::config::ServeArgs) -> Running {
+    launch(args, None).await
+}
+
+/// Starts `penpal serve` on `db`, which the test keeps a handle on (to do what an operator's
+/// command would, such as granting a role).
+pub async fn start_on(args: penpal::config::ServeArgs, db: penpal::store::Db) -> Running {
+    launch(args, Some(db)).await
+}
+
+async fn launch(args: penpal::config::ServeArgs, db: Option<penpal::store::Db>) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binds");
     let addr = listener.local_addr().expect("an address");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = actix_rt::spawn(penpal::server::run(listener, args, async {
+    let shutdown = async {
         let _ = stopped.await;
-    }));
+    };
+    let handle = match db {
+        Some(db) => actix_rt::spawn(penpal::server::run_on(listener, args, db, shutdown)),
+        None => actix_rt::spawn(penpal::server::run(listener, args, shutdown)),
+    };
     let running = Running {
         addr,
         stop: Some(stop),
@@ -263,7 +290,9 @@ pub async fn start(args: penpal::config::ServeArgs) -> Running {
     };
     within(60, "server answers /healthz", async {
         loop {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            if let Ok(r) = http().get(running.url("/healthz")).send().await
+                && r.status().as_u16() == 200
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -280,4 +309,85 @@ pub fn http() -> reqwest::Client {
         .timeout(Duration::from_secs(60))
         .build()
         .expect("an HTTP client")
+}
+
+/// `penpal serve` as a process of its own, so a restart is a real one.
+pub struct Process {
+    child: std::process::Child,
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+}
+
+impl Process {
+    /// Starts `penpal serve` on `data` (embedded database) with extra environment `env`.
+    pub async fn start(data: &std::path::Path, env: &[(&str, &str)]) -> Process {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_penpal"))
+            .args(["serve", "--listen", &addr.to_string(), "--plugin-dir"])
+            .arg(repo().join("target/plugins"))
+            .arg("--data-dir")
+            .arg(data)
+            .envs(env.iter().copied())
+            .env("PENPAL_LOG", "warn")
+            .env_remove("PENPAL_DATABASE")
+            .env_remove("PENPAL_LLM_BASE_URL")
+            .spawn()
+            .unwrap();
+        within(120, "penpal serve answers", async {
+            loop {
+                if let Ok(r) = http().get(format!("http://{addr}/readyz")).send().await
+                    && r.status().as_u16() == 200
+                {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        Process { child, addr }
+    }
+
+    /// `http://addr` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success(),
+            "penpal serve exits cleanly on SIGTERM: {status}"
+        );
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// An operator's access token on the server at `addr` that uses `db`: an account signed up
+/// over HTTP, given the role as `penpal admin grant-role` does, then signed in.
+pub async fn operator_token(addr: std::net::SocketAddr, db: &penpal::store::Db) -> String {
+    let account =
+        serde_json::json!({"email": "ops@example.com", "password": "correct horse battery"});
+    let (status, body) = post_json(addr, "/v1/auth/register", &account).await;
+    assert_eq!(status, 201, "{body}");
+    penpal::auth::admin::grant_role(db, "ops@example.com", penpal::auth::Role::Operator)
+        .await
+        .expect("the role is granted");
+    let (status, body) = post_json(addr, "/v1/auth/login", &account).await;
+    assert_eq!(status, 200, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    body["access_token"].as_str().expect("a token").to_string()
 }

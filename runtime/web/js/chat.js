@@ -2,7 +2,7 @@
 // socket — replies stream in, corrections land on the learner's own message, and the
 // connection's state is always visible.
 
-import { api } from './api.js';
+import { api, refresh } from './api.js';
 import { t, getLang } from './i18n.js';
 import { h, fill, field, select, errorBox, announce, toast, fmtDate } from './ui.js';
 import { app, navigate } from './app.js';
@@ -265,9 +265,16 @@ async function thread(id, onLeave) {
       pongDue = null;
       try { onEvent(JSON.parse(m.data)); } catch { /* a frame we do not know */ }
     };
-    sock.onclose = () => {
+    sock.onclose = (ev) => {
       if (sock !== ws) return;
       clearInterval(pingTimer);
+      if (ev.code === 4401) {
+        // The session ended (signed out elsewhere, password changed): a refresh fails and
+        // the app returns to sign-in instead of reconnecting.
+        closing = true;
+        refresh().catch(() => {});
+        return;
+      }
       // A reply cut short will come back whole after the reconnect's replay.
       for (const el of byTurn.values()) el.remove();
       byTurn.clear();

@@ -216,6 +216,8 @@ async fn main() {
         .arg("--data-dir")
         .arg(data.path())
         .env("PENPAL_DATABASE", "mem://")
+        // Every simulated learner signs up from this one address.
+        .env("PENPAL_SIGNUPS_PER_HOUR", "1000000")
         .env("PENPAL_LLM_BASE_URL", &model_url)
         .env("PENPAL_LLM_MODEL", "penpal-scripted")
         .env(
