@@ -9,6 +9,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into files or log collectors.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // Actors live on the system's arbiter; everything else (HTTP, plugin calls) runs on the
     // multi-threaded Tokio runtime underneath it.

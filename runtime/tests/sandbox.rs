@@ -367,3 +367,68 @@ async fn outbound_http_reaches_only_granted_hosts() {
         1
     );
 }
+
+/// What the server's log receives, for one test thread.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A plugin's log lines and crash text are its own: newlines and terminal escapes in them are
+/// escaped, and every line names the plugin.
+#[tokio::test]
+async fn a_plugin_cannot_forge_server_log_lines() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let host = host();
+    install(&host, &guest("panicker"));
+    let forged = "hi\n2026-12-01T00:00:00.000000Z  INFO penpal::server: FORGED-BY-PLUGIN \u{1b}[2J";
+    let err = host
+        .plan_turn("panicker", &turn(forged, CefrLevel::A2, ChatMode::Tutor))
+        .await
+        .unwrap_err();
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("FORGED-BY-PLUGIN"), "{log}");
+    for line in log.lines().filter(|l| l.contains("FORGED-BY-PLUGIN")) {
+        assert!(
+            line.contains("panicker"),
+            "the line names its plugin: {line}"
+        );
+        assert!(
+            line.contains("hi\\n2026-12-01"),
+            "the newline is escaped: {line}"
+        );
+    }
+    assert!(
+        !log.lines().any(|l| l.starts_with("2026-12-01T00:00:00")),
+        "no line of the plugin's own making: {log}"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "no terminal escape reaches the log"
+    );
+    match err {
+        CallError::Trap { message, .. } => {
+            assert!(
+                !message.contains('\n') && !message.contains('\u{1b}'),
+                "{message}"
+            );
+            assert!(message.contains("FORGED-BY-PLUGIN"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -322,7 +322,7 @@ impl log::Host for CallState {
             }
             return Ok(());
         }
-        let mut line = self.redact(message);
+        let mut line = super::error::escape_controls(&self.redact(message));
         if line.len() > MAX_LOG_LINE {
             let mut end = MAX_LOG_LINE;
             while !line.is_char_boundary(end) {

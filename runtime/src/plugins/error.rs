@@ -95,3 +95,40 @@ pub enum CallError {
         error: PluginError,
     },
 }
+
+/// `text` from a plugin made safe to put in a log line or an error message: control characters
+/// (newlines, carriage returns, terminal escapes…) are written as escapes, so a plugin can
+/// neither start a line of its own in the server's log nor colour or move the operator's
+/// terminal.
+pub fn escape_controls(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_kept() {
+        assert_eq!(escape_controls("Ça va ? 👍"), "Ça va ? 👍");
+        assert_eq!(
+            escape_controls("ok\n2026-12-01T00:00:00Z  INFO penpal::server: forged\r"),
+            "ok\\n2026-12-01T00:00:00Z  INFO penpal::server: forged\\r"
+        );
+        assert_eq!(
+            escape_controls("\u{1b}[31mred\u{7}"),
+            "\\u{1b}[31mred\\u{7}"
+        );
+    }
+}

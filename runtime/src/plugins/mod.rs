@@ -440,13 +440,15 @@ impl PluginHost {
                         Outcome::Instantiate,
                         CallError::Instantiate {
                             plugin,
-                            message: format!("{e:#}"),
+                            message: error::escape_controls(&format!("{e:#}")),
                         },
                     ));
                 }
                 // A Rust guest prints its panic message to stderr before trapping; that
                 // message says far more than "unreachable executed".
-                let said = state.map(|s| s.stderr_text()).unwrap_or_default();
+                let said = state
+                    .map(|s| error::escape_controls(s.stderr_text().trim_end()))
+                    .unwrap_or_default();
                 let message = if said.is_empty() {
                     e.downcast_ref::<Trap>()
                         .map(|t| t.to_string())

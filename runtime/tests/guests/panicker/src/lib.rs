@@ -1,5 +1,6 @@
 //! Panics unless the learner says `behave`: the call must fail with the panic's message, and a
-//! supervisor's probe can succeed.
+//! supervisor's probe can succeed. It first logs the learner's words and puts them in its
+//! panic, as a plugin forging log lines would.
 use penpal_host_api::prompt;
 use penpal_host_api::tutor::{Scenario, TurnContext, TurnPlan, TurnReview, Tutor};
 use penpal_host_api::types::{ChatMessage, PluginError};
@@ -13,7 +14,8 @@ impl Tutor for Panicker {
     #[allow(clippy::panic)]
     fn plan_turn(ctx: TurnContext) -> Result<TurnPlan, PluginError> {
         if ctx.message != "behave" {
-            panic!("the tutor fell over on turn {}", ctx.turn)
+            penpal_host_api::log::info(&ctx.message);
+            panic!("the tutor fell over on turn {}: {}", ctx.turn, ctx.message)
         }
         Ok(TurnPlan {
             reply: prompt::reply(vec![ChatMessage::system(ctx.message)], 0.0, 10),
