@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 
@@ -24,22 +25,52 @@ const GUEST_WORKSPACES: &[(&str, &str)] = &[
     ("examples/tutor-rust", "target/example-plugins"),
 ];
 
+/// The project's tasks.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "Penpal's project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Build the first-party plugins and run `penpal serve` (flags after `--` go to it).
+    Run {
+        /// Flags for `penpal serve`, such as `--listen 0.0.0.0:9000`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        serve: Vec<String>,
+    },
+    /// Build every plugin; check formatting and lints; run every test.
+    Test,
+    /// Build plugins/ and the test guests for wasm32-wasip2.
+    BuildPlugins,
+    /// Run the benchmarks.
+    Bench,
+    /// Socket conversations against a release `penpal serve` (flags after `--` go to the load
+    /// tool; see `cargo xtask load -- --help`).
+    Load {
+        /// Flags for the load tool.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        load: Vec<String>,
+    },
+}
+
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let root = root()?;
-    match args.first().map(String::as_str) {
-        Some("build-plugins") => build_plugins(&root),
-        Some("run") => {
+    match Cli::parse().task {
+        Task::BuildPlugins => build_plugins(&root),
+        Task::Run { serve } => {
             build_plugins(&root)?;
             let mut cmd = cargo();
             cmd.current_dir(&root)
                 .args(["run", "--release", "-p", "penpal", "--", "serve"])
                 .args(["--plugin-dir", "target/plugins"])
-                .args(args.iter().skip(1).filter(|a| *a != "--"));
+                .args(serve.iter().filter(|a| *a != "--"));
             run(&mut cmd)
         }
-        Some("test") => test(&root),
-        Some("load") => {
+        Task::Test => test(&root),
+        Task::Load { load } => {
             build_plugins(&root)?;
             // The same build of the server as `run`, so neither rebuilds the other's stack.
             run(cargo().current_dir(&root).args([
@@ -55,23 +86,11 @@ fn main() -> Result<()> {
                 .args(["build", "--release", "-p", "penpal-load"]))?;
             run(Command::new(root.join("target/release/penpal-load"))
                 .current_dir(&root)
-                .args(args.iter().skip(1).filter(|a| *a != "--")))
+                .args(load.iter().filter(|a| *a != "--")))
         }
-        Some("bench") => {
+        Task::Bench => {
             build_plugins(&root)?;
             run(cargo().current_dir(&root).args(["bench", "-p", "penpal"]))
-        }
-        _ => {
-            eprintln!(
-                "usage: cargo xtask <command>\n\n\
-                 commands:\n  \
-                 run [-- FLAGS]   build the first-party plugins and run `penpal serve`\n  \
-                 test             build every plugin; check formatting and lints; run every test\n  \
-                 build-plugins    build plugins/ and the test guests for {WASM_TARGET}\n  \
-                 bench            run the benchmarks\n  \
-                 load [-- FLAGS]  socket conversations against a release `penpal serve`"
-            );
-            bail!("no command given");
         }
     }
 }

@@ -24,44 +24,36 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as Ws;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+/// Concurrent socket conversations against a release `penpal serve`.
+#[derive(Debug, clap::Parser)]
+#[command(name = "penpal-load", about)]
 struct Opts {
+    /// Learners chatting at once, each on its own socket.
+    #[arg(long, default_value_t = 100)]
     conversations: usize,
+    /// How long to chat, in seconds.
+    #[arg(long, default_value_t = 20)]
     seconds: u64,
+    /// Idle sockets opened to measure memory per socket (0: none).
+    #[arg(long, default_value_t = 1000)]
     idle: usize,
+    /// The penpal binary to run.
+    #[arg(long, default_value = "target/release/penpal")]
     penpal: PathBuf,
-    /// Pause between a reply and the next message, per conversation (0: back to back).
+    /// Pause between a reply and the next message, per conversation, in milliseconds (0: back
+    /// to back).
+    #[arg(long = "think-ms", default_value = "0", value_parser = parse_ms)]
     think: Duration,
 }
 
+fn parse_ms(s: &str) -> Result<Duration, String> {
+    s.parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| format!("`{s}` is not a number of milliseconds"))
+}
+
 fn opts() -> Opts {
-    let mut o = Opts {
-        conversations: 100,
-        seconds: 20,
-        idle: 1000,
-        penpal: PathBuf::from("target/release/penpal"),
-        think: Duration::ZERO,
-    };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < args.len() {
-        let v = args.get(i + 1).cloned().unwrap_or_default();
-        match args[i].as_str() {
-            "--conversations" => o.conversations = v.parse().expect("a number"),
-            "--seconds" => o.seconds = v.parse().expect("a number"),
-            "--idle" => o.idle = v.parse().expect("a number"),
-            "--penpal" => o.penpal = PathBuf::from(v),
-            "--think-ms" => o.think = Duration::from_millis(v.parse().expect("a number")),
-            "--" => {
-                i += 1;
-                continue;
-            }
-            other => panic!(
-                "unknown flag {other}: use --conversations N --seconds S --idle N --think-ms MS --penpal PATH"
-            ),
-        }
-        i += 2;
-    }
-    o
+    <Opts as clap::Parser>::parse()
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
