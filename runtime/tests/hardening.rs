@@ -662,3 +662,40 @@ async fn an_oversized_frame_is_explained_then_closed_with_1009() {
     assert_eq!(code, Some(1009));
     server.stop().await;
 }
+
+/// An upstream failure reaches an anonymous visitor as a fixed message with a support id:
+/// not the provider's words (with its masked key), not the model's address.
+#[actix_rt::test]
+async fn the_demo_never_shows_what_the_model_provider_said() {
+    use axum::routing::post;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}/v1", listener.local_addr().unwrap());
+    let provider = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(|| async {
+            (
+                axum::http::StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"error": {"message": "Incorrect API key provided: sk-proj-abc*********xyz9", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}})),
+            )
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, provider).await });
+    let data = tempfile::tempdir().unwrap();
+    let server = start(serve_args(data.path(), Some(upstream.clone()))).await;
+    let (status, _, body) = send(
+        &server,
+        "POST",
+        "/v1/demo/chat",
+        None,
+        None,
+        Some(json!({"message": "Bonjour"})),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("support id"), "{message}");
+    for leak in ["sk-", "API key", "401", "127.0.0.1", "invalid_api_key"] {
+        assert!(!message.contains(leak), "{leak} in {message}");
+    }
+    server.stop().await;
+}

@@ -621,6 +621,16 @@ async fn model_faults_end_the_turn_with_a_retryable_error_and_keep_the_message()
         let end = events.last().unwrap();
         assert_eq!(end["type"], "turn.error", "{fault}: {events:?}");
         assert_eq!(end["retryable"], true, "{fault}");
+        // A fixed message and a support id; what the model said stays in the logs.
+        assert_eq!(end["code"], "llm_unavailable", "{fault}");
+        assert_eq!(
+            end["message"],
+            "the tutor could not answer right now; your message is saved — try again"
+        );
+        assert!(
+            end["support_id"].as_str().is_some_and(|s| s.len() == 12),
+            "{end}"
+        );
         seq = end["seq"].as_i64().unwrap();
         let (_, page) = ana
             .req("GET", &format!("/v1/conversations/{conv}/messages"), None)
@@ -636,6 +646,10 @@ async fn model_faults_end_the_turn_with_a_retryable_error_and_keep_the_message()
             (kept["text"].as_str(), kept["status"].as_str()),
             (Some(text.as_str()), Some("failed")),
             "{fault}"
+        );
+        assert_eq!(
+            kept["error"], "llm_unavailable",
+            "only the code is stored: {kept}"
         );
     }
     // Only the newest failed message can be retried; a flaky model answers the second time.

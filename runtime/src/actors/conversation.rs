@@ -350,7 +350,8 @@ impl Conversation {
                     .db
                     .exec(
                         "UPDATE type::record('message', [$c, $s]) SET status = 'failed', error = $why",
-                        json!({"c": conv_id, "s": learner_seq, "why": f.message}),
+                        // The code, not the text: what went wrong upstream is the logs' business.
+                        json!({"c": conv_id, "s": learner_seq, "why": f.code}),
                     )
                     .await
             {
@@ -474,7 +475,8 @@ impl Handler<Finished> for Conversation {
             Err(f) => Event::new(
                 "turn.error",
                 Some(&msg.turn_id),
-                json!({"turn_id": msg.turn_id, "seq": msg.learner_seq, "code": f.code, "message": f.message, "retryable": f.retryable}),
+                json!({"turn_id": msg.turn_id, "seq": msg.learner_seq, "code": f.code, "message": f.message,
+                       "retryable": f.retryable, "support_id": f.support_id}),
             ),
         };
         self.broadcast(event);

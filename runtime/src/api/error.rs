@@ -154,3 +154,70 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// Records a failure a client will only hear about in general terms: logs `detail` (with
+/// anything that looks like a credential masked) under a fresh support id, and returns the id
+/// for the client's message, so support can find the detail without the client seeing it.
+pub fn report(what: &str, detail: &dyn std::fmt::Display) -> String {
+    let id = crate::store::new_id()[20..].to_string();
+    tracing::warn!(support_id = %id, error = %redact_secrets(&detail.to_string()), "{what}");
+    id
+}
+
+/// `text` with credential-like words masked: API keys (`sk-…`), bearer tokens, long opaque
+/// strings, and the user and password of URLs.
+pub fn redact_secrets(text: &str) -> String {
+    let secret_like = |w: &str| {
+        let w =
+            w.trim_matches(|c: char| matches!(c, '"' | '\'' | ',' | '.' | ':' | ';' | ')' | '('));
+        w.starts_with("sk-")
+            || w.starts_with("key-")
+            || (w.len() >= 24
+                && w.chars().any(|c| c.is_ascii_digit())
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '*')))
+    };
+    let mut out = Vec::new();
+    let mut bearer = false;
+    for word in text.split(' ') {
+        let masked = if bearer || secret_like(word) {
+            "[redacted]".to_string()
+        } else if let Some((scheme, rest)) = word.split_once("://")
+            && let Some((_, host)) = rest.split_once('@')
+        {
+            format!("{scheme}://[redacted]@{host}")
+        } else {
+            word.to_string()
+        };
+        bearer = word.eq_ignore_ascii_case("bearer");
+        out.push(masked);
+    }
+    out.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_masked_and_the_rest_kept() {
+        assert_eq!(
+            redact_secrets("Incorrect API key provided: sk-proj-abc***********xyz1."),
+            "Incorrect API key provided: [redacted]"
+        );
+        assert_eq!(
+            redact_secrets(
+                "sent Authorization: Bearer eyJhbGciOi to ws://root:pw@db:8000 at 12:00"
+            ),
+            "sent Authorization: Bearer [redacted] to ws://[redacted]@db:8000 at 12:00"
+        );
+        assert_eq!(
+            redact_secrets("token 9f8e7d6c5b4a39281706f5e4d3c2b1a0 expired"),
+            "token [redacted] expired"
+        );
+        assert_eq!(
+            redact_secrets("the language model answered 503: overloaded"),
+            "the language model answered 503: overloaded"
+        );
+    }
+}

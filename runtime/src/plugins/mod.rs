@@ -44,7 +44,7 @@ pub use bindings::exports::penpal::plugin::tutoring::{
 pub use bindings::penpal::plugin::types;
 pub use cache::{CacheOutcome, CompileCache};
 pub use capabilities::{CallState, Identity, PluginConfig, Secret, Services};
-pub use error::{CallError, LoadError};
+pub use error::{CallError, LoadError, escape_controls};
 pub use health::{Health, HealthReport, Outcome};
 pub use limits::Limits;
 pub use manifest::{Capabilities, Kind, Manifest};

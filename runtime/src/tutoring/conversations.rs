@@ -493,10 +493,12 @@ async fn create(
     }
     let scenario = text_field("scenario", body.scenario, 64)?;
     if mode == ChatMode::RolePlay {
-        let offered =
-            app.host.scenarios(&personality).await.map_err(|e| {
-                ApiError::Unavailable(format!("the personality is unavailable: {e}"))
-            })?;
+        let offered = app.host.scenarios(&personality).await.map_err(|e| {
+            let id = crate::api::report("a personality could not list its scenarios", &e);
+            ApiError::Unavailable(format!(
+                "the personality is unavailable right now: try again (support id {id})"
+            ))
+        })?;
         match &scenario {
             Some(s) if offered.iter().any(|o| &o.id == s) => {}
             _ => {

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::conversations::{ChatMode, Correction, Word};
 use super::profile::{Cefr, Intensity, Profile, Target, language};
 use super::turn::{record_usage, window};
-use crate::api::{ApiError, ApiResult, AppState, ClientIp, ClientKey, Json};
+use crate::api::{ApiError, ApiResult, AppState, ClientIp, ClientKey, Json, report};
 use crate::plugins::TurnContext;
 use crate::store::now_ms;
 
@@ -204,8 +204,12 @@ async fn demo_chat(
         turn: (history.len() / 2) as u32,
     };
     let personality = ChatMode::Tutor.default_personality();
+    // What went wrong is logged under a support id; the visitor hears only that it did.
     let unavailable = |e: &dyn std::fmt::Display| {
-        ApiError::Unavailable(format!("the demo tutor could not answer: {e}"))
+        let id = report("the demo tutor could not answer", e);
+        ApiError::Unavailable(format!(
+            "the demo tutor could not answer right now: try again in a moment (support id {id})"
+        ))
     };
     let plan = app
         .host

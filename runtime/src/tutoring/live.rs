@@ -408,7 +408,15 @@ async fn run_turn(
             } else {
                 StatusCode::SERVICE_UNAVAILABLE
             };
-            Ok((status, axum::Json(json!({"error": {"code": code, "message": message, "retryable": retryable, "seq": accepted.seq}}))).into_response())
+            let support_id = ev.value["support_id"].clone();
+            Ok((
+                status,
+                axum::Json(
+                    json!({"error": {"code": code, "message": message, "retryable": retryable,
+                "seq": accepted.seq, "support_id": support_id}}),
+                ),
+            )
+                .into_response())
         }
         None => Err(ApiError::Unavailable(format!(
             "no reply yet; your message is saved as #{}: read the conversation later",

@@ -22,6 +22,7 @@ use super::memory;
 use super::profile::{Cefr, Profile};
 use super::progress;
 use crate::api::App;
+use crate::api::report;
 use crate::llm::{LlmError, Piece, Usage};
 use crate::plugins::types::{self, ChatMessage, Role};
 use crate::plugins::{CallError, TurnContext, TurnReview};
@@ -50,7 +51,9 @@ pub struct LevelSeen {
     pub confidence: f32,
 }
 
-/// Why a turn failed.
+/// Why a turn failed, as the learner hears it: a stable code, a fixed message (clients
+/// translate by code), and a support id under which the detail was logged. What the model or
+/// a plugin said is never part of it, nor stored with the message.
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
     /// `llm_unavailable`, `tutor_unavailable`, `tutor_refused`, `internal`.
@@ -59,46 +62,57 @@ pub struct Failure {
     pub message: String,
     /// Whether retrying the same message may work.
     pub retryable: bool,
+    /// Quote it to support: the logs have the detail under it.
+    pub support_id: Option<String>,
 }
 
 impl Failure {
     fn internal(e: impl std::fmt::Display) -> Failure {
-        tracing::error!(error = %e, "turn failed");
         Failure {
             code: "internal",
-            message: "something went wrong on our side; try again".into(),
+            message: "something went wrong on our side; your message is saved — try again".into(),
             retryable: true,
+            support_id: Some(report("a turn failed", &e)),
         }
     }
 }
 
 fn from_llm(e: LlmError) -> Failure {
-    tracing::warn!(error = %e, "the model failed a turn");
     Failure {
         code: "llm_unavailable",
-        message: format!("the tutor could not answer ({e}); your message is saved — try again"),
+        message: "the tutor could not answer right now; your message is saved — try again".into(),
         retryable: true,
+        support_id: Some(report("the model failed a turn", &e)),
     }
 }
 
+/// Longest refusal a tutor may show a learner.
+const MAX_REFUSAL: usize = 300;
+
 fn from_plugin(e: CallError) -> Failure {
     match e {
+        // A refusal is the personality's word to the learner (a scenario it does not play…),
+        // so it is shown — as one short line.
         CallError::Plugin {
             error: types::PluginError::InvalidInput(m),
             ..
         } => Failure {
             code: "tutor_refused",
-            message: m,
+            message: crate::plugins::escape_controls(&m)
+                .chars()
+                .take(MAX_REFUSAL)
+                .collect(),
             retryable: false,
+            support_id: None,
         },
-        other => {
-            tracing::warn!(error = %other, "tutor plugin failed a turn");
-            Failure {
-                code: "tutor_unavailable",
-                message: "the tutor personality is unavailable right now; your message is saved — try again".into(),
-                retryable: true,
-            }
-        }
+        other => Failure {
+            code: "tutor_unavailable",
+            message:
+                "the tutor personality is unavailable right now; your message is saved — try again"
+                    .into(),
+            retryable: true,
+            support_id: Some(report("the tutor plugin failed a turn", &other)),
+        },
     }
 }
 
@@ -166,7 +180,7 @@ fn next_recent(
         Err(f) => {
             let mut failed = learner.clone();
             failed.status = "failed".into();
-            failed.error = Some(f.message.clone());
+            failed.error = Some(f.code.to_string());
             recent.push(failed);
         }
     }

@@ -190,6 +190,9 @@ try {
   assert.match(await failed.innerText(), /Not answered/);
   assert.match(await failed.innerText(), /réserver une table/);
   await page.locator('form.composer .error').waitFor();
+  // The page's own words and a support id, never what the model said.
+  assert.match(await page.locator('form.composer .error').innerText(),
+    /The tutor could not answer right now\. Your message is saved: try again\. Support id: \w{12}/);
   await shoot(page, 'chat-failed-desktop');
   await failed.getByRole('button', { name: 'Try again' }).click();
   await page.locator('.thread .msg.tutor:not(.streaming)').nth(1).waitFor();

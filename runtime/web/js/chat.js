@@ -227,8 +227,12 @@ async function thread(id, onLeave) {
           const text = mine.dataset.text || mine.querySelector('p').textContent;
           learnerBody(mine, { seq: ev.seq, role: 'learner', text, status: 'failed' });
         }
-        showErr(ev.message);
-        announce(ev.message);
+        // A refusal is the tutor's own words; every other failure is told in the page's
+        // language, with the id support can look up.
+        let why = ev.code === 'tutor_refused' ? ev.message : t(`turn.${ev.code}`, {}, ev.message);
+        if (ev.support_id) why += ` ${t('turn.support', { id: ev.support_id })}`;
+        showErr(why);
+        announce(why);
         break;
       }
       case 'error': {

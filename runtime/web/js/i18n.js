@@ -66,6 +66,10 @@ const en = {
   'settings.deleted': 'Your account has been deleted.',
   'error.offline': 'Penpal cannot be reached. Check your connection and try again.', 'error.server': 'Something went wrong on our side. Please try again.',
   'error.wait': 'Too many attempts: try again in {s} seconds.',
+  'turn.llm_unavailable': 'The tutor could not answer right now. Your message is saved: try again.',
+  'turn.tutor_unavailable': 'This tutor personality is unavailable right now. Your message is saved: try again.',
+  'turn.internal': 'Something went wrong on our side. Your message is saved: try again.',
+  'turn.support': 'Support id: {id}',
 };
 
 const fr = {
@@ -131,6 +135,10 @@ const fr = {
   'settings.deleted': 'Votre compte a été supprimé.',
   'error.offline': 'Penpal est injoignable. Vérifiez votre connexion et réessayez.', 'error.server': 'Un problème est survenu de notre côté. Réessayez.',
   'error.wait': 'Trop de tentatives : réessayez dans {s} secondes.',
+  'turn.llm_unavailable': 'Le tuteur n’a pas pu répondre pour l’instant. Votre message est enregistré : réessayez.',
+  'turn.tutor_unavailable': 'Cette personnalité de tuteur est indisponible pour l’instant. Votre message est enregistré : réessayez.',
+  'turn.internal': 'Un problème est survenu de notre côté. Votre message est enregistré : réessayez.',
+  'turn.support': 'Identifiant pour le support : {id}',
 };
 
 const dicts = { en, fr };
