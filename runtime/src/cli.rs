@@ -363,17 +363,24 @@ fn list_command(args: &PluginArgs, json: bool) -> anyhow::Result<ExitCode> {
     packages.extend(crate::actors::supervisor::installed_packages(
         &args.install_dir(),
     ));
-    // What loaded is in the host; a package whose plugin is not there did not load.
+    // The host noted every package that did not load, with the reason.
+    let reasons: std::collections::HashMap<String, String> = host
+        .failures()
+        .into_iter()
+        .map(|f| (f.package, f.reason))
+        .collect();
     let mut failed = Vec::new();
     for pkg in packages {
+        let Some(reason) = reasons.get(&pkg.display().to_string()) else {
+            continue;
+        };
         match Package::open(&pkg) {
-            Ok(p) if host.get(&p.manifest.plugin.name.0).is_none() => failed.push((
+            Ok(p) => failed.push((
                 p.manifest.plugin.name.0.clone(),
                 p.manifest.plugin.version.to_string(),
-                format!("does not load: run `penpal plugin check {}`", pkg.display()),
+                reason.clone(),
             )),
-            Ok(_) => {}
-            Err(e) => failed.push((pkg.display().to_string(), "?".into(), e.to_string())),
+            Err(_) => failed.push((pkg.display().to_string(), "?".into(), reason.clone())),
         }
     }
     for p in host.list() {

@@ -58,9 +58,11 @@ pub fn load_plugins(
         match loaded {
             Ok(plugin) => {
                 host.install(plugin);
+                host.note_load(&pkg, None);
             }
             Err(e) => {
-                tracing::error!(package = %pkg.display(), error = %e, "could not load bundled plugin")
+                tracing::error!(package = %pkg.display(), error = %e, "could not load bundled plugin");
+                host.note_load(&pkg, Some(e.to_string()));
             }
         }
     }

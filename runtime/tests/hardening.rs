@@ -699,3 +699,52 @@ async fn the_demo_never_shows_what_the_model_provider_said() {
     }
     server.stop().await;
 }
+
+/// A package that does not load is listed for the operator with its reason, in the API and
+/// in `penpal plugins`, beside the plugins that run.
+#[actix_rt::test]
+async fn plugins_that_fail_to_load_are_listed_with_the_reason() {
+    let (data, mut a) = args();
+    let broken = data.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::copy(
+        plugin("tutor").join("penpal-plugin.toml"),
+        broken.join("penpal-plugin.toml"),
+    )
+    .unwrap();
+    std::fs::write(broken.join("plugin.wasm"), b"not a component").unwrap();
+    a.plugins.plugin_dirs.push(broken.clone());
+    let db = penpal::store::Db::connect("mem://", None).await.unwrap();
+    let server = start_on(a, db.clone()).await;
+    let op = operator_token(server.addr, &db).await;
+    let (status, body) = get_as(server.addr, "/v1/plugins", Some(&op)).await;
+    assert_eq!(status, 200);
+    let failed = body["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{body}");
+    assert!(failed[0]["package"].as_str().unwrap().ends_with("broken"));
+    assert!(
+        failed[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid component"),
+        "{body}"
+    );
+    assert_eq!(
+        body["plugins"].as_array().unwrap().len(),
+        3,
+        "the others run"
+    );
+    server.stop().await;
+
+    let (_, out, err) = penpal(&[
+        "plugins",
+        "--plugin-dir",
+        broken.to_str().unwrap(),
+        "--data-dir",
+        data.path().to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("broken") && out.contains("not a valid component"),
+        "{out}{err}"
+    );
+}

@@ -178,12 +178,13 @@ async fn the_supervisor_installs_new_versions() {
 
 #[test]
 fn a_restart_loads_compiled_plugins_from_the_cache() {
-    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("cache");
     let package = Package::open(&plugin("partner")).unwrap();
     let load = || {
         let host = PluginHost::new(
             Limits::default(),
-            CompileCache::at(dir.path()),
+            CompileCache::at(&dir),
             Services::default(),
         )
         .unwrap();
@@ -197,7 +198,7 @@ fn a_restart_loads_compiled_plugins_from_the_cache() {
     );
 
     // A damaged artifact is recompiled, never run.
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
+    for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "cwasm") {
             let mut bytes = std::fs::read(&path).unwrap();
@@ -208,4 +209,116 @@ fn a_restart_loads_compiled_plugins_from_the_cache() {
     }
     assert_eq!(load(), CacheOutcome::Compiled);
     assert_eq!(load(), CacheOutcome::Hit);
+}
+
+/// The cached artifacts (`.cwasm`) in `dir`, by file name.
+fn artifacts(dir: &std::path::Path) -> std::collections::BTreeSet<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect()
+}
+
+/// One plugin's compiled artifact copied over another's (with whatever sits beside it) is not
+/// run under the other's name, and a cache others may write is not used at all.
+#[test]
+fn the_compile_cache_runs_only_what_it_wrote_for_that_plugin() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("cache");
+    let host = || {
+        PluginHost::new(
+            Limits::default(),
+            CompileCache::at(&dir),
+            Services::default(),
+        )
+        .unwrap()
+    };
+    let tutor = Package::open(&plugin("tutor")).unwrap();
+    let roleplay = Package::open(&plugin("roleplay")).unwrap();
+    let first = host();
+    first.load(&tutor, &Capabilities::default()).unwrap();
+    let tutor_files = artifacts(&dir);
+    first.load(&roleplay, &Capabilities::default()).unwrap();
+    let roleplay_files: Vec<_> = artifacts(&dir).difference(&tutor_files).cloned().collect();
+    let (tutor_art, roleplay_art) = (
+        tutor_files.iter().next().unwrap().clone(),
+        roleplay_files[0].clone(),
+    );
+    // Swap in roleplay's artifact, and every file beside it, under the tutor's name.
+    for ext in ["cwasm", "mac", "sha256"] {
+        let from = roleplay_art.with_extension(ext);
+        if from.exists() {
+            std::fs::copy(&from, tutor_art.with_extension(ext)).unwrap();
+        }
+    }
+    let loaded = host().load(&tutor, &Capabilities::default()).unwrap();
+    assert_eq!(
+        loaded.cache,
+        CacheOutcome::Compiled,
+        "the swapped artifact is refused"
+    );
+    assert_eq!(loaded.digest, penpal::plugins::cache::digest(&tutor.wasm));
+    assert_eq!(
+        host().load(&tutor, &Capabilities::default()).unwrap().cache,
+        CacheOutcome::Hit
+    );
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let loaded = host().load(&tutor, &Capabilities::default()).unwrap();
+        assert_eq!(
+            loaded.cache,
+            CacheOutcome::Compiled,
+            "a world-writable cache is not read"
+        );
+    }
+}
+
+/// A memory cap below what a plugin needs from its first instruction is said plainly, at once:
+/// the cached artifact is not taken for a damaged one and recompiled.
+#[test]
+fn a_plugin_too_big_for_the_memory_cap_is_refused_without_recompiling() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("cache");
+    let tutor = Package::open(&plugin("tutor")).unwrap();
+    PluginHost::new(
+        Limits::default(),
+        CompileCache::at(&dir),
+        Services::default(),
+    )
+    .unwrap()
+    .load(&tutor, &Capabilities::default())
+    .unwrap();
+    let before: Vec<_> = artifacts(&dir)
+        .into_iter()
+        .map(|p| std::fs::metadata(&p).unwrap().modified().unwrap())
+        .collect();
+    let tiny = Limits {
+        memory_bytes: 64 << 10,
+        ..Limits::default()
+    };
+    let host = PluginHost::new(tiny, CompileCache::at(&dir), Services::default()).unwrap();
+    let err = host
+        .load(&tutor, &Capabilities::default())
+        .err()
+        .expect("the cap is too small");
+    assert!(
+        matches!(err, penpal::plugins::LoadError::Limit { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("PENPAL_PLUGIN_MEMORY_MIB"),
+        "{err}"
+    );
+    let after: Vec<_> = artifacts(&dir)
+        .into_iter()
+        .map(|p| std::fs::metadata(&p).unwrap().modified().unwrap())
+        .collect();
+    assert_eq!(
+        before, after,
+        "the artifact was neither replaced nor rewritten"
+    );
 }

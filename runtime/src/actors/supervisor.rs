@@ -183,17 +183,22 @@ fn version_order(path: &Path) -> (String, Option<semver::Version>) {
 
 /// Installs the package at `pkg` unless the same or a newer version of it is serving.
 pub fn install_if_newer(host: &PluginHost, pkg: &Path) -> Result<(), String> {
-    let package = crate::plugins::Package::open(pkg).map_err(|e| e.to_string())?;
-    let m = &package.manifest.plugin;
-    if let Some(current) = host.get(&m.name.0)
-        && current.manifest.plugin.version >= m.version
-    {
-        return Ok(());
-    }
-    let grants = read_grants(pkg)?;
-    let installed = host.load(&package, &grants).map_err(|e| e.to_string())?;
-    host.install(installed);
-    Ok(())
+    let result = (|| {
+        let package = crate::plugins::Package::open(pkg).map_err(|e| e.to_string())?;
+        let m = &package.manifest.plugin;
+        if let Some(current) = host.get(&m.name.0)
+            && current.manifest.plugin.version >= m.version
+        {
+            return Ok(());
+        }
+        let grants = read_grants(pkg)?;
+        let installed = host.load(&package, &grants).map_err(|e| e.to_string())?;
+        host.install(installed);
+        Ok(())
+    })();
+    // Operators see what failed to load, and why, beside what runs.
+    host.note_load(pkg, result.as_ref().err().cloned());
+    result
 }
 
 /// Reads the grants recorded beside an installed package (none when absent).

@@ -98,5 +98,7 @@ async fn plugins(
         tracing::error!(error = %e, "plugin supervisor unreachable");
         ApiError::Unavailable("the plugin supervisor is not running".into())
     })?;
-    Ok(axum::Json(json!({ "plugins": list })))
+    Ok(axum::Json(
+        json!({ "plugins": list, "failed": app.host.failures() }),
+    ))
 }

@@ -14,6 +14,16 @@ pub enum LoadError {
     /// The file is not a valid WebAssembly component for this host.
     #[error("not a valid component: {0}")]
     Compile(String),
+    /// The component needs more than this host's limits allow.
+    #[error(
+        "the plugin needs more than this server's limits allow (memory cap {memory_mib} MiB; raise PENPAL_PLUGIN_MEMORY_MIB): {why}"
+    )]
+    Limit {
+        /// What the engine said.
+        why: String,
+        /// The memory cap in force.
+        memory_mib: usize,
+    },
     /// The component does not implement what its manifest says.
     #[error("{0}")]
     Contract(String),

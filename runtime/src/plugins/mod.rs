@@ -30,7 +30,7 @@ pub mod manifest;
 pub mod outbound;
 pub mod package;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -135,7 +135,17 @@ pub struct PluginHost {
     limits: Limits,
     services: Services,
     installed: RwLock<HashMap<String, Arc<Installed>>>,
+    failed: RwLock<BTreeMap<String, String>>,
     observer: OnceLock<Arc<dyn CallObserver>>,
+}
+
+/// A package that did not load, and why: shown to operators beside the plugins that did.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct FailedPlugin {
+    /// The package's directory.
+    pub package: String,
+    /// Why it did not load.
+    pub reason: String,
 }
 
 impl PluginHost {
@@ -154,8 +164,36 @@ impl PluginHost {
             limits,
             services,
             installed: RwLock::new(HashMap::new()),
+            failed: RwLock::new(BTreeMap::new()),
             observer: OnceLock::new(),
         })
+    }
+
+    /// Notes that the package at `package` did not load, and why (or, with `None`, that it
+    /// now has).
+    pub fn note_load(&self, package: &Path, failure: Option<String>) {
+        let mut failed = self.failed.write().unwrap_or_else(|p| p.into_inner());
+        let key = package.display().to_string();
+        match failure {
+            Some(reason) => {
+                failed.insert(key, reason);
+            }
+            None => {
+                failed.remove(&key);
+            }
+        }
+    }
+
+    /// Packages that did not load, with the reason.
+    pub fn failures(&self) -> Vec<FailedPlugin> {
+        let failed = self.failed.read().unwrap_or_else(|p| p.into_inner());
+        failed
+            .iter()
+            .map(|(package, reason)| FailedPlugin {
+                package: package.clone(),
+                reason: reason.clone(),
+            })
+            .collect()
     }
 
     /// The engine (for tools that inspect components).
@@ -221,9 +259,13 @@ impl PluginHost {
 
     /// Compiles a component without installing it (for `penpal plugin check`).
     pub fn compile(&self, wasm: &[u8]) -> Result<(Component, CacheOutcome), LoadError> {
-        self.cache
-            .load(&self.engine, wasm)
-            .map_err(|e| LoadError::Compile(format!("{e:#}")))
+        self.cache.load(&self.engine, wasm).map_err(|e| match e {
+            cache::CompileError::Limit(why) => LoadError::Limit {
+                why,
+                memory_mib: self.limits.memory_bytes >> 20,
+            },
+            cache::CompileError::Invalid(why) => LoadError::Compile(why),
+        })
     }
 
     /// Makes `plugin` the version new calls reach. Calls already running on the version it
