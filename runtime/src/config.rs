@@ -41,6 +41,13 @@ pub struct PluginArgs {
     /// Largest result of one plugin call, in KiB.
     #[arg(long, env = "PENPAL_PLUGIN_OUTPUT_KIB", default_value_t = 1024)]
     pub plugin_output_kib: usize,
+
+    /// Special-purpose networks plugins may reach over HTTP despite being loopback, private or
+    /// link-local, comma-separated CIDRs (`10.20.0.0/16`). Empty (the default): only public
+    /// addresses.
+    #[arg(long = "plugin-allow-network", env = "PENPAL_PLUGIN_ALLOW_NETWORKS",
+          value_delimiter = ',', value_parser = crate::api::parse_trusted)]
+    pub plugin_allow_networks: Vec<ipnet::IpNet>,
 }
 
 impl PluginArgs {

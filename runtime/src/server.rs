@@ -38,6 +38,7 @@ pub fn load_plugins(
     let mut services = Services {
         config: Arc::new(operator.plugin_configs()),
         llm,
+        allowed_networks: Arc::new(args.plugin_allow_networks.clone()),
         ..Services::default()
     };
     if let Some(kv) = kv {

@@ -288,9 +288,16 @@ async fn a_component_must_implement_the_world_its_manifest_names() {
 
 /// A loopback HTTP server that answers every request with `hello from <path>`; returns its
 /// port and a counter of requests it received.
+/// The port the fetcher guest's manifest requests (`http://localhost:18481`).
+const FETCH_PORT: u16 = 18481;
+
 async fn hello_server() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // IPv4 only: where `localhost` also resolves to ::1, that connection is refused and the
+    // host moves on to the next address.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", FETCH_PORT))
+        .await
+        .unwrap();
     let port = listener.local_addr().unwrap().port();
     let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = hits.clone();
@@ -328,36 +335,74 @@ async fn fetch(host: &PluginHost, url: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbound_http_reaches_only_granted_hosts() {
     let (port, hits) = hello_server().await;
-    let granted = host();
-    let grants = Capabilities {
-        http: vec!["127.0.0.1".to_string().try_into().unwrap()],
+    let grant = |list: &[&str]| Capabilities {
+        http: list
+            .iter()
+            .map(|h| h.to_string().try_into().unwrap())
+            .collect(),
         ..Capabilities::default()
     };
-    granted.install_path(&guest("fetcher"), &grants).unwrap();
+    // Tests reach loopback only because the operator allows that network.
+    let loopback = Services {
+        allowed_networks: Arc::new(vec![
+            "127.0.0.0/8".parse().unwrap(),
+            "::1/128".parse().unwrap(),
+        ]),
+        ..Services::default()
+    };
+    let granted = host_with(Limits::default(), loopback.clone());
+    granted
+        .install_path(&guest("fetcher"), &grant(&["http://localhost:18481"]))
+        .unwrap();
     assert_eq!(
-        fetch(&granted, &format!("http://127.0.0.1:{port}/lesson?id=7")).await,
+        fetch(&granted, &format!("http://localhost:{port}/lesson?id=7")).await,
         "ok 200 hello from /lesson?id=7"
     );
-    // Requested and granted 127.0.0.1; `localhost` is another host, whatever it resolves to.
+    let before = hits.load(std::sync::atomic::Ordering::SeqCst);
+    // An address is never a grant; another port, or https where http was granted, is not
+    // what was granted.
+    for url in [
+        format!("http://127.0.0.1:{port}/"),
+        format!("http://localhost:{}/", port + 1),
+        format!("https://localhost:{port}/"),
+    ] {
+        assert_eq!(fetch(&granted, &url).await, "err denied", "{url}");
+    }
+
+    // Granted, but the name resolves to loopback and the operator allows no such network.
+    let public_only = host();
+    public_only
+        .install_path(&guest("fetcher"), &grant(&["http://localhost:18481"]))
+        .unwrap();
     assert_eq!(
-        fetch(&granted, &format!("http://localhost:{port}/")).await,
+        fetch(&public_only, &format!("http://localhost:{port}/")).await,
         "err denied"
     );
 
     // Requested but not granted: denied before any connection is made.
-    let ungranted = host();
+    let ungranted = host_with(Limits::default(), loopback);
     install(&ungranted, &guest("fetcher"));
     assert_eq!(
-        fetch(&ungranted, &format!("http://127.0.0.1:{port}/")).await,
+        fetch(&ungranted, &format!("http://localhost:{port}/")).await,
         "err denied"
     );
     assert_eq!(
         hits.load(std::sync::atomic::Ordering::SeqCst),
-        1,
+        before,
         "only the granted request arrived"
     );
     assert_eq!(
         ungranted
+            .get("fetcher")
+            .unwrap()
+            .identity
+            .health
+            .report()
+            .denied,
+        1
+    );
+    assert_eq!(
+        public_only
             .get("fetcher")
             .unwrap()
             .identity

@@ -200,6 +200,9 @@ pub struct Services {
     pub llm: Option<Arc<dyn LlmBackend>>,
     /// Settings and secrets by plugin name.
     pub config: Arc<HashMap<String, PluginConfig>>,
+    /// Special-purpose networks (loopback, private…) the operator lets plugins reach over
+    /// HTTP; none by default.
+    pub allowed_networks: Arc<Vec<ipnet::IpNet>>,
 }
 
 impl Default for Services {
@@ -208,6 +211,7 @@ impl Default for Services {
             kv: Arc::new(MemoryKv::default()),
             llm: None,
             config: Arc::new(HashMap::new()),
+            allowed_networks: Arc::new(Vec::new()),
         }
     }
 }
@@ -250,7 +254,10 @@ impl CallState {
             .allow_ip_name_lookup(false)
             .build();
         CallState {
-            outbound: super::outbound::OutboundPolicy { who: who.clone() },
+            outbound: super::outbound::OutboundPolicy {
+                who: who.clone(),
+                networks: services.allowed_networks.clone(),
+            },
             http: WasiHttpCtx::new(),
             who,
             services,

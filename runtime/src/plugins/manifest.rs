@@ -267,24 +267,122 @@ validated_string!(
         && !s.starts_with(|c: char| c.is_ascii_digit()),
     "a valid secret name (letters, digits and _, not starting with a digit)"
 );
-validated_string!(
-    /// A host name a plugin may call, optionally with a leading `*.` wildcard.
-    HostPattern,
-    |s| {
-        let host = s.strip_prefix("*.").unwrap_or(s);
-        (1..=253).contains(&host.len())
-            && host.contains('.')
-            && host.split('.').all(|label| {
-                (1..=63).contains(&label.len())
-                    && label
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-            })
-    },
-    "a host name such as `api.example.com` or `*.example.com` (no scheme, port or path)"
-);
+/// Where a plugin may send HTTP requests: `[http://|https://]host[:port]`, the host optionally
+/// a `*.` wildcard over one organisation's subdomains. HTTPS on 443 unless it says otherwise.
+/// IP addresses are refused (penpal checks the addresses a name resolves to, and an address
+/// would bypass that), and so is a wildcard over a public suffix (`*.com`, `*.co.uk`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct HostPattern(pub String);
+
+/// A [`HostPattern`] taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostGrant {
+    /// `https` (the default) or `http`.
+    pub https: bool,
+    /// The host, lower case, without the wildcard.
+    pub host: String,
+    /// Whether it covers every subdomain of `host` (not `host` itself).
+    pub wildcard: bool,
+    /// The one port allowed.
+    pub port: u16,
+}
+
+impl HostPattern {
+    /// The pattern taken apart (it was checked when made).
+    pub fn grant(&self) -> HostGrant {
+        parse_host_pattern(&self.0).unwrap_or(HostGrant {
+            https: true,
+            host: String::new(),
+            wildcard: false,
+            port: 443,
+        })
+    }
+}
+
+fn parse_host_pattern(s: &str) -> Result<HostGrant, String> {
+    let shape = || {
+        format!(
+            "`{s}` is not a host such as `api.example.com`, `*.example.com`, \
+             `api.example.com:8443` or `http://api.example.com` (no path)"
+        )
+    };
+    let (https, rest) = match s.split_once("://") {
+        Some(("https", rest)) => (true, rest),
+        Some(("http", rest)) => (false, rest),
+        Some(_) => return Err(shape()),
+        None => (true, s),
+    };
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) => (
+            host,
+            port.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(shape)?,
+        ),
+        None => (rest, if https { 443 } else { 80 }),
+    };
+    let (wildcard, name) = match host.strip_prefix("*.") {
+        Some(name) => (true, name),
+        None => (false, host),
+    };
+    let labels_ok = (1..=253).contains(&name.len())
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if !labels_ok {
+        return Err(shape());
+    }
+    // No top-level domain is all digits: this is an IPv4 address (or a wildcard over one).
+    if name
+        .rsplit('.')
+        .next()
+        .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err(format!(
+            "`{s}` is an IP address: grant a host name (penpal checks every address a name \
+             resolves to, which an address would bypass)"
+        ));
+    }
+    if wildcard && psl::suffix_str(name) == Some(name) {
+        return Err(format!(
+            "`{s}` covers every domain under the public suffix `{name}`: name one \
+             organisation's domain, such as `*.example.{name}`"
+        ));
+    }
+    Ok(HostGrant {
+        https,
+        host: name.to_string(),
+        wildcard,
+        port,
+    })
+}
+
+impl TryFrom<String> for HostPattern {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        parse_host_pattern(&value).map(|_| HostPattern(value))
+    }
+}
+
+impl From<HostPattern> for String {
+    fn from(value: HostPattern) -> String {
+        value.0
+    }
+}
+
+impl fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 validated_string!(
     /// A BCP 47 language tag such as `fr` or `pt-BR`.
     LanguageTag,

@@ -221,6 +221,7 @@ pub fn serve_args(data_dir: &Path, llm: Option<String>) -> penpal::config::Serve
             plugin_cpu_ms: 200,
             plugin_timeout_ms: 5000,
             plugin_output_kib: 1024,
+            plugin_allow_networks: Vec::new(),
         },
         app: AppArgs {
             database: Some("mem://".into()),
