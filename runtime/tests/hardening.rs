@@ -748,3 +748,39 @@ async fn plugins_that_fail_to_load_are_listed_with_the_reason() {
         "{out}{err}"
     );
 }
+
+/// Guessable passwords are refused at sign-up, with advice in the language the browser asks
+/// for.
+#[actix_rt::test]
+async fn weak_passwords_are_refused_with_advice() {
+    let (_data, a) = args();
+    let server = start(a).await;
+    for (weak, lang, opening) in [
+        (
+            "1111111234",
+            "en-GB,en;q=0.9",
+            "this password is too easy to guess",
+        ),
+        (
+            "aaaaaaabcd",
+            "fr-FR,fr;q=0.9,en;q=0.5",
+            "ce mot de passe est trop facile à deviner",
+        ),
+    ] {
+        let resp = http()
+            .post(server.url("/v1/auth/register"))
+            .header("accept-language", lang)
+            .json(&json!({"email": "ana@example.com", "password": weak}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 422);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["field"], "password", "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(opening),
+            "{body}"
+        );
+    }
+    server.stop().await;
+}

@@ -18,46 +18,158 @@ pub const MIN_LEN: usize = 10;
 /// Longest password accepted, in characters (argon2 would take more, but nobody types it).
 pub const MAX_LEN: usize = 128;
 
-/// Passwords so common that length alone does not make them safe.
-const COMMON: &[&str] = &[
-    "password123",
-    "1234567890",
-    "qwertyuiop",
-    "123456789a",
-    "password1234",
-    "iloveyou123",
-    "motdepasse",
-    "azertyuiop",
-    "0123456789",
-    "abcdefghij",
-    "letmein123",
-    "welcome123",
-];
+/// The least zxcvbn score (0–4) a new password needs: 3 is "safely unguessable" against an
+/// online attack and a slowed offline one.
+const MIN_SCORE: zxcvbn::Score = zxcvbn::Score::Three;
 
-/// Why `password` is not acceptable for the account `email`, if it is not.
-pub fn policy(password: &str, email: &str) -> Option<String> {
+/// The language advice is given in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// English (the default).
+    En,
+    /// French.
+    Fr,
+}
+
+impl Lang {
+    /// The first language of an `Accept-Language` header (or an interface language) that
+    /// penpal speaks; English otherwise.
+    pub fn pick(preferred: Option<&str>) -> Lang {
+        let first = preferred
+            .unwrap_or_default()
+            .split(',')
+            .map(|tag| {
+                tag.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .find(|tag| tag.starts_with("fr") || tag.starts_with("en"));
+        match first {
+            Some(tag) if tag.starts_with("fr") => Lang::Fr,
+            _ => Lang::En,
+        }
+    }
+}
+
+/// Why `password` is not acceptable for the account `email`, if it is not, with advice in
+/// `lang`. Strength is estimated by zxcvbn (dictionaries, keyboard patterns, sequences,
+/// repeats, dates, and the account's own email), not by character-class rules.
+pub fn policy(password: &str, email: &str, lang: Lang) -> Option<String> {
+    let fr = lang == Lang::Fr;
     let chars = password.chars().count();
     if chars < MIN_LEN {
-        return Some(format!("use at least {MIN_LEN} characters"));
+        return Some(if fr {
+            format!("utilisez au moins {MIN_LEN} caractères")
+        } else {
+            format!("use at least {MIN_LEN} characters")
+        });
     }
     if chars > MAX_LEN {
-        return Some(format!("use at most {MAX_LEN} characters"));
+        return Some(if fr {
+            format!("utilisez au plus {MAX_LEN} caractères")
+        } else {
+            format!("use at most {MAX_LEN} characters")
+        });
     }
-    let lower = password.to_lowercase();
-    if COMMON.contains(&lower.as_str()) {
-        return Some("this password is too common; pick another".into());
+    let local = email.split('@').next().unwrap_or_default();
+    let estimate = zxcvbn::zxcvbn(password, &[email, local, "penpal"]);
+    if estimate.score() >= MIN_SCORE {
+        return None;
     }
-    let mut distinct: Vec<char> = password.chars().collect();
-    distinct.sort_unstable();
-    distinct.dedup();
-    if distinct.len() < 4 {
-        return Some("use more than a few different characters".into());
+    let mut advice = vec![if fr {
+        "ce mot de passe est trop facile à deviner".to_string()
+    } else {
+        "this password is too easy to guess".to_string()
+    }];
+    if let Some(feedback) = estimate.feedback() {
+        if let Some(w) = feedback.warning() {
+            advice.push(if fr {
+                warning_fr(w).into()
+            } else {
+                w.to_string()
+            });
+        }
+        for s in feedback.suggestions() {
+            advice.push(if fr {
+                suggestion_fr(*s).into()
+            } else {
+                s.to_string()
+            });
+        }
     }
-    let local = email.split('@').next().unwrap_or_default().to_lowercase();
-    if local.len() >= 4 && lower.contains(&local) {
-        return Some("do not build the password from your email address".into());
+    if advice.len() == 1 {
+        advice.push(if fr {
+            "Ajoutez un mot ou deux : les mots peu courants, c'est mieux.".into()
+        } else {
+            zxcvbn::feedback::Suggestion::AddAnotherWordOrTwo.to_string()
+        });
     }
-    None
+    // "too easy to guess: Sequences like abc… Add another word or two."
+    let (head, rest) = advice.split_at(1);
+    Some(format!("{}: {}", head[0], rest.join(" ")))
+}
+
+fn warning_fr(w: zxcvbn::feedback::Warning) -> &'static str {
+    use zxcvbn::feedback::Warning as W;
+    match w {
+        W::StraightRowsOfKeysAreEasyToGuess => "Les rangées de touches sont faciles à deviner.",
+        W::ShortKeyboardPatternsAreEasyToGuess => {
+            "Les motifs courts sur le clavier sont faciles à deviner."
+        }
+        W::RepeatsLikeAaaAreEasyToGuess => "Les répétitions comme « aaa » sont faciles à deviner.",
+        W::RepeatsLikeAbcAbcAreOnlySlightlyHarderToGuess => {
+            "Les répétitions comme « abcabcabc » sont à peine plus difficiles à deviner que « abc »."
+        }
+        W::ThisIsATop10Password => "C'est l'un des 10 mots de passe les plus courants.",
+        W::ThisIsATop100Password => "C'est l'un des 100 mots de passe les plus courants.",
+        W::ThisIsACommonPassword => "C'est un mot de passe très courant.",
+        W::ThisIsSimilarToACommonlyUsedPassword => "Il ressemble à un mot de passe très utilisé.",
+        W::SequencesLikeAbcAreEasyToGuess => "Les suites comme abc ou 6543 sont faciles à deviner.",
+        W::RecentYearsAreEasyToGuess => "Les années récentes sont faciles à deviner.",
+        W::AWordByItselfIsEasyToGuess => "Un mot seul est facile à deviner.",
+        W::DatesAreOftenEasyToGuess => "Les dates sont souvent faciles à deviner.",
+        W::NamesAndSurnamesByThemselvesAreEasyToGuess => {
+            "Les prénoms et noms seuls sont faciles à deviner."
+        }
+        W::CommonNamesAndSurnamesAreEasyToGuess => {
+            "Les prénoms et noms courants sont faciles à deviner."
+        }
+    }
+}
+
+fn suggestion_fr(s: zxcvbn::feedback::Suggestion) -> &'static str {
+    use zxcvbn::feedback::Suggestion as S;
+    match s {
+        S::UseAFewWordsAvoidCommonPhrases => {
+            "Utilisez quelques mots, en évitant les expressions courantes."
+        }
+        S::NoNeedForSymbolsDigitsOrUppercaseLetters => {
+            "Inutile d'ajouter des symboles, des chiffres ou des majuscules."
+        }
+        S::AddAnotherWordOrTwo => "Ajoutez un mot ou deux : les mots peu courants, c'est mieux.",
+        S::CapitalizationDoesntHelpVeryMuch => "Les majuscules n'aident pas beaucoup.",
+        S::AllUppercaseIsAlmostAsEasyToGuessAsAllLowercase => {
+            "Tout en majuscules est presque aussi facile à deviner que tout en minuscules."
+        }
+        S::ReversedWordsArentMuchHarderToGuess => {
+            "Les mots à l'envers ne sont guère plus difficiles à deviner."
+        }
+        S::PredictableSubstitutionsDontHelpVeryMuch => {
+            "Les substitutions prévisibles comme « @ » pour « a » n'aident pas beaucoup."
+        }
+        S::UseALongerKeyboardPatternWithMoreTurns => {
+            "Utilisez un motif de clavier plus long, avec plus de changements de direction."
+        }
+        S::AvoidRepeatedWordsAndCharacters => "Évitez les mots et caractères répétés.",
+        S::AvoidSequences => "Évitez les suites.",
+        S::AvoidRecentYears => "Évitez les années récentes.",
+        S::AvoidYearsThatAreAssociatedWithYou => "Évitez les années qui vous sont associées.",
+        S::AvoidDatesAndYearsThatAreAssociatedWithYou => {
+            "Évitez les dates et années qui vous sont associées."
+        }
+    }
 }
 
 /// Argon2 working memory: one buffer per permit of `slots`.
@@ -178,12 +290,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn policy_names_the_problem() {
-        assert!(policy("short", "a@b.c").is_some_and(|m| m.contains("at least")));
-        assert!(policy("aaaaaaaaaaaa", "a@b.c").is_some());
-        assert!(policy("Password123", "a@b.c").is_some_and(|m| m.contains("common")));
-        assert!(policy("marie.curie-1867", "marie.curie@example.com").is_some());
-        assert_eq!(policy("correct horse battery", "a@b.c"), None);
+    fn weak_passwords_are_refused_with_advice_in_the_learners_language() {
+        let en = |p: &str, email: &str| policy(p, email, Lang::En);
+        assert!(en("short", "a@b.c").is_some_and(|m| m.contains("at least 10")));
+        for weak in [
+            "1111111234",
+            "aaaaaaabcd",
+            "aaaaaaaaaaaa",
+            "Password123",
+            "qwertyuiop",
+        ] {
+            let why = en(weak, "a@b.c").unwrap_or_else(|| panic!("{weak} is weak"));
+            assert!(
+                why.starts_with("this password is too easy to guess: "),
+                "{why}"
+            );
+        }
+        assert!(
+            en("1111111234", "a@b.c").is_some_and(|m| m.contains("Sequences like abc")),
+            "the estimator says why"
+        );
+        assert!(en("marie.curie-1867", "marie.curie@example.com").is_some());
+        assert_eq!(en("correct horse battery", "a@b.c"), None);
+        assert_eq!(en("a new battery staple", "a@b.c"), None);
+        let fr = policy("aaaaaaabcd", "a@b.c", Lang::Fr).unwrap();
+        assert!(
+            fr.starts_with("ce mot de passe est trop facile à deviner : ")
+                || fr.starts_with("ce mot de passe est trop facile à deviner: "),
+            "{fr}"
+        );
+        assert!(fr.contains("Les suites comme abc"), "{fr}");
+        assert!(policy("court", "a@b.c", Lang::Fr).is_some_and(|m| m.contains("au moins 10")));
+    }
+
+    #[test]
+    fn the_language_follows_accept_language() {
+        assert_eq!(Lang::pick(Some("fr-CA,fr;q=0.9,en;q=0.8")), Lang::Fr);
+        assert_eq!(Lang::pick(Some("de-DE, en;q=0.5")), Lang::En);
+        assert_eq!(Lang::pick(Some("de-DE, fr;q=0.5")), Lang::Fr);
+        assert_eq!(Lang::pick(None), Lang::En);
     }
 
     async fn verifies(password: &str, hash: String) -> bool {

@@ -124,12 +124,23 @@ pub async fn user_by_id(app: &AppState, id: &str) -> ApiResult<UserRow> {
 async fn register(
     State(app): State<AppState>,
     client: ClientIp,
+    headers: axum::http::HeaderMap,
     Json(body): Json<Register>,
 ) -> ApiResult<(StatusCode, Json<Tokens>)> {
+    let lang = accept_language(&headers);
     Ok((
         StatusCode::CREATED,
-        Json(create_account(&app, client, body).await?),
+        Json(create_account(&app, client, lang, body).await?),
     ))
+}
+
+/// The language a request's `Accept-Language` asks for, among those penpal speaks.
+pub(super) fn accept_language(headers: &axum::http::HeaderMap) -> passwords::Lang {
+    passwords::Lang::pick(
+        headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 /// Creates the account `body` describes and starts its first session. Only well-formed
@@ -138,10 +149,11 @@ async fn register(
 pub(super) async fn create_account(
     app: &AppState,
     client: ClientIp,
+    lang: passwords::Lang,
     body: Register,
 ) -> ApiResult<Tokens> {
     let email = email(&body.email)?;
-    if let Some(problem) = passwords::policy(&body.password, &email) {
+    if let Some(problem) = passwords::policy(&body.password, &email, lang) {
         return Err(ApiError::invalid("password", problem));
     }
     app.signups
@@ -279,7 +291,8 @@ async fn change_password(
             "the current password is wrong",
         ));
     }
-    if let Some(problem) = passwords::policy(&body.new_password, &row.email) {
+    let lang = passwords::Lang::pick(Some(&row.profile.interface_language));
+    if let Some(problem) = passwords::policy(&body.new_password, &row.email, lang) {
         return Err(ApiError::invalid("new_password", problem));
     }
     let hash = passwords::hash(body.new_password).await?;

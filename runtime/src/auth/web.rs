@@ -167,7 +167,7 @@ async fn web_register(
     Json(body): Json<Register>,
 ) -> ApiResult<Response> {
     same_origin(&headers)?;
-    let t = create_account(&app, client, body).await?;
+    let t = create_account(&app, client, super::routes::accept_language(&headers), body).await?;
     Ok(session(&app, StatusCode::CREATED, t))
 }
 
