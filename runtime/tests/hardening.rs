@@ -784,3 +784,39 @@ async fn weak_passwords_are_refused_with_advice() {
     }
     server.stop().await;
 }
+
+/// A turn against a model that reports no usage is still metered, marked as estimated in the
+/// export and counted as such in progress — never silently zero.
+#[actix_rt::test]
+async fn usage_a_server_does_not_report_is_estimated_not_zero() {
+    let (_data, a) = args();
+    let server = start(a).await;
+    let (token, conv) = learner_with_conversation(&server).await;
+    let (status, _, body) = send(
+        &server,
+        "POST",
+        &format!("/v1/conversations/{conv}/messages"),
+        None,
+        Some(&token),
+        Some(json!({"text": "Je suis allé à le marché [[usage:none]]"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, _, export) = send(&server, "GET", "/v1/me/export", None, Some(&token), None).await;
+    let rows: Vec<&Value> = export["usage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["purpose"] == "reply")
+        .collect();
+    assert_eq!(rows.len(), 1, "{export}");
+    assert_eq!(rows[0]["estimated"], true, "{rows:?}");
+    assert!(rows[0]["prompt_tokens"].as_i64().unwrap() > 0);
+    assert!(rows[0]["completion_tokens"].as_i64().unwrap() > 0);
+    let (_, _, progress) = send(&server, "GET", "/v1/me/progress", None, Some(&token), None).await;
+    assert!(
+        progress["usage"]["estimated_calls"].as_i64().unwrap() >= 1,
+        "{progress}"
+    );
+    server.stop().await;
+}

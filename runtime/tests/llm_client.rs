@@ -279,3 +279,24 @@ async fn plugins_reach_the_model_through_the_llm_capability_and_are_metered() {
             > 0
     );
 }
+
+/// A server that reports no usage (Ollama-style streams) is counted by penpal's tokenizer
+/// and marked as estimated; reported usage is taken as it is.
+#[tokio::test]
+async fn usage_is_counted_and_marked_estimated_when_the_server_reports_none() {
+    let client = scripted_client(|_| {}).await;
+    let (text, reported) = client.complete(&ask("Bonjour !", false)).await.unwrap();
+    assert!(!reported.estimated && reported.completion > 0);
+    let (same, counted) = client
+        .complete(&ask("Bonjour ! [[usage:none]]", false))
+        .await
+        .unwrap();
+    assert!(counted.estimated, "{counted:?}");
+    assert!(counted.prompt > 10 && counted.completion > 5, "{counted:?}");
+    assert_eq!(
+        counted.completion,
+        penpal::llm::estimate_tokens(&same),
+        "the reply's own tokens"
+    );
+    let _ = text;
+}

@@ -136,6 +136,36 @@ pub struct Usage {
     pub prompt: u32,
     /// Completion tokens.
     pub completion: u32,
+    /// The server reported none, so penpal counted them itself with a tokenizer
+    /// ([`estimate_tokens`]): close, but not the provider's own count.
+    pub estimated: bool,
+}
+
+/// Tokens in `text` by OpenAI's `o200k_base` encoding: what penpal counts when a server
+/// reports no usage. Other model families tokenize differently, so the count is an estimate.
+pub fn estimate_tokens(text: &str) -> u32 {
+    static BPE: std::sync::LazyLock<Option<tiktoken_rs::CoreBPE>> =
+        std::sync::LazyLock::new(|| tiktoken_rs::o200k_base().ok());
+    match BPE.as_ref() {
+        Some(bpe) => bpe.encode_ordinary(text).len() as u32,
+        // Unreachable in practice (the encoding is built in); a rough count beats zero.
+        None => text.len().div_ceil(4) as u32,
+    }
+}
+
+/// Tokens a chat prompt costs: each message's content plus the few tokens of framing every
+/// message carries in OpenAI's chat format.
+fn estimate_prompt(body: &Value) -> u32 {
+    body["messages"]
+        .as_array()
+        .map(|messages| {
+            messages
+                .iter()
+                .map(|m| 4 + estimate_tokens(m["content"].as_str().unwrap_or_default()))
+                .sum::<u32>()
+                + 3
+        })
+        .unwrap_or(0)
 }
 
 /// One piece of a streamed answer.
@@ -319,7 +349,9 @@ impl LlmClient {
         let state = Reader {
             upstream,
             pending: Some(first),
-            usage: Usage::default(),
+            usage: None,
+            prompt: body.clone(),
+            text: String::new(),
             finished: false,
             done: false,
         };
@@ -410,7 +442,11 @@ fn retry_wait(attempt: u32, asked: Option<Duration>, limit: Duration) -> Duratio
 struct Reader {
     upstream: async_openai::types::stream::StreamResponse<Value>,
     pending: Option<Value>,
-    usage: Usage,
+    /// What the server reported, if it did.
+    usage: Option<Usage>,
+    /// The request, and the text so far: counted when the server reports no usage.
+    prompt: Value,
+    text: String,
     finished: bool,
     done: bool,
 }
@@ -429,17 +465,23 @@ impl Reader {
                     Ok(Some(Err(e))) => return self.fail(LlmError::from_openai(e)),
                     Ok(None) if self.finished => {
                         self.done = true;
-                        return Some(Ok(Piece::Done(self.usage)));
+                        let usage = self.usage.unwrap_or_else(|| Usage {
+                            prompt: estimate_prompt(&self.prompt),
+                            completion: estimate_tokens(&self.text),
+                            estimated: true,
+                        });
+                        return Some(Ok(Piece::Done(usage)));
                     }
                     Ok(None) => return self.fail(LlmError::Cut),
                 },
             };
             if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
                 let n = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0) as u32;
-                self.usage = Usage {
+                self.usage = Some(Usage {
                     prompt: n("prompt_tokens"),
                     completion: n("completion_tokens"),
-                };
+                    estimated: false,
+                });
             }
             let choice = chunk.get("choices").and_then(|c| c.get(0));
             if choice
@@ -454,6 +496,9 @@ impl Reader {
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             if !text.is_empty() {
+                if self.usage.is_none() {
+                    self.text.push_str(text);
+                }
                 return Some(Ok(Piece::Text(text.to_string())));
             }
         }

@@ -4,4 +4,4 @@
 pub mod client;
 pub mod scripted;
 
-pub use client::{Answer, LlmClient, LlmError, LlmSettings, Piece, Usage};
+pub use client::{Answer, LlmClient, LlmError, LlmSettings, Piece, Usage, estimate_tokens};

@@ -17,6 +17,7 @@
 //! | `[[fault:cut]]` | a stream that stops halfway, without `[DONE]` |
 //! | `[[flaky]]` | a cut stream the first time this exact request is seen, then answers |
 //! | `[[slow:MS]]` | waits MS milliseconds before the first byte |
+//! | `[[usage:none]]` | a stream that reports no usage, as Ollama-style servers do |
 //!
 //! Replies name the CEFR level found in the system prompt (`level B1`), so a test can see a
 //! learner's level reach the model, and end with how many earlier messages came with the
@@ -197,7 +198,8 @@ async fn completions(
         }))
         .into_response();
     }
-    let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
+    let include_usage = request.stream_options.is_some_and(|o| o.include_usage)
+        && marker(&last_user, "usage") != Some("none");
     stream(script, model, content, usage, include_usage, fault)
 }
 

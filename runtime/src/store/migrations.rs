@@ -14,6 +14,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (1, "learners", V1),
     (2, "keyed-rows", V2),
     (3, "ticket-session", V3),
+    (4, "estimated-usage", V4),
 ];
 
 const V1: &str = r#"
@@ -171,6 +172,11 @@ FOR $x IN $usage {
 /// that session ends.
 const V3: &str = r#"
 DEFINE FIELD family ON live_ticket TYPE option<string>;
+"#;
+
+/// Usage counted by penpal (the server reported none) is marked as an estimate.
+const V4: &str = r#"
+DEFINE FIELD estimated ON usage TYPE bool DEFAULT false;
 "#;
 
 #[derive(Deserialize)]

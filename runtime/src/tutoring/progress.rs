@@ -378,7 +378,8 @@ async fn progress(
         .db
         .one(
             "SELECT math::sum(prompt_tokens) AS prompt_tokens, math::sum(completion_tokens) AS completion_tokens,
-                    math::sum(cost_micros) AS cost_micros FROM usage:[$u, NONE]..=[$u, ..] GROUP ALL",
+                    math::sum(cost_micros) AS cost_micros, count(estimated = true) AS estimated_calls
+             FROM usage:[$u, NONE]..=[$u, ..] GROUP ALL",
             u.clone(),
         )
         .await?;
@@ -427,7 +428,7 @@ async fn progress(
         accuracy: (turns > 0).then(|| clean as f64 / turns as f64),
         level: json!({"targets": profile.targets, "suggestion": profile.level_suggestion}),
         usage: usage.unwrap_or_else(
-            || json!({"prompt_tokens": 0, "completion_tokens": 0, "cost_micros": 0}),
+            || json!({"prompt_tokens": 0, "completion_tokens": 0, "cost_micros": 0, "estimated_calls": 0}),
         ),
     }))
 }

@@ -518,6 +518,7 @@ impl UsageRow {
             ),
             row: json!({"user": user, "conversation": conversation, "at": at, "model": model, "purpose": purpose,
                         "prompt_tokens": usage.prompt, "completion_tokens": usage.completion,
+                        "estimated": usage.estimated,
                         "cost_micros": app.settings.cost_micros(usage)}),
         }
     }
