@@ -820,3 +820,76 @@ async fn usage_a_server_does_not_report_is_estimated_not_zero() {
     );
     server.stop().await;
 }
+
+/// A body that is not a JSON object is refused (serde alone reads a struct from an array), and
+/// the OpenAPI document declares what the server enforces: the shared error statuses with
+/// their body, parameter ranges and non-blank texts.
+#[actix_rt::test]
+async fn bodies_must_be_objects_and_the_document_declares_the_rules() {
+    let (_data, a) = args();
+    let server = start(a).await;
+    let (token, _) = learner_with_conversation(&server).await;
+    let (status, _, body) = send(
+        &server,
+        "POST",
+        "/v1/conversations",
+        None,
+        Some(&token),
+        Some(json!([null, null])),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("JSON object")
+    );
+
+    let (_, _, doc) = send(&server, "GET", "/openapi.json", None, None, None).await;
+    assert!(doc["components"]["schemas"]["Error"].is_object());
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            if op
+                .get("security")
+                .is_some_and(|s| !s.as_array().unwrap().is_empty())
+            {
+                assert!(
+                    responses.contains_key("401"),
+                    "{method} {path} declares 401"
+                );
+            }
+            if op.get("requestBody").is_some() {
+                for status in ["400", "413", "422"] {
+                    assert!(
+                        responses.contains_key(status),
+                        "{method} {path} declares {status}"
+                    );
+                }
+            }
+        }
+    }
+    let limit = doc["paths"]["/v1/conversations"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            limit["schema"]["minimum"].as_i64(),
+            limit["schema"]["maximum"].as_i64()
+        ),
+        (Some(1), Some(100)),
+        "{limit}"
+    );
+    let text = &doc["components"]["schemas"]["NewMessage"]["properties"]["text"];
+    assert_eq!(
+        (text["minLength"].as_i64(), text["maxLength"].as_i64()),
+        (Some(1), Some(4000)),
+        "{text}"
+    );
+    server.stop().await;
+}

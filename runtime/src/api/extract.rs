@@ -35,6 +35,12 @@ where
                 }
                 _ => ApiError::BadRequest(r.body_text()),
             })?;
+        // Every request body is an object; serde would read a struct from an array too.
+        if !bytes.trim_ascii_start().starts_with(b"{") && json_type(&headers) {
+            return Err(ApiError::BadRequest(
+                "send a JSON object (`{…}`) as the body".into(),
+            ));
+        }
         let mut read = axum::extract::Request::new(axum::body::Body::from(bytes));
         *read.headers_mut() = headers;
         let axum::Json(value) = axum::Json::<T>::from_request(read, state).await?;
@@ -60,6 +66,19 @@ impl From<JsonRejection> for ApiError {
             _ => ApiError::BadRequest(r.body_text()),
         }
     }
+}
+
+/// Whether `headers` say the body is JSON (`application/json` or `application/…+json`).
+fn json_type(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
 }
 
 /// Query parameters; bad ones are a 400.

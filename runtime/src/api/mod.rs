@@ -3,6 +3,7 @@
 //! (CORS, body size limit, compression, security headers, 404s).
 
 mod client;
+mod docs;
 mod error;
 mod extract;
 pub mod limit;
@@ -129,6 +130,8 @@ pub fn router(app: AppState) -> Router {
         .merge(crate::tutoring::demo::router())
         .merge(crate::ops::router())
         .split_for_parts();
+    let mut doc = doc;
+    docs::declare_errors(&mut doc);
     let doc = Arc::new(doc);
     let max_body = app.settings.max_body;
     let body_timeout = app.settings.body_timeout;

@@ -31,10 +31,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Register {
+    /// An email address such as ana@example.com.
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    /// 10 to 128 characters, and hard to guess: refused with advice otherwise.
+    #[schema(min_length = 10, max_length = 128)]
     password: String,
-    /// How the tutor addresses the learner; defaults to the email's local part.
+    /// How the tutor addresses the learner (at most 60 characters); defaults to the email's
+    /// local part.
     #[serde(default)]
+    #[schema(max_length = 60)]
     display_name: Option<String>,
 }
 

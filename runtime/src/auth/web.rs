@@ -199,7 +199,8 @@ async fn web_refresh(State(app): State<AppState>, headers: HeaderMap) -> ApiResu
 
 #[utoipa::path(post, path = "/v1/auth/web/logout", tag = "auth",
     params(("X-CSRF-Token" = String, Header, description = "the penpal_csrf cookie's value")),
-    responses((status = 204, description = "the session is ended and its cookies cleared")))]
+    responses((status = 204, description = "the session is ended and its cookies cleared"),
+        (status = 401, description = "no browser session"), (status = 403, description = "CSRF check failed")))]
 async fn web_logout(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let refresh = checked_refresh(&headers)?;
     if let Some(family) = tokens::family_of(&app.db, refresh).await? {

@@ -309,12 +309,15 @@ pub struct NewConversation {
     language: Option<String>,
     /// A scenario id, for role-play (see `GET /v1/tutors`).
     #[serde(default)]
+    #[schema(max_length = 64)]
     scenario: Option<String>,
     /// Something to talk about.
     #[serde(default)]
+    #[schema(max_length = 200)]
     topic: Option<String>,
     /// Defaults to one made from the mode and topic.
     #[serde(default)]
+    #[schema(max_length = 200)]
     title: Option<String>,
 }
 
@@ -322,7 +325,9 @@ pub struct NewConversation {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConversationPatch {
+    /// A new title; blank keeps the current one.
     #[serde(default)]
+    #[schema(max_length = 200)]
     title: Option<String>,
     #[serde(default)]
     archived: Option<bool>,
@@ -345,6 +350,7 @@ pub struct ListParams {
     /// From a previous page's `next_cursor`.
     cursor: Option<String>,
     /// 1 to 100; 20 by default.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     /// List archived conversations instead.
     #[serde(default)]
@@ -360,6 +366,7 @@ pub struct MessageParams {
     /// Newer than this sequence number (catching up).
     after: Option<i64>,
     /// 1 to 200; 50 by default.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 

@@ -88,7 +88,8 @@ impl DemoLimiter {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DemoChat {
-    /// What the visitor says.
+    /// What the visitor says: not blank, at most 500 characters.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     message: String,
     /// Target language; `fr` by default.
     #[serde(default)]
@@ -99,8 +100,9 @@ pub struct DemoChat {
     /// Their native language, for explanations; `en` by default.
     #[serde(default)]
     native_language: Option<String>,
-    /// Earlier turns of the demo, oldest first (the client keeps them).
+    /// Earlier turns of the demo, oldest first (the client keeps them); at most 20.
     #[serde(default)]
+    #[schema(max_items = 20)]
     history: Vec<DemoTurn>,
 }
 
@@ -109,7 +111,10 @@ pub struct DemoChat {
 #[serde(deny_unknown_fields)]
 pub struct DemoTurn {
     /// `learner` or `tutor`.
+    #[schema(pattern = "^(learner|tutor)$")]
     role: String,
+    /// At most 2,000 characters.
+    #[schema(max_length = 2000)]
     text: String,
 }
 

@@ -316,7 +316,8 @@ fn too_big(e: axum::Error) -> bool {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
-    /// The learner's words.
+    /// The learner's words: not blank, at most 4,000 characters.
+    #[schema(min_length = 1, max_length = 4000, pattern = r"\S")]
     text: String,
 }
 
@@ -468,7 +469,10 @@ async fn post_message(
 }
 
 #[utoipa::path(post, path = "/v1/conversations/{id}/messages/{seq}/retry", tag = "chat",
-    responses((status = 201, description = "the turn, as for a new message")), security(("bearer" = [])))]
+    responses((status = 201, description = "the turn, as for a new message"),
+        (status = 409, description = "only the newest failed message can be retried, and not while a turn runs"),
+        (status = 503, description = "the tutor could not answer; the message stays failed")),
+    security(("bearer" = [])))]
 async fn retry(
     State(app): State<AppState>,
     user: AuthUser,

@@ -136,7 +136,8 @@ pub struct WindowMessage {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pin {
-    /// Such as "I am vegetarian" or "my exam is on 3 June".
+    /// Such as "I am vegetarian" or "my exam is on 3 June": not blank, at most 200 characters.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pin: String,
 }
 

@@ -208,6 +208,7 @@ pub struct CardParams {
     #[serde(default)]
     due: bool,
     /// 1 to 500; 100 by default.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
 }
 
