@@ -203,15 +203,12 @@ pub struct LlmArgs {
     pub llm_retries: u32,
 }
 
-/// The database, for commands that work on it directly (`penpal admin …`).
-#[derive(Debug, Clone, clap::Args)]
-pub struct DbArgs {
-    /// Where penpal keeps its data (the embedded database is `DATA_DIR/db`).
-    #[arg(long, env = "PENPAL_DATA_DIR", default_value = "./data")]
-    pub data_dir: PathBuf,
-
-    /// The database: `surrealkv://DIR` (embedded, the default: `DATA_DIR/db`) or
-    /// `ws://HOST:PORT` for a SurrealDB server.
+/// Which database, shared by `penpal serve` and the commands that work on it directly
+/// (`penpal admin …`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DatabaseArgs {
+    /// The database: `surrealkv://DIR` (embedded, the default: `DATA_DIR/db`), `mem://`
+    /// (nothing kept), or `ws://HOST:PORT` for a SurrealDB server.
     #[arg(long, env = "PENPAL_DATABASE")]
     pub database: Option<String>,
 
@@ -224,26 +221,48 @@ pub struct DbArgs {
     pub database_password: Option<Secret>,
 }
 
-impl DbArgs {
-    /// Opens the database (applying any pending migration), or says what to do.
-    pub async fn open(&self) -> anyhow::Result<crate::store::Db> {
-        let url = self
-            .database
+impl DatabaseArgs {
+    /// The database URL, defaulting to an embedded store in `data_dir`.
+    pub fn url(&self, data_dir: &Path) -> String {
+        self.database
             .clone()
-            .unwrap_or_else(|| format!("surrealkv://{}", self.data_dir.join("db").display()));
+            .unwrap_or_else(|| format!("surrealkv://{}", data_dir.join("db").display()))
+    }
+
+    /// Opens the database (applying any pending migration).
+    pub async fn open(&self, data_dir: &Path) -> anyhow::Result<crate::store::Db> {
+        let url = self.url(data_dir);
         let credentials = match (&self.database_user, &self.database_password) {
             (Some(u), Some(p)) => Some((u.as_str(), p.0.as_str())),
             _ => None,
         };
         crate::store::Db::connect(&url, credentials)
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot open the database at {url}: {e}. The embedded database opens in one \
-                 process at a time: stop `penpal serve` first, or pass --database ws://… for a \
-                 SurrealDB server"
-                )
-            })
+            .map_err(|e| anyhow::anyhow!("cannot open the database at {url}: {e}"))
+    }
+}
+
+/// The database for `penpal admin …`: where the data lives, and which database.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DbArgs {
+    /// Where penpal keeps its data (the embedded database is `DATA_DIR/db`).
+    #[arg(long, env = "PENPAL_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Which database.
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+}
+
+impl DbArgs {
+    /// Opens the database, or says what to do.
+    pub async fn open(&self) -> anyhow::Result<crate::store::Db> {
+        self.db.open(&self.data_dir).await.map_err(|e| {
+            anyhow::anyhow!(
+                "{e}. The embedded database opens in one process at a time: stop `penpal \
+                 serve` first, or pass --database ws://… for a SurrealDB server"
+            )
+        })
     }
 }
 
@@ -270,18 +289,9 @@ pub struct ServeArgs {
 /// Database, accounts and API settings of `penpal serve`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AppArgs {
-    /// The database: `surrealkv://DIR` (embedded, the default: `DATA_DIR/db`), `mem://`
-    /// (nothing kept), or `ws://HOST:PORT` for a SurrealDB server.
-    #[arg(long, env = "PENPAL_DATABASE")]
-    pub database: Option<String>,
-
-    /// User for a SurrealDB server (root credentials).
-    #[arg(long, env = "PENPAL_DATABASE_USER")]
-    pub database_user: Option<String>,
-
-    /// Password for a SurrealDB server. Never logged.
-    #[arg(long, env = "PENPAL_DATABASE_PASSWORD", hide_env_values = true)]
-    pub database_password: Option<Secret>,
+    /// Which database.
+    #[command(flatten)]
+    pub db: DatabaseArgs,
 
     /// The key signing access tokens (at least 32 bytes). Unset: a random key is made once
     /// and kept in `DATA_DIR/jwt.key`. Every node behind a load balancer needs the same one.
@@ -361,9 +371,7 @@ pub struct AppArgs {
 impl Default for AppArgs {
     fn default() -> Self {
         AppArgs {
-            database: None,
-            database_user: None,
-            database_password: None,
+            db: DatabaseArgs::default(),
             jwt_secret: None,
             access_token_minutes: 10,
             refresh_token_days: 30,
@@ -386,13 +394,6 @@ impl Default for AppArgs {
 }
 
 impl AppArgs {
-    /// The database URL, defaulting to an embedded store in `data_dir`.
-    pub fn database_url(&self, data_dir: &Path) -> String {
-        self.database
-            .clone()
-            .unwrap_or_else(|| format!("surrealkv://{}", data_dir.join("db").display()))
-    }
-
     /// The signing key: configured, or kept in `data_dir/jwt.key` (made on first start).
     pub fn jwt_key(&self, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
         if let Some(s) = &self.jwt_secret {

@@ -117,18 +117,11 @@ pub async fn run(
     args: ServeArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let url = args.app.database_url(&args.plugins.data_dir);
-    let credentials = match (&args.app.database_user, &args.app.database_password) {
-        (Some(u), Some(p)) => Some((u.as_str(), p.0.as_str())),
-        _ => None,
-    };
-    let db = Db::connect(&url, credentials)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open the database at {}: {e}", url))?;
+    let db = args.app.db.open(&args.plugins.data_dir).await?;
     run_on(listener, args, db, shutdown).await
 }
 
-/// [`run`] on an open database (`args.app.database` is not read). Tests use it to keep a
+/// [`run`] on an open database (`args.app.db` is not read). Tests use it to keep a
 /// handle on a `mem://` database the server also uses, as an operator's command would.
 pub async fn run_on(
     listener: TcpListener,

@@ -224,7 +224,10 @@ pub fn serve_args(data_dir: &Path, llm: Option<String>) -> penpal::config::Serve
             plugin_allow_networks: Vec::new(),
         },
         app: AppArgs {
-            database: Some("mem://".into()),
+            db: penpal::config::DatabaseArgs {
+                database: Some("mem://".into()),
+                ..Default::default()
+            },
             ..AppArgs::default()
         },
     }
