@@ -2,7 +2,7 @@
 //!
 //! - `cargo xtask run [-- serve flags]`: build the first-party plugins and run `penpal serve`.
 //! - `cargo xtask test`: build every plugin, install the browser test's Chromium and npm
-//!   packages, then formatting, lints and every test.
+//!   packages and the API test's schemathesis, then formatting, lints and every test.
 //! - `cargo xtask build-plugins`: build the first-party plugins and the test guests.
 //! - `cargo xtask bench`: build the plugins and run the criterion benchmarks.
 //! - `cargo xtask load`: concurrent socket conversations against a release `penpal serve`.
@@ -229,7 +229,29 @@ fn test(root: &Path) -> Result<()> {
             .args(["--", "-D", "warnings"]))?;
     }
     browser_test_setup(root)?;
+    schemathesis_setup(root)?;
     run(cargo().current_dir(root).args(["test", "--workspace"]))
+}
+
+/// The schemathesis version the API test runs (`runtime/tests/schemathesis.rs`).
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+/// Installs schemathesis into a virtualenv under `target/`, once.
+fn schemathesis_setup(root: &Path) -> Result<()> {
+    let venv = root.join("target/schemathesis");
+    if venv.join("bin/st").is_file() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {SCHEMATHESIS} for the API test");
+    run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
+        .context("the API test needs Python 3 with venv, to install schemathesis")?;
+    run(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        SCHEMATHESIS,
+    ]))
+    .context("could not install schemathesis from PyPI")
 }
 
 /// What the browser test needs beside Rust: Debian's Chromium and the npm packages that

@@ -12,6 +12,102 @@ use utoipa::openapi::{Content, OpenApi, Ref, RefOr};
 /// The schema name of the error body.
 const ERROR: &str = "Error";
 
+/// The document as served: [`declare_errors`], then the language-code rule on every request
+/// field and parameter that takes one.
+pub fn finish(mut doc: OpenApi) -> serde_json::Value {
+    declare_errors(&mut doc);
+    let mut doc = serde_json::to_value(&doc).unwrap_or_default();
+    declare_languages(&mut doc);
+    doc
+}
+
+/// Request schemas whose language fields take a language code (responses carry the
+/// normalised code, which the same rule describes).
+const LANGUAGE_SCHEMAS: &[(&str, &[&str])] = &[
+    ("NewConversation", &["language"]),
+    ("DemoChat", &["language", "native_language"]),
+    ("ProfilePatch", &["native_language"]),
+    ("Target", &["language"]),
+];
+
+/// A language code as `tutoring::profile::language` accepts it: a known code in any case,
+/// optionally with a region (`pt-BR`, `es_419`).
+fn language_pattern() -> String {
+    let either_case = |code: &str| {
+        code.chars()
+            .map(|c| format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase()))
+            .collect::<String>()
+    };
+    let codes: Vec<String> = crate::tutoring::profile::LANGUAGES
+        .iter()
+        .map(|(code, _)| either_case(code))
+        .collect();
+    format!("^({})([-_]([A-Za-z]{{2}}|[0-9]{{3}}))?$", codes.join("|"))
+}
+
+/// The object at `path` under `v`, if there is one (indexing would insert nulls).
+fn at<'a>(v: &'a mut serde_json::Value, path: &[&str]) -> Option<&'a mut serde_json::Value> {
+    path.iter()
+        .try_fold(v, |v, key| v.get_mut(*key))
+        .filter(|v| v.is_object())
+}
+
+fn declare_languages(doc: &mut serde_json::Value) {
+    let pattern = serde_json::Value::String(language_pattern());
+    for (schema, fields) in LANGUAGE_SCHEMAS {
+        for field in *fields {
+            if let Some(p) = at(doc, &["components", "schemas", schema, "properties", field]) {
+                p["pattern"] = pattern.clone();
+            }
+        }
+    }
+    // Items of string lists, which utoipa's field attributes cannot reach.
+    for field in ["goals", "interests"] {
+        if let Some(items) = at(
+            doc,
+            &[
+                "components",
+                "schemas",
+                "ProfilePatch",
+                "properties",
+                field,
+                "items",
+            ],
+        ) {
+            items["maxLength"] = 80.into();
+        }
+    }
+    if let Some(p) = at(
+        doc,
+        &[
+            "components",
+            "schemas",
+            "ProfilePatch",
+            "properties",
+            "interface_language",
+        ],
+    ) {
+        p["pattern"] = "^([Ee][Nn]|[Ff][Rr])$".into();
+    }
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for op in paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+    {
+        let Some(params) = op.get_mut("parameters").and_then(|p| p.as_array_mut()) else {
+            continue;
+        };
+        for p in params.iter_mut().filter(|p| p["name"] == "language") {
+            if let Some(schema) = p.get_mut("schema").filter(|s| s.is_object()) {
+                schema["pattern"] = pattern.clone();
+            }
+        }
+    }
+}
+
 /// Adds the error body's schema and each operation's shared error statuses to `doc`.
 pub fn declare_errors(doc: &mut OpenApi) {
     let components = doc.components.get_or_insert_with(Default::default);

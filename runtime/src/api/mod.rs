@@ -130,9 +130,7 @@ pub fn router(app: AppState) -> Router {
         .merge(crate::tutoring::demo::router())
         .merge(crate::ops::router())
         .split_for_parts();
-    let mut doc = doc;
-    docs::declare_errors(&mut doc);
-    let doc = Arc::new(doc);
+    let doc = Arc::new(docs::finish(doc));
     let max_body = app.settings.max_body;
     let body_timeout = app.settings.body_timeout;
     let cors = cors(&app.settings.cors_origins);

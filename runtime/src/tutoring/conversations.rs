@@ -325,9 +325,9 @@ pub struct NewConversation {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConversationPatch {
-    /// A new title; blank keeps the current one.
+    /// A new title: not blank, at most 200 characters.
     #[serde(default)]
-    #[schema(max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     title: Option<String>,
     #[serde(default)]
     archived: Option<bool>,

@@ -259,10 +259,19 @@ impl Profile {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
+    /// How the tutor addresses the learner: not blank, at most 60 characters.
+    #[schema(min_length = 1, max_length = 60, pattern = r"\S")]
     display_name: Option<String>,
+    /// A language code such as `en` or `pt-BR`.
     native_language: Option<String>,
+    /// One to five languages to learn, each listed once.
+    #[schema(min_items = 1, max_items = 5)]
     targets: Option<Vec<Target>>,
+    /// At most 12, each at most 80 characters.
+    #[schema(max_items = 12)]
     goals: Option<Vec<String>>,
+    /// At most 12, each at most 80 characters.
+    #[schema(max_items = 12)]
     interests: Option<Vec<String>>,
     correction_intensity: Option<Intensity>,
     interface_language: Option<String>,

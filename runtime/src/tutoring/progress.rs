@@ -226,6 +226,7 @@ pub struct ProgressParams {
     /// Only this language.
     language: Option<String>,
     /// Days of history, 1 to 365; 30 by default.
+    #[param(minimum = 1, maximum = 365)]
     days: Option<i64>,
 }
 
