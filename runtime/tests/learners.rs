@@ -880,7 +880,7 @@ async fn simple_clients_post_for_the_whole_reply_or_stream_it_as_sse() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.status().as_u16(), 201, "as for the whole reply");
     assert!(
         resp.headers()["content-type"]
             .to_str()

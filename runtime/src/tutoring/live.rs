@@ -378,9 +378,13 @@ async fn run_turn(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/event-stream"));
     if sse {
+        // 201 as for the whole reply: the message is stored; its turn's events follow (a
+        // failure after this point is a `turn.error` event, as the status is already sent).
         let stream = async_stream(rx, turn_id, guard);
-        return Ok(Sse::new(stream)
-            .keep_alive(KeepAlive::default())
+        return Ok((
+            StatusCode::CREATED,
+            Sse::new(stream).keep_alive(KeepAlive::default()),
+        )
             .into_response());
     }
     let wait = async {
@@ -453,7 +457,7 @@ fn async_stream(
 }
 
 #[utoipa::path(post, path = "/v1/conversations/{id}/messages", tag = "chat", request_body = NewMessage,
-    responses((status = 201, description = "the turn: `learner` (with corrections), `reply`, `vocabulary`, `level`; or, with `Accept: text/event-stream`, its events"),
+    responses((status = 201, description = "the message is stored; the body is the turn: `learner` (with corrections), `reply`, `vocabulary`, `level` — or, with `Accept: text/event-stream`, its events as they happen, ending with `turn.complete` or `turn.error`"),
               (status = 409, description = "a turn is already being answered"),
               (status = 503, description = "the tutor could not answer; the message is kept and can be retried")),
     security(("bearer" = [])))]
