@@ -199,6 +199,52 @@ pub fn redact_secrets(text: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Each error answers with its status, a stable code and the one body shape; a 429 says
+    /// when to come back and an internal error says nothing of its cause.
+    #[test]
+    fn every_error_has_its_status_code_and_body() {
+        let cases = [
+            (ApiError::BadRequest("x".into()), 400, "bad_request"),
+            (ApiError::invalid("email", "x"), 422, "invalid"),
+            (ApiError::unauthorized("x"), 401, "unauthorized"),
+            (ApiError::Forbidden("x".into()), 403, "forbidden"),
+            (ApiError::NotFound("conversation"), 404, "not_found"),
+            (ApiError::Conflict("x".into()), 409, "conflict"),
+            (ApiError::TooLarge("x".into()), 413, "too_large"),
+            (
+                ApiError::TooMany {
+                    retry_after: 7,
+                    message: "x".into(),
+                },
+                429,
+                "rate_limited",
+            ),
+            (ApiError::Unavailable("x".into()), 503, "unavailable"),
+            (
+                ApiError::Internal(anyhow::anyhow!("db password is hunter2")),
+                500,
+                "internal",
+            ),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!((error.status().as_u16(), error.code()), (status, code));
+            let body = error.body();
+            assert_eq!(body["error"]["code"], code);
+            assert!(body["error"]["message"].is_string());
+        }
+        let invalid = ApiError::invalid("email", "enter an email").body();
+        assert_eq!(invalid["error"]["field"], "email");
+        let limited = ApiError::TooMany {
+            retry_after: 7,
+            message: "slow down".into(),
+        };
+        assert_eq!(limited.body()["error"]["retry_after"], 7);
+        let response = limited.into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+        let internal = ApiError::Internal(anyhow::anyhow!("db password is hunter2"));
+        assert_eq!(internal.body()["error"]["message"], "internal error");
+    }
+
     #[test]
     fn credentials_are_masked_and_the_rest_kept() {
         assert_eq!(

@@ -561,3 +561,62 @@ pub fn maybe_compress(app: Arc<App>, conv_id: String) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(seq: i64, role: &str, text: &str, status: &str) -> Message {
+        Message {
+            seq,
+            role: role.into(),
+            text: text.into(),
+            created_at: 0,
+            status: status.into(),
+            corrections: vec![],
+            vocabulary: vec![],
+            debrief: None,
+            error: None,
+        }
+    }
+
+    /// The window holds the newest answered messages after the summary that fit the budget,
+    /// oldest first, as the model's user and assistant turns.
+    #[test]
+    fn the_window_is_the_newest_answered_turns_within_the_budget() {
+        let recent = vec![
+            msg(1, "learner", "summarised already", "answered"),
+            msg(2, "tutor", "also summarised", "ok"),
+            msg(3, "learner", "Je suis allé au marché", "answered"),
+            msg(4, "tutor", "Très bien ! Qu'as-tu acheté ?", "ok"),
+            msg(5, "learner", "never answered", "failed"),
+            msg(6, "learner", "des pommes", "answered"),
+            msg(7, "tutor", "Miam.", "ok"),
+            msg(8, "learner", "being answered now", "pending"),
+        ];
+        let all = window(&recent, 2, 10_000);
+        let texts: Vec<&str> = all.iter().map(|m| m.content.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "Je suis allé au marché",
+                "Très bien ! Qu'as-tu acheté ?",
+                "des pommes",
+                "Miam."
+            ]
+        );
+        assert!(matches!(all[0].role, Role::User) && matches!(all[1].role, Role::Assistant));
+
+        // A budget for the two newest only.
+        let budget = tokens("des pommes") + tokens("Miam.");
+        let newest: Vec<String> = window(&recent, 2, budget)
+            .into_iter()
+            .map(|m| m.content)
+            .collect();
+        assert_eq!(newest, ["des pommes", "Miam."]);
+        // Even a message over the whole budget is kept when it is the only one: the model
+        // must see the turn it answers after.
+        assert_eq!(window(&recent, 2, 1).len(), 1);
+        assert!(window(&recent, 8, 10_000).is_empty(), "all summarised");
+    }
+}
