@@ -46,7 +46,7 @@ pub struct PluginArgs {
     /// link-local, comma-separated CIDRs (`10.20.0.0/16`). Empty (the default): only public
     /// addresses.
     #[arg(long = "plugin-allow-network", env = "PENPAL_PLUGIN_ALLOW_NETWORKS",
-          value_delimiter = ',', value_parser = crate::api::parse_trusted)]
+          value_delimiter = ',', value_parser = crate::api::parse_network)]
     pub plugin_allow_networks: Vec<ipnet::IpNet>,
 }
 
@@ -326,7 +326,7 @@ pub struct AppArgs {
     /// (`10.0.0.0/8,::1`). The client is the rightmost address that is not one of them. Empty:
     /// the header is ignored and the peer is the client.
     #[arg(long = "trusted-proxy", env = "PENPAL_TRUSTED_PROXIES", value_delimiter = ',',
-          value_parser = crate::api::parse_trusted)]
+          value_parser = crate::api::parse_network)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Mark session cookies `Secure`, so browsers send them over HTTPS only. Turn off
@@ -410,24 +410,8 @@ impl AppArgs {
         }
         std::fs::create_dir_all(data_dir)?;
         let key: [u8; 32] = rand::random();
-        write_private(&path, &key)?;
+        crate::plugins::cache::write_private(&path, &key)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
         Ok(key.to_vec())
     }
-}
-
-/// Writes `bytes` to `path`, readable by the owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-    f.write_all(bytes)?;
-    Ok(())
 }

@@ -119,8 +119,9 @@ impl std::fmt::Display for ClientKey {
     }
 }
 
-/// Parses a trusted-proxy entry: a CIDR (`10.0.0.0/8`) or a single address.
-pub fn parse_trusted(s: &str) -> Result<IpNet, String> {
+/// Parses a network: a CIDR (`10.0.0.0/8`) or a single address (trusted proxies, networks
+/// plugins may reach).
+pub fn parse_network(s: &str) -> Result<IpNet, String> {
     let s = s.trim();
     s.parse::<IpNet>()
         .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
@@ -145,7 +146,7 @@ mod tests {
     }
 
     fn nets(list: &[&str]) -> Vec<IpNet> {
-        list.iter().map(|s| parse_trusted(s).unwrap()).collect()
+        list.iter().map(|s| parse_network(s).unwrap()).collect()
     }
 
     #[test]
@@ -203,13 +204,13 @@ mod tests {
 
     #[test]
     fn trusted_entries_are_cidrs_or_addresses() {
-        assert!(parse_trusted("10.0.0.0/8").is_ok());
+        assert!(parse_network("10.0.0.0/8").is_ok());
         assert!(
-            parse_trusted("127.0.0.1")
+            parse_network("127.0.0.1")
                 .unwrap()
                 .contains(&ip("127.0.0.1"))
         );
-        assert!(parse_trusted("fd00::/8").is_ok());
-        assert!(parse_trusted("localhost").unwrap_err().contains("CIDR"));
+        assert!(parse_network("fd00::/8").is_ok());
+        assert!(parse_network("localhost").unwrap_err().contains("CIDR"));
     }
 }

@@ -26,24 +26,22 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        let headers = req.headers().clone();
+        let is_json = json_type(req.headers());
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|r| match r.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::TooLarge("the request body is too large".into())
-                }
-                _ => ApiError::BadRequest(r.body_text()),
-            })?;
+            .map_err(JsonRejection::from)?;
+        if !is_json {
+            return Err(ApiError::BadRequest(
+                "send the body as JSON with `Content-Type: application/json`".into(),
+            ));
+        }
         // Every request body is an object; serde would read a struct from an array too.
-        if !bytes.trim_ascii_start().starts_with(b"{") && json_type(&headers) {
+        if !bytes.trim_ascii_start().starts_with(b"{") {
             return Err(ApiError::BadRequest(
                 "send a JSON object (`{…}`) as the body".into(),
             ));
         }
-        let mut read = axum::extract::Request::new(axum::body::Body::from(bytes));
-        *read.headers_mut() = headers;
-        let axum::Json(value) = axum::Json::<T>::from_request(read, state).await?;
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
         Ok(Json(value))
     }
 }
@@ -60,9 +58,6 @@ impl From<JsonRejection> for ApiError {
             StatusCode::PAYLOAD_TOO_LARGE => {
                 ApiError::TooLarge("the request body is too large".into())
             }
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::BadRequest(
-                "send the body as JSON with `Content-Type: application/json`".into(),
-            ),
             _ => ApiError::BadRequest(r.body_text()),
         }
     }

@@ -20,7 +20,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
-pub use client::{ClientIp, ClientKey, client_addr, parse_trusted};
+pub use client::{ClientIp, ClientKey, client_addr, parse_network};
 pub use error::{ApiError, ApiResult, redact_secrets, report};
 pub use extract::{AuthUser, Json, Operator, Path, Query, bearer};
 

@@ -174,9 +174,11 @@ impl Keys {
             )
             .await?;
         let active = live.is_some_and(|n| n.n > 0);
-        self.remember(family, active);
-        if !active {
-            let _ = self.ended.send(family.to_string());
+        if active {
+            self.remember(family, true);
+        } else {
+            // Ended elsewhere (another node, before a restart): as if ended here.
+            self.revoked_here(family);
         }
         Ok(active)
     }
@@ -215,7 +217,8 @@ impl Keys {
     }
 }
 
-fn session_ended() -> ApiError {
+/// The error for a token whose session has ended.
+pub fn session_ended() -> ApiError {
     ApiError::Unauthorized {
         code: "session_revoked",
         message: "this session has ended: sign in again".into(),

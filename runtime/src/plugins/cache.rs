@@ -245,7 +245,7 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 }
 
 /// Writes `bytes` to `path`, readable and writable by the owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

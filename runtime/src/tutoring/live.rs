@@ -135,10 +135,7 @@ async fn live_user(
             if let Some(family) = &r.family
                 && !app.keys.session_active(&app.db, family).await?
             {
-                return Err(ApiError::Unauthorized {
-                    code: "session_revoked",
-                    message: "this session has ended: sign in again".into(),
-                });
+                return Err(crate::auth::tokens::session_ended());
             }
             Ok((r.user, r.family))
         }
@@ -196,32 +193,34 @@ const SESSION_POLL: Duration = Duration::from_secs(15);
 impl SessionWatch {
     /// Resolves when the session ends; never, for a socket with no session to watch.
     async fn ended(self) {
+        use tokio::sync::broadcast::error::RecvError;
         let Some(family) = self.family else {
             return std::future::pending().await;
         };
-        let mut heard = self.app.keys.ended_sessions();
+        let app = &self.app;
+        // A read failure is not an ending: the next poll asks again.
+        let gone =
+            || async { matches!(app.keys.session_active(&app.db, &family).await, Ok(false)) };
+        let mut heard = app.keys.ended_sessions();
         let mut poll = tokio::time::interval(SESSION_POLL);
         poll.tick().await;
         loop {
-            tokio::select! {
+            let check = tokio::select! {
                 ended = heard.recv() => match ended {
-                    Ok(f) if f == family => return,
-                    Ok(_) => {}
-                    // Missed some: read the state instead.
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        if let Ok(false) = self.app.keys.session_active(&self.app.db, &family).await {
+                    Ok(f) => {
+                        if f == family {
                             return;
                         }
+                        false
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                        return std::future::pending().await;
-                    }
+                    // Missed some: read the state instead.
+                    Err(RecvError::Lagged(_)) => true,
+                    Err(RecvError::Closed) => return std::future::pending().await,
                 },
-                _ = poll.tick() => {
-                    if let Ok(false) = self.app.keys.session_active(&self.app.db, &family).await {
-                        return;
-                    }
-                }
+                _ = poll.tick() => true,
+            };
+            if check && gone().await {
+                return;
             }
         }
     }
@@ -239,8 +238,8 @@ async fn serve(
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Out>(session::QUEUE);
     let db = watch.app.db.clone();
-    let ended_tx = tx.clone();
     let control = tx.clone();
+    let ended_tx = tx.clone();
     let session =
         Session::start_in_arbiter(&arbiter, move |_| Session::new(conv, id, db, tx, after));
     let ended = tokio::spawn(async move {
