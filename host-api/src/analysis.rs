@@ -18,11 +18,11 @@
 
 use serde_json::{Map, Value};
 
-use crate::tutor::{TurnContext, TurnReview};
-use crate::types::{
-    CefrLevel, ChatMessage, CompletionRequest, Correction, CorrectionIntensity, ErrorCategory,
-    LevelSignal, Role, VocabularyItem,
+use crate::tutor::{
+    CefrLevel, Correction, CorrectionIntensity, ErrorCategory, LevelSignal, TurnContext,
+    TurnReview, VocabularyItem,
 };
+use crate::types::{ChatMessage, CompletionRequest, Role};
 
 /// Longest analysis text read; the rest is ignored.
 pub const MAX_INPUT_BYTES: usize = 32 * 1024;
@@ -418,7 +418,7 @@ fn repair(text: &str) -> Option<Map<String, Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{ChatMode, LearnerProfile};
+    use crate::tutor::{ChatMode, LearnerProfile};
 
     fn ctx(message: &str, intensity: CorrectionIntensity) -> TurnContext {
         TurnContext {

@@ -55,7 +55,7 @@ pub mod __bindings {
     /// Imports shared by every world, generated once.
     pub mod host {
         wit_bindgen::generate!({
-            path: "../wit/v0.1",
+            path: "../wit/v0.2",
             world: "host",
             runtime_path: "::penpal_host_api::__private::wit_bindgen::rt",
             generate_unused_types: true,
@@ -66,16 +66,16 @@ pub mod __bindings {
         ($module:ident, $world:literal) => {
             pub mod $module {
                 wit_bindgen::generate!({
-                    path: "../wit/v0.1",
+                    path: "../wit/v0.2",
                     world: $world,
                     runtime_path: "::penpal_host_api::__private::wit_bindgen::rt",
                     pub_export_macro: true,
                     with: {
-                        "penpal:plugin/types@0.1.0": crate::__bindings::host::penpal::plugin::types,
-                        "penpal:plugin/log@0.1.0": crate::__bindings::host::penpal::plugin::log,
-                        "penpal:plugin/config@0.1.0": crate::__bindings::host::penpal::plugin::config,
-                        "penpal:plugin/kv@0.1.0": crate::__bindings::host::penpal::plugin::kv,
-                        "penpal:plugin/llm@0.1.0": crate::__bindings::host::penpal::plugin::llm,
+                        "penpal:plugin/types@0.2.0": crate::__bindings::host::penpal::plugin::types,
+                        "penpal:plugin/log@0.2.0": crate::__bindings::host::penpal::plugin::log,
+                        "penpal:plugin/config@0.2.0": crate::__bindings::host::penpal::plugin::config,
+                        "penpal:plugin/kv@0.2.0": crate::__bindings::host::penpal::plugin::kv,
+                        "penpal:plugin/llm@0.2.0": crate::__bindings::host::penpal::plugin::llm,
                     },
                 });
             }
@@ -93,74 +93,10 @@ pub mod __private {
     pub use wit_bindgen;
 }
 
-/// Types shared by every plugin kind: levels, modes, profiles, messages, corrections, errors.
+/// Types shared by every plugin kind: chat messages and model requests (every kind may ask the
+/// host's model), and the error every call may answer.
 pub mod types {
     pub use crate::__bindings::host::penpal::plugin::types::*;
-
-    impl CefrLevel {
-        /// Every level, lowest first.
-        pub const ALL: [CefrLevel; 6] = [
-            CefrLevel::A1,
-            CefrLevel::A2,
-            CefrLevel::B1,
-            CefrLevel::B2,
-            CefrLevel::C1,
-            CefrLevel::C2,
-        ];
-
-        /// The level's usual name, such as `B2`.
-        pub fn code(self) -> &'static str {
-            match self {
-                CefrLevel::A1 => "A1",
-                CefrLevel::A2 => "A2",
-                CefrLevel::B1 => "B1",
-                CefrLevel::B2 => "B2",
-                CefrLevel::C1 => "C1",
-                CefrLevel::C2 => "C2",
-            }
-        }
-
-        /// Reads `a1`…`c2` in either case.
-        pub fn parse(text: &str) -> Option<CefrLevel> {
-            CefrLevel::ALL
-                .into_iter()
-                .find(|level| level.code().eq_ignore_ascii_case(text.trim()))
-        }
-
-        /// A1 and A2.
-        pub fn is_beginner(self) -> bool {
-            matches!(self, CefrLevel::A1 | CefrLevel::A2)
-        }
-
-        /// C1 and C2.
-        pub fn is_advanced(self) -> bool {
-            matches!(self, CefrLevel::C1 | CefrLevel::C2)
-        }
-    }
-
-    impl ErrorCategory {
-        /// Reads a category name as a model tends to write it (`word order`, `Word-Order`…).
-        pub fn parse(text: &str) -> Option<ErrorCategory> {
-            let norm: String = text
-                .trim()
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric())
-                .map(|c| c.to_ascii_lowercase())
-                .collect();
-            Some(match norm.as_str() {
-                "grammar" | "conjugation" | "agreement" | "tense" | "gender" => {
-                    ErrorCategory::Grammar
-                }
-                "vocabulary" | "wordchoice" | "lexical" => ErrorCategory::Vocabulary,
-                "spelling" | "orthography" | "accent" | "accents" => ErrorCategory::Spelling,
-                "punctuation" => ErrorCategory::Punctuation,
-                "wordorder" | "syntax" => ErrorCategory::WordOrder,
-                "register" | "style" | "formality" => ErrorCategory::Register,
-                "other" => ErrorCategory::Other,
-                _ => return None,
-            })
-        }
-    }
 
     impl ChatMessage {
         /// An instruction to the model.
@@ -293,11 +229,78 @@ pub mod llm {
     }
 }
 
-/// Tutor personalities: implement [`tutor::Tutor`], then call [`export_tutor!`].
+/// Tutor personalities: implement [`tutor::Tutor`], then call [`export_tutor!`]. The learner's
+/// profile, levels, modes, corrections and vocabulary are tutor-only types and live here.
 pub mod tutor {
     pub use crate::__bindings::tutor::exports::penpal::plugin::tutoring::{
-        Guest as Tutor, Scenario, TurnContext, TurnPlan, TurnReview,
+        CefrLevel, ChatMode, Correction, CorrectionIntensity, ErrorCategory, Guest as Tutor,
+        LearnerProfile, LevelSignal, Scenario, TurnContext, TurnPlan, TurnReview, VocabularyItem,
     };
+
+    impl CefrLevel {
+        /// Every level, lowest first.
+        pub const ALL: [CefrLevel; 6] = [
+            CefrLevel::A1,
+            CefrLevel::A2,
+            CefrLevel::B1,
+            CefrLevel::B2,
+            CefrLevel::C1,
+            CefrLevel::C2,
+        ];
+
+        /// The level's usual name, such as `B2`.
+        pub fn code(self) -> &'static str {
+            match self {
+                CefrLevel::A1 => "A1",
+                CefrLevel::A2 => "A2",
+                CefrLevel::B1 => "B1",
+                CefrLevel::B2 => "B2",
+                CefrLevel::C1 => "C1",
+                CefrLevel::C2 => "C2",
+            }
+        }
+
+        /// Reads `a1`…`c2` in either case.
+        pub fn parse(text: &str) -> Option<CefrLevel> {
+            CefrLevel::ALL
+                .into_iter()
+                .find(|level| level.code().eq_ignore_ascii_case(text.trim()))
+        }
+
+        /// A1 and A2.
+        pub fn is_beginner(self) -> bool {
+            matches!(self, CefrLevel::A1 | CefrLevel::A2)
+        }
+
+        /// C1 and C2.
+        pub fn is_advanced(self) -> bool {
+            matches!(self, CefrLevel::C1 | CefrLevel::C2)
+        }
+    }
+
+    impl ErrorCategory {
+        /// Reads a category name as a model tends to write it (`word order`, `Word-Order`…).
+        pub fn parse(text: &str) -> Option<ErrorCategory> {
+            let norm: String = text
+                .trim()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .map(|c| c.to_ascii_lowercase())
+                .collect();
+            Some(match norm.as_str() {
+                "grammar" | "conjugation" | "agreement" | "tense" | "gender" => {
+                    ErrorCategory::Grammar
+                }
+                "vocabulary" | "wordchoice" | "lexical" => ErrorCategory::Vocabulary,
+                "spelling" | "orthography" | "accent" | "accents" => ErrorCategory::Spelling,
+                "punctuation" => ErrorCategory::Punctuation,
+                "wordorder" | "syntax" => ErrorCategory::WordOrder,
+                "register" | "style" | "formality" => ErrorCategory::Register,
+                "other" => ErrorCategory::Other,
+                _ => return None,
+            })
+        }
+    }
 
     impl TurnReview {
         /// A review with nothing in it: no corrections, vocabulary, level or debrief.
@@ -316,22 +319,23 @@ pub mod tutor {
 /// Payment providers: implement [`payments::PaymentProvider`], then call [`export_payment_provider!`].
 pub mod payments {
     pub use crate::__bindings::payment_provider::exports::penpal::plugin::payments::{
-        CheckoutRequest, CheckoutSession, Guest as PaymentProvider, PaymentEvent, PaymentEventKind,
-        Webhook,
+        CheckoutRequest, EventKind, Guest as PaymentProvider, Interval, Money, PaymentEvent,
+        Redirect, Subscription, SubscriptionStatus, Webhook,
     };
 }
 
 /// Notifiers: implement [`notifications::Notifier`], then call [`export_notifier!`].
 pub mod notifications {
     pub use crate::__bindings::notifier::exports::penpal::plugin::notifications::{
-        Delivery, Guest as Notifier, Notification,
+        Category, Delivery, Guest as Notifier, Notification,
     };
 }
 
 /// LMS integrations: implement [`lms::Lms`], then call [`export_lms!`].
 pub mod lms {
     pub use crate::__bindings::lms::exports::penpal::plugin::lms_integration::{
-        Grade, GradeService, Guest as Lms, Launch, LmsRole,
+        AssignmentLink, CourseRole, Grade, GradeService, GradingProgress, Guest as Lms, Launch,
+        Member, PlatformInfo,
     };
 }
 

@@ -11,13 +11,14 @@ use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use penpal::plugins::{Capabilities, CompileCache, Limits, PluginHost, Services, engine_config};
+use penpal::tutoring::tutor::TutorClient;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 mod bare {
     wasmtime::component::bindgen!({
-        path: "../wit/v0.1",
+        path: "../wit/v0.2",
         world: "tutor",
         imports: { default: async | trappable },
         exports: { default: async },
@@ -121,21 +122,25 @@ fn bench(c: &mut Criterion) {
     let limits = Limits::default();
 
     // penpal's host.
-    let host = PluginHost::new(limits, CompileCache::disabled(), Services::default()).unwrap();
+    let host = std::sync::Arc::new(
+        PluginHost::new(limits, CompileCache::disabled(), Services::default()).unwrap(),
+    );
     host.install_path(&plugin_dir(), &Capabilities::default())
         .unwrap();
+    let tutors = TutorClient::new(host.clone());
     use penpal::plugins::types as pt;
-    let ctx = penpal::plugins::TurnContext {
-        profile: pt::LearnerProfile {
+    use penpal::tutoring::tutor as pt_tutor;
+    let ctx = pt_tutor::TurnContext {
+        profile: pt_tutor::LearnerProfile {
             display_name: "Ana".into(),
             native_language: "pt".into(),
             target_language: "fr".into(),
-            level: pt::CefrLevel::A2,
+            level: pt_tutor::CefrLevel::A2,
             goals: vec!["move to Lyon".into()],
             interests: vec!["cooking".into()],
-            correction_intensity: pt::CorrectionIntensity::EveryError,
+            correction_intensity: pt_tutor::CorrectionIntensity::EveryError,
         },
-        mode: pt::ChatMode::Tutor,
+        mode: pt_tutor::ChatMode::Tutor,
         scenario: None,
         topic: None,
         history: history()
@@ -164,16 +169,16 @@ fn bench(c: &mut Criterion) {
     bare::Tutor::add_to_linker::<_, HasSelf<Bare>>(&mut linker, |s| s).unwrap();
     let pre = bare::TutorPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
     let bare_ctx = t::TurnContext {
-        profile: types::LearnerProfile {
+        profile: t::LearnerProfile {
             display_name: ctx.profile.display_name.clone(),
             native_language: ctx.profile.native_language.clone(),
             target_language: ctx.profile.target_language.clone(),
-            level: types::CefrLevel::A2,
+            level: t::CefrLevel::A2,
             goals: ctx.profile.goals.clone(),
             interests: ctx.profile.interests.clone(),
-            correction_intensity: types::CorrectionIntensity::EveryError,
+            correction_intensity: t::CorrectionIntensity::EveryError,
         },
-        mode: types::ChatMode::Tutor,
+        mode: t::ChatMode::Tutor,
         scenario: None,
         topic: None,
         history: history()
@@ -216,7 +221,7 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("penpal_host", |b| {
         b.to_async(&rt)
-            .iter(|| async { host.plan_turn("tutor", &ctx).await.unwrap() })
+            .iter(|| async { tutors.plan_turn("tutor", &ctx).await.unwrap() })
     });
     group.finish();
 }

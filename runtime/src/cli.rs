@@ -253,9 +253,34 @@ fn check_command(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             println!("  modes      {}", modes.join(", "));
             println!("  levels     {}", levels.join(", "));
         }
+        if let Some(p) = &m.payment_provider {
+            let currencies: Vec<&str> = p.currencies.0.iter().map(|c| c.0.as_str()).collect();
+            println!("  provider   {}", p.display_name);
+            println!("  currencies {}", currencies.join(", "));
+        }
+        if let Some(n) = &m.notifier {
+            println!("  notifier   {} ({:?} channel)", n.display_name, n.channel);
+        }
+        if let Some(l) = &m.lms {
+            println!(
+                "  lms        {} (platform `{}`)",
+                l.display_name, l.platform
+            );
+        }
         println!("  asks for   {}", m.capabilities.describe());
         if let Some((kind, v)) = &report.world {
             println!("  exports    the {kind} world, penpal:plugin@{v}");
+        }
+        if let Some(id) = &report.runs_as {
+            let newest = crate::plugins::WitVersion::CURRENT;
+            if id.wit < newest {
+                println!(
+                    "  wit        {}: still runs here; the current SDK targets {newest}",
+                    id.wit
+                );
+            } else {
+                println!("  wit        {} (current)", id.wit);
+            }
         }
         println!("  imports    {}", report.imports.join(", "));
         for w in &report.warnings {

@@ -162,7 +162,7 @@ impl OperatorFile {
                             },
                             None => value.clone(),
                         };
-                        Some((key.clone(), Secret(resolved)))
+                        Some((key.clone(), Secret::new(resolved)))
                     })
                     .collect();
                 (
@@ -233,7 +233,7 @@ impl DatabaseArgs {
     pub async fn open(&self, data_dir: &Path) -> anyhow::Result<crate::store::Db> {
         let url = self.url(data_dir);
         let credentials = match (&self.database_user, &self.database_password) {
-            (Some(u), Some(p)) => Some((u.as_str(), p.0.as_str())),
+            (Some(u), Some(p)) => Some((u.as_str(), p.expose())),
             _ => None,
         };
         crate::store::Db::connect(&url, credentials)
@@ -397,10 +397,10 @@ impl AppArgs {
     /// The signing key: configured, or kept in `data_dir/jwt.key` (made on first start).
     pub fn jwt_key(&self, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
         if let Some(s) = &self.jwt_secret {
-            if s.0.len() < 32 {
+            if s.expose().len() < 32 {
                 anyhow::bail!("PENPAL_JWT_SECRET is too short: use at least 32 random bytes");
             }
-            return Ok(s.0.as_bytes().to_vec());
+            return Ok(s.expose().as_bytes().to_vec());
         }
         let path = data_dir.join("jwt.key");
         if let Ok(key) = std::fs::read(&path)

@@ -10,9 +10,12 @@
 pub mod actors;
 pub mod api;
 pub mod auth;
+pub mod billing;
 pub mod cli;
 pub mod config;
 pub mod llm;
+pub mod lms;
+pub mod notify;
 pub mod ops;
 pub mod plugins;
 pub mod server;

@@ -96,7 +96,7 @@ async fn start_llm(args: &LlmArgs) -> anyhow::Result<(Arc<LlmClient>, LlmInfo)> 
         }
     };
     let mut settings = LlmSettings::new(base_url.clone(), model.clone());
-    settings.api_key = args.llm_api_key.as_ref().map(|k| k.0.clone());
+    settings.api_key = args.llm_api_key.as_ref().map(|k| k.expose().to_string());
     settings.first_chunk_timeout = Duration::from_millis(args.llm_timeout_ms.max(100));
     settings.idle_timeout = settings.first_chunk_timeout.min(Duration::from_secs(20));
     settings.retries = args.llm_retries;
@@ -146,6 +146,7 @@ pub async fn run_on(
     let a = &args.app;
     let app = Arc::new(App {
         db,
+        tutors: crate::tutoring::tutor::TutorClient::new(host.clone()),
         host,
         supervisor,
         llm,

@@ -12,7 +12,7 @@ fn check_describes_a_good_plugin() {
     let (ok, out, err) = penpal(&["plugin", "check", dir.to_str().unwrap()]);
     assert!(ok, "{out}{err}");
     assert!(
-        out.starts_with("roleplay 0.1.0 — tutor plugin for penpal:plugin@0.1.0, by penpal"),
+        out.starts_with("roleplay 0.1.0 — tutor plugin for penpal:plugin@0.2.0, by penpal"),
         "{out}"
     );
     assert!(out.contains("modes      role-play"), "{out}");
@@ -22,9 +22,10 @@ fn check_describes_a_good_plugin() {
         "{out}"
     );
     assert!(
-        out.contains("exports    the tutor world, penpal:plugin@0.1.0"),
+        out.contains("exports    the tutor world, penpal:plugin@0.2.0"),
         "{out}"
     );
+    assert!(out.contains("wit        0.2 (current)"), "{out}");
     assert!(out.trim_end().ends_with("ok"), "{out}");
 
     // The .wasm itself, with the manifest beside it, works too.
@@ -43,6 +44,120 @@ fn check_rejects_a_component_that_is_not_what_its_manifest_says() {
     assert!(
         out.contains("error: the manifest says kind = \"tutor\", but the component implements the notifier world"),
         "{out}"
+    );
+}
+
+#[test]
+fn check_accepts_every_kind_and_says_which_wit_it_targets() {
+    let cases = [
+        (
+            "payer",
+            "payment-provider",
+            "provider   Test payments\n  currencies EUR, USD",
+        ),
+        (
+            "courier",
+            "notifier",
+            "notifier   Test courier (Push channel)",
+        ),
+        ("campus", "lms", "lms        Campus LMS (platform `campus`)"),
+        ("echo", "tutor", "tutor      echo"),
+    ];
+    for (name, kind, section) in cases {
+        let (ok, out, err) = penpal(&["plugin", "check", guest(name).to_str().unwrap()]);
+        assert!(ok, "{name}: {out}{err}");
+        assert!(out.contains(section), "{name}: {out}");
+        assert!(
+            out.contains(&format!("exports    the {kind} world, penpal:plugin@0.2.0")),
+            "{name}: {out}"
+        );
+        assert!(out.contains("wit        0.2 (current)"), "{name}: {out}");
+    }
+
+    // A tutor built against 0.1 still checks, and says it is on the older line.
+    let (ok, out, err) = penpal(&["plugin", "check", guest("legacy-tutor").to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("exports    the tutor world, penpal:plugin@0.1.0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("wit        0.1: still runs here; the current SDK targets 0.2"),
+        "{out}"
+    );
+    assert!(out.contains("penpal:plugin/log@0.1.0"), "{out}");
+}
+
+#[test]
+fn install_takes_every_kind() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    for (name, grants, shown) in [
+        (
+            "payer",
+            vec!["--grant", "secret:webhook_secret"],
+            "installed payer 1.0.0 (secrets: webhook_secret)",
+        ),
+        (
+            "courier",
+            vec!["--grant", "kv"],
+            "installed courier 1.0.0 (kv)",
+        ),
+        (
+            "campus",
+            vec![],
+            "installed campus 1.0.0 (nothing beyond logging and settings)",
+        ),
+        (
+            "legacy-tutor",
+            vec![],
+            "installed legacy-tutor 0.1.0 (nothing beyond logging and settings)",
+        ),
+    ] {
+        let path = guest(name);
+        let mut args = vec![
+            "plugin",
+            "install",
+            path.to_str().unwrap(),
+            "--data-dir",
+            data_dir,
+        ];
+        args.extend(grants);
+        let (ok, out, err) = penpal(&args);
+        assert!(ok, "{name}: {out}{err}");
+        assert!(out.contains(shown), "{name}: {out}");
+    }
+    let (ok, out, err) = penpal(&["plugins", "--data-dir", data_dir]);
+    assert!(ok, "{err}");
+    let kind_of = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} listed: {out}"))
+            .split_whitespace()
+            .nth(2)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(kind_of("payer"), "payment-provider");
+    assert_eq!(kind_of("courier"), "notifier");
+    assert_eq!(kind_of("campus"), "lms");
+    assert_eq!(kind_of("legacy-tutor"), "tutor");
+
+    // The kind a component really exports is checked at install, too.
+    let notutor = guest("notutor");
+    let (ok, _, err) = penpal(&[
+        "plugin",
+        "install",
+        notutor.to_str().unwrap(),
+        "--data-dir",
+        data_dir,
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains(
+            "the manifest says kind = \"tutor\", but the component implements the notifier world"
+        ),
+        "{err}"
     );
 }
 
@@ -165,5 +280,5 @@ fn the_third_party_example_passes_check() {
     assert!(ok, "{out}{err}");
     assert!(out.starts_with("socrates 0.1.0 — tutor plugin"), "{out}");
     assert!(out.contains("asks for   kv"), "{out}");
-    assert!(out.contains("penpal:plugin/kv@0.1.0"), "{out}");
+    assert!(out.contains("penpal:plugin/kv@0.2.0"), "{out}");
 }

@@ -408,8 +408,8 @@ async fn login(server: &Running, email: &str, password: &str) -> (u16, Value) {
 async fn tokens_rotate_reuse_is_caught_forgeries_fail_and_learners_are_isolated() {
     let data = tempfile::tempdir().unwrap();
     let mut args = serve_args(data.path(), None);
-    args.app.jwt_secret = Some(penpal::plugins::Secret(
-        "a-test-secret-of-at-least-32-bytes!!".into(),
+    args.app.jwt_secret = Some(penpal::plugins::Secret::new(
+        "a-test-secret-of-at-least-32-bytes!!",
     ));
     let server = start(args).await;
     let ana = Learner::register(&server, "ana@example.com").await;

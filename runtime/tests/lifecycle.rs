@@ -12,18 +12,18 @@ use std::time::Duration;
 use common::*;
 use penpal::actors::supervisor::{BreakerPolicy, Install, ListPlugins, PluginSupervisor};
 use penpal::plugins::health::Breaker;
-use penpal::plugins::types::{CefrLevel, ChatMode};
 use penpal::plugins::{
     CacheOutcome, CallError, Capabilities, CompileCache, Limits, Package, PluginHost, Services,
 };
+use penpal::tutoring::tutor::{CefrLevel, ChatMode};
 
-fn reply_text(plan: &penpal::plugins::TurnPlan) -> String {
+fn reply_text(plan: &penpal::tutoring::tutor::TurnPlan) -> String {
     plan.reply.messages[0].content.clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_keep_succeeding_while_a_new_version_is_installed() {
-    let host = Arc::new(host());
+    let host = host();
     install(&host, &guest("echo"));
     let stop = Arc::new(AtomicBool::new(false));
     let mut callers = Vec::new();
@@ -33,7 +33,7 @@ async fn calls_keep_succeeding_while_a_new_version_is_installed() {
             let ctx = turn(&format!("caller {i}"), CefrLevel::B1, ChatMode::Tutor);
             let mut seen = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                let plan = host
+                let plan = tutors(&host)
                     .plan_turn("echo", &ctx)
                     .await
                     .expect("no call fails during a swap");
@@ -55,7 +55,7 @@ async fn calls_keep_succeeding_while_a_new_version_is_installed() {
     .await
     .unwrap();
     // New calls reach the new version at once…
-    let plan = host
+    let plan = tutors(&host)
         .plan_turn("echo", &turn("after", CefrLevel::B1, ChatMode::Tutor))
         .await
         .unwrap();
@@ -96,7 +96,7 @@ async fn wait_for(host: &PluginHost, name: &str, state: Breaker) {
 
 #[actix_rt::test]
 async fn a_failing_plugin_is_put_behind_a_breaker_and_let_out_when_it_recovers() {
-    let host = Arc::new(host());
+    let host = host();
     install(&host, &guest("panicker"));
     install(&host, &plugin("tutor"));
     let policy = BreakerPolicy {
@@ -110,34 +110,34 @@ async fn a_failing_plugin_is_put_behind_a_breaker_and_let_out_when_it_recovers()
 
     for _ in 0..3 {
         assert!(matches!(
-            host.plan_turn("panicker", &crash).await,
+            tutors(&host).plan_turn("panicker", &crash).await,
             Err(CallError::Trap { .. })
         ));
     }
     wait_for(&host, "panicker", Breaker::Open).await;
-    match host.plan_turn("panicker", &behave).await {
+    match tutors(&host).plan_turn("panicker", &behave).await {
         Err(CallError::CircuitOpen { retry_in, .. }) => {
             assert!(retry_in <= Duration::from_millis(300))
         }
         other => panic!("expected the breaker to refuse: {other:?}"),
     }
     // Other plugins are untouched.
-    assert!(host.plan_turn("tutor", &behave).await.is_ok());
+    assert!(tutors(&host).plan_turn("tutor", &behave).await.is_ok());
 
     // After the cool-down one probe goes through; it fails, so the breaker opens again.
     wait_for(&host, "panicker", Breaker::HalfOpen).await;
     assert!(matches!(
-        host.plan_turn("panicker", &crash).await,
+        tutors(&host).plan_turn("panicker", &crash).await,
         Err(CallError::Trap { .. })
     ));
     wait_for(&host, "panicker", Breaker::Open).await;
 
     // The next probe succeeds: the breaker closes and calls flow again.
     wait_for(&host, "panicker", Breaker::HalfOpen).await;
-    let probe = host.plan_turn("panicker", &behave).await;
+    let probe = tutors(&host).plan_turn("panicker", &behave).await;
     assert!(probe.is_ok(), "{probe:?}");
     wait_for(&host, "panicker", Breaker::Closed).await;
-    assert!(host.plan_turn("panicker", &behave).await.is_ok());
+    assert!(tutors(&host).plan_turn("panicker", &behave).await.is_ok());
 
     let list = supervisor.send(ListPlugins).await.unwrap();
     let panicker = list.iter().find(|p| p.name == "panicker").unwrap();
@@ -148,7 +148,7 @@ async fn a_failing_plugin_is_put_behind_a_breaker_and_let_out_when_it_recovers()
 
 #[actix_rt::test]
 async fn the_supervisor_installs_new_versions() {
-    let host = Arc::new(host());
+    let host = host();
     install(&host, &guest("echo"));
     let supervisor = PluginSupervisor::launch(host.clone(), BreakerPolicy::default(), None);
     let status = supervisor
@@ -160,7 +160,7 @@ async fn the_supervisor_installs_new_versions() {
         .unwrap()
         .unwrap();
     assert_eq!(status.version, "2.0.0");
-    let plan = host
+    let plan = tutors(&host)
         .plan_turn("echo", &turn("hi", CefrLevel::B1, ChatMode::Tutor))
         .await
         .unwrap();

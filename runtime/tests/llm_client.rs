@@ -256,13 +256,13 @@ async fn plugins_reach_the_model_through_the_llm_capability_and_are_metered() {
         ..Capabilities::default()
     };
     host.install_path(&guest("snoop"), &grants).unwrap();
-    let plan = host
+    let plan = tutors(&host)
         .plan_turn(
             "snoop",
             &turn(
                 "k",
-                penpal::plugins::types::CefrLevel::B1,
-                penpal::plugins::types::ChatMode::Tutor,
+                penpal::tutoring::tutor::CefrLevel::B1,
+                penpal::tutoring::tutor::ChatMode::Tutor,
             ),
         )
         .await

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use penpal::plugins::types::{CefrLevel, ChatMode, PluginError};
+use penpal::plugins::PluginError;
 use penpal::plugins::{
     CallError, Capabilities, Limits, Package, PluginConfig, PluginHost, Secret, Services,
 };
+use penpal::tutoring::tutor::{CefrLevel, ChatMode};
 
 fn strict_limits() -> Limits {
     Limits {
@@ -26,21 +27,22 @@ fn strict_limits() -> Limits {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_misbehaving_plugin_fails_only_its_own_call() {
-    let host = Arc::new(host_with(strict_limits(), Services::default()));
+    let host = host_with(strict_limits(), Services::default());
     for name in ["looper", "hog", "panicker", "sleeper", "bigmouth"] {
         install(&host, &guest(name));
     }
     install(&host, &plugin("tutor"));
     let ctx = turn("Bonjour, je suis Ana", CefrLevel::A2, ChatMode::Tutor);
 
+    let client = tutors(&host);
     let (looper, hog, panicker, sleeper, bigmouth, tutor) = within(30, "all calls end", async {
         tokio::join!(
-            host.plan_turn("looper", &ctx),
-            host.plan_turn("hog", &ctx),
-            host.plan_turn("panicker", &ctx),
-            host.plan_turn("sleeper", &ctx),
-            host.plan_turn("bigmouth", &ctx),
-            host.plan_turn("tutor", &ctx),
+            client.plan_turn("looper", &ctx),
+            client.plan_turn("hog", &ctx),
+            client.plan_turn("panicker", &ctx),
+            client.plan_turn("sleeper", &ctx),
+            client.plan_turn("bigmouth", &ctx),
+            client.plan_turn("tutor", &ctx),
         )
     })
     .await;
@@ -85,9 +87,9 @@ async fn each_misbehaving_plugin_fails_only_its_own_call() {
     assert_eq!(report("looper").status, "degraded");
 
     // And the host still serves the same plugins afterwards.
-    assert!(host.plan_turn("tutor", &ctx).await.is_ok());
+    assert!(tutors(&host).plan_turn("tutor", &ctx).await.is_ok());
     assert!(matches!(
-        host.plan_turn("looper", &ctx).await,
+        tutors(&host).plan_turn("looper", &ctx).await,
         Err(CallError::CpuExceeded { .. })
     ));
 }
@@ -96,7 +98,7 @@ async fn each_misbehaving_plugin_fails_only_its_own_call() {
 async fn errors_name_the_plugin_and_the_limit() {
     let host = host_with(strict_limits(), Services::default());
     install(&host, &guest("looper"));
-    let err = host
+    let err = tutors(&host)
         .plan_turn("looper", &turn("x", CefrLevel::B1, ChatMode::Tutor))
         .await
         .unwrap_err();
@@ -104,7 +106,7 @@ async fn errors_name_the_plugin_and_the_limit() {
         err.to_string(),
         "plugin `looper` used more than its CPU budget of 100ms"
     );
-    let err = host
+    let err = tutors(&host)
         .plan_turn("nobody", &turn("x", CefrLevel::B1, ChatMode::Tutor))
         .await
         .unwrap_err();
@@ -112,8 +114,8 @@ async fn errors_name_the_plugin_and_the_limit() {
 }
 
 /// The snoop's report, one `capability=answer` per line.
-async fn snoop(host: &PluginHost, name: &str, key: &str) -> BTreeMap<String, String> {
-    let plan = host
+async fn snoop(host: &Arc<PluginHost>, name: &str, key: &str) -> BTreeMap<String, String> {
+    let plan = tutors(host)
         .plan_turn(name, &turn(key, CefrLevel::B1, ChatMode::Tutor))
         .await
         .expect("snoop answers");
@@ -146,7 +148,7 @@ async fn ungranted_capabilities_answer_denied() {
     assert_eq!(health.denied, 7);
 
     // A guest that passes the denial on fails its own call with it.
-    let err = host
+    let err = tutors(&host)
         .review_turn(
             "snoop",
             &turn("k", CefrLevel::B1, ChatMode::Tutor),
@@ -195,8 +197,8 @@ async fn granted_capabilities_work_and_stay_within_what_was_requested() {
         PluginConfig {
             settings: BTreeMap::from([("greeting".into(), "salut".into())]),
             secrets: BTreeMap::from([
-                ("api_key".into(), Secret("s3cret".into())),
-                ("other".into(), Secret("not for snoop".into())),
+                ("api_key".into(), Secret::new("s3cret")),
+                ("other".into(), Secret::new("not for snoop")),
             ]),
         },
     )]);
@@ -321,11 +323,11 @@ async fn hello_server() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
     (port, hits)
 }
 
-async fn fetch(host: &PluginHost, url: &str) -> String {
+async fn fetch(host: &Arc<PluginHost>, url: &str) -> String {
     let plan = within(
         20,
         "fetch",
-        host.plan_turn("fetcher", &turn(url, CefrLevel::B1, ChatMode::Tutor)),
+        tutors(host).plan_turn("fetcher", &turn(url, CefrLevel::B1, ChatMode::Tutor)),
     )
     .await
     .expect("fetcher answers");
@@ -442,7 +444,7 @@ async fn a_plugin_cannot_forge_server_log_lines() {
     let host = host();
     install(&host, &guest("panicker"));
     let forged = "hi\n2026-12-01T00:00:00.000000Z  INFO penpal::server: FORGED-BY-PLUGIN \u{1b}[2J";
-    let err = host
+    let err = tutors(&host)
         .plan_turn("panicker", &turn(forged, CefrLevel::A2, ChatMode::Tutor))
         .await
         .unwrap_err();

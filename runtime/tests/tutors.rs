@@ -6,13 +6,16 @@
 
 mod common;
 
-use common::*;
-use penpal::plugins::types::{
-    CefrLevel, ChatMode, CorrectionIntensity, ErrorCategory, PluginError, Role,
-};
-use penpal::plugins::{CallError, PluginHost, TurnContext, TurnPlan};
+use std::sync::Arc;
 
-fn tutors() -> PluginHost {
+use common::*;
+use penpal::plugins::types::Role;
+use penpal::plugins::{CallError, PluginError, PluginHost};
+use penpal::tutoring::tutor::{
+    CefrLevel, ChatMode, CorrectionIntensity, ErrorCategory, TurnContext, TurnPlan,
+};
+
+fn personalities() -> Arc<PluginHost> {
     let host = host();
     for name in ["tutor", "partner", "roleplay"] {
         install(&host, &plugin(name));
@@ -34,15 +37,15 @@ fn roleplay_turn(message: &str, scenario: Option<&str>) -> TurnContext {
 
 #[tokio::test]
 async fn three_personalities_with_three_voices() {
-    let host = tutors();
+    let host = personalities();
     let ctx = turn(
         "Je suis allé à le marché hier",
         CefrLevel::B1,
         ChatMode::Tutor,
     );
-    let tutor = host.plan_turn("tutor", &ctx).await.unwrap();
-    let partner = host.plan_turn("partner", &ctx).await.unwrap();
-    let roleplay = host
+    let tutor = tutors(&host).plan_turn("tutor", &ctx).await.unwrap();
+    let partner = tutors(&host).plan_turn("partner", &ctx).await.unwrap();
+    let roleplay = tutors(&host)
         .plan_turn(
             "roleplay",
             &roleplay_turn("Bonsoir, une table pour deux", Some("restaurant")),
@@ -78,15 +81,15 @@ async fn three_personalities_with_three_voices() {
 
 #[tokio::test]
 async fn the_tutor_speaks_to_the_learners_level() {
-    let host = tutors();
-    let beginner = host
+    let host = personalities();
+    let beginner = tutors(&host)
         .plan_turn(
             "tutor",
             &turn("je mange pomme", CefrLevel::A1, ChatMode::Tutor),
         )
         .await
         .unwrap();
-    let advanced = host
+    let advanced = tutors(&host)
         .plan_turn(
             "tutor",
             &turn(
@@ -117,20 +120,20 @@ async fn the_tutor_speaks_to_the_learners_level() {
 
 #[tokio::test]
 async fn correction_intensity_changes_what_the_tutor_does() {
-    let host = tutors();
+    let host = personalities();
     let mut ctx = turn("je va au cinema", CefrLevel::A2, ChatMode::Tutor);
     ctx.profile.correction_intensity = CorrectionIntensity::Off;
-    let off = host.plan_turn("tutor", &ctx).await.unwrap();
+    let off = tutors(&host).plan_turn("tutor", &ctx).await.unwrap();
     assert!(system(&off).contains("Do not point out mistakes"));
 
     let analysis = r#"{"corrections":[{"original":"je va","corrected":"je vais","explanation":"aller: je vais","category":"grammar"}]}"#;
-    let review = host
+    let review = tutors(&host)
         .review_turn("tutor", &ctx, "Super !", Some(analysis))
         .await
         .unwrap();
     assert!(review.corrections.is_empty(), "corrections off");
     ctx.profile.correction_intensity = CorrectionIntensity::EveryError;
-    let review = host
+    let review = tutors(&host)
         .review_turn("tutor", &ctx, "Super !", Some(analysis))
         .await
         .unwrap();
@@ -141,15 +144,15 @@ async fn correction_intensity_changes_what_the_tutor_does() {
 
 #[tokio::test]
 async fn the_partner_loosens_up_as_the_learner_advances() {
-    let host = tutors();
-    let a2 = host
+    let host = personalities();
+    let a2 = tutors(&host)
         .plan_turn(
             "partner",
             &turn("j'aime le foot", CefrLevel::A2, ChatMode::Conversation),
         )
         .await
         .unwrap();
-    let c1 = host
+    let c1 = tutors(&host)
         .plan_turn(
             "partner",
             &turn(
@@ -170,7 +173,7 @@ async fn the_partner_loosens_up_as_the_learner_advances() {
 
 #[tokio::test]
 async fn the_context_reaches_every_prompt() {
-    let host = tutors();
+    let host = personalities();
     let mut ctx = turn("Et toi ?", CefrLevel::B2, ChatMode::Tutor);
     ctx.memory = Some("Ana is moving to Lyon in May.".into());
     ctx.pinned = vec!["Ana is vegetarian".into()];
@@ -186,7 +189,7 @@ async fn the_context_reaches_every_prompt() {
         },
     ];
     for name in ["tutor", "partner"] {
-        let plan = host.plan_turn(name, &ctx).await.unwrap();
+        let plan = tutors(&host).plan_turn(name, &ctx).await.unwrap();
         let sys = system(&plan);
         assert!(sys.contains("moving to Lyon"), "{name}: memory");
         assert!(sys.contains("Ana is vegetarian"), "{name}: pinned facts");
@@ -204,8 +207,8 @@ async fn the_context_reaches_every_prompt() {
 
 #[tokio::test]
 async fn role_play_offers_scenarios_and_requires_one() {
-    let host = tutors();
-    let scenarios = host.scenarios("roleplay").await.unwrap();
+    let host = personalities();
+    let scenarios = tutors(&host).scenarios("roleplay").await.unwrap();
     let ids: Vec<&str> = scenarios.iter().map(|s| s.id.as_str()).collect();
     for id in [
         "restaurant",
@@ -221,9 +224,9 @@ async fn role_play_offers_scenarios_and_requires_one() {
             .iter()
             .all(|s| !s.goal.is_empty() && !s.learner_role.is_empty())
     );
-    assert!(host.scenarios("tutor").await.unwrap().is_empty());
+    assert!(tutors(&host).scenarios("tutor").await.unwrap().is_empty());
 
-    let missing = host
+    let missing = tutors(&host)
         .plan_turn("roleplay", &roleplay_turn("Bonjour", None))
         .await;
     assert!(matches!(
@@ -233,7 +236,7 @@ async fn role_play_offers_scenarios_and_requires_one() {
             ..
         })
     ));
-    match host
+    match tutors(&host)
         .plan_turn("roleplay", &roleplay_turn("Bonjour", Some("space-station")))
         .await
     {
@@ -255,12 +258,12 @@ async fn role_play_offers_scenarios_and_requires_one() {
 
 #[tokio::test]
 async fn role_play_ends_with_a_debrief() {
-    let host = tutors();
+    let host = personalities();
     let during = roleplay_turn("Je voudrais le steak, s'il vous plaît", Some("restaurant"));
-    let plan = host.plan_turn("roleplay", &during).await.unwrap();
+    let plan = tutors(&host).plan_turn("roleplay", &during).await.unwrap();
     assert!(!system(&plan).contains("debrief"));
     // A debrief the model volunteers mid-scene is not shown.
-    let review = host
+    let review = tutors(&host)
         .review_turn(
             "roleplay",
             &during,
@@ -273,7 +276,7 @@ async fn role_play_ends_with_a_debrief() {
     assert!(review.dropped.iter().any(|d| d.contains("still running")));
 
     let end = roleplay_turn("/end", Some("restaurant"));
-    let plan = host.plan_turn("roleplay", &end).await.unwrap();
+    let plan = tutors(&host).plan_turn("roleplay", &end).await.unwrap();
     assert!(system(&plan).contains("step out of your role"));
     assert!(
         system(&plan).contains("In English"),
@@ -284,7 +287,7 @@ async fn role_play_ends_with_a_debrief() {
             .content
             .contains("goal_met")
     );
-    let review = host
+    let review = tutors(&host)
         .review_turn(
             "roleplay",
             &end,
@@ -298,7 +301,7 @@ async fn role_play_ends_with_a_debrief() {
         Some("Goal met: you ordered a full meal.")
     );
     // Without a usable analysis, the closing reply itself is the debrief.
-    let review = host
+    let review = tutors(&host)
         .review_turn("roleplay", &end, "You ordered well.", Some("{"))
         .await
         .unwrap();
@@ -307,7 +310,7 @@ async fn role_play_ends_with_a_debrief() {
 
 #[tokio::test]
 async fn malformed_truncated_and_hostile_analysis_never_fail_a_turn() {
-    let host = tutors();
+    let host = personalities();
     let ctx = turn(
         "Hier je suis allé à le marché avec mon amis",
         CefrLevel::A2,
@@ -345,7 +348,7 @@ async fn malformed_truncated_and_hostile_analysis_never_fail_a_turn() {
         for name in ["tutor", "partner", "roleplay"] {
             let mut ctx = ctx.clone();
             ctx.scenario = Some("restaurant".into());
-            let review = host
+            let review = tutors(&host)
                 .review_turn(name, &ctx, "D'accord !", Some(&raw))
                 .await
                 .unwrap_or_else(|e| {

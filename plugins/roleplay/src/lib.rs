@@ -4,8 +4,9 @@
 use penpal_host_api::analysis::{self, Analysis};
 use penpal_host_api::lang;
 use penpal_host_api::prompt;
+use penpal_host_api::tutor::CefrLevel;
 use penpal_host_api::tutor::{Scenario, TurnContext, TurnPlan, TurnReview, Tutor};
-use penpal_host_api::types::{CefrLevel, PluginError};
+use penpal_host_api::types::PluginError;
 
 /// A scene ends at the latest after this many learner turns.
 const MAX_TURNS: u32 = 12;

@@ -4,8 +4,9 @@
 use penpal_host_api::analysis::{self, Analysis};
 use penpal_host_api::lang;
 use penpal_host_api::prompt;
+use penpal_host_api::tutor::{CefrLevel, CorrectionIntensity};
 use penpal_host_api::tutor::{Scenario, TurnContext, TurnPlan, TurnReview, Tutor};
-use penpal_host_api::types::{CefrLevel, CorrectionIntensity, PluginError};
+use penpal_host_api::types::PluginError;
 
 struct Camille;
 

@@ -71,6 +71,8 @@ pub struct App {
     pub db: Db,
     /// The plugin host.
     pub host: Arc<PluginHost>,
+    /// The tutor personalities, whatever WIT version they target.
+    pub tutors: crate::tutoring::tutor::TutorClient,
     /// The plugin supervisor.
     pub supervisor: actix::Addr<PluginSupervisor>,
     /// The model client.

@@ -511,14 +511,16 @@ impl Reader {
 }
 
 impl crate::plugins::capabilities::LlmBackend for LlmClient {
-    fn complete(
-        &self,
+    fn complete<'a>(
+        &'a self,
+        plugin: &'a str,
         request: crate::plugins::capabilities::LlmRequest,
     ) -> crate::plugins::capabilities::BoxFuture<
-        '_,
+        'a,
         Result<crate::plugins::capabilities::LlmAnswer, String>,
     > {
         Box::pin(async move {
+            tracing::debug!(plugin, "model call for a plugin");
             let (content, usage) = LlmClient::complete(self, &request)
                 .await
                 .map_err(|e| e.to_string())?;

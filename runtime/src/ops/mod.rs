@@ -70,7 +70,7 @@ async fn version() -> axum::Json<serde_json::Value> {
         "version": env!("CARGO_PKG_VERSION"),
         "git_commit": env!("PENPAL_GIT_COMMIT"),
         "build_time": crate::store::rfc3339(env!("PENPAL_BUILD_UNIX").parse::<i64>().unwrap_or(0) * 1000),
-        "wit": crate::plugins::manifest::SUPPORTED_WIT.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+        "wit": crate::plugins::WitVersion::ALL.iter().map(|v| v.provided().to_string()).collect::<Vec<_>>(),
     }))
 }
 

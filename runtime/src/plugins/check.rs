@@ -4,7 +4,8 @@
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use super::manifest::{Kind, Manifest, SUPPORTED_WIT, wit_compatible};
+use super::bindings::{self, WitVersion, WorldId};
+use super::manifest::{Kind, Manifest};
 
 const PACKAGE: &str = "penpal:plugin/";
 
@@ -13,6 +14,9 @@ const PACKAGE: &str = "penpal:plugin/";
 pub struct CheckReport {
     /// The world the component implements and the WIT version it was built against.
     pub world: Option<(Kind, semver::Version)>,
+    /// That world as this host runs it: `None` when it exports none, or at a version this host
+    /// does not run.
+    pub runs_as: Option<WorldId>,
     /// Everything it imports.
     pub imports: Vec<String>,
     /// Everything it exports.
@@ -33,9 +37,15 @@ fn split(name: &str) -> Option<(&str, Option<semver::Version>)> {
 }
 
 fn supported(version: &semver::Version) -> bool {
-    SUPPORTED_WIT
+    WitVersion::of(version).is_some()
+}
+
+fn provided() -> String {
+    WitVersion::ALL
         .iter()
-        .any(|host| wit_compatible(host, version))
+        .map(|v| v.provided().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Compares `component` with `manifest`.
@@ -84,22 +94,24 @@ pub fn inspect(engine: &Engine, component: &Component, manifest: &Manifest) -> C
         Some((_, version)) if !supported(version) => report.problems.push(format!(
             "the component targets penpal:plugin@{version}, which this host does not run \
              (it runs {})",
-            SUPPORTED_WIT
-                .iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            provided()
         )),
-        Some((_, version))
-            if !wit_compatible(version, &manifest.plugin.wit)
-                && version != &manifest.plugin.wit =>
-        {
+        Some((_, version)) if WitVersion::of(version) != WitVersion::of(&manifest.plugin.wit) => {
             report.problems.push(format!(
                 "the manifest says wit = \"{}\", but the component was built against {version}",
                 manifest.plugin.wit
             ))
         }
-        Some(_) => {}
+        Some((kind, version)) => {
+            let id = WitVersion::of(version).map(|wit| WorldId { kind: *kind, wit });
+            match id {
+                Some(id) if bindings::hosted(id) => report.runs_as = Some(id),
+                _ => report.problems.push(format!(
+                    "this host runs {kind} plugins built against penpal:plugin@0.2 or later, \
+                     not {version}: rebuild it with the current SDK"
+                )),
+            }
+        }
     }
 
     let caps = &manifest.capabilities;

@@ -2,8 +2,29 @@
 
 use std::time::Duration;
 
-use super::bindings::penpal::plugin::types::PluginError;
+use super::bindings::WorldId;
 use super::manifest::Kind;
+
+/// What a plugin (or a host capability, to a plugin) answers when it cannot do what was asked:
+/// the `plugin-error` of every WIT version, in the host's own terms.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PluginError {
+    /// Not granted, or a signature or credential did not verify.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// The input was malformed.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The named thing does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A dependency failed; the same call may succeed later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an unexpected state.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
 
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -27,9 +48,6 @@ pub enum LoadError {
     /// The component does not implement what its manifest says.
     #[error("{0}")]
     Contract(String),
-    /// This host does not run plugins of this kind yet.
-    #[error("this host cannot run {0} plugins yet")]
-    Unsupported(Kind),
 }
 
 /// Why a plugin call failed. Every variant fails that one call only.
@@ -95,6 +113,16 @@ pub enum CallError {
         plugin: String,
         /// Why.
         message: String,
+    },
+    /// The plugin exports another world than the caller needs (a notifier asked to tutor).
+    #[error("plugin `{plugin}` is a {is} plugin, not a {wanted} plugin")]
+    WrongWorld {
+        /// The plugin.
+        plugin: String,
+        /// The world it exports.
+        is: WorldId,
+        /// The world the caller needs.
+        wanted: Kind,
     },
     /// The plugin answered with its own error.
     #[error("plugin `{plugin}` answered: {error}")]

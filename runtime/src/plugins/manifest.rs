@@ -9,8 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-/// WIT package versions of `penpal:plugin` this host can run.
-pub const SUPPORTED_WIT: &[semver::Version] = &[semver::Version::new(0, 1, 0)];
+use super::bindings::WitVersion;
 
 /// The file name of a manifest inside a plugin package.
 pub const MANIFEST_FILE: &str = "penpal-plugin.toml";
@@ -27,6 +26,19 @@ pub struct Manifest {
     /// For tutor personalities: what they teach.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tutor: Option<TutorInfo>,
+    /// For payment providers: what they charge in.
+    #[serde(
+        default,
+        rename = "payment-provider",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub payment_provider: Option<PaymentProviderInfo>,
+    /// For notifiers: the channel they deliver on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifier: Option<NotifierInfo>,
+    /// For LMS integrations: the platform they speak to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lms: Option<LmsInfo>,
 }
 
 /// The `[plugin]` section.
@@ -178,6 +190,52 @@ pub struct TutorInfo {
     pub levels: NonEmpty<Level>,
 }
 
+/// The `[payment-provider]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PaymentProviderInfo {
+    /// What operators see when choosing a provider.
+    pub display_name: Text<80>,
+    /// ISO 4217 currencies it can charge in, upper case (`EUR`, `USD`).
+    pub currencies: NonEmpty<Currency>,
+}
+
+/// The `[notifier]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NotifierInfo {
+    /// What operators see when choosing channels.
+    pub display_name: Text<80>,
+    /// The channel it delivers on.
+    pub channel: Channel,
+}
+
+/// A notification channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Channel {
+    /// Email through a provider's API.
+    Email,
+    /// Text messages.
+    Sms,
+    /// Mobile or browser push.
+    Push,
+    /// Chat apps (Slack, Discord, Teams…).
+    Chat,
+    /// A signed HTTP POST to any receiver.
+    Webhook,
+}
+
+/// The `[lms]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LmsInfo {
+    /// What school admins see when registering a platform.
+    pub display_name: Text<80>,
+    /// The platform's short id, such as `moodle` (what `platform()` answers).
+    pub platform: Slug,
+}
+
 /// A chat mode, as written in a manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -258,6 +316,18 @@ validated_string!(
     PluginName,
     |s| is_slug(s, 64),
     "a valid plugin name (2–64 characters of a-z, 0-9 and -, starting with a letter)"
+);
+validated_string!(
+    /// A short lower-case identifier, such as `moodle`.
+    Slug,
+    |s| is_slug(s, 32),
+    "a short id (2–32 characters of a-z, 0-9 and -, starting with a letter)"
+);
+validated_string!(
+    /// An ISO 4217 currency code in upper case, such as `EUR`.
+    Currency,
+    |s| s.len() == 3 && s.chars().all(|c| c.is_ascii_uppercase()),
+    "a currency code such as `EUR` (three upper-case letters)"
 );
 validated_string!(
     /// The name of an operator secret.
@@ -485,8 +555,11 @@ impl Manifest {
 
     fn validate(&self) -> Result<(), ManifestError> {
         let p = &self.plugin;
-        if !SUPPORTED_WIT.iter().any(|v| wit_compatible(v, &p.wit)) {
-            let known: Vec<String> = SUPPORTED_WIT.iter().map(|v| v.to_string()).collect();
+        if WitVersion::of(&p.wit).is_none() {
+            let known: Vec<String> = WitVersion::ALL
+                .iter()
+                .map(|v| v.provided().to_string())
+                .collect();
             return Err(ManifestError(format!(
                 "`plugin.wit`: this host runs penpal:plugin {}, not {}",
                 known.join(", "),
@@ -505,34 +578,46 @@ impl Manifest {
                 )));
             }
         }
-        match (p.kind, &self.tutor) {
-            (Kind::Tutor, None) => Err(ManifestError(
-                "`tutor`: a tutor plugin needs a [tutor] section (display-name, languages, \
-                 modes, levels)"
-                    .into(),
-            )),
-            (kind, Some(_)) if kind != Kind::Tutor => Err(ManifestError(format!(
-                "`tutor`: a {kind} plugin must not have a [tutor] section"
-            ))),
-            _ => Ok(()),
+        // Exactly the section of the plugin's own kind, and no other.
+        let sections = [
+            (
+                Kind::Tutor,
+                self.tutor.is_some(),
+                "display-name, languages, modes, levels",
+            ),
+            (
+                Kind::PaymentProvider,
+                self.payment_provider.is_some(),
+                "display-name, currencies",
+            ),
+            (
+                Kind::Notifier,
+                self.notifier.is_some(),
+                "display-name, channel",
+            ),
+            (Kind::Lms, self.lms.is_some(), "display-name, platform"),
+        ];
+        for (kind, present, fields) in sections {
+            if kind == p.kind && !present {
+                return Err(ManifestError(format!(
+                    "`{kind}`: a {kind} plugin needs a [{kind}] section ({fields})"
+                )));
+            }
+            if kind != p.kind && present {
+                return Err(ManifestError(format!(
+                    "`{kind}`: a [{kind}] section belongs to {kind} plugins; this plugin's kind \
+                     is {}",
+                    p.kind
+                )));
+            }
         }
+        Ok(())
     }
 
     /// The component file's path, relative to the manifest.
     pub fn component_file(&self) -> &str {
         self.plugin.component.as_deref().unwrap_or("plugin.wasm")
     }
-}
-
-/// Whether a component built against `built` runs on a host that speaks `host`: the same
-/// major version (and, before 1.0, the same minor), and no newer than the host.
-pub fn wit_compatible(host: &semver::Version, built: &semver::Version) -> bool {
-    let same_line = if host.major == 0 {
-        built.major == 0 && built.minor == host.minor
-    } else {
-        built.major == host.major
-    };
-    same_line && built <= host
 }
 
 /// A TOML error as `message (line N)`, without the multi-line snippet.

@@ -16,41 +16,44 @@
 //!   output size. A failure fails that call alone and is counted ([`health`]).
 //! - **Hot swap**: the installed map holds `Arc`s; installing a version replaces the entry,
 //!   so new calls reach it while calls in flight finish on the version they started with.
+//! - **Four worlds, one path**: [`bindings`] generates each WIT version once; a component is
+//!   loaded as the world and version it exports ([`WorldId`]), and every call, whatever its
+//!   world, goes through [`PluginHost::call`]. This module knows no domain: each room owns a
+//!   typed client for its world (`TutorClient` in tutoring, `PaymentsClient` in billing,
+//!   `NotifierClient` in notify, `LmsClient` in lms).
 //!
 //! [`InstancePre`]: wasmtime::component::InstancePre
 
-mod bindings;
+pub mod bindings;
 pub mod cache;
+mod call;
 pub mod capabilities;
 pub mod check;
 mod error;
 pub mod health;
 pub mod limits;
 pub mod manifest;
-pub mod outbound;
 pub mod package;
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-pub use bindings::exports::penpal::plugin::tutoring::{
-    Scenario, TurnContext, TurnPlan, TurnReview,
-};
-pub use bindings::penpal::plugin::types;
+/// The shared WIT types in the host's current version (`penpal:plugin@0.2`).
+pub use bindings::v0_2::types;
+pub use bindings::{WitVersion, World, WorldId};
 pub use cache::{CacheOutcome, CompileCache};
+pub use call::{OutputSize, Returned, lift};
 pub use capabilities::{CallState, Identity, PluginConfig, Secret, Services};
-pub use error::{CallError, LoadError, escape_controls};
+pub use error::{CallError, LoadError, PluginError, escape_controls};
 pub use health::{Health, HealthReport, Outcome};
 pub use limits::Limits;
 pub use manifest::{Capabilities, Kind, Manifest};
 pub use package::Package;
-
-use bindings::{Tutor, TutorPre};
 
 /// Bytes of each pooled memory and table kept mapped between instances.
 const KEEP_RESIDENT: usize = 2 << 20;
@@ -75,17 +78,21 @@ pub struct Installed {
     pub digest: String,
     /// Whether it was compiled or loaded from the cache.
     pub cache: CacheOutcome,
-    runner: Runner,
-}
-
-enum Runner {
-    Tutor(TutorPre<CallState>),
+    /// The world it exports, at the WIT version it was built against.
+    pub world: WorldId,
+    /// That world's typed pre-instance (a [`World::Pre`]), made once at load.
+    prepared: Box<dyn Any + Send + Sync>,
 }
 
 impl Installed {
     /// The plugin's name.
     pub fn name(&self) -> &str {
         &self.identity.name
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> Kind {
+        self.world.kind
     }
 
     /// A summary for the API and the CLI.
@@ -95,6 +102,7 @@ impl Installed {
             version: self.manifest.plugin.version.to_string(),
             kind: self.manifest.plugin.kind,
             wit: self.manifest.plugin.wit.to_string(),
+            runs_as: self.world.to_string(),
             publisher: self.manifest.plugin.publisher.0.clone(),
             description: self.manifest.plugin.description.0.clone(),
             granted: self.identity.granted.describe(),
@@ -115,6 +123,8 @@ pub struct PluginStatus {
     pub kind: Kind,
     /// WIT version it targets.
     pub wit: String,
+    /// The world and WIT line the host runs it as, such as `tutor@0.1`.
+    pub runs_as: String,
     /// Publisher.
     pub publisher: String,
     /// Description.
@@ -154,9 +164,7 @@ impl PluginHost {
         let engine = Arc::new(Engine::new(&engine_config(&limits))?);
         limits::start_epoch_ticker(Arc::downgrade(&engine));
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        Tutor::add_to_linker::<_, wasmtime::component::HasSelf<CallState>>(&mut linker, |s| s)?;
+        capabilities::link_all(&mut linker)?;
         Ok(PluginHost {
             engine,
             linker,
@@ -236,24 +244,27 @@ impl PluginHost {
                 "the component cannot be linked on this host: {e:#}"
             ))
         })?;
-        let runner = match manifest.plugin.kind {
-            Kind::Tutor => Runner::Tutor(
-                TutorPre::new(pre).map_err(|e| LoadError::Contract(format!("{e:#}")))?,
-            ),
-            other => return Err(LoadError::Unsupported(other)),
-        };
+        let world = report.runs_as.ok_or_else(|| {
+            LoadError::Contract("the component exports no world this host runs".into())
+        })?;
+        let prepared =
+            bindings::prepare(world, pre).map_err(|e| LoadError::Contract(format!("{e:#}")))?;
         let identity = Arc::new(Identity {
             name: manifest.plugin.name.0.clone(),
             version: manifest.plugin.version.to_string(),
             granted: manifest.capabilities.intersect(grants),
             health: Arc::new(Health::default()),
         });
+        for warning in capabilities::validate_all(&identity, &self.services) {
+            tracing::warn!(plugin = %identity.name, "{warning}");
+        }
         Ok(Installed {
             manifest: manifest.clone(),
             identity,
             digest: cache::digest(&package.wasm),
             cache,
-            runner,
+            world,
+            prepared,
         })
     }
 
@@ -278,6 +289,7 @@ impl PluginHost {
         tracing::info!(
             plugin = plugin.name(),
             version = %plugin.manifest.plugin.version,
+            world = %plugin.world,
             replaced = replaced.map(|old| old.manifest.plugin.version.to_string()),
             granted = %plugin.identity.granted.describe(),
             cache = ?plugin.cache,
@@ -322,186 +334,6 @@ impl PluginHost {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Installed>>> {
         self.installed.write().unwrap_or_else(|p| p.into_inner())
     }
-
-    /// The scenarios a tutor offers.
-    pub async fn scenarios(&self, plugin: &str) -> Result<Vec<Scenario>, CallError> {
-        self.call_tutor(plugin, |tutor, mut store| async move {
-            let r = tutor
-                .penpal_plugin_tutoring()
-                .call_scenarios(&mut store)
-                .await;
-            (store, r.map(Ok))
-        })
-        .await
-    }
-
-    /// A tutor's plan for a turn.
-    pub async fn plan_turn(&self, plugin: &str, ctx: &TurnContext) -> Result<TurnPlan, CallError> {
-        self.call_tutor(plugin, |tutor, mut store| async move {
-            let r = tutor
-                .penpal_plugin_tutoring()
-                .call_plan_turn(&mut store, ctx)
-                .await;
-            (store, r)
-        })
-        .await
-    }
-
-    /// A tutor's review of a turn.
-    pub async fn review_turn(
-        &self,
-        plugin: &str,
-        ctx: &TurnContext,
-        reply: &str,
-        analysis: Option<&str>,
-    ) -> Result<TurnReview, CallError> {
-        self.call_tutor(plugin, |tutor, mut store| async move {
-            let r = tutor
-                .penpal_plugin_tutoring()
-                .call_review_turn(&mut store, ctx, reply, analysis)
-                .await;
-            (store, r)
-        })
-        .await
-    }
-
-    /// Runs one call on a fresh instance of tutor `name` under the limits, classifies how it
-    /// ended, counts it, and tells the observer.
-    async fn call_tutor<R, F, Fut>(&self, name: &str, call: F) -> Result<R, CallError>
-    where
-        R: OutputSize,
-        F: FnOnce(Tutor, Store<CallState>) -> Fut,
-        Fut: Future<
-            Output = (
-                Store<CallState>,
-                wasmtime::Result<Result<R, types::PluginError>>,
-            ),
-        >,
-    {
-        let plugin = self
-            .get(name)
-            .ok_or_else(|| CallError::NotInstalled(name.to_string()))?;
-        // Only tutors run on this host so far; other kinds are refused at load.
-        let Runner::Tutor(pre) = &plugin.runner;
-        let health = &plugin.identity.health;
-        if let Err(retry_in) = health.admit() {
-            return Err(CallError::CircuitOpen {
-                plugin: name.to_string(),
-                retry_in,
-            });
-        }
-        let state = CallState::new(
-            plugin.identity.clone(),
-            self.services.clone(),
-            self.limits.memory_bytes,
-        );
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.memory);
-        store.set_epoch_deadline(self.limits.cpu_ticks());
-        store.epoch_deadline_trap();
-
-        let run = async {
-            match pre.instantiate_async(&mut store).await {
-                Ok(tutor) => {
-                    let (store, r) = call(tutor, store).await;
-                    (Some(store), r, false)
-                }
-                Err(e) => (Some(store), Err(e), true),
-            }
-        };
-        let result = match tokio::time::timeout(self.limits.wall, run).await {
-            Err(_) => Err((
-                Outcome::Timeout,
-                CallError::Timeout {
-                    plugin: name.to_string(),
-                    timeout: self.limits.wall,
-                },
-            )),
-            Ok((store, r, instantiating)) => self.classify(name, store, r, instantiating),
-        };
-        let outcome = match &result {
-            Ok(_) => Outcome::Ok,
-            Err((outcome, _)) => *outcome,
-        };
-        let faults = health.record(outcome);
-        if (outcome.is_fault() || health.breaker() != health::Breaker::Closed)
-            && let Some(observer) = self.observer.get()
-        {
-            observer.finished(&plugin, outcome, faults);
-        }
-        result.map_err(|(_, e)| e)
-    }
-
-    fn classify<R: OutputSize>(
-        &self,
-        name: &str,
-        store: Option<Store<CallState>>,
-        result: wasmtime::Result<Result<R, types::PluginError>>,
-        instantiating: bool,
-    ) -> Result<R, (Outcome, CallError)> {
-        let plugin = name.to_string();
-        match result {
-            Ok(Ok(value)) => {
-                let size = value.output_size();
-                if size > self.limits.output_bytes {
-                    Err((
-                        Outcome::OutputTooLarge,
-                        CallError::OutputTooLarge {
-                            plugin,
-                            size,
-                            limit: self.limits.output_bytes,
-                        },
-                    ))
-                } else {
-                    Ok(value)
-                }
-            }
-            Ok(Err(error)) => Err((Outcome::GuestError, CallError::Plugin { plugin, error })),
-            Err(e) => {
-                let state = store.as_ref().map(|s| s.data());
-                if state.is_some_and(|s| s.memory.hit) {
-                    return Err((
-                        Outcome::OutOfMemory,
-                        CallError::OutOfMemory {
-                            plugin,
-                            cap_mib: self.limits.memory_bytes >> 20,
-                        },
-                    ));
-                }
-                if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-                    return Err((
-                        Outcome::Cpu,
-                        CallError::CpuExceeded {
-                            plugin,
-                            budget: self.limits.cpu,
-                        },
-                    ));
-                }
-                if instantiating {
-                    return Err((
-                        Outcome::Instantiate,
-                        CallError::Instantiate {
-                            plugin,
-                            message: error::escape_controls(&format!("{e:#}")),
-                        },
-                    ));
-                }
-                // A Rust guest prints its panic message to stderr before trapping; that
-                // message says far more than "unreachable executed".
-                let said = state
-                    .map(|s| error::escape_controls(s.stderr_text().trim_end()))
-                    .unwrap_or_default();
-                let message = if said.is_empty() {
-                    e.downcast_ref::<Trap>()
-                        .map(|t| t.to_string())
-                        .unwrap_or_else(|| format!("{e:#}"))
-                } else {
-                    said
-                };
-                Err((Outcome::Trap, CallError::Trap { plugin, message }))
-            }
-        }
-    }
 }
 
 /// The engine configuration every plugin runs under: component model, epoch interruption, and
@@ -528,58 +360,4 @@ pub fn engine_config(limits: &Limits) -> Config {
         .pagemap_scan(wasmtime::Enabled::Auto);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
-}
-
-/// How many bytes of strings and lists a call returned, for the output limit.
-pub trait OutputSize {
-    /// The total.
-    fn output_size(&self) -> usize;
-}
-
-fn messages_size(messages: &[types::ChatMessage]) -> usize {
-    messages.iter().map(|m| m.content.len() + 8).sum()
-}
-
-fn request_size(r: &types::CompletionRequest) -> usize {
-    messages_size(&r.messages) + r.model.as_ref().map_or(0, String::len)
-}
-
-impl OutputSize for TurnPlan {
-    fn output_size(&self) -> usize {
-        request_size(&self.reply) + self.analysis.as_ref().map_or(0, request_size)
-    }
-}
-
-impl OutputSize for TurnReview {
-    fn output_size(&self) -> usize {
-        let c: usize = self
-            .corrections
-            .iter()
-            .map(|c| c.original.len() + c.corrected.len() + c.explanation.len() + 8)
-            .sum();
-        let v: usize = self
-            .vocabulary
-            .iter()
-            .map(|v| {
-                v.term.len() + v.translation.len() + v.example.as_ref().map_or(0, String::len) + 8
-            })
-            .sum();
-        let d: usize = self.dropped.iter().map(String::len).sum();
-        c + v + d + self.debrief.as_ref().map_or(0, String::len)
-    }
-}
-
-impl OutputSize for Vec<Scenario> {
-    fn output_size(&self) -> usize {
-        self.iter()
-            .map(|s| {
-                s.id.len()
-                    + s.title.len()
-                    + s.setting.len()
-                    + s.learner_role.len()
-                    + s.tutor_role.len()
-                    + s.goal.len()
-            })
-            .sum()
-    }
 }

@@ -12,10 +12,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::profile::{Profile, language};
+use super::tutor as types;
 use crate::api::{ApiError, ApiResult, AppState, AuthUser, Json, Path, Query};
 use crate::auth::routes::user_by_id;
 use crate::plugins::manifest;
-use crate::plugins::types;
 use crate::store::{Db, StoreResult, new_id, now_ms};
 
 /// How a conversation is run.
@@ -500,7 +500,7 @@ async fn create(
     }
     let scenario = text_field("scenario", body.scenario, 64)?;
     if mode == ChatMode::RolePlay {
-        let offered = app.host.scenarios(&personality).await.map_err(|e| {
+        let offered = app.tutors.scenarios(&personality).await.map_err(|e| {
             let id = crate::api::report("a personality could not list its scenarios", &e);
             ApiError::Unavailable(format!(
                 "the personality is unavailable right now: try again (support id {id})"
@@ -706,7 +706,7 @@ async fn tutors(State(app): State<AppState>) -> ApiResult<Json<Vec<Tutor>>> {
         let Some(info) = &p.manifest.tutor else {
             continue;
         };
-        let scenarios = app.host.scenarios(p.name()).await.unwrap_or_default();
+        let scenarios = app.tutors.scenarios(p.name()).await.unwrap_or_default();
         out.push(Tutor {
             name: p.name().to_string(),
             display_name: info.display_name.0.clone(),

@@ -13,8 +13,8 @@ use utoipa_axum::routes;
 use super::conversations::{ChatMode, Correction, Word};
 use super::profile::{Cefr, Intensity, Profile, Target, language};
 use super::turn::{record_usage, window};
+use super::tutor::TurnContext;
 use crate::api::{ApiError, ApiResult, AppState, ClientIp, ClientKey, Json, report};
-use crate::plugins::TurnContext;
 use crate::store::now_ms;
 
 /// Longest demo message, in characters.
@@ -217,7 +217,7 @@ async fn demo_chat(
         ))
     };
     let plan = app
-        .host
+        .tutors
         .plan_turn(personality, &ctx)
         .await
         .map_err(|e| unavailable(&e))?;
@@ -232,7 +232,7 @@ async fn demo_chat(
     let model = app.llm.settings().model.clone();
     record_usage(&app, None, None, &model, "demo", usage).await;
     let review = app
-        .host
+        .tutors
         .review_turn(
             personality,
             &ctx,

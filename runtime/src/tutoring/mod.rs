@@ -8,3 +8,4 @@ pub mod memory;
 pub mod profile;
 pub mod progress;
 pub mod turn;
+pub mod tutor;

@@ -8,10 +8,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::tutor as types;
 use crate::api::{ApiError, ApiResult, AppState, AuthUser, Json};
 use crate::auth::Role;
 use crate::auth::routes::user_by_id;
-use crate::plugins::types;
 
 /// Languages penpal knows (ISO 639-1); a tag may add a region, as in `pt-BR`.
 pub const LANGUAGES: &[(&str, &str)] = &[

@@ -21,11 +21,12 @@ use super::conversations::{self, Conversation, Correction, Message, Word};
 use super::memory;
 use super::profile::{Cefr, Profile};
 use super::progress;
+use super::tutor::{self, TurnContext, TurnReview};
 use crate::api::App;
 use crate::api::report;
 use crate::llm::{LlmError, Piece, Usage};
 use crate::plugins::types::{self, ChatMessage, Role};
-use crate::plugins::{CallError, TurnContext, TurnReview};
+use crate::plugins::{CallError, PluginError};
 use crate::store::now_ms;
 
 /// What a finished turn produced.
@@ -94,7 +95,7 @@ fn from_plugin(e: CallError) -> Failure {
         // A refusal is the personality's word to the learner (a scenario it does not play…),
         // so it is shown — as one short line.
         CallError::Plugin {
-            error: types::PluginError::InvalidInput(m),
+            error: PluginError::InvalidInput(m),
             ..
         } => Failure {
             code: "tutor_refused",
@@ -249,7 +250,7 @@ async fn answer(
     emit: impl Fn(String) + Send,
 ) -> Result<Completed, Failure> {
     let plan = app
-        .host
+        .tutors
         .plan_turn(&conv.personality, ctx)
         .await
         .map_err(from_plugin)?;
@@ -318,7 +319,7 @@ async fn answer(
     ));
 
     let review = match app
-        .host
+        .tutors
         .review_turn(
             &conv.personality,
             ctx,
@@ -361,15 +362,15 @@ async fn answer(
     Ok(done)
 }
 
-fn category(c: types::ErrorCategory) -> &'static str {
+fn category(c: tutor::ErrorCategory) -> &'static str {
     match c {
-        types::ErrorCategory::Grammar => "grammar",
-        types::ErrorCategory::Vocabulary => "vocabulary",
-        types::ErrorCategory::Spelling => "spelling",
-        types::ErrorCategory::Punctuation => "punctuation",
-        types::ErrorCategory::WordOrder => "word-order",
-        types::ErrorCategory::Register => "register",
-        types::ErrorCategory::Other => "other",
+        tutor::ErrorCategory::Grammar => "grammar",
+        tutor::ErrorCategory::Vocabulary => "vocabulary",
+        tutor::ErrorCategory::Spelling => "spelling",
+        tutor::ErrorCategory::Punctuation => "punctuation",
+        tutor::ErrorCategory::WordOrder => "word-order",
+        tutor::ErrorCategory::Register => "register",
+        tutor::ErrorCategory::Other => "other",
     }
 }
 

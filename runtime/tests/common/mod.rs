@@ -7,8 +7,12 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use penpal::plugins::types::{CefrLevel, ChatMode, CorrectionIntensity, LearnerProfile};
-use penpal::plugins::{Capabilities, CompileCache, Limits, PluginHost, Services, TurnContext};
+use std::sync::Arc;
+
+use penpal::plugins::{Capabilities, CompileCache, Limits, PluginHost, Services};
+use penpal::tutoring::tutor::{
+    CefrLevel, ChatMode, CorrectionIntensity, LearnerProfile, TurnContext, TutorClient,
+};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -44,13 +48,18 @@ pub fn cache() -> CompileCache {
 }
 
 /// A host with `limits` and `services`.
-pub fn host_with(limits: Limits, services: Services) -> PluginHost {
-    PluginHost::new(limits, cache(), services).expect("engine starts")
+pub fn host_with(limits: Limits, services: Services) -> Arc<PluginHost> {
+    Arc::new(PluginHost::new(limits, cache(), services).expect("engine starts"))
 }
 
 /// A host with default limits and services.
-pub fn host() -> PluginHost {
+pub fn host() -> Arc<PluginHost> {
     host_with(Limits::default(), Services::default())
+}
+
+/// The tutoring room's client for `host`'s tutors.
+pub fn tutors(host: &Arc<PluginHost>) -> TutorClient {
+    TutorClient::new(host.clone())
 }
 
 /// Installs the package at `path` on `host`, granting nothing.

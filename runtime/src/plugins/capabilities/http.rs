@@ -23,8 +23,11 @@ use http_body_util::BodyExt;
 use ipnet::IpNet;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::capabilities::Identity;
-use super::manifest::HostPattern;
+use wasmtime::component::Linker;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::{CallState, Capability, Identity, Services};
+use crate::plugins::manifest::HostPattern;
 
 /// Longest wait for a name to resolve.
 const DNS_TIMEOUT: Duration = Duration::from_secs(5);
@@ -93,6 +96,44 @@ pub fn special_purpose(ip: IpAddr) -> Option<&'static str> {
             } else {
                 None
             }
+        }
+    }
+}
+
+/// The outbound HTTP capability (`wasi:http/outgoing-handler`).
+pub(crate) struct Http;
+
+/// One call's HTTP context and the policy its requests pass through.
+pub(crate) struct HttpState {
+    ctx: WasiHttpCtx,
+    policy: OutboundPolicy,
+}
+
+impl Capability for Http {
+    type State = HttpState;
+
+    fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
+    }
+
+    fn state(who: &Arc<Identity>, services: &Services) -> HttpState {
+        HttpState {
+            ctx: WasiHttpCtx::new(),
+            policy: OutboundPolicy {
+                who: who.clone(),
+                networks: services.allowed_networks.clone(),
+            },
+        }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        let (state, table) = self.state_and_table::<Http>();
+        WasiHttpCtxView {
+            ctx: &mut state.ctx,
+            table,
+            hooks: &mut state.policy,
         }
     }
 }
