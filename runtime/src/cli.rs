@@ -20,6 +20,11 @@ use crate::plugins::{Capabilities, CompileCache, Package, PluginHost, Services};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+
+    /// Export traces to this OpenTelemetry collector over OTLP/HTTP (for example
+    /// `http://127.0.0.1:4318`); unset, spans stay in the log.
+    #[arg(long, global = true, env = "PENPAL_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,9 +108,13 @@ enum PluginCommand {
     },
 }
 
-/// Parses the command line and runs it.
-pub async fn main() -> ExitCode {
-    let cli = Cli::parse();
+/// Parses the command line (exits with clap's message when it is wrong).
+pub fn parse() -> Cli {
+    Cli::parse()
+}
+
+/// Runs a parsed command line.
+pub async fn main(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Plugin(PluginCommand::Check { path, json }) => check_command(&path, json),

@@ -273,6 +273,11 @@ pub struct ServeArgs {
     #[arg(long, env = "PENPAL_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Address to serve Prometheus metrics on (`GET /metrics`), or `off`. Keep it off the
+    /// public network: the figures describe the whole server.
+    #[arg(long, env = "PENPAL_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
+    pub metrics_listen: MetricsListen,
+
     /// The language model.
     #[command(flatten)]
     pub llm: LlmArgs,
@@ -284,6 +289,27 @@ pub struct ServeArgs {
     /// Database, accounts and API settings.
     #[command(flatten)]
     pub app: AppArgs,
+}
+
+/// Where `/metrics` is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsListen {
+    /// Not served (the recorder still counts).
+    Off,
+    /// On this address.
+    At(SocketAddr),
+}
+
+impl std::str::FromStr for MetricsListen {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "off" | "none" | "" => Ok(MetricsListen::Off),
+            addr => addr.parse().map(MetricsListen::At).map_err(|_| {
+                format!("`{addr}` is not an address such as 127.0.0.1:9464 (or `off`)")
+            }),
+        }
+    }
 }
 
 /// Database, accounts and API settings of `penpal serve`.

@@ -1,17 +1,18 @@
-//! The `penpal` binary: logging, the runtime, and the command line in [`penpal::cli`].
+//! The `penpal` binary: logging and traces, the runtime, and the command line in
+//! [`penpal::cli`].
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PENPAL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, never into files or log collectors.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let cli = penpal::cli::parse();
+    // Outside the runtime: the trace exporter keeps a blocking client of its own.
+    let _telemetry = match penpal::ops::telemetry::init(cli.otlp_endpoint.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("penpal: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     // Actors live on the system's arbiter; everything else (HTTP, plugin calls) runs on the
     // multi-threaded Tokio runtime underneath it.
     let system = actix_rt::System::with_tokio_rt(|| {
@@ -23,5 +24,5 @@ fn main() -> ExitCode {
                 std::process::exit(1)
             })
     });
-    system.block_on(penpal::cli::main())
+    system.block_on(penpal::cli::main(cli))
 }

@@ -129,13 +129,33 @@ pub async fn run_on(
     db: Db,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    use futures_util::FutureExt;
+    let shutdown = shutdown.shared();
     let data_dir = &args.plugins.data_dir;
     tracing::info!(database = db.url(), "database ready");
+    let metrics = crate::ops::metrics::install();
+    if let (crate::config::MetricsListen::At(addr), Some(handle)) = (args.metrics_listen, metrics) {
+        let listener = TcpListener::bind(addr).await.map_err(|e| {
+            anyhow::anyhow!("cannot listen for metrics on {addr}: {e} (set PENPAL_METRICS_LISTEN)")
+        })?;
+        tracing::info!(addr = %listener.local_addr()?, "metrics at /metrics");
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::ops::metrics::serve(listener, handle, stop).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     let key = args.app.jwt_key(data_dir)?;
     let (llm, llm_info) = start_llm(&args.llm).await?;
+    let pricing = crate::llm::usage::Pricing {
+        prompt: args.app.llm_prompt_price,
+        completion: args.app.llm_completion_price,
+    };
+    let metered = crate::llm::usage::MeteredModel::new(llm.clone(), db.clone(), pricing);
     let host = load_plugins(
         &args.plugins,
-        Some(llm.clone() as Arc<dyn LlmBackend>),
+        Some(Arc::new(metered) as Arc<dyn LlmBackend>),
         Some(Arc::new(DbKv(db.clone()))),
     )?;
     let supervisor = PluginSupervisor::launch(
@@ -166,8 +186,7 @@ pub async fn run_on(
             signups_per_hour: a.signups_per_hour as usize,
             body_timeout: Duration::from_secs(a.body_timeout_secs.max(1)),
             context_tokens: a.context_tokens.max(100),
-            prompt_price: a.llm_prompt_price,
-            completion_price: a.llm_completion_price,
+            pricing,
             cors_origins: a.cors_origins.clone(),
             max_body: a.max_body_kib.max(1) << 10,
         },

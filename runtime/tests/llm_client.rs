@@ -244,10 +244,16 @@ async fn tolerates_servers_that_bend_the_chunk_format() {
 #[tokio::test]
 async fn plugins_reach_the_model_through_the_llm_capability_and_are_metered() {
     let client = scripted_client(|_| {}).await;
+    let db = penpal::store::Db::connect("mem://", None).await.unwrap();
+    let pricing = penpal::llm::usage::Pricing {
+        prompt: 1.0,
+        completion: 2.0,
+    };
+    let metered = penpal::llm::usage::MeteredModel::new(Arc::new(client), db.clone(), pricing);
     let host = host_with(
         Limits::default(),
         Services {
-            llm: Some(Arc::new(client)),
+            llm: Some(Arc::new(metered)),
             ..Services::default()
         },
     );
@@ -278,6 +284,27 @@ async fn plugins_reach_the_model_through_the_llm_capability_and_are_metered() {
             .llm_tokens
             > 0
     );
+    // Recorded as usage under the plugin's name, priced like any other call.
+    let rows: Vec<serde_json::Value> = db
+        .rows(
+            "SELECT plugin, purpose, user, prompt_tokens, completion_tokens, cost_micros FROM usage",
+            serde_json::json!({}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(
+        (row["plugin"].as_str(), row["purpose"].as_str()),
+        (Some("snoop"), Some("plugin"))
+    );
+    assert!(row["user"].is_null());
+    let (p, c) = (
+        row["prompt_tokens"].as_i64().unwrap(),
+        row["completion_tokens"].as_i64().unwrap(),
+    );
+    assert!(p > 0 && c > 0);
+    assert_eq!(row["cost_micros"].as_i64().unwrap(), p + 2 * c);
 }
 
 /// A server that reports no usage (Ollama-style streams) is counted by penpal's tokenizer

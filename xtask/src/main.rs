@@ -229,6 +229,7 @@ fn test(root: &Path) -> Result<()> {
             .args(["--", "-D", "warnings"]))?;
     }
     browser_test_setup(root)?;
+    prometheus_setup()?;
     schemathesis_setup(root)?;
     run(cargo().current_dir(root).args(["test", "--workspace"]))
 }
@@ -256,35 +257,54 @@ fn schemathesis_setup(root: &Path) -> Result<()> {
 
 /// What the browser test needs beside Rust: Debian's Chromium and the npm packages that
 /// drive it (`playwright-core`, `axe-core`, pinned by `runtime/tests/web/package-lock.json`).
+/// Installs Debian's `package` when `binary` is missing (as root, or through `sudo -n`).
+fn apt_install(package: &str, binary: &str, why: &str) -> Result<()> {
+    if Path::new(binary).exists() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing Debian's {package} {why}");
+    let root_user = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let apt = |args: &[&str]| {
+        let mut cmd = if root_user {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.args(["-n", "apt-get"]);
+            c
+        };
+        cmd.env("DEBIAN_FRONTEND", "noninteractive").args(args);
+        cmd
+    };
+    run(&mut apt(&["update", "-q"]))?;
+    run(&mut apt(&[
+        "install",
+        "-y",
+        "-q",
+        "--no-install-recommends",
+        package,
+    ]))
+    .with_context(|| format!("install Debian's {package} ({why})"))
+}
+
+/// Debian's Prometheus, which the metrics test starts to scrape a real server.
+fn prometheus_setup() -> Result<()> {
+    apt_install(
+        "prometheus",
+        "/usr/bin/prometheus",
+        "for the metrics test (runtime/tests/observability.rs)",
+    )
+}
+
 fn browser_test_setup(root: &Path) -> Result<()> {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    if !Path::new(&chromium).exists() {
-        eprintln!("xtask: installing Debian's chromium for the browser test");
-        let root_user = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.starts_with(b"0"));
-        let apt = |args: &[&str]| {
-            let mut cmd = if root_user {
-                Command::new("apt-get")
-            } else {
-                let mut c = Command::new("sudo");
-                c.args(["-n", "apt-get"]);
-                c
-            };
-            cmd.env("DEBIAN_FRONTEND", "noninteractive").args(args);
-            cmd
-        };
-        run(&mut apt(&["update", "-q"]))?;
-        run(&mut apt(&[
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            "chromium",
-        ]))
-        .context("the browser test needs Debian's chromium; install it or set CHROMIUM")?;
-    }
+    apt_install(
+        "chromium",
+        &chromium,
+        "for the browser test (or set CHROMIUM)",
+    )?;
     run(Command::new("npm")
         .current_dir(root.join("runtime/tests/web"))
         .args(["ci", "--no-audit", "--no-fund"]))

@@ -7,6 +7,7 @@ mod docs;
 mod error;
 mod extract;
 pub mod limit;
+pub mod observe;
 pub mod serve;
 
 use std::sync::Arc;
@@ -27,7 +28,7 @@ pub use extract::{AuthUser, Json, Operator, Path, Query, bearer};
 use crate::actors::conversation::Registry;
 use crate::actors::supervisor::PluginSupervisor;
 use crate::auth::{Keys, Throttle};
-use crate::llm::{LlmClient, Usage};
+use crate::llm::LlmClient;
 use crate::ops::LlmInfo;
 use crate::plugins::PluginHost;
 use crate::store::Db;
@@ -44,25 +45,14 @@ pub struct Settings {
     pub signups_per_hour: usize,
     /// Token budget of the verbatim window.
     pub context_tokens: usize,
-    /// USD per million prompt tokens.
-    pub prompt_price: f64,
-    /// USD per million completion tokens.
-    pub completion_price: f64,
+    /// What the model's tokens cost.
+    pub pricing: crate::llm::usage::Pricing,
     /// Allowed CORS origins.
     pub cors_origins: Vec<String>,
     /// Largest request body, in bytes.
     pub max_body: usize,
     /// Longest stall of a request body between chunks.
     pub body_timeout: std::time::Duration,
-}
-
-impl Settings {
-    /// What `usage` cost, in millionths of a USD.
-    pub fn cost_micros(&self, usage: Usage) -> i64 {
-        (f64::from(usage.prompt) * self.prompt_price
-            + f64::from(usage.completion) * self.completion_price)
-            .round() as i64
-    }
 }
 
 /// Everything a request may need.
@@ -145,6 +135,7 @@ pub fn router(app: AppState) -> Router {
             }),
         )
         .merge(crate::web::router())
+        .route_layer(axum::middleware::from_fn(observe::note_route))
         .fallback(crate::web::not_found)
         .method_not_allowed_fallback(|| async {
             (StatusCode::METHOD_NOT_ALLOWED, axum::Json(json!({"error": {"code": "method_not_allowed", "message": "this route does not take that method"}})))
@@ -154,6 +145,7 @@ pub fn router(app: AppState) -> Router {
         .layer(axum::middleware::from_fn(crate::web::security_headers))
         // Gzip for pages, assets and JSON; event streams are left uncompressed by default.
         .layer(tower_http::compression::CompressionLayer::new())
+        .layer(axum::middleware::from_fn(observe::observe))
         .with_state(app);
     if let Some(cors) = cors {
         router = router.layer(cors);

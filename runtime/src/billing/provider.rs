@@ -18,14 +18,18 @@ pub struct PaymentsClient {
 }
 
 macro_rules! provider_call {
-    ($self:ident, $name:ident, |$p:ident, $store:ident| $call:expr) => {{
+    ($self:ident, $name:ident, $function:literal, |$p:ident, $store:ident| $call:expr) => {{
         let plugin = $self.host.get_kind($name, Kind::PaymentProvider)?;
         $self
             .host
-            .call(&plugin, |$p: PaymentProvider, mut $store| async move {
-                let r = $call.await;
-                ($store, lift(r))
-            })
+            .call(
+                &plugin,
+                $function,
+                |$p: PaymentProvider, mut $store| async move {
+                    let r = $call.await;
+                    ($store, lift(r))
+                },
+            )
             .await
     }};
 }
@@ -42,7 +46,7 @@ impl PaymentsClient {
         name: &str,
         request: &CheckoutRequest,
     ) -> Result<Redirect, CallError> {
-        provider_call!(self, name, |p, store| p
+        provider_call!(self, name, "create-checkout", |p, store| p
             .penpal_plugin_payments()
             .call_create_checkout(&mut store, request))
     }
@@ -54,7 +58,7 @@ impl PaymentsClient {
         customer: &str,
         return_url: &str,
     ) -> Result<Redirect, CallError> {
-        provider_call!(self, name, |p, store| p
+        provider_call!(self, name, "create-portal", |p, store| p
             .penpal_plugin_payments()
             .call_create_portal(&mut store, customer, return_url))
     }
@@ -65,7 +69,7 @@ impl PaymentsClient {
         name: &str,
         hook: &Webhook,
     ) -> Result<Vec<PaymentEvent>, CallError> {
-        provider_call!(self, name, |p, store| p
+        provider_call!(self, name, "verify-webhook", |p, store| p
             .penpal_plugin_payments()
             .call_verify_webhook(&mut store, hook))
     }
@@ -78,7 +82,7 @@ impl PaymentsClient {
         at_period_end: bool,
         idempotency_key: &str,
     ) -> Result<Subscription, CallError> {
-        provider_call!(self, name, |p, store| p
+        provider_call!(self, name, "cancel-subscription", |p, store| p
             .penpal_plugin_payments()
             .call_cancel_subscription(
                 &mut store,
@@ -95,7 +99,7 @@ impl PaymentsClient {
         subscription: &str,
         idempotency_key: &str,
     ) -> Result<Subscription, CallError> {
-        provider_call!(self, name, |p, store| p
+        provider_call!(self, name, "resume-subscription", |p, store| p
             .penpal_plugin_payments()
             .call_resume_subscription(&mut store, subscription, idempotency_key))
     }
@@ -110,7 +114,7 @@ impl PaymentsClient {
         interval: Interval,
         idempotency_key: &str,
     ) -> Result<Subscription, CallError> {
-        provider_call!(self, name, |p, store| p
+        provider_call!(self, name, "change-plan", |p, store| p
             .penpal_plugin_payments()
             .call_change_plan(
                 &mut store,
@@ -130,7 +134,7 @@ impl PaymentsClient {
         amount: Option<&Money>,
         idempotency_key: &str,
     ) -> Result<(), CallError> {
-        provider_call!(self, name, |p, store| p
+        provider_call!(self, name, "refund", |p, store| p
             .penpal_plugin_payments()
             .call_refund(&mut store, payment, amount, idempotency_key))
     }

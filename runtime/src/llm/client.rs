@@ -95,6 +95,18 @@ pub enum LlmError {
 }
 
 impl LlmError {
+    /// Its name in metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LlmError::CircuitOpen(_) => "circuit_open",
+            LlmError::Timeout(_) => "timeout",
+            LlmError::Status { .. } => "status",
+            LlmError::Connect(_) => "connect",
+            LlmError::Malformed(_) => "malformed",
+            LlmError::Cut => "cut",
+        }
+    }
+
     fn retryable(&self) -> bool {
         match self {
             LlmError::Timeout(_) | LlmError::Connect(_) => true,
@@ -282,13 +294,28 @@ impl LlmClient {
     /// Streams the answer to `request`. Retries happen here, before the first piece; after it
     /// the stream is the learner's and errors end it.
     pub async fn stream(&self, request: &CompletionRequest) -> Result<Answer, LlmError> {
-        self.admit()?;
+        let model = request
+            .model
+            .clone()
+            .unwrap_or_else(|| self.settings.model.clone());
+        let counted = |outcome: &'static str| {
+            metrics::counter!("penpal_model_calls_total", "model" => model.clone(), "outcome" => outcome)
+                .increment(1);
+        };
+        if let Err(e) = self.admit() {
+            counted(e.kind());
+            return Err(e);
+        }
+        let started = std::time::Instant::now();
         let body = self.body(request);
         let mut attempt = 0;
         loop {
             match self.open(&body).await {
                 Ok(answer) => {
                     self.record(true);
+                    counted("ok");
+                    metrics::histogram!("penpal_model_first_piece_seconds", "model" => model.clone())
+                        .record(started.elapsed().as_secs_f64());
                     return Ok(answer);
                 }
                 Err((e, asked)) if e.retryable() && attempt < self.settings.retries => {
@@ -299,6 +326,7 @@ impl LlmClient {
                 }
                 Err((e, _)) => {
                     self.record(false);
+                    counted(e.kind());
                     return Err(e);
                 }
             }
@@ -507,29 +535,6 @@ impl Reader {
     fn fail(&mut self, e: LlmError) -> Option<Result<Piece, LlmError>> {
         self.done = true;
         Some(Err(e))
-    }
-}
-
-impl crate::plugins::capabilities::LlmBackend for LlmClient {
-    fn complete<'a>(
-        &'a self,
-        plugin: &'a str,
-        request: crate::plugins::capabilities::LlmRequest,
-    ) -> crate::plugins::capabilities::BoxFuture<
-        'a,
-        Result<crate::plugins::capabilities::LlmAnswer, String>,
-    > {
-        Box::pin(async move {
-            tracing::debug!(plugin, "model call for a plugin");
-            let (content, usage) = LlmClient::complete(self, &request)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(crate::plugins::capabilities::LlmAnswer {
-                content,
-                prompt_tokens: usage.prompt,
-                completion_tokens: usage.completion,
-            })
-        })
     }
 }
 

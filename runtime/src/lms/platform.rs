@@ -17,11 +17,11 @@ pub struct LmsClient {
 }
 
 macro_rules! lms_call {
-    ($self:ident, $name:ident, |$p:ident, $store:ident| $call:expr) => {{
+    ($self:ident, $name:ident, $function:literal, |$p:ident, $store:ident| $call:expr) => {{
         let plugin = $self.host.get_kind($name, Kind::Lms)?;
         $self
             .host
-            .call(&plugin, |$p: Lms, mut $store| async move {
+            .call(&plugin, $function, |$p: Lms, mut $store| async move {
                 let r = $call.await;
                 ($store, lift(r))
             })
@@ -39,7 +39,7 @@ impl LmsClient {
     pub async fn platform(&self, name: &str) -> Result<PlatformInfo, CallError> {
         let plugin = self.host.get_kind(name, Kind::Lms)?;
         self.host
-            .call(&plugin, |p: Lms, mut store| async move {
+            .call(&plugin, "platform", |p: Lms, mut store| async move {
                 let r = p
                     .penpal_plugin_lms_integration()
                     .call_platform(&mut store)
@@ -51,7 +51,7 @@ impl LmsClient {
 
     /// Reads a verified launch's claims (the id token's payload as JSON).
     pub async fn read_launch(&self, name: &str, claims: &str) -> Result<Launch, CallError> {
-        lms_call!(self, name, |p, store| p
+        lms_call!(self, name, "read-launch", |p, store| p
             .penpal_plugin_lms_integration()
             .call_read_launch(&mut store, claims))
     }
@@ -62,28 +62,28 @@ impl LmsClient {
         name: &str,
         link: &AssignmentLink,
     ) -> Result<String, CallError> {
-        lms_call!(self, name, |p, store| p
+        lms_call!(self, name, "deep-link-item", |p, store| p
             .penpal_plugin_lms_integration()
             .call_deep_link_item(&mut store, link))
     }
 
     /// The line item to create for `link` (JSON).
     pub async fn line_item(&self, name: &str, link: &AssignmentLink) -> Result<String, CallError> {
-        lms_call!(self, name, |p, store| p
+        lms_call!(self, name, "line-item", |p, store| p
             .penpal_plugin_lms_integration()
             .call_line_item(&mut store, link))
     }
 
     /// The score to post for `grade` (JSON).
     pub async fn score(&self, name: &str, grade: &Grade) -> Result<String, CallError> {
-        lms_call!(self, name, |p, store| p
+        lms_call!(self, name, "score", |p, store| p
             .penpal_plugin_lms_integration()
             .call_score(&mut store, grade))
     }
 
     /// Reads one page of a roster (the NRPS answer's body).
     pub async fn read_roster(&self, name: &str, body: &str) -> Result<Vec<Member>, CallError> {
-        lms_call!(self, name, |p, store| p
+        lms_call!(self, name, "read-roster", |p, store| p
             .penpal_plugin_lms_integration()
             .call_read_roster(&mut store, body))
     }

@@ -25,7 +25,7 @@ impl NotifierClient {
     pub async fn send(&self, name: &str, message: &Notification) -> Result<Delivery, CallError> {
         let plugin = self.host.get_kind(name, Kind::Notifier)?;
         self.host
-            .call(&plugin, |n: Notifier, mut store| async move {
+            .call(&plugin, "send", |n: Notifier, mut store| async move {
                 let r = n
                     .penpal_plugin_notifications()
                     .call_send(&mut store, message)

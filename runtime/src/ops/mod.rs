@@ -1,5 +1,9 @@
 //! Operations: liveness, readiness (database and plugins), version and build information —
-//! public — and, for operators only, the model and database in use and the plugin list.
+//! public — and, for operators only, the model and database in use and the plugin list;
+//! [`metrics`] and [`telemetry`] own the process's metrics and traces.
+
+pub mod metrics;
+pub mod telemetry;
 
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -78,9 +78,14 @@ impl PluginHost {
         Ok(plugin)
     }
 
-    /// Runs one call on a fresh instance of `plugin` as world `W` under the limits, classifies
-    /// how it ended, counts it, and tells the observer.
-    pub async fn call<W, R, F, Fut>(&self, plugin: &Arc<Installed>, call: F) -> Result<R, CallError>
+    /// Runs one call of `function` on a fresh instance of `plugin` as world `W` under the
+    /// limits, classifies how it ended, counts it, and tells the observer.
+    pub async fn call<W, R, F, Fut>(
+        &self,
+        plugin: &Arc<Installed>,
+        function: &'static str,
+        call: F,
+    ) -> Result<R, CallError>
     where
         W: World,
         R: OutputSize,
@@ -97,11 +102,16 @@ impl PluginHost {
         };
         let health = &plugin.identity.health;
         if let Err(retry_in) = health.admit() {
+            metrics::counter!("penpal_plugin_calls_total", "plugin" => name.to_string(),
+                "world" => plugin.world.kind.to_string(), "function" => function, "outcome" => "circuit_open")
+            .increment(1);
+            metrics::gauge!("penpal_plugin_breaker_state", "plugin" => name.to_string()).set(2.0);
             return Err(CallError::CircuitOpen {
                 plugin: name.to_string(),
                 retry_in,
             });
         }
+        let started = std::time::Instant::now();
         let state = CallState::new(
             plugin.identity.clone(),
             self.services.clone(),
@@ -136,6 +146,19 @@ impl PluginHost {
             Err((outcome, _)) => *outcome,
         };
         let faults = health.record(outcome);
+        let world = plugin.world.kind.to_string();
+        metrics::counter!("penpal_plugin_calls_total", "plugin" => name.to_string(), "world" => world.clone(),
+            "function" => function, "outcome" => outcome.as_str())
+        .increment(1);
+        metrics::histogram!("penpal_plugin_call_duration_seconds", "plugin" => name.to_string(),
+            "world" => world, "function" => function)
+        .record(started.elapsed().as_secs_f64());
+        let breaker = match health.breaker() {
+            health::Breaker::Closed => 0.0,
+            health::Breaker::HalfOpen | health::Breaker::Probing => 1.0,
+            health::Breaker::Open => 2.0,
+        };
+        metrics::gauge!("penpal_plugin_breaker_state", "plugin" => name.to_string()).set(breaker);
         if (outcome.is_fault() || health.breaker() != health::Breaker::Closed)
             && let Some(observer) = self.observer.get()
         {

@@ -58,6 +58,20 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Its name in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::GuestError => "guest_error",
+            Outcome::Trap => "trap",
+            Outcome::Cpu => "cpu",
+            Outcome::Timeout => "timeout",
+            Outcome::OutOfMemory => "out_of_memory",
+            Outcome::OutputTooLarge => "output_too_large",
+            Outcome::Instantiate => "instantiate",
+        }
+    }
+
     /// Whether the outcome counts against the plugin's health.
     pub fn is_fault(self) -> bool {
         !matches!(self, Outcome::Ok | Outcome::GuestError)

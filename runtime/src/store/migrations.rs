@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (2, "keyed-rows", V2),
     (3, "ticket-session", V3),
     (4, "estimated-usage", V4),
+    (5, "plugin-usage", V5),
 ];
 
 const V1: &str = r#"
@@ -177,6 +178,11 @@ DEFINE FIELD family ON live_ticket TYPE option<string>;
 /// Usage counted by penpal (the server reported none) is marked as an estimate.
 const V4: &str = r#"
 DEFINE FIELD estimated ON usage TYPE bool DEFAULT false;
+"#;
+
+/// Model calls a plugin made through its `llm` capability are metered under its name.
+const V5: &str = r#"
+DEFINE FIELD plugin ON usage TYPE option<string>;
 "#;
 
 #[derive(Deserialize)]

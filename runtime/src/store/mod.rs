@@ -131,6 +131,13 @@ impl Db {
                 sql = sql.split_whitespace().take(8).collect::<Vec<_>>().join(" "),
                 "query"
             );
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(StoreError::Db(m)) if m.contains("can be retried") => "conflict",
+                Err(_) => "error",
+            };
+            metrics::histogram!("penpal_db_statement_duration_seconds", "outcome" => outcome)
+                .record(started.elapsed().as_secs_f64());
             match result {
                 Err(StoreError::Db(m)) if m.contains("can be retried") && attempt < MAX_RETRIES => {
                     attempt += 1;

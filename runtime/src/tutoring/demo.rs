@@ -228,9 +228,17 @@ async fn demo_chat(
         }
     };
     let (reply, analysis) = tokio::join!(app.llm.complete(&plan.reply), analysis);
+    let model = |r: &crate::plugins::types::CompletionRequest| {
+        r.model
+            .clone()
+            .unwrap_or_else(|| app.llm.settings().model.clone())
+    };
+    // The analysis was paid for whether or not the reply came.
+    if let (Some((_, used)), Some(request)) = (&analysis, &plan.analysis) {
+        record_usage(&app, None, None, &model(request), "demo-analysis", *used).await;
+    }
     let (reply, usage) = reply.map_err(|e| unavailable(&e))?;
-    let model = app.llm.settings().model.clone();
-    record_usage(&app, None, None, &model, "demo", usage).await;
+    record_usage(&app, None, None, &model(&plan.reply), "demo", usage).await;
     let review = app
         .tutors
         .review_turn(

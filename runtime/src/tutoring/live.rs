@@ -235,6 +235,7 @@ async fn serve(
     arbiter: actix::ArbiterHandle,
     after: Option<i64>,
 ) {
+    let _open = crate::ops::metrics::SocketGauge::open();
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Out>(session::QUEUE);
     let db = watch.app.db.clone();

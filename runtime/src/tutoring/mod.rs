@@ -7,5 +7,6 @@ pub mod live;
 pub mod memory;
 pub mod profile;
 pub mod progress;
+pub mod protocol;
 pub mod turn;
 pub mod tutor;

@@ -24,6 +24,7 @@ use super::progress;
 use super::tutor::{self, TurnContext, TurnReview};
 use crate::api::App;
 use crate::api::report;
+use crate::llm::usage::UsageRow;
 use crate::llm::{LlmError, Piece, Usage};
 use crate::plugins::types::{self, ChatMessage, Role};
 use crate::plugins::{CallError, PluginError};
@@ -230,13 +231,36 @@ pub async fn run(
     cached: Option<Vec<Message>>,
     emit: impl Fn(String) + Send,
 ) -> (Result<Completed, Failure>, Option<Vec<Message>>) {
-    let (ctx, unsummarised, recent) = match context(&app, &conv, &profile, &learner, cached).await {
-        Ok(c) => c,
-        Err(f) => return (Err(f), None),
+    use tracing::Instrument;
+    let started = std::time::Instant::now();
+    metrics::counter!("penpal_turns_started_total").increment(1);
+    let span = tracing::info_span!("turn", conversation = %conv.id, plugin = %conv.personality,
+        model = %app.llm.settings().model, seq = learner.seq);
+    let first = std::sync::atomic::AtomicBool::new(true);
+    let emit = move |text: String| {
+        if first.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            metrics::histogram!("penpal_turn_first_delta_seconds")
+                .record(started.elapsed().as_secs_f64());
+        }
+        emit(text)
     };
-    let outcome = answer(&app, &conv, &profile, &learner, &ctx, unsummarised, emit).await;
-    let next = next_recent(recent, &learner, &outcome);
-    (outcome, Some(next))
+    let (outcome, next) = async {
+        let (ctx, unsummarised, recent) =
+            match context(&app, &conv, &profile, &learner, cached).await {
+                Ok(c) => c,
+                Err(f) => return (Err(f), None),
+            };
+        let outcome = answer(&app, &conv, &profile, &learner, &ctx, unsummarised, emit).await;
+        let next = next_recent(recent, &learner, &outcome);
+        (outcome, Some(next))
+    }
+    .instrument(span)
+    .await;
+    match &outcome {
+        Ok(_) => metrics::counter!("penpal_turns_completed_total").increment(1),
+        Err(f) => metrics::counter!("penpal_turns_failed_total", "code" => f.code).increment(1),
+    }
+    (outcome, next)
 }
 
 /// Plans, answers, reviews and stores the turn whose context is `ctx`.
@@ -291,7 +315,7 @@ async fn answer(
         && let Some(req) = &plan.analysis
     {
         usage.push(UsageRow::new(
-            app,
+            app.settings.pricing,
             Some(&conv.user),
             Some(&conv.id),
             &model(req),
@@ -304,13 +328,13 @@ async fn answer(
         Err(e) => {
             // The analysis was paid for even though the turn failed.
             for row in usage {
-                row.record(app).await;
+                row.record(&app.db).await;
             }
             return Err(from_llm(e));
         }
     };
     usage.push(UsageRow::new(
-        app,
+        app.settings.pricing,
         Some(&conv.user),
         Some(&conv.id),
         &model(&plan.reply),
@@ -493,64 +517,25 @@ async fn store(
     })
 }
 
-/// Tokens a model call used and what they cost, as a `usage` row and its key.
-#[derive(Debug, Serialize)]
-pub struct UsageRow {
-    key: (String, i64, String),
-    row: serde_json::Value,
-}
-
-impl UsageRow {
-    /// The row for a call by `user` (none for the demo) in `conversation`.
-    pub fn new(
-        app: &App,
-        user: Option<&str>,
-        conversation: Option<&str>,
-        model: &str,
-        purpose: &str,
-        usage: Usage,
-    ) -> UsageRow {
-        let at = now_ms();
-        UsageRow {
-            key: (
-                user.unwrap_or_default().to_string(),
-                at,
-                crate::store::new_id(),
-            ),
-            row: json!({"user": user, "conversation": conversation, "at": at, "model": model, "purpose": purpose,
-                        "prompt_tokens": usage.prompt, "completion_tokens": usage.completion,
-                        "estimated": usage.estimated,
-                        "cost_micros": app.settings.cost_micros(usage)}),
-        }
-    }
-
-    /// Stores the row on its own (when there is no turn to store it with).
-    pub async fn record(self, app: &App) {
-        if let Err(e) = app
-            .db
-            .exec(
-                "CREATE type::record('usage', $key) CONTENT $row",
-                json!({"key": self.key, "row": self.row}),
-            )
-            .await
-        {
-            tracing::warn!(error = %e, "could not record model usage");
-        }
-    }
-}
-
 /// Records tokens a model call used, and what they cost.
 pub async fn record_usage(
     app: &App,
     user: Option<&str>,
     conversation: Option<&str>,
     model: &str,
-    purpose: &str,
+    purpose: &'static str,
     usage: Usage,
 ) {
-    UsageRow::new(app, user, conversation, model, purpose, usage)
-        .record(app)
-        .await;
+    UsageRow::new(
+        app.settings.pricing,
+        user,
+        conversation,
+        model,
+        purpose,
+        usage,
+    )
+    .record(&app.db)
+    .await;
 }
 
 /// Starts compressing `conv`'s older turns into its summary if the window has outgrown its

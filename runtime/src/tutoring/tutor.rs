@@ -35,21 +35,29 @@ impl TutorClient {
         match plugin.world.wit {
             WitVersion::V0_2 => {
                 self.host
-                    .call(&plugin, |t: v0_2::tutor::Tutor, mut store| async move {
-                        let r = t.penpal_plugin_tutoring().call_scenarios(&mut store).await;
-                        (store, r.map(Ok))
-                    })
+                    .call(
+                        &plugin,
+                        "scenarios",
+                        |t: v0_2::tutor::Tutor, mut store| async move {
+                            let r = t.penpal_plugin_tutoring().call_scenarios(&mut store).await;
+                            (store, r.map(Ok))
+                        },
+                    )
                     .await
             }
             WitVersion::V0_1 => {
                 self.host
-                    .call(&plugin, |t: v0_1::tutor::Tutor, mut store| async move {
-                        let r = t.penpal_plugin_tutoring().call_scenarios(&mut store).await;
-                        (
-                            store,
-                            r.map(|s| Ok(s.into_iter().map(up_scenario).collect())),
-                        )
-                    })
+                    .call(
+                        &plugin,
+                        "scenarios",
+                        |t: v0_1::tutor::Tutor, mut store| async move {
+                            let r = t.penpal_plugin_tutoring().call_scenarios(&mut store).await;
+                            (
+                                store,
+                                r.map(|s| Ok(s.into_iter().map(up_scenario).collect())),
+                            )
+                        },
+                    )
                     .await
             }
         }
@@ -61,25 +69,33 @@ impl TutorClient {
         match plugin.world.wit {
             WitVersion::V0_2 => {
                 self.host
-                    .call(&plugin, |t: v0_2::tutor::Tutor, mut store| async move {
-                        let r = t
-                            .penpal_plugin_tutoring()
-                            .call_plan_turn(&mut store, ctx)
-                            .await;
-                        (store, r.map(|r| r.map_err(Into::into)))
-                    })
+                    .call(
+                        &plugin,
+                        "plan-turn",
+                        |t: v0_2::tutor::Tutor, mut store| async move {
+                            let r = t
+                                .penpal_plugin_tutoring()
+                                .call_plan_turn(&mut store, ctx)
+                                .await;
+                            (store, r.map(|r| r.map_err(Into::into)))
+                        },
+                    )
                     .await
             }
             WitVersion::V0_1 => {
                 let ctx = down_context(ctx);
                 self.host
-                    .call(&plugin, |t: v0_1::tutor::Tutor, mut store| async move {
-                        let r = t
-                            .penpal_plugin_tutoring()
-                            .call_plan_turn(&mut store, &ctx)
-                            .await;
-                        (store, r.map(|r| r.map(up_plan).map_err(Into::into)))
-                    })
+                    .call(
+                        &plugin,
+                        "plan-turn",
+                        |t: v0_1::tutor::Tutor, mut store| async move {
+                            let r = t
+                                .penpal_plugin_tutoring()
+                                .call_plan_turn(&mut store, &ctx)
+                                .await;
+                            (store, r.map(|r| r.map(up_plan).map_err(Into::into)))
+                        },
+                    )
                     .await
             }
         }
@@ -97,25 +113,33 @@ impl TutorClient {
         match plugin.world.wit {
             WitVersion::V0_2 => {
                 self.host
-                    .call(&plugin, |t: v0_2::tutor::Tutor, mut store| async move {
-                        let r = t
-                            .penpal_plugin_tutoring()
-                            .call_review_turn(&mut store, ctx, reply, analysis)
-                            .await;
-                        (store, r.map(|r| r.map_err(Into::into)))
-                    })
+                    .call(
+                        &plugin,
+                        "review-turn",
+                        |t: v0_2::tutor::Tutor, mut store| async move {
+                            let r = t
+                                .penpal_plugin_tutoring()
+                                .call_review_turn(&mut store, ctx, reply, analysis)
+                                .await;
+                            (store, r.map(|r| r.map_err(Into::into)))
+                        },
+                    )
                     .await
             }
             WitVersion::V0_1 => {
                 let ctx = down_context(ctx);
                 self.host
-                    .call(&plugin, |t: v0_1::tutor::Tutor, mut store| async move {
-                        let r = t
-                            .penpal_plugin_tutoring()
-                            .call_review_turn(&mut store, &ctx, reply, analysis)
-                            .await;
-                        (store, r.map(|r| r.map(up_review).map_err(Into::into)))
-                    })
+                    .call(
+                        &plugin,
+                        "review-turn",
+                        |t: v0_1::tutor::Tutor, mut store| async move {
+                            let r = t
+                                .penpal_plugin_tutoring()
+                                .call_review_turn(&mut store, &ctx, reply, analysis)
+                                .await;
+                            (store, r.map(|r| r.map(up_review).map_err(Into::into)))
+                        },
+                    )
                     .await
             }
         }

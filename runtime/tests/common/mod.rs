@@ -215,6 +215,7 @@ pub fn serve_args(data_dir: &Path, llm: Option<String>) -> penpal::config::Serve
     use penpal::config::{AppArgs, LlmArgs, PluginArgs, ServeArgs};
     ServeArgs {
         listen: "127.0.0.1:0".parse().expect("an address"),
+        metrics_listen: penpal::config::MetricsListen::Off,
         llm: LlmArgs {
             llm_base_url: llm,
             llm_api_key: None,
@@ -340,11 +341,13 @@ impl Process {
             .unwrap()
             .port();
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_penpal"))
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_penpal"))
             .args(["serve", "--listen", &addr.to_string(), "--plugin-dir"])
             .arg(repo().join("target/plugins"))
             .arg("--data-dir")
             .arg(data)
+            // Many servers run at once: metrics only where a test asks for them.
+            .env("PENPAL_METRICS_LISTEN", "off")
             .envs(env.iter().copied())
             .env("PENPAL_LOG", "warn")
             .env_remove("PENPAL_DATABASE")
@@ -357,6 +360,11 @@ impl Process {
                     && r.status().as_u16() == 200
                 {
                     return;
+                }
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "penpal serve exited before it answered ({status}); its stderr is above"
+                    );
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
