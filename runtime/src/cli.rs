@@ -258,7 +258,7 @@ fn check_command(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             println!("  tutor      {}", t.display_name);
             println!("  languages  {}", langs.join(", "));
             let modes: Vec<String> = t.modes.0.iter().map(|m| m.to_string()).collect();
-            let levels: Vec<String> = t.levels.0.iter().map(|l| format!("{l:?}")).collect();
+            let levels: Vec<String> = t.levels.0.iter().map(|l| l.to_string()).collect();
             println!("  modes      {}", modes.join(", "));
             println!("  levels     {}", levels.join(", "));
         }
@@ -268,7 +268,7 @@ fn check_command(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             println!("  currencies {}", currencies.join(", "));
         }
         if let Some(n) = &m.notifier {
-            println!("  notifier   {} ({:?} channel)", n.display_name, n.channel);
+            println!("  notifier   {} ({} channel)", n.display_name, n.channel);
         }
         if let Some(l) = &m.lms {
             println!(

@@ -46,7 +46,7 @@ pub struct PluginArgs {
     /// link-local, comma-separated CIDRs (`10.20.0.0/16`). Empty (the default): only public
     /// addresses.
     #[arg(long = "plugin-allow-network", env = "PENPAL_PLUGIN_ALLOW_NETWORKS",
-          value_delimiter = ',', value_parser = crate::api::parse_network)]
+          value_delimiter = ',', value_parser = parse_network)]
     pub plugin_allow_networks: Vec<ipnet::IpNet>,
 }
 
@@ -291,6 +291,15 @@ pub struct ServeArgs {
     pub app: AppArgs,
 }
 
+/// Parses a network: a CIDR (`10.0.0.0/8`) or a single address (trusted proxies, networks
+/// plugins may reach).
+pub fn parse_network(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{s}` is not an address or CIDR such as 10.0.0.0/8 or ::1"))
+}
+
 /// Where `/metrics` is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricsListen {
@@ -352,7 +361,7 @@ pub struct AppArgs {
     /// (`10.0.0.0/8,::1`). The client is the rightmost address that is not one of them. Empty:
     /// the header is ignored and the peer is the client.
     #[arg(long = "trusted-proxy", env = "PENPAL_TRUSTED_PROXIES", value_delimiter = ',',
-          value_parser = crate::api::parse_network)]
+          value_parser = parse_network)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Mark session cookies `Secure`, so browsers send them over HTTPS only. Turn off

@@ -6,6 +6,43 @@
 //!
 //! The binary is a thin `main` over [`cli`]; the server is [`server::run`], which takes an
 //! already-bound listener so tests can run the real thing on port 0.
+//!
+//! # Layout
+//!
+//! Rooms, lowest first; a room uses only rooms above it in this list (`cargo xtask rooms`
+//! checks it, and lists the few edges still being removed):
+//!
+//! | room | owns |
+//! |---|---|
+//! | [`store`] | the SurrealDB connection, migrations, ids and times |
+//! | [`plugins`] | the wasmtime engine, WIT bindings per version, the one call path, capabilities, manifests, the compile cache; no domain |
+//! | [`llm`] | the OpenAI-compatible client, usage and cost accounting, the scripted test model |
+//! | [`config`] | the typed command line and environment |
+//! | [`auth`] | accounts, passwords, tokens, sessions, throttles, roles |
+//! | [`tutoring`] | profiles, conversations, the turn pipeline, memory, progress, the demo, the live protocol, the tutor client |
+//! | [`billing`], [`notify`], [`lms`] | their worlds' clients (payment providers, notifiers, LMS plugins); their rooms grow around them |
+//! | [`actors`] | the `Conversation`, `Session` and `PluginSupervisor` actors |
+//! | [`ops`] | health, readiness, version, metrics and traces |
+//! | [`web`] | the web app's pages and assets |
+//! | [`api`] | the router, shared state, extractors, the error type, the OpenAPI and AsyncAPI documents, the connection loop |
+//! | [`server`], [`cli`] | the composition root |
+//!
+//! # A chat turn
+//!
+//! 1. A learner sends `{"type": "message", "text": …}` on `WS /v1/conversations/{id}/live`
+//!    ([`tutoring::live`]); the frame is read once into a [`tutoring::protocol::ClientFrame`]
+//!    by the socket's [`actors::session::Session`].
+//! 2. The session forwards it to the conversation's [`actors::conversation::Conversation`], the
+//!    only writer of its messages, which stores the message (`pending`) before anything can
+//!    fail and broadcasts `message.accepted`.
+//! 3. [`tutoring::turn::run`] builds the turn context (profile, mode, window, memory) and asks the
+//!    tutor plugin for its plan through [`tutoring::tutor::TutorClient`], which runs
+//!    `plan-turn` through [`plugins::PluginHost::call`] (a 0.1 tutor's context converted down).
+//! 4. [`llm`] runs the plan's reply (streamed: `turn.delta` events) and analysis concurrently.
+//! 5. The tutor's `review-turn` turns the analysis into corrections, vocabulary and a level
+//!    signal; the turn is stored in one transaction with its usage rows, and `turn.complete`
+//!    (or `turn.error`, the message kept for a retry) ends it. The same events reach SSE and
+//!    whole-reply clients.
 
 pub mod actors;
 pub mod api;

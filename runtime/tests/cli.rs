@@ -58,7 +58,7 @@ fn check_accepts_every_kind_and_says_which_wit_it_targets() {
         (
             "courier",
             "notifier",
-            "notifier   Test courier (Push channel)",
+            "notifier   Test courier (push channel)",
         ),
         ("campus", "lms", "lms        Campus LMS (platform `campus`)"),
         ("echo", "tutor", "tutor      echo"),

@@ -27,7 +27,7 @@ fn args() -> (tempfile::TempDir, penpal::config::ServeArgs) {
 
 fn trusted(list: &[&str]) -> Vec<ipnet::IpNet> {
     list.iter()
-        .map(|s| penpal::api::parse_network(s).unwrap())
+        .map(|s| penpal::config::parse_network(s).unwrap())
         .collect()
 }
 

@@ -13,6 +13,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod rooms;
+
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
@@ -41,8 +43,10 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         serve: Vec<String>,
     },
-    /// Build every plugin; check formatting and lints; run every test.
+    /// Build every plugin; check formatting, lints and room dependencies; run every test.
     Test,
+    /// Check that the runtime's rooms depend downward only.
+    Rooms,
     /// Build plugins/ and the test guests for wasm32-wasip2.
     BuildPlugins,
     /// Run the benchmarks.
@@ -70,6 +74,7 @@ fn main() -> Result<()> {
             run(&mut cmd)
         }
         Task::Test => test(&root),
+        Task::Rooms => rooms::check(&root),
         Task::Load { load } => {
             build_plugins(&root)?;
             // The same build of the server as `run`, so neither rebuilds the other's stack.
@@ -199,6 +204,7 @@ fn package(krate: &Path, target_dir: &Path, out: &Path) -> Result<()> {
 }
 
 fn test(root: &Path) -> Result<()> {
+    rooms::check(root)?;
     build_plugins(root)?;
     run(cargo().current_dir(root).args(["fmt", "--all", "--check"]))?;
     for (workspace, _) in GUEST_WORKSPACES {
@@ -308,5 +314,9 @@ fn browser_test_setup(root: &Path) -> Result<()> {
     run(Command::new("npm")
         .current_dir(root.join("runtime/tests/web"))
         .args(["ci", "--no-audit", "--no-fund"]))
-    .context("the browser test needs Node.js and npm (to install playwright-core and axe-core)")
+    .context("the browser test needs Node.js and npm (to install playwright-core and axe-core)")?;
+    run(Command::new("npm")
+        .current_dir(root.join("runtime/tests/asyncapi"))
+        .args(["ci", "--no-audit", "--no-fund"]))
+    .context("the protocol test needs Node.js and npm (to install @asyncapi/parser and ajv)")
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::api::App;
@@ -20,6 +20,9 @@ use crate::auth::routes::user_by_id;
 use crate::store::new_id;
 use crate::tutoring::conversations::{self, Conversation as Row, Message as Stored};
 use crate::tutoring::profile::Profile;
+use crate::tutoring::protocol::{
+    ConversationClosed, MessageAccepted, Running, ServerEvent, TurnComplete, TurnDelta, TurnError,
+};
 use crate::tutoring::turn::{self, Completed, Failure};
 
 /// How often an actor checks whether it is idle.
@@ -32,28 +35,18 @@ pub const MAX_MESSAGE_CHARS: usize = 4000;
 /// An event for clients, serialised once and shared by every subscriber.
 #[derive(Debug)]
 pub struct Event {
-    /// Its `type`, also the SSE event name.
-    pub name: &'static str,
-    /// The JSON text sent to clients.
+    /// The event.
+    pub event: ServerEvent,
+    /// Its JSON text, as sent to clients.
     pub json: String,
-    /// The JSON value (for whole-reply requests).
-    pub value: Value,
-    /// The turn it belongs to.
-    pub turn_id: Option<String>,
-    /// Whether it ends its turn.
-    pub terminal: bool,
 }
 
 impl Event {
-    /// An event `name` with `body`'s fields.
-    pub fn new(name: &'static str, turn_id: Option<&str>, mut body: Value) -> Arc<Event> {
-        body["type"] = json!(name);
+    /// `event`, serialised once.
+    pub fn new(event: ServerEvent) -> Arc<Event> {
         Arc::new(Event {
-            name,
-            json: body.to_string(),
-            value: body,
-            turn_id: turn_id.map(str::to_string),
-            terminal: matches!(name, "turn.complete" | "turn.error"),
+            json: event.to_json(),
+            event,
         })
     }
 }
@@ -72,15 +65,7 @@ pub enum Subscriber {
 }
 
 /// The turn being answered, as far as it has got.
-#[derive(Debug, Clone, Serialize)]
-pub struct Snapshot {
-    /// The turn.
-    pub turn_id: String,
-    /// The learner message it answers (0 while it is being stored).
-    pub learner_seq: i64,
-    /// The reply so far.
-    pub text: String,
-}
+pub type Snapshot = Running;
 
 /// Subscribe; answers the subscription id and the running turn, if any.
 #[derive(Message)]
@@ -303,11 +288,10 @@ impl Conversation {
                 if let Some(r) = act.running.as_mut() {
                     r.learner_seq = seq;
                 }
-                act.broadcast(Event::new(
-                    "message.accepted",
-                    Some(&turn_id),
-                    json!({"turn_id": turn_id, "message": message}),
-                ));
+                act.broadcast(Event::new(ServerEvent::MessageAccepted(MessageAccepted {
+                    turn_id: turn_id.clone(),
+                    message: message.clone(),
+                })));
                 act.start_turn(ctx, turn_id.clone(), (conv, ended), message, profile);
                 Ok(Accepted { turn_id, seq })
             }
@@ -442,11 +426,11 @@ impl Handler<Delta> for Conversation {
         };
         let offset = running.text.len();
         running.text.push_str(&msg.text);
-        let event = Event::new(
-            "turn.delta",
-            Some(&msg.turn_id),
-            json!({"turn_id": msg.turn_id, "offset": offset, "text": msg.text}),
-        );
+        let event = Event::new(ServerEvent::TurnDelta(TurnDelta {
+            turn_id: msg.turn_id,
+            offset,
+            text: msg.text,
+        }));
         self.broadcast(event);
     }
 }
@@ -464,20 +448,24 @@ impl Handler<Finished> for Conversation {
                 if done.over_budget {
                     turn::maybe_compress(self.app.clone(), self.id.clone());
                 }
-                Event::new(
-                    "turn.complete",
-                    Some(&msg.turn_id),
-                    json!({"turn_id": msg.turn_id, "learner": done.learner, "reply": done.reply,
-                           "corrections": done.learner.corrections, "vocabulary": done.learner.vocabulary,
-                           "level": done.level, "debrief": done.reply.debrief}),
-                )
+                Event::new(ServerEvent::TurnComplete(Box::new(TurnComplete {
+                    turn_id: msg.turn_id,
+                    corrections: done.learner.corrections.clone(),
+                    vocabulary: done.learner.vocabulary.clone(),
+                    debrief: done.reply.debrief.clone(),
+                    learner: done.learner,
+                    reply: done.reply,
+                    level: done.level,
+                })))
             }
-            Err(f) => Event::new(
-                "turn.error",
-                Some(&msg.turn_id),
-                json!({"turn_id": msg.turn_id, "seq": msg.learner_seq, "code": f.code, "message": f.message,
-                       "retryable": f.retryable, "support_id": f.support_id}),
-            ),
+            Err(f) => Event::new(ServerEvent::TurnError(TurnError {
+                turn_id: msg.turn_id,
+                seq: msg.learner_seq,
+                code: f.code.to_string(),
+                message: f.message,
+                retryable: f.retryable,
+                support_id: f.support_id,
+            })),
         };
         self.broadcast(event);
     }
@@ -487,11 +475,11 @@ impl Handler<Close> for Conversation {
     type Result = ();
 
     fn handle(&mut self, _: Close, ctx: &mut Context<Self>) {
-        self.broadcast(Event::new(
-            "conversation.closed",
-            None,
-            json!({"conversation": self.id}),
-        ));
+        self.broadcast(Event::new(ServerEvent::ConversationClosed(
+            ConversationClosed {
+                conversation: self.id.clone(),
+            },
+        )));
         ctx.stop();
     }
 }

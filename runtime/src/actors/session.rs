@@ -8,8 +8,6 @@
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use serde::Deserialize;
-use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::conversation::{
@@ -17,6 +15,10 @@ use super::conversation::{
 };
 use crate::store::Db;
 use crate::tutoring::conversations;
+use crate::tutoring::protocol::{
+    ClientFrame, FrameError, Hello, MessageStored, Pong, Replayed, Resume, RetryMessage,
+    SendMessage, ServerEvent, TurnResume,
+};
 
 /// How often the server pings.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
@@ -51,25 +53,6 @@ pub struct Heard;
 #[rtype(result = "()")]
 pub struct Closed;
 
-/// What clients send.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum Frame {
-    /// A new learner message.
-    Message {
-        text: String,
-        /// Echoed back so the client can match its optimistic copy.
-        #[serde(default)]
-        client_id: Option<String>,
-    },
-    /// Answer a failed message again.
-    Retry { seq: i64 },
-    /// Send everything after `after_seq`, then the running turn so far.
-    Resume { after_seq: i64 },
-    /// Application-level keep-alive.
-    Ping,
-}
-
 /// The actor.
 pub struct Session {
     conversation: Addr<Conversation>,
@@ -102,6 +85,10 @@ impl Session {
         }
     }
 
+    fn event(&self, ctx: &mut Context<Self>, event: ServerEvent) {
+        self.send(ctx, event.to_json());
+    }
+
     fn send(&self, ctx: &mut Context<Self>, text: String) {
         if self.out.try_send(Out::Text(text)).is_err() {
             tracing::debug!("socket queue full or closed: dropping a slow client");
@@ -111,11 +98,14 @@ impl Session {
     }
 
     fn error(&self, ctx: &mut Context<Self>, code: &str, message: &str, client_id: Option<&str>) {
-        let mut body = json!({"type": "error", "code": code, "message": message});
-        if let Some(id) = client_id {
-            body["client_id"] = json!(id);
-        }
-        self.send(ctx, body.to_string());
+        self.event(
+            ctx,
+            ServerEvent::Error(FrameError {
+                code: code.to_string(),
+                message: message.to_string(),
+                client_id: client_id.map(str::to_string),
+            }),
+        );
     }
 
     fn resume(&mut self, ctx: &mut Context<Self>, after: i64) {
@@ -135,12 +125,19 @@ impl Session {
             (missed, running)
         };
         ctx.spawn(work.into_actor(self).map(|(missed, running), act, ctx| {
-            for m in missed {
-                let seq = m.seq;
-                act.send(ctx, json!({"type": "message", "seq": seq, "message": m}).to_string());
+            for message in missed {
+                let seq = message.seq;
+                act.event(ctx, ServerEvent::Replayed(Replayed { seq, message }));
             }
             if let Some(r) = running {
-                act.send(ctx, json!({"type": "turn.resume", "turn_id": r.turn_id, "seq": r.learner_seq, "text": r.text}).to_string());
+                act.event(
+                    ctx,
+                    ServerEvent::TurnResume(TurnResume {
+                        turn_id: r.turn_id,
+                        seq: r.learner_seq,
+                        text: r.text,
+                    }),
+                );
             }
         }));
     }
@@ -165,13 +162,19 @@ impl Actor for Session {
             .map(|res, act, ctx| match res {
                 Ok(conversation::Subscribed(id, running)) => {
                     act.subscription = Some(id);
-                    act.send(ctx, json!({"type": "hello", "conversation": act.conversation_id, "running": running}).to_string());
+                    let hello = Hello {
+                        conversation: act.conversation_id.clone(),
+                        running,
+                    };
+                    act.event(ctx, ServerEvent::Hello(hello));
                     if let Some(after) = act.resume_from.take() {
                         act.resume(ctx, after);
                     }
                 }
                 Err(_) => {
-                    let _ = act.out.try_send(Out::Close(1011, "conversation unavailable"));
+                    let _ = act
+                        .out
+                        .try_send(Out::Close(1011, "conversation unavailable"));
                     ctx.stop();
                 }
             })
@@ -216,23 +219,17 @@ impl Handler<Inbound> for Session {
 
     fn handle(&mut self, msg: Inbound, ctx: &mut Context<Self>) {
         self.heard = Instant::now();
-        let frame: Frame = match serde_json::from_str(&msg.0) {
+        let frame = match ClientFrame::parse(&msg.0) {
             Ok(f) => f,
             Err(e) => {
-                let hint = "send {\"type\":\"message\",\"text\":\"…\"}, {\"type\":\"retry\",\"seq\":N}, {\"type\":\"resume\",\"after_seq\":N} or {\"type\":\"ping\"}";
-                self.error(
-                    ctx,
-                    "bad_frame",
-                    &format!("unreadable frame ({e}); {hint}"),
-                    None,
-                );
+                self.error(ctx, "bad_frame", &e, None);
                 return;
             }
         };
         match frame {
-            Frame::Ping => self.send(ctx, json!({"type": "pong"}).to_string()),
-            Frame::Resume { after_seq } => self.resume(ctx, after_seq),
-            Frame::Message { text, client_id } => {
+            ClientFrame::Ping(_) => self.event(ctx, ServerEvent::Pong(Pong {})),
+            ClientFrame::Resume(Resume { after_seq }) => self.resume(ctx, after_seq),
+            ClientFrame::Message(SendMessage { text, client_id }) => {
                 if let Err(e) = conversation::check_text(&text) {
                     self.error(ctx, e.code(), &e.to_string(), client_id.as_deref());
                     return;
@@ -242,18 +239,29 @@ impl Handler<Inbound> for Session {
                     .into_actor(self)
                     .map(move |res, act, ctx| match res {
                         Ok(Ok(accepted)) => {
-                            let mut body = json!({"type": "message.stored", "turn_id": accepted.turn_id, "seq": accepted.seq});
-                            if let Some(id) = &client_id {
-                                body["client_id"] = json!(id);
-                            }
-                            act.send(ctx, body.to_string());
+                            let stored = MessageStored {
+                                turn_id: accepted.turn_id,
+                                seq: accepted.seq,
+                                client_id: client_id.clone(),
+                            };
+                            act.event(ctx, ServerEvent::MessageStored(stored));
                         }
-                        Ok(Err(refusal)) => act.error(ctx, refusal.code(), &refusal.to_string(), client_id.as_deref()),
-                        Err(_) => act.error(ctx, "unavailable", "the conversation is restarting; send again", client_id.as_deref()),
+                        Ok(Err(refusal)) => act.error(
+                            ctx,
+                            refusal.code(),
+                            &refusal.to_string(),
+                            client_id.as_deref(),
+                        ),
+                        Err(_) => act.error(
+                            ctx,
+                            "unavailable",
+                            "the conversation is restarting; send again",
+                            client_id.as_deref(),
+                        ),
                     })
                     .spawn(ctx);
             }
-            Frame::Retry { seq } => {
+            ClientFrame::Retry(RetryMessage { seq }) => {
                 self.conversation
                     .send(Retry(seq))
                     .into_actor(self)

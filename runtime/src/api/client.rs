@@ -119,18 +119,10 @@ impl std::fmt::Display for ClientKey {
     }
 }
 
-/// Parses a network: a CIDR (`10.0.0.0/8`) or a single address (trusted proxies, networks
-/// plugins may reach).
-pub fn parse_network(s: &str) -> Result<IpNet, String> {
-    let s = s.trim();
-    s.parse::<IpNet>()
-        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("`{s}` is not an address or CIDR such as 10.0.0.0/8 or ::1"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::parse_network;
     use axum::http::HeaderValue;
 
     fn xff(values: &[&str]) -> HeaderMap {

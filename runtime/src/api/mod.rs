@@ -21,7 +21,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
-pub use client::{ClientIp, ClientKey, client_addr, parse_network};
+pub use client::{ClientIp, ClientKey, client_addr};
 pub use error::{ApiError, ApiResult, redact_secrets, report};
 pub use extract::{AuthUser, Json, Operator, Path, Query, bearer};
 
@@ -123,6 +123,7 @@ pub fn router(app: AppState) -> Router {
         .merge(crate::ops::router())
         .split_for_parts();
     let doc = Arc::new(docs::finish(doc));
+    let asyncapi = Arc::new(crate::tutoring::protocol::asyncapi());
     let max_body = app.settings.max_body;
     let body_timeout = app.settings.body_timeout;
     let cors = cors(&app.settings.cors_origins);
@@ -131,6 +132,13 @@ pub fn router(app: AppState) -> Router {
             "/openapi.json",
             axum::routing::get(move || {
                 let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .route(
+            "/asyncapi.json",
+            axum::routing::get(move || {
+                let doc = asyncapi.clone();
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )

@@ -48,7 +48,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 const NONE: u64 = u64::MAX;
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets requests in progress
-/// finish (up to [`DRAIN`]).
+/// finish (up to `DRAIN`).
 pub async fn serve(
     listener: TcpListener,
     router: Router,

@@ -270,6 +270,31 @@ pub enum Level {
     C2,
 }
 
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Level::A1 => "A1",
+            Level::A2 => "A2",
+            Level::B1 => "B1",
+            Level::B2 => "B2",
+            Level::C1 => "C1",
+            Level::C2 => "C2",
+        })
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Push => "push",
+            Channel::Chat => "chat",
+            Channel::Webhook => "webhook",
+        })
+    }
+}
+
 macro_rules! validated_string {
     ($(#[$doc:meta])* $name:ident, $check:expr, $what:literal) => {
         $(#[$doc])*

@@ -11,7 +11,7 @@
 //! - **No ambient authority**: WASI is linked with an empty context (no files, environment,
 //!   sockets or stdin), each `penpal:plugin` capability answers `denied` unless requested
 //!   *and* granted ([`capabilities`]), and `wasi:http` reaches only granted hosts
-//!   ([`outbound`]).
+//!   ([`capabilities`]).
 //! - **Limits on every call** ([`limits`]): memory cap, CPU deadline, wall-clock timeout,
 //!   output size. A failure fails that call alone and is counted ([`health`]).
 //! - **Hot swap**: the installed map holds `Arc`s; installing a version replaces the entry,

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::profile::{Profile, language};
+use super::profile::{Cefr, Profile, language};
 use super::tutor as types;
 use crate::api::{ApiError, ApiResult, AppState, AuthUser, Json, Path, Query};
 use crate::auth::routes::user_by_id;
@@ -483,12 +483,7 @@ async fn create(
             ));
         }
         let level = profile.level(&language);
-        if !info
-            .levels
-            .0
-            .iter()
-            .any(|l| format!("{l:?}") == level.as_str())
-        {
+        if !info.levels.0.iter().any(|l| Cefr::from(*l) == level) {
             return Err(ApiError::invalid(
                 "personality",
                 format!(
@@ -713,7 +708,12 @@ async fn tutors(State(app): State<AppState>) -> ApiResult<Json<Vec<Tutor>>> {
             description: p.manifest.plugin.description.0.clone(),
             languages: info.languages.0.iter().map(|l| l.0.clone()).collect(),
             modes: info.modes.0.iter().map(|m| m.to_string()).collect(),
-            levels: info.levels.0.iter().map(|l| format!("{l:?}")).collect(),
+            levels: info
+                .levels
+                .0
+                .iter()
+                .map(|l| Cefr::from(*l).as_str().to_string())
+                .collect(),
             scenarios: scenarios
                 .into_iter()
                 .map(|s| ScenarioInfo {

@@ -6,6 +6,7 @@
 //! single-use ticket valid for 60 seconds from `POST …/live-ticket` (with their bearer token)
 //! and pass it as `?ticket=`; other clients may send `Authorization: Bearer` on the upgrade.
 
+use super::protocol::{FrameError, ServerEvent, SessionEnded};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -245,9 +246,10 @@ async fn serve(
         Session::start_in_arbiter(&arbiter, move |_| Session::new(conv, id, db, tx, after));
     let ended = tokio::spawn(async move {
         watch.ended().await;
-        let event =
-            json!({"type": "session.ended", "message": "this session has ended: sign in again"});
-        let _ = ended_tx.send(Out::Text(event.to_string())).await;
+        let event = ServerEvent::SessionEnded(SessionEnded {
+            message: "this session has ended: sign in again".into(),
+        });
+        let _ = ended_tx.send(Out::Text(event.to_json())).await;
         let _ = ended_tx
             .send(Out::Close(SESSION_ENDED, "session ended"))
             .await;
@@ -282,9 +284,15 @@ async fn serve(
             Err(e) => {
                 if too_big(e) {
                     // Say why before closing, so the client can tell the learner.
-                    let event = json!({"type": "error", "code": "too_large",
-                        "message": format!("a frame may carry at most {} KiB: send shorter messages", MAX_FRAME / 1024)});
-                    let _ = control.send(Out::Text(event.to_string())).await;
+                    let event = ServerEvent::Error(FrameError {
+                        code: "too_large".into(),
+                        message: format!(
+                            "a frame may carry at most {} KiB: send shorter messages",
+                            MAX_FRAME / 1024
+                        ),
+                        client_id: None,
+                    });
+                    let _ = control.send(Out::Text(event.to_json())).await;
                     let _ = control.send(Out::Close(1009, "message too big")).await;
                     // The rest of the refused frame is still unread: closing the socket now
                     // would reset the connection and could destroy the close frame in flight.
@@ -389,7 +397,7 @@ async fn run_turn(
     }
     let wait = async {
         while let Some(ev) = rx.recv().await {
-            if ev.terminal && ev.turn_id.as_deref() == Some(turn_id.as_str()) {
+            if ev.event.is_terminal() && ev.event.turn_id() == Some(turn_id.as_str()) {
                 return Some(ev);
             }
         }
@@ -397,33 +405,27 @@ async fn run_turn(
     };
     let ev = tokio::time::timeout(TURN_WAIT, wait).await.ok().flatten();
     drop(guard);
-    match ev {
-        Some(ev) if ev.name == "turn.complete" => {
-            Ok((StatusCode::CREATED, axum::Json(ev.value.clone())).into_response())
+    match ev.as_deref().map(|e| &e.event) {
+        Some(complete @ ServerEvent::TurnComplete(_)) => {
+            Ok((StatusCode::CREATED, axum::Json(complete.clone())).into_response())
         }
-        Some(ev) => {
-            let code = ev.value["code"].as_str().unwrap_or("unavailable");
-            let message = ev.value["message"]
-                .as_str()
-                .unwrap_or("the tutor could not answer")
-                .to_string();
-            let retryable = ev.value["retryable"].as_bool().unwrap_or(true);
-            let status = if code == "tutor_refused" {
+        Some(ServerEvent::TurnError(e)) => {
+            let status = if e.code == "tutor_refused" {
                 StatusCode::UNPROCESSABLE_ENTITY
             } else {
                 StatusCode::SERVICE_UNAVAILABLE
             };
-            let support_id = ev.value["support_id"].clone();
             Ok((
                 status,
                 axum::Json(
-                    json!({"error": {"code": code, "message": message, "retryable": retryable,
-                "seq": accepted.seq, "support_id": support_id}}),
+                    json!({"error": {"code": e.code, "message": e.message, "retryable": e.retryable,
+                "seq": accepted.seq, "support_id": e.support_id}}),
                 ),
             )
                 .into_response())
         }
-        None => Err(ApiError::Unavailable(format!(
+        // Only a terminal event of this turn ends the wait: anything else is no answer yet.
+        _ => Err(ApiError::Unavailable(format!(
             "no reply yet; your message is saved as #{}: read the conversation later",
             accepted.seq
         ))),
@@ -444,13 +446,13 @@ fn async_stream(
             }
             loop {
                 let ev = rx.recv().await?;
-                if ev.turn_id.as_deref() != Some(turn_id.as_str()) {
+                if ev.event.turn_id() != Some(turn_id.as_str()) {
                     continue;
                 }
                 let out = axum::response::sse::Event::default()
-                    .event(ev.name)
+                    .event(ev.event.name())
                     .data(ev.json.clone());
-                return Some((Ok(out), (rx, turn_id, guard, ev.terminal)));
+                return Some((Ok(out), (rx, turn_id, guard, ev.event.is_terminal())));
             }
         },
     )

@@ -130,6 +130,21 @@ impl Cefr {
     }
 }
 
+/// A manifest's level (`levels = ["B1"]`) in the learner's terms.
+impl From<crate::plugins::manifest::Level> for Cefr {
+    fn from(l: crate::plugins::manifest::Level) -> Cefr {
+        use crate::plugins::manifest::Level;
+        match l {
+            Level::A1 => Cefr::A1,
+            Level::A2 => Cefr::A2,
+            Level::B1 => Cefr::B1,
+            Level::B2 => Cefr::B2,
+            Level::C1 => Cefr::C1,
+            Level::C2 => Cefr::C2,
+        }
+    }
+}
+
 /// How many errors to point out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -151,8 +151,9 @@ pub struct SessionEnded {
 /// A frame the server could not take.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FrameError {
-    /// `invalid_frame`, `busy`, `empty`, `too_long`, `not_retryable`, `too_large`,
-    /// `unavailable`…
+    /// `bad_frame` (not a frame of this protocol), `turn_in_progress`, `empty_message`,
+    /// `message_too_long`, `not_retryable`, `not_found`, `too_large` (over 16 KiB; the socket
+    /// closes with 1009) or `unavailable` (try again).
     pub code: String,
     /// For people.
     pub message: String,
@@ -361,11 +362,24 @@ pub fn asyncapi() -> Value {
     };
     schemas.extend(client_schemas);
 
+    let schemas: serde_json::Map<String, Value> = schemas
+        .into_iter()
+        .map(|(name, schema)| (name, serde_json::to_value(schema).unwrap_or(Value::Null)))
+        .collect();
+    // A message's payload is its type's schema with the `type` tag added (and required): the
+    // tag is part of every frame, and a frame type that refuses unknown fields must list it.
     let payload = |d: &Described| {
-        json!({"allOf": [
-            {"type": "object", "required": ["type"], "properties": {"type": {"const": d.name}}},
-            {"$ref": format!("#/components/schemas/{}", d.schema)}
-        ]})
+        let mut schema = schemas.get(d.schema).cloned().unwrap_or_else(|| json!({}));
+        if let Some(object) = schema.as_object_mut() {
+            object.insert("type".into(), json!("object"));
+            let properties = object.entry("properties").or_insert_with(|| json!({}));
+            properties["type"] = json!({"const": d.name});
+            let required = object.entry("required").or_insert_with(|| json!([]));
+            if let Some(list) = required.as_array_mut() {
+                list.insert(0, json!("type"));
+            }
+        }
+        schema
     };
     let mut messages = serde_json::Map::new();
     let mut live = serde_json::Map::new();
@@ -407,12 +421,8 @@ pub fn asyncapi() -> Value {
         );
         received.push(json!({"$ref": format!("#/channels/live/messages/{key}")}));
     }
-    let schemas: serde_json::Map<String, Value> = schemas
-        .into_iter()
-        .map(|(name, schema)| (name, serde_json::to_value(schema).unwrap_or(Value::Null)))
-        .collect();
     json!({
-        "asyncapi": "3.0.0",
+        "asyncapi": "3.1.0",
         "info": {
             "title": "Penpal live protocol",
             "version": "1.0.0",

@@ -21,6 +21,7 @@ use super::conversations::{self, Conversation, Correction, Message, Word};
 use super::memory;
 use super::profile::{Cefr, Profile};
 use super::progress;
+use super::protocol::LevelSeen;
 use super::tutor::{self, TurnContext, TurnReview};
 use crate::api::App;
 use crate::api::report;
@@ -42,15 +43,6 @@ pub struct Completed {
     /// Whether the unsummarised turns now outgrow the memory budget.
     #[serde(skip)]
     pub over_budget: bool,
-}
-
-/// A level signal.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct LevelSeen {
-    /// The level observed.
-    pub observed: Cefr,
-    /// From 0 to 1.
-    pub confidence: f32,
 }
 
 /// Why a turn failed, as the learner hears it: a stable code, a fixed message (clients

@@ -1,13 +1,13 @@
 //! The host capabilities plugins import — `log`, `config`, `kv`, `llm`, outbound `wasi:http` —
 //! one file each, and the per-call state they run against.
 //!
-//! Each capability has the same small life cycle ([`Capability`]): it **links** its imports for
+//! Each capability has the same small life cycle (`Capability`): it **links** its imports for
 //! every WIT version the host runs, it **validates** at load what a plugin was granted against
 //! what the host can give (warnings an operator sees), and it makes its **per-call state** the
 //! first time a call uses it — a call that never logs or fetches pays nothing for either. A
-//! capability's host functions see a borrowed view ([`Ctx`]): the plugin's identity, the
+//! capability's host functions see a borrowed view (`Ctx`): the plugin's identity, the
 //! host's services and that capability's own state, never the rest of the call. Adding a
-//! capability is one file here, its line in [`capabilities!`], and its WIT.
+//! capability is one file here, its line in `capabilities!`, and its WIT.
 //!
 //! Every capability is linked for every plugin so that any component instantiates, but each
 //! call checks what this plugin was *granted* (its manifest's request intersected with the
