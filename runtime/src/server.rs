@@ -180,6 +180,11 @@ pub async fn run_on(
         signups: Window::new(Duration::from_secs(3600)),
         demo: DemoLimiter::new(a.demo_turns_per_day, a.demo_budget_per_day),
         conversations: Registry::default(),
+        // Each room holding personal data adds its part here.
+        personal: vec![
+            Arc::new(crate::auth::routes::Accounts),
+            Arc::new(crate::tutoring::personal::Tutoring),
+        ],
         settings: Settings {
             trusted_proxies: a.trusted_proxies.clone(),
             secure_cookies: a.secure_cookies,

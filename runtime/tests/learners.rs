@@ -169,7 +169,9 @@ async fn say(ws: &mut Socket, text: &str) {
 #[actix_rt::test]
 async fn the_whole_learner_journey() {
     let data = tempfile::tempdir().unwrap();
-    let server = start(serve_args(data.path(), None)).await;
+    // The test keeps a handle on the database, to see what deleting the account leaves.
+    let db = penpal::store::Db::connect("mem://", None).await.unwrap();
+    let server = start_on(serve_args(data.path(), None), db.clone()).await;
     let ana = Learner::register(&server, "ana@example.com").await;
     ana.onboard("B1").await;
     let conv = ana.conversation().await;
@@ -390,6 +392,24 @@ async fn the_whole_learner_journey() {
     )
     .await;
     assert_eq!(status, 401);
+    // Ana was the only account: every table she touched (all but the migration record) is
+    // empty now — a table a new room adds is checked too.
+    let info = db.run("INFO FOR DB", json!({})).await.unwrap();
+    let tables: Vec<String> = info[0]["tables"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|t| *t != "migration")
+        .cloned()
+        .collect();
+    assert!(tables.len() >= 8, "{tables:?}");
+    for table in tables {
+        let rows: Vec<Value> = db
+            .rows(&format!("SELECT * FROM {table}"), json!({}))
+            .await
+            .unwrap();
+        assert!(rows.is_empty(), "{table} still holds {rows:?}");
+    }
     server.stop().await;
 }
 

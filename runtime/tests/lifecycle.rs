@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use penpal::actors::supervisor::{BreakerPolicy, Install, ListPlugins, PluginSupervisor};
+use penpal::plugins::bindings::v0_2;
 use penpal::plugins::health::Breaker;
 use penpal::plugins::{
     CacheOutcome, CallError, Capabilities, CompileCache, Limits, Package, PluginHost, Services,
@@ -60,8 +61,25 @@ async fn calls_keep_succeeding_while_a_new_version_is_installed() {
         .await
         .unwrap();
     assert_eq!(reply_text(&plan), "echo 2.0.0: after");
-    // …while whoever still holds the old version can finish on it.
+    // …while whoever still holds the old version can still call it, and it answers as v1.
     assert_eq!(old.manifest.plugin.version.to_string(), "1.0.0");
+    let held = turn("held", CefrLevel::B1, ChatMode::Tutor);
+    let ctx = &held;
+    let on_old = host
+        .call(
+            &old,
+            "plan-turn",
+            |t: v0_2::tutor::Tutor, mut store| async move {
+                let r = t
+                    .penpal_plugin_tutoring()
+                    .call_plan_turn(&mut store, ctx)
+                    .await;
+                (store, penpal::plugins::lift(r))
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply_text(&on_old), "echo 1.0.0: held");
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.store(true, Ordering::Relaxed);
     for (i, caller) in callers.into_iter().enumerate() {

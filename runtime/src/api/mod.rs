@@ -79,6 +79,8 @@ pub struct App {
     pub demo: DemoLimiter,
     /// Running conversation actors.
     pub conversations: Registry,
+    /// Every room's part of a person's data, for the export and account deletion.
+    pub personal: Vec<Arc<dyn crate::store::personal::PersonalData>>,
     /// Settings.
     pub settings: Settings,
 }

@@ -1,5 +1,6 @@
 //! The account's routes: register, login, refresh, logout, change password, delete, export.
 
+use crate::store::personal::{self, PersonalData};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -325,23 +326,14 @@ async fn delete_account(
     }
     tokens::revoke_others(&app.db, &app.keys, &user.id, None).await?;
     app.conversations.forget_user(&user.id);
-    app.db
-        .exec(
-            "BEGIN TRANSACTION;
-             FOR $c IN (SELECT VALUE record::id(id) FROM conversation WHERE user = $u) {
-                 DELETE message:[$c, NONE]..=[$c, ..];
-             };
-             DELETE conversation WHERE user = $u;
-             DELETE vocab:[$u, NONE]..=[$u, ..];
-             DELETE turn_stat:[$u, NONE]..=[$u, ..];
-             DELETE usage:[$u, NONE]..=[$u, ..];
-             DELETE live_ticket WHERE user = $u;
-             DELETE refresh_token WHERE user = $u;
-             DELETE type::record('user', $u);
-             COMMIT TRANSACTION;",
-            json!({"u": user.id}),
-        )
-        .await?;
+    let rooms: Vec<&dyn PersonalData> = app.personal.iter().map(AsRef::as_ref).collect();
+    personal::delete(
+        &app.db,
+        &user.id,
+        &rooms,
+        "DELETE type::record('user', $u);",
+    )
+    .await?;
     tracing::info!(user = %user.id, "account deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -353,16 +345,28 @@ pub struct Export {
     exported_at: String,
     /// The account, without its password hash.
     account: Value,
-    /// Conversations, each with its messages.
-    conversations: Vec<Value>,
-    /// Vocabulary with its review schedule.
-    vocabulary: Vec<Value>,
-    /// Per-turn statistics.
-    turn_stats: Vec<Value>,
-    /// Model usage.
-    usage: Vec<Value>,
-    /// Sessions (refresh tokens are stored hashed; the hashes are not exported).
-    sessions: Vec<Value>,
+    /// Each room's part, by key: today `sessions` (refresh tokens are stored hashed; the
+    /// hashes are not exported), `conversations` (each with its messages), `vocabulary` (with
+    /// its review schedule), `turn_stats` and `usage`.
+    #[serde(flatten)]
+    #[schema(additional_properties)]
+    parts: serde_json::Map<String, Value>,
+}
+
+/// The account room's part of a person's data: their sessions.
+pub struct Accounts;
+
+impl PersonalData for Accounts {
+    fn export(&self) -> &'static [(&'static str, &'static str)] {
+        &[(
+            "sessions",
+            "SELECT family, created_at, expires_at, used_at, revoked FROM refresh_token WHERE user = $u ORDER BY created_at",
+        )]
+    }
+
+    fn delete(&self) -> &'static str {
+        "DELETE refresh_token WHERE user = $u;"
+    }
 }
 
 #[utoipa::path(get, path = "/v1/me/export", tag = "account",
@@ -371,49 +375,13 @@ async fn export(State(app): State<AppState>, user: AuthUser) -> ApiResult<Json<E
     let u = json!({"u": user.id});
     let mut account: Vec<Value> = app
         .db
-        .rows("SELECT record::id(id) AS id, email, role, created_at, password_changed_at, profile FROM type::record('user', $u)", u.clone())
+        .rows("SELECT record::id(id) AS id, email, role, created_at, password_changed_at, profile FROM type::record('user', $u)", u)
         .await?;
-    let conversations: Vec<Value> = app
-        .db
-        .rows(
-            "SELECT *, record::id(id) AS id,
-                (SELECT seq, role, text, created_at, status, corrections, vocabulary, debrief FROM message:[record::id($parent.id), NONE]..=[record::id($parent.id), ..] ORDER BY seq) AS messages
-             FROM conversation WHERE user = $u ORDER BY created_at",
-            u.clone(),
-        )
-        .await?;
-    let vocabulary = app
-        .db
-        .rows(
-            "SELECT * OMIT id FROM vocab:[$u, NONE]..=[$u, ..] ORDER BY added_at",
-            u.clone(),
-        )
-        .await?;
-    let turn_stats = app
-        .db
-        .rows(
-            "SELECT * OMIT id FROM turn_stat:[$u, NONE]..=[$u, ..] ORDER BY at",
-            u.clone(),
-        )
-        .await?;
-    let usage = app
-        .db
-        .rows(
-            "SELECT * OMIT id FROM usage:[$u, NONE]..=[$u, ..] ORDER BY at",
-            u.clone(),
-        )
-        .await?;
-    let sessions = app
-        .db
-        .rows("SELECT family, created_at, expires_at, used_at, revoked FROM refresh_token WHERE user = $u ORDER BY created_at", u)
-        .await?;
+    let rooms: Vec<&dyn PersonalData> = app.personal.iter().map(AsRef::as_ref).collect();
+    let parts = personal::export(&app.db, &user.id, &rooms).await?;
     Ok(Json(Export {
         exported_at: crate::store::rfc3339(now_ms()),
         account: account.pop().ok_or(ApiError::NotFound("account"))?,
-        conversations,
-        vocabulary,
-        turn_stats,
-        usage,
-        sessions,
+        parts,
     }))
 }

@@ -5,6 +5,7 @@ pub mod conversations;
 pub mod demo;
 pub mod live;
 pub mod memory;
+pub mod personal;
 pub mod profile;
 pub mod progress;
 pub mod protocol;
