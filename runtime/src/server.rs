@@ -5,9 +5,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::actors::conversation::Registry;
@@ -21,7 +18,7 @@ use crate::config::{LlmArgs, PluginArgs, ServeArgs};
 use crate::llm::scripted::{self, Script};
 use crate::llm::{LlmClient, LlmSettings};
 use crate::ops::LlmInfo;
-use crate::plugins::capabilities::{BoxFuture, KvStore, LlmBackend};
+use crate::plugins::capabilities::{DbKv, KvStore, LlmBackend};
 use crate::plugins::{CompileCache, LoadError, Package, PluginHost, Services};
 use crate::store::Db;
 use crate::tutoring::demo::DemoLimiter;
@@ -214,143 +211,4 @@ pub async fn run_on(
     // Conversation actors hold the app; stopping them lets the database close.
     app.conversations.close_all();
     Ok(())
-}
-
-/// The record id of a plugin's key: a hash, so any key is a valid id.
-fn kv_id(ns: &str, key: &str) -> String {
-    crate::auth::tokens::hash_token(&format!("{ns}\u{0}{key}"))
-}
-
-/// Plugins' key-value data in the database, so it survives restarts and is shared by nodes.
-struct DbKv(Db);
-
-impl KvStore for DbKv {
-    fn get<'a>(
-        &'a self,
-        ns: &'a str,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, String>> {
-        Box::pin(async move {
-            #[derive(serde::Deserialize)]
-            struct Row {
-                value: String,
-            }
-            let row: Option<Row> = self
-                .0
-                .one(
-                    // `value` is a keyword (SELECT VALUE); read the row by its key instead.
-                    "SELECT * FROM type::record('plugin_kv', $id)",
-                    json!({"id": kv_id(ns, key)}),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            row.map(|r| B64.decode(r.value).map_err(|e| e.to_string()))
-                .transpose()
-        })
-    }
-
-    fn set<'a>(
-        &'a self,
-        ns: &'a str,
-        key: &'a str,
-        value: Vec<u8>,
-        max_keys: usize,
-    ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            #[derive(serde::Deserialize)]
-            struct N {
-                n: usize,
-            }
-            // One count: the keys other than this one, so replacing a value never hits the cap.
-            let others: Option<N> = self
-                .0
-                .one(
-                    "SELECT count() AS n FROM plugin_kv WHERE ns = $ns AND key != $key GROUP ALL",
-                    json!({"ns": ns, "key": key}),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            if others.is_some_and(|n| n.n >= max_keys) {
-                return Err(format!("the plugin already holds {max_keys} keys"));
-            }
-            self.0
-                .exec(
-                    "UPSERT type::record('plugin_kv', $id) CONTENT { ns: $ns, key: $key, value: $value }",
-                    json!({"id": kv_id(ns, key), "ns": ns, "key": key, "value": B64.encode(value)}),
-                )
-                .await
-                .map_err(|e| e.to_string())
-        })
-    }
-
-    fn delete<'a>(&'a self, ns: &'a str, key: &'a str) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            self.0
-                .exec(
-                    "DELETE type::record('plugin_kv', $id)",
-                    json!({"id": kv_id(ns, key)}),
-                )
-                .await
-                .map_err(|e| e.to_string())
-        })
-    }
-
-    fn list<'a>(
-        &'a self,
-        ns: &'a str,
-        prefix: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<String>, String>> {
-        Box::pin(async move {
-            #[derive(serde::Deserialize)]
-            struct K {
-                key: String,
-            }
-            let rows: Vec<K> = self
-                .0
-                .rows(
-                    "SELECT key FROM plugin_kv WHERE ns = $ns AND string::starts_with(key, $prefix) ORDER BY key",
-                    json!({"ns": ns, "prefix": prefix}),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(rows.into_iter().map(|k| k.key).collect())
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// What a plugin stores is its own and bounded, and reads back as it was written.
-    #[tokio::test]
-    async fn plugin_kv_round_trips_isolates_and_caps() {
-        let kv = DbKv(Db::connect("mem://", None).await.unwrap());
-        kv.set("tutor-a", "streak", b"3".to_vec(), 2).await.unwrap();
-        kv.set("tutor-a", "seen:chat", vec![0, 255], 2)
-            .await
-            .unwrap();
-        // Replacing a value is not a new key, so the cap does not refuse it.
-        kv.set("tutor-a", "streak", b"4".to_vec(), 2).await.unwrap();
-        let full = kv.set("tutor-a", "third", b"x".to_vec(), 2).await;
-        assert!(full.unwrap_err().contains("2 keys"));
-        // Another plugin sees none of it, and cannot delete it.
-        assert_eq!(kv.get("tutor-b", "streak").await.unwrap(), None);
-        assert!(kv.list("tutor-b", "").await.unwrap().is_empty());
-        kv.delete("tutor-b", "streak").await.unwrap();
-
-        assert_eq!(
-            kv.get("tutor-a", "streak").await.unwrap(),
-            Some(b"4".to_vec())
-        );
-        assert_eq!(
-            kv.get("tutor-a", "seen:chat").await.unwrap(),
-            Some(vec![0, 255])
-        );
-        assert_eq!(kv.list("tutor-a", "seen:").await.unwrap(), ["seen:chat"]);
-        kv.delete("tutor-a", "streak").await.unwrap();
-        assert_eq!(kv.get("tutor-a", "streak").await.unwrap(), None);
-        // The freed slot can be used again.
-        kv.set("tutor-a", "third", b"x".to_vec(), 2).await.unwrap();
-    }
 }

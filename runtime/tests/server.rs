@@ -61,6 +61,7 @@ async fn serves_health_and_plugins_and_picks_up_new_installs() {
         },
     ));
 
+    wait_until_up(addr).await;
     let (status, body) = get(addr, "/healthz").await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
     let (status, body) = get(addr, "/readyz").await;
@@ -114,6 +115,7 @@ async fn not_ready_without_a_tutor() {
     let server = actix_rt::spawn(penpal::server::run(listener, args, async {
         let _ = stopped.await;
     }));
+    wait_until_up(addr).await;
     let (status, body) = get(addr, "/readyz").await;
     assert_eq!(status, 503);
     assert_eq!(body["reason"], "no tutor plugin is loaded");

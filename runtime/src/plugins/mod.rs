@@ -31,6 +31,7 @@ pub mod capabilities;
 pub mod check;
 mod error;
 pub mod health;
+pub mod installed;
 pub mod limits;
 pub mod manifest;
 pub mod package;

@@ -316,6 +316,22 @@ async fn launch(args: penpal::config::ServeArgs, db: Option<penpal::store::Db>) 
     running
 }
 
+/// Waits (up to a minute: compiling plugins on a busy machine takes a while) until the server
+/// at `addr` answers `/healthz` with 200.
+pub async fn wait_until_up(addr: std::net::SocketAddr) {
+    within(60, "the server answers /healthz", async {
+        loop {
+            if let Ok(r) = http().get(format!("http://{addr}/healthz")).send().await
+                && r.status().as_u16() == 200
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}
+
 /// An HTTP client for tests: rustls ready, a minute per request.
 pub fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();

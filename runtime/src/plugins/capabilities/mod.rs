@@ -34,7 +34,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub use config::{PluginConfig, Secret};
 pub use http::{OutboundPolicy, host_allowed, special_purpose};
-pub use kv::{KvStore, MAX_KV_KEY, MAX_KV_KEYS, MAX_KV_VALUE, MemoryKv};
+pub use kv::{DbKv, KvStore, MAX_KV_KEY, MAX_KV_KEYS, MAX_KV_VALUE, MemoryKv};
 pub use llm::{LlmAnswer, LlmBackend, LlmRequest};
 pub use log::{MAX_LOG_LINE, MAX_LOG_LINES_PER_CALL};
 
