@@ -269,32 +269,18 @@ pub fn new_id() -> String {
     format!("{:012x}{:020x}", now_ms() as u64 & 0xffff_ffff_ffff, r)
 }
 
-/// Formats Unix milliseconds as an RFC 3339 UTC timestamp (for exports).
+/// Formats Unix milliseconds as an RFC 3339 UTC timestamp, to the second (for exports).
 pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    jiff::Timestamp::from_second(ms.div_euclid(1000))
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
 }
 
-/// The calendar date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+/// The UTC calendar date of `day` days after 1970-01-01, as `YYYY-MM-DD`.
+pub fn utc_date(day: i64) -> String {
+    jiff::Timestamp::from_second(day.saturating_mul(86_400))
+        .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string())
+        .unwrap_or_else(|_| "1970-01-01".to_string())
 }
 
 #[cfg(test)]
@@ -305,6 +291,11 @@ mod tests {
     fn dates_and_ids() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_767_225_600_000), "2026-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_767_225_600_999), "2026-01-01T00:00:00Z");
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(20_454), "2026-01-01");
+        assert_eq!(utc_date(-1), "1969-12-31");
+        assert_eq!(utc_date(11_016), "2000-02-29");
         let a = new_id();
         std::thread::sleep(std::time::Duration::from_millis(2));
         let b = new_id();

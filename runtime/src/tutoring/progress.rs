@@ -16,7 +16,7 @@ use super::conversations::Word;
 use super::profile::{Cefr, LevelSuggestion, Profile, language};
 use crate::api::{ApiError, ApiResult, AppState, AuthUser, Json, Path, Query};
 use crate::auth::routes::user_by_id;
-use crate::store::{Db, StoreResult, civil_from_days, now_ms};
+use crate::store::{Db, StoreResult, now_ms, utc_date};
 
 const DAY_MS: i64 = 86_400_000;
 /// Observations a level suggestion needs.
@@ -362,9 +362,8 @@ async fn progress(
     }
     let day_list: Vec<Value> = (today - days + 1..=today)
         .map(|d| {
-            let (y, m, dd) = civil_from_days(d);
             let (turns, clean, cats) = per_day.get(&d).cloned().unwrap_or_default();
-            json!({"date": format!("{y:04}-{m:02}-{dd:02}"), "turns": turns, "errors": cats,
+            json!({"date": utc_date(d), "turns": turns, "errors": cats,
                    "accuracy": if turns > 0 { Some(clean as f64 / turns as f64) } else { None }})
         })
         .collect();
