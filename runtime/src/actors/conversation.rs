@@ -18,7 +18,9 @@ use tokio::sync::mpsc;
 use crate::api::App;
 use crate::auth::routes::user_by_id;
 use crate::store::new_id;
-use crate::tutoring::conversations::{self, Conversation as Row, Message as Stored};
+use crate::tutoring::conversations::{
+    self, Conversation as Row, Message as Stored, Speaker, Status,
+};
 use crate::tutoring::profile::Profile;
 use crate::tutoring::protocol::{
     ConversationClosed, MessageAccepted, Running, ServerEvent, TurnComplete, TurnDelta, TurnError,
@@ -249,7 +251,7 @@ impl Conversation {
                         .await
                         .map_err(|_| Refusal::Store)?;
                     let mut m = m
-                        .filter(|m| m.role == "learner" && m.status == "failed")
+                        .filter(|m| m.role == Speaker::Learner && m.status == Status::Failed)
                         .ok_or(Refusal::NotRetryable)?;
                     // Only the newest learner message can be answered: the reply takes the next seq.
                     if conv.last_seq != m.seq {
@@ -259,7 +261,7 @@ impl Conversation {
                         .exec("UPDATE type::record('message', [$c, $s]) SET status = 'pending', error = NONE", json!({"c": id, "s": seq}))
                         .await
                         .map_err(|_| Refusal::Store)?;
-                    m.status = "pending".into();
+                    m.status = Status::Pending;
                     m.error = None;
                     let profile = user_by_id(&app, &conv.user)
                         .await

@@ -131,15 +131,14 @@ pub struct Word {
 pub struct Message {
     /// Position in the conversation, from 1.
     pub seq: i64,
-    /// `learner` or `tutor`.
-    pub role: String,
+    /// Who said it.
+    pub role: Speaker,
     /// The text.
     pub text: String,
     /// Created (Unix ms).
     pub created_at: i64,
-    /// Learner messages: `pending` (being answered), `answered`, `failed` (retry it).
-    /// Tutor messages: `ok`.
-    pub status: String,
+    /// Where it stands.
+    pub status: Status,
     /// On learner messages: what was corrected.
     #[serde(default)]
     pub corrections: Vec<Correction>,
@@ -152,6 +151,38 @@ pub struct Message {
     /// Why answering failed, on failed learner messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// Who said a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Speaker {
+    /// The learner.
+    Learner,
+    /// The tutor.
+    Tutor,
+}
+
+/// Where a message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// A learner's message being answered.
+    Pending,
+    /// A learner's message that was answered.
+    Answered,
+    /// A learner's message whose turn failed: retry it.
+    Failed,
+    /// A tutor's message.
+    Ok,
+}
+
+impl Status {
+    /// Whether the message was part of an answered exchange (and so belongs in the model's
+    /// window and in summaries).
+    pub fn settled(self) -> bool {
+        matches!(self, Status::Answered | Status::Ok)
+    }
 }
 
 /// The conversation `id` if `user` owns it.
@@ -238,10 +269,10 @@ pub async fn append_learner(
     let profile: Option<Profile> = serde_json::from_value(out["profile"].take())?;
     let message = Message {
         seq: conv.last_seq,
-        role: "learner".into(),
+        role: Speaker::Learner,
         text,
         created_at: now,
-        status: "pending".into(),
+        status: Status::Pending,
         corrections: vec![],
         vocabulary: vec![],
         debrief: None,
@@ -769,8 +800,8 @@ mod tests {
         assert_eq!(b.message.seq, 2);
         let stored = message(&db, C, 2).await.unwrap().unwrap();
         assert_eq!(
-            (stored.text.as_str(), stored.status.as_str()),
-            ("otra", "pending")
+            (stored.text.as_str(), stored.status),
+            ("otra", Status::Pending)
         );
         assert_eq!(fetch(&db, C).await.unwrap().unwrap().last_seq, 2);
     }
@@ -787,7 +818,7 @@ mod tests {
             .unwrap()
             .unwrap();
         let first = message(&db, C, 1).await.unwrap().unwrap();
-        assert_eq!(first.status, "failed");
+        assert_eq!(first.status, Status::Failed);
         assert_eq!(first.error.as_deref(), Some("interrupted"));
     }
 

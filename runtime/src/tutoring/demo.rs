@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::conversations::{ChatMode, Correction, Word};
+use super::conversations::{ChatMode, Correction, Speaker, Status, Word};
 use super::profile::{Cefr, Intensity, Profile, Target, language};
 use super::turn::{record_usage, window};
 use super::tutor::TurnContext;
@@ -187,10 +187,15 @@ async fn demo_chat(
         .enumerate()
         .map(|(i, t)| super::conversations::Message {
             seq: i as i64 + 1,
-            role: t.role,
+            // Checked above: `learner` or `tutor`.
+            role: if t.role == "tutor" {
+                Speaker::Tutor
+            } else {
+                Speaker::Learner
+            },
             text: t.text,
             created_at: 0,
-            status: "ok".into(),
+            status: Status::Ok,
             corrections: vec![],
             vocabulary: vec![],
             debrief: None,

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::conversations::{self, owned};
+use super::conversations::{self, Speaker, owned};
 use super::turn::{record_usage, tokens, window};
 use crate::api::{ApiError, ApiResult, App, AppState, AuthUser, Json, Path, Query};
 use crate::plugins::types::{ChatMessage, CompletionRequest, Role};
@@ -28,10 +28,7 @@ pub async fn compress_if_needed(app: &App, id: &str) -> anyhow::Result<()> {
     };
     let budget = app.settings.context_tokens;
     let pending = conversations::messages_after(&app.db, id, conv.summary_upto, 400).await?;
-    let pending: Vec<_> = pending
-        .into_iter()
-        .filter(|m| m.status != "failed" && m.status != "pending")
-        .collect();
+    let pending: Vec<_> = pending.into_iter().filter(|m| m.status.settled()).collect();
     let total: usize = pending.iter().map(|m| tokens(&m.text)).sum();
     if total <= budget {
         return Ok(());
@@ -55,7 +52,7 @@ pub async fn compress_if_needed(app: &App, id: &str) -> anyhow::Result<()> {
         .map(|m| {
             format!(
                 "{}: {}",
-                if m.role == "tutor" {
+                if m.role == Speaker::Tutor {
                     "Tutor"
                 } else {
                     "Learner"
@@ -128,7 +125,7 @@ pub struct Context {
 /// A message in the window.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WindowMessage {
-    role: String,
+    role: Speaker,
     text: String,
 }
 
@@ -164,9 +161,9 @@ async fn view(app: &App, user: &str, id: &str) -> ApiResult<Context> {
             .into_iter()
             .map(|m| WindowMessage {
                 role: if m.role == Role::Assistant {
-                    "tutor".into()
+                    Speaker::Tutor
                 } else {
-                    "learner".into()
+                    Speaker::Learner
                 },
                 text: m.content,
             })

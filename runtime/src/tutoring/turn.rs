@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
 
-use super::conversations::{self, Conversation, Correction, Message, Word};
+use super::conversations::{self, Conversation, Correction, Message, Speaker, Status, Word};
 use super::memory;
 use super::profile::{Cefr, Profile};
 use super::progress;
@@ -144,7 +144,7 @@ pub async fn context(
     let unsummarised = saw_all.then(|| {
         recent
             .iter()
-            .filter(|m| m.seq > conv.summary_upto && m.status != "failed" && m.status != "pending")
+            .filter(|m| m.seq > conv.summary_upto && m.status.settled())
             .map(|m| tokens(&m.text))
             .sum()
     });
@@ -173,7 +173,7 @@ fn next_recent(
         Ok(done) => recent.extend([done.learner.clone(), done.reply.clone()]),
         Err(f) => {
             let mut failed = learner.clone();
-            failed.status = "failed".into();
+            failed.status = Status::Failed;
             failed.error = Some(f.code.to_string());
             recent.push(failed);
         }
@@ -191,14 +191,14 @@ pub fn window(recent: &[Message], summary_upto: i64, budget: usize) -> Vec<ChatM
     for m in recent
         .iter()
         .rev()
-        .filter(|m| m.seq > summary_upto && m.status != "failed" && m.status != "pending")
+        .filter(|m| m.seq > summary_upto && m.status.settled())
     {
         used += tokens(&m.text);
         if used > budget && !out.is_empty() {
             break;
         }
         out.push(ChatMessage {
-            role: if m.role == "tutor" {
+            role: if m.role == Speaker::Tutor {
                 Role::Assistant
             } else {
                 Role::User
@@ -438,15 +438,15 @@ async fn store(
     usage: Vec<UsageRow>,
 ) -> Result<Completed, Failure> {
     (learner.corrections, learner.vocabulary) = review_to_api(&review);
-    learner.status = "answered".into();
+    learner.status = Status::Answered;
     learner.error = None;
     let now = now_ms();
     let reply = Message {
         seq: learner.seq + 1,
-        role: "tutor".into(),
+        role: Speaker::Tutor,
         text: reply_text,
         created_at: now,
-        status: "ok".into(),
+        status: Status::Ok,
         corrections: vec![],
         vocabulary: vec![],
         debrief: review.debrief.clone(),
@@ -547,10 +547,10 @@ mod tests {
     fn msg(seq: i64, role: &str, text: &str, status: &str) -> Message {
         Message {
             seq,
-            role: role.into(),
+            role: serde_json::from_value(json!(role)).unwrap(),
             text: text.into(),
             created_at: 0,
-            status: status.into(),
+            status: serde_json::from_value(json!(status)).unwrap(),
             corrections: vec![],
             vocabulary: vec![],
             debrief: None,
