@@ -21,6 +21,27 @@ pub const MAX_PINS: usize = 20;
 /// Longest pinned fact, in characters.
 pub const MAX_PIN_CHARS: usize = 200;
 
+/// Where to cut `pending` (the settled messages after the summary, oldest first) when they
+/// outgrow `budget` tokens: the last seq to fold into the summary, keeping the newest half of
+/// the budget verbatim. `None` when they fit, or when nothing would be folded.
+fn cut(pending: &[conversations::Message], budget: usize) -> Option<i64> {
+    let total: usize = pending.iter().map(|m| tokens(&m.text)).sum();
+    if total <= budget {
+        return None;
+    }
+    let mut kept = 0;
+    for m in pending.iter().rev() {
+        kept += tokens(&m.text);
+        if kept > budget / 2 {
+            // The message that crosses half the budget is folded too; if it is the newest,
+            // the summary takes everything but nothing verbatim is lost: it is still in
+            // the messages, only the model's window no longer repeats it.
+            return Some(m.seq);
+        }
+    }
+    None
+}
+
 /// Folds older turns into the summary when the window is over budget.
 pub async fn compress_if_needed(app: &App, id: &str) -> anyhow::Result<()> {
     let Some(conv) = conversations::fetch(&app.db, id).await? else {
@@ -29,24 +50,10 @@ pub async fn compress_if_needed(app: &App, id: &str) -> anyhow::Result<()> {
     let budget = app.settings.context_tokens;
     let pending = conversations::messages_after(&app.db, id, conv.summary_upto, 400).await?;
     let pending: Vec<_> = pending.into_iter().filter(|m| m.status.settled()).collect();
-    let total: usize = pending.iter().map(|m| tokens(&m.text)).sum();
-    if total <= budget {
+    let Some(cut) = cut(&pending, budget) else {
         return Ok(());
-    }
-    // Keep the newest half of the budget verbatim; summarise everything before it.
-    let mut kept = 0;
-    let mut cut = conv.summary_upto;
-    for m in pending.iter().rev() {
-        kept += tokens(&m.text);
-        if kept > budget / 2 {
-            cut = m.seq;
-            break;
-        }
-    }
+    };
     let old: Vec<_> = pending.iter().filter(|m| m.seq <= cut).collect();
-    if old.is_empty() {
-        return Ok(());
-    }
     let transcript = old
         .iter()
         .map(|m| {
@@ -250,4 +257,54 @@ async fn reset(
         }
     }
     Ok(Json(view(&app, &user.id, &id).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tutoring::conversations::{Message, Status};
+
+    fn msg(seq: i64, words: usize) -> Message {
+        Message {
+            seq,
+            role: if seq % 2 == 1 {
+                Speaker::Learner
+            } else {
+                Speaker::Tutor
+            },
+            // "mot " is 4 characters: one token each, plus the per-message overhead.
+            text: "mot ".repeat(words),
+            created_at: 0,
+            status: Status::Answered,
+            corrections: vec![],
+            vocabulary: vec![],
+            debrief: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn nothing_is_cut_while_the_window_fits() {
+        let pending: Vec<Message> = (1..=4).map(|s| msg(s, 10)).collect();
+        // Each message is 14 tokens: 56 in all.
+        assert_eq!(cut(&pending, 56), None);
+        assert_eq!(cut(&[], 10), None);
+    }
+
+    #[test]
+    fn the_cut_keeps_the_newest_half_of_the_budget_verbatim() {
+        let pending: Vec<Message> = (1..=10).map(|s| msg(s, 10)).collect();
+        // 140 tokens over a budget of 100: keep at most 50 verbatim (messages 7–10 are 56,
+        // so 8–10 stay and 7, the one crossing half, is folded with everything before it).
+        assert_eq!(cut(&pending, 100), Some(7));
+        // A smaller budget folds more.
+        assert_eq!(cut(&pending, 40), Some(9));
+    }
+
+    #[test]
+    fn one_huge_newest_message_is_folded_rather_than_kept_past_the_budget() {
+        let mut pending: Vec<Message> = (1..=3).map(|s| msg(s, 5)).collect();
+        pending.push(msg(4, 500));
+        assert_eq!(cut(&pending, 100), Some(4));
+    }
 }
