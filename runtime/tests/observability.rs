@@ -22,31 +22,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A learner's bearer token on `base`, onboarded in French at B1.
-async fn learner(base: &str) -> String {
-    let http = http();
-    let r: Value = http
-        .post(format!("{base}/v1/auth/register"))
-        .json(&json!({"email": "ana@example.com", "password": "correct horse battery", "display_name": "Ana"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = r["access_token"].as_str().unwrap().to_string();
-    let status = http
-        .patch(format!("{base}/v1/me/profile"))
-        .bearer_auth(&token)
-        .json(&json!({"native_language": "en", "targets": [{"language": "fr", "level": "B1"}]}))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 200);
-    token
-}
-
 /// Opens a conversation's socket and takes one turn over it; the socket stays open.
 async fn turn_over_socket(
     base: &str,
@@ -176,7 +151,7 @@ async fn prometheus_scrapes_every_series_after_a_chat_turn() {
     let metrics = format!("127.0.0.1:{}", free_port());
     let server = Process::start(data.path(), &[("PENPAL_METRICS_LISTEN", &metrics)]).await;
     let base = server.url("");
-    let token = learner(&base).await;
+    let token = new_learner(&base, "B1").await;
     let _socket = turn_over_socket(&base, &token).await;
 
     // Metrics are served on their own address only.
@@ -331,7 +306,7 @@ async fn spans_of_requests_and_turns_reach_an_otlp_collector() {
         .await
         .unwrap();
     assert_eq!(traced.status(), 200);
-    let token = learner(&base).await;
+    let token = new_learner(&base, "B1").await;
     drop(turn_over_socket(&base, &token).await);
     // A clean stop sends what is still batched.
     server.stop();
@@ -358,7 +333,7 @@ async fn model_calls_a_plugin_makes_are_metered_under_its_name() {
     let db = penpal::store::Db::connect("mem://", None).await.unwrap();
     let server = start_on(args, db.clone()).await;
     let base = server.url("");
-    let token = learner(&base).await;
+    let token = new_learner(&base, "B1").await;
     let http = http();
     let conv: Value = http
         .post(format!("{base}/v1/conversations"))

@@ -114,28 +114,11 @@ impl Learner {
 async fn every_event_the_server_sends_matches_the_asyncapi_document() {
     let data = tempfile::tempdir().unwrap();
     let server = start(serve_args(data.path(), None)).await;
-    let http = http();
-    let r: Value = http
-        .post(server.url("/v1/auth/register"))
-        .json(&json!({"email": "ana@example.com", "password": "correct horse battery", "display_name": "Ana"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     let ana = Learner {
-        http,
+        http: http(),
         base: server.url(""),
-        token: r["access_token"].as_str().unwrap().to_string(),
+        token: new_learner(&server.url(""), "B1").await,
     };
-    let profile = json!({"native_language": "en", "targets": [{"language": "fr", "level": "B1"}]});
-    assert_eq!(
-        ana.req("PATCH", "/v1/me/profile", Some(profile))
-            .await
-            .status(),
-        200
-    );
     let conv = ana
         .json("POST", "/v1/conversations", Some(json!({"mode": "tutor"})))
         .await;

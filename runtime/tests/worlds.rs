@@ -417,30 +417,13 @@ async fn a_server_runs_a_0_1_tutor_and_a_0_2_tutor_side_by_side() {
     args.plugins.plugin_dirs.push(guest("legacy-tutor"));
     let server = start(args).await;
     let http = http();
-    let (status, body) = post_json(
-        server.addr,
-        "/v1/auth/register",
-        &json!({"email": "ana@example.com", "password": "correct horse battery", "display_name": "Ana"}),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let body: Value = serde_json::from_str(&body).unwrap();
-    let token = body["access_token"].as_str().unwrap().to_string();
+    let token = new_learner(&server.url(""), "B2").await;
     let send = |method: &str, path: &str, body: Value| {
         http.request(method.parse().unwrap(), server.url(path))
             .bearer_auth(&token)
             .json(&body)
             .send()
     };
-    let profile = json!({"native_language": "en", "targets": [{"language": "fr", "level": "B2"}],
-                         "correction_intensity": "every_error"});
-    assert_eq!(
-        send("PATCH", "/v1/me/profile", profile)
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
 
     let tutors: Value = http
         .get(server.url("/v1/tutors"))

@@ -332,6 +332,33 @@ pub async fn wait_until_up(addr: std::net::SocketAddr) {
     .await;
 }
 
+/// Signs up Ana on the server at `base` and sets her profile (English speaker learning French
+/// at `level`, every error corrected); answers her bearer token.
+pub async fn new_learner(base: &str, level: &str) -> String {
+    let http = http();
+    let signed_up = http
+        .post(format!("{base}/v1/auth/register"))
+        .json(&serde_json::json!({"email": "ana@example.com", "password": "correct horse battery", "display_name": "Ana"}))
+        .send()
+        .await
+        .expect("sign-up answers");
+    assert_eq!(signed_up.status().as_u16(), 201);
+    let body: serde_json::Value = signed_up.json().await.expect("JSON");
+    let token = body["access_token"].as_str().expect("a token").to_string();
+    let profile = serde_json::json!({"native_language": "en", "targets": [{"language": "fr", "level": level}],
+                                     "correction_intensity": "every_error"});
+    let status = http
+        .patch(format!("{base}/v1/me/profile"))
+        .bearer_auth(&token)
+        .json(&profile)
+        .send()
+        .await
+        .expect("profile answers")
+        .status();
+    assert_eq!(status.as_u16(), 200);
+    token
+}
+
 /// An HTTP client for tests: rustls ready, a minute per request.
 pub fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
