@@ -49,7 +49,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "actors",
         "the socket endpoint (tutoring/live.rs) moves above the actors",
     ),
-    ("tutoring", "ops", "tutoring stops reading ops' model info"),
     (
         "auth",
         "tutoring",

@@ -145,21 +145,3 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
 }
-
-/// Counts one open socket for as long as it lives.
-#[derive(Debug)]
-pub struct SocketGauge(());
-
-impl SocketGauge {
-    /// One more open socket.
-    pub fn open() -> Self {
-        metrics::gauge!("penpal_open_sockets").increment(1.0);
-        SocketGauge(())
-    }
-}
-
-impl Drop for SocketGauge {
-    fn drop(&mut self) {
-        metrics::gauge!("penpal_open_sockets").decrement(1.0);
-    }
-}

@@ -236,7 +236,7 @@ async fn serve(
     arbiter: actix::ArbiterHandle,
     after: Option<i64>,
 ) {
-    let _open = crate::ops::metrics::SocketGauge::open();
+    let _open = SocketGauge::open();
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Out>(session::QUEUE);
     let db = watch.app.db.clone();
@@ -311,6 +311,22 @@ async fn serve(
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     drop(stream);
+}
+
+/// Counts one open socket (`penpal_open_sockets`) for as long as it lives.
+struct SocketGauge;
+
+impl SocketGauge {
+    fn open() -> Self {
+        metrics::gauge!("penpal_open_sockets").increment(1.0);
+        SocketGauge
+    }
+}
+
+impl Drop for SocketGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("penpal_open_sockets").decrement(1.0);
+    }
 }
 
 /// Whether a socket read failed because the client sent more than [`MAX_FRAME`].
