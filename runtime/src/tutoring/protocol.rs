@@ -385,41 +385,33 @@ pub fn asyncapi() -> Value {
     let mut live = serde_json::Map::new();
     let mut stream = serde_json::Map::new();
     let (mut sent, mut received, mut streamed) = (Vec::new(), Vec::new(), Vec::new());
-    for d in &server {
-        let key = format!("server.{}", d.name);
+    let sides = server
+        .iter()
+        .map(|d| ("server", d))
+        .chain(client.iter().map(|d| ("client", d)));
+    for (side, d) in sides {
+        let key = format!("{side}.{}", d.name);
         messages.insert(
             key.clone(),
             json!({"name": d.name, "title": d.name, "summary": d.summary,
                    "contentType": "application/json", "payload": payload(d)}),
         );
-        live.insert(
-            key.clone(),
-            json!({"$ref": format!("#/components/messages/{key}")}),
-        );
-        sent.push(json!({"$ref": format!("#/channels/live/messages/{key}")}));
+        let component = json!({"$ref": format!("#/components/messages/{key}")});
+        live.insert(key.clone(), component.clone());
+        let on_live = json!({"$ref": format!("#/channels/live/messages/{key}")});
+        if side == "client" {
+            received.push(on_live);
+            continue;
+        }
+        sent.push(on_live);
+        // What a turn's SSE stream carries: its own events, not the socket's bookkeeping.
         if matches!(
             d.name,
             "message.accepted" | "turn.delta" | "turn.complete" | "turn.error"
         ) {
-            stream.insert(
-                key.clone(),
-                json!({"$ref": format!("#/components/messages/{key}")}),
-            );
+            stream.insert(key.clone(), component);
             streamed.push(json!({"$ref": format!("#/channels/turn/messages/{key}")}));
         }
-    }
-    for d in &client {
-        let key = format!("client.{}", d.name);
-        messages.insert(
-            key.clone(),
-            json!({"name": d.name, "title": d.name, "summary": d.summary,
-                   "contentType": "application/json", "payload": payload(d)}),
-        );
-        live.insert(
-            key.clone(),
-            json!({"$ref": format!("#/components/messages/{key}")}),
-        );
-        received.push(json!({"$ref": format!("#/channels/live/messages/{key}")}));
     }
     json!({
         "asyncapi": "3.1.0",

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use crate::plugins::bindings::{WitVersion, v0_1, v0_2};
-use crate::plugins::{CallError, Kind, OutputSize, PluginHost};
+use crate::plugins::{CallError, Kind, OutputSize, PluginHost, lift};
 
 pub use v0_2::tutor::exports::penpal::plugin::tutoring::{
     CefrLevel, ChatMode, Correction, CorrectionIntensity, ErrorCategory, LearnerProfile,
@@ -23,6 +23,46 @@ pub struct TutorClient {
     host: Arc<PluginHost>,
 }
 
+/// Calls `$call` on tutor `$name` at whichever WIT version it targets: as is on a 0.2 tutor,
+/// and on a 0.1 tutor with the context converted down (`$ctx` is rebound to the converted
+/// copy) and the answer converted up by `$up`.
+macro_rules! either_version {
+    ($self:ident, $name:ident, $function:literal, $ctx:ident,
+     |$t:ident, $store:ident| $call:expr, up: $up:expr) => {{
+        let plugin = $self.host.get_kind($name, Kind::Tutor)?;
+        match plugin.world.wit {
+            WitVersion::V0_2 => {
+                $self
+                    .host
+                    .call(
+                        &plugin,
+                        $function,
+                        |$t: v0_2::tutor::Tutor, mut $store| async move {
+                            let r = $call.await;
+                            ($store, lift(r))
+                        },
+                    )
+                    .await
+            }
+            WitVersion::V0_1 => {
+                let old = down_context($ctx);
+                let $ctx = &old;
+                $self
+                    .host
+                    .call(
+                        &plugin,
+                        $function,
+                        |$t: v0_1::tutor::Tutor, mut $store| async move {
+                            let r = $call.await;
+                            ($store, lift(r.map(|r| r.map($up))))
+                        },
+                    )
+                    .await
+            }
+        }
+    }};
+}
+
 impl TutorClient {
     /// A client over `host`'s installed tutors.
     pub fn new(host: Arc<PluginHost>) -> Self {
@@ -32,6 +72,7 @@ impl TutorClient {
     /// The scenarios tutor `name` offers.
     pub async fn scenarios(&self, name: &str) -> Result<Vec<Scenario>, CallError> {
         let plugin = self.host.get_kind(name, Kind::Tutor)?;
+        // `scenarios` cannot fail, so there is no guest error to lift.
         match plugin.world.wit {
             WitVersion::V0_2 => {
                 self.host
@@ -65,40 +106,9 @@ impl TutorClient {
 
     /// Tutor `name`'s plan for the turn `ctx`.
     pub async fn plan_turn(&self, name: &str, ctx: &TurnContext) -> Result<TurnPlan, CallError> {
-        let plugin = self.host.get_kind(name, Kind::Tutor)?;
-        match plugin.world.wit {
-            WitVersion::V0_2 => {
-                self.host
-                    .call(
-                        &plugin,
-                        "plan-turn",
-                        |t: v0_2::tutor::Tutor, mut store| async move {
-                            let r = t
-                                .penpal_plugin_tutoring()
-                                .call_plan_turn(&mut store, ctx)
-                                .await;
-                            (store, r.map(|r| r.map_err(Into::into)))
-                        },
-                    )
-                    .await
-            }
-            WitVersion::V0_1 => {
-                let ctx = down_context(ctx);
-                self.host
-                    .call(
-                        &plugin,
-                        "plan-turn",
-                        |t: v0_1::tutor::Tutor, mut store| async move {
-                            let r = t
-                                .penpal_plugin_tutoring()
-                                .call_plan_turn(&mut store, &ctx)
-                                .await;
-                            (store, r.map(|r| r.map(up_plan).map_err(Into::into)))
-                        },
-                    )
-                    .await
-            }
-        }
+        either_version!(self, name, "plan-turn", ctx, |t, store| t
+            .penpal_plugin_tutoring()
+            .call_plan_turn(&mut store, ctx), up: up_plan)
     }
 
     /// Tutor `name`'s review of the turn `ctx`, given what the model answered.
@@ -109,40 +119,9 @@ impl TutorClient {
         reply: &str,
         analysis: Option<&str>,
     ) -> Result<TurnReview, CallError> {
-        let plugin = self.host.get_kind(name, Kind::Tutor)?;
-        match plugin.world.wit {
-            WitVersion::V0_2 => {
-                self.host
-                    .call(
-                        &plugin,
-                        "review-turn",
-                        |t: v0_2::tutor::Tutor, mut store| async move {
-                            let r = t
-                                .penpal_plugin_tutoring()
-                                .call_review_turn(&mut store, ctx, reply, analysis)
-                                .await;
-                            (store, r.map(|r| r.map_err(Into::into)))
-                        },
-                    )
-                    .await
-            }
-            WitVersion::V0_1 => {
-                let ctx = down_context(ctx);
-                self.host
-                    .call(
-                        &plugin,
-                        "review-turn",
-                        |t: v0_1::tutor::Tutor, mut store| async move {
-                            let r = t
-                                .penpal_plugin_tutoring()
-                                .call_review_turn(&mut store, &ctx, reply, analysis)
-                                .await;
-                            (store, r.map(|r| r.map(up_review).map_err(Into::into)))
-                        },
-                    )
-                    .await
-            }
-        }
+        either_version!(self, name, "review-turn", ctx, |t, store| t
+            .penpal_plugin_tutoring()
+            .call_review_turn(&mut store, ctx, reply, analysis), up: up_review)
     }
 }
 

@@ -8,6 +8,41 @@
 //! them through one path. Conversions between versions of the shared types live here; a room
 //! converts its own world's types (a 0.1 tutor's context is the tutoring room's business).
 
+/// Generates one WIT version: the shared imports once in `host`, re-exported, and each listed
+/// world reusing them.
+macro_rules! wit_version {
+    ($path:literal, $($module:ident => $world:literal),+ $(,)?) => {
+        /// The imports every world shares: `types`, `log`, `config`, `kv`, `llm`.
+        pub mod host {
+            wasmtime::component::bindgen!({
+                path: $path,
+                world: "host",
+                imports: { default: async | trappable },
+            });
+        }
+
+        pub use host::penpal::plugin::{config, kv, llm, log, types};
+
+        $(
+            pub mod $module {
+                wasmtime::component::bindgen!({
+                    path: $path,
+                    world: $world,
+                    imports: { default: async | trappable },
+                    exports: { default: async },
+                    with: {
+                        "penpal:plugin/types": super::host::penpal::plugin::types,
+                        "penpal:plugin/log": super::host::penpal::plugin::log,
+                        "penpal:plugin/config": super::host::penpal::plugin::config,
+                        "penpal:plugin/kv": super::host::penpal::plugin::kv,
+                        "penpal:plugin/llm": super::host::penpal::plugin::llm,
+                    },
+                });
+            }
+        )+
+    };
+}
+
 pub mod v0_1;
 pub mod v0_2;
 

@@ -1,38 +1,6 @@
-//! `penpal:plugin@0.1`: the shared imports generated once in [`host`], and the tutor world
-//! reusing them.
+//! `penpal:plugin@0.1`: the shared imports and the tutor world, the only one 0.1 hosted (its
+//! other worlds never loaded, so no component needs them).
 
 #![allow(missing_docs)]
 
-/// The imports every world shares: `types`, `log`, `config`, `kv`, `llm`.
-pub mod host {
-    wasmtime::component::bindgen!({
-        path: "../wit/v0.1",
-        world: "host",
-        imports: { default: async | trappable },
-    });
-}
-
-pub use host::penpal::plugin::{config, kv, llm, log, types};
-
-macro_rules! world {
-    ($module:ident, $world:literal) => {
-        pub mod $module {
-            wasmtime::component::bindgen!({
-                path: "../wit/v0.1",
-                world: $world,
-                imports: { default: async | trappable },
-                exports: { default: async },
-                with: {
-                    "penpal:plugin/types": super::host::penpal::plugin::types,
-                    "penpal:plugin/log": super::host::penpal::plugin::log,
-                    "penpal:plugin/config": super::host::penpal::plugin::config,
-                    "penpal:plugin/kv": super::host::penpal::plugin::kv,
-                    "penpal:plugin/llm": super::host::penpal::plugin::llm,
-                },
-            });
-        }
-    };
-}
-
-// 0.1 hosted tutors only: its other worlds never loaded, so no component needs them.
-world!(tutor, "tutor");
+wit_version!("../wit/v0.1", tutor => "tutor");
