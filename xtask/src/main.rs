@@ -240,7 +240,7 @@ fn test(root: &Path) -> Result<()> {
     run(cargo().current_dir(root).args(["test", "--workspace"]))
 }
 
-/// The schemathesis version the API test runs (`runtime/tests/schemathesis.rs`).
+/// The schemathesis version the API test runs (`runtime/tests/integration/schemathesis.rs`).
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 /// Installs schemathesis into a virtualenv under `target/`, once.
@@ -300,7 +300,7 @@ fn prometheus_setup() -> Result<()> {
     apt_install(
         "prometheus",
         "/usr/bin/prometheus",
-        "for the metrics test (runtime/tests/observability.rs)",
+        "for the metrics test (runtime/tests/integration/observability.rs)",
     )
 }
 

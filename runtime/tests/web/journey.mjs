@@ -1,7 +1,7 @@
 // The learner web app in Debian's Chromium, end to end, as a new visitor uses it: the demo,
 // sign-up, onboarding, a streamed conversation with a correction, a reload, French, a
 // vocabulary review and the data export. Every page is checked with axe-core and
-// photographed at desktop and phone sizes. Run by `cargo test --test web`, which starts
+// photographed at desktop and phone sizes. Run by `cargo test -p penpal --test integration -- web::`, which starts
 // the server and passes its address in PENPAL_URL.
 
 import assert from 'node:assert/strict';
@@ -12,7 +12,7 @@ import { chromium } from 'playwright-core';
 
 const BASE = process.env.PENPAL_URL;
 const SHOTS = process.env.SCREENSHOTS || 'screenshots';
-assert.ok(BASE, 'PENPAL_URL is not set: run this through `cargo test --test web`');
+assert.ok(BASE, 'PENPAL_URL is not set: run this through `cargo test -p penpal --test integration -- web::`');
 mkdirSync(SHOTS, { recursive: true });
 const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');

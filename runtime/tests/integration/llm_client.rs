@@ -3,13 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::routing::post;
-use common::*;
+use crate::common::*;
 use futures_util::StreamExt;
 use penpal::llm::scripted::{self, Script};
 use penpal::llm::{LlmClient, LlmError, LlmSettings, Piece};

@@ -3,9 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use penpal::llm::scripted::{self, Script};
 use serde_json::{Value, json};
 

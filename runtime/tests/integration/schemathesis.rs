@@ -9,9 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 fn schemathesis() -> std::path::PathBuf {

@@ -3,13 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use penpal::actors::supervisor::{BreakerPolicy, Install, ListPlugins, PluginSupervisor};
 use penpal::plugins::bindings::v0_2;
 use penpal::plugins::health::Breaker;

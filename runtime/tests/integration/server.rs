@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use penpal::config::ServeArgs;
 
 fn args(data_dir: &std::path::Path) -> ServeArgs {

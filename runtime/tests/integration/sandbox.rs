@@ -3,13 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use penpal::plugins::PluginError;
 use penpal::plugins::{
     CallError, Capabilities, Limits, Package, PluginConfig, PluginHost, Secret, Services,

@@ -7,12 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use penpal::llm::scripted::{self, Script};
 
 /// Where Chromium is, as the Debian package installs it unless `CHROMIUM` says otherwise.

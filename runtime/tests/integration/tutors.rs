@@ -4,11 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use penpal::plugins::types::Role;
 use penpal::plugins::{CallError, PluginError, PluginHost};
 use penpal::tutoring::tutor::{

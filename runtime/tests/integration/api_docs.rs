@@ -5,9 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// Compares `actual` with the snapshot `name`, or writes it when blessing.
 fn snapshot(name: &str, actual: &serde_json::Value) -> Option<String> {

@@ -2,9 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn check_describes_a_good_plugin() {

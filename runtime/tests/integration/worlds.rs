@@ -4,12 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use penpal::billing::provider::{
     CheckoutRequest, EventKind, Interval, Money, PaymentsClient, SubscriptionStatus, Webhook,
 };

@@ -1,0 +1,21 @@
+//! Every integration test in one binary: one link instead of sixteen, which keeps a fresh
+//! CI target small (each test binary carries the whole runtime, ~290 MB) and its build fast.
+//! Each module is one area; run one with `cargo test -p penpal --test integration -- NAME::`.
+
+mod api_docs;
+mod cli;
+mod common;
+mod hardening;
+mod learners;
+mod lifecycle;
+mod llm_client;
+mod manifests;
+mod observability;
+mod protocol;
+mod sandbox;
+mod schemathesis;
+mod scripted_llm;
+mod server;
+mod tutors;
+mod web;
+mod worlds;
