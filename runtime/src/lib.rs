@@ -18,19 +18,26 @@
 //! | [`plugins`] | the wasmtime engine, WIT bindings per version, the one call path, capabilities, manifests, the compile cache; no domain |
 //! | [`llm`] | the OpenAI-compatible client, usage and cost accounting, the scripted test model |
 //! | [`config`] | the typed command line and environment |
-//! | [`auth`] | accounts, passwords, tokens, sessions, throttles, roles |
-//! | [`tutoring`] | profiles, conversations, the turn pipeline, memory, progress, the demo, the live protocol, the tutor client |
+//! | [`http`] | the HTTP vocabulary: the error type, extractors, the client's address, rate windows |
+//! | [`auth`] | accounts, passwords, tokens, sessions, throttles, roles, the `AuthUser` extractor |
+//! | [`tutoring`] | profiles, conversations, the catalogue, the turn pipeline (on [`tutoring::state::TurnDeps`]), memory, progress, the demo, the live protocol, the tutor client |
 //! | [`billing`], [`notify`], [`lms`] | their worlds' clients (payment providers, notifiers, LMS plugins); their rooms grow around them |
-//! | [`actors`] | the `Conversation`, `Session` and `PluginSupervisor` actors |
+//! | [`actors`] | the `Conversation`, `Session` and `PluginSupervisor` actors, and the live socket they serve |
 //! | [`ops`] | health, readiness, version, metrics and traces |
 //! | [`web`] | the web app's pages and assets |
-//! | [`api`] | the router, shared state, extractors, the error type, the OpenAPI and AsyncAPI documents, the connection loop |
+//! | [`api`] | the router composed of each room's routes and state, the OpenAPI and AsyncAPI documents, the cross-cutting layers, the connection loop |
 //! | [`server`], [`cli`] | the composition root |
+//!
+//! No state is shared across rooms: each room's handlers take their own (`AuthState`,
+//! `TutoringState`, `LiveState`, `OpsState`), built by [`server`]; an extractor that needs
+//! configuration ([`auth::AuthUser`], [`http::ClientIp`]) asks the room's state for it through
+//! axum's `FromRef`. A new room (billing, notify, lms) adds its state, its router and its
+//! [`store::personal::PersonalData`] part without editing another room.
 //!
 //! # A chat turn
 //!
 //! 1. A learner sends `{"type": "message", "text": …}` on `WS /v1/conversations/{id}/live`
-//!    ([`tutoring::live`]); the frame is read once into a [`tutoring::protocol::ClientFrame`]
+//!    ([`actors::live`]); the frame is read once into a [`tutoring::protocol::ClientFrame`]
 //!    by the socket's [`actors::session::Session`].
 //! 2. The session forwards it to the conversation's [`actors::conversation::Conversation`], the
 //!    only writer of its messages, which stores the message (`pending`) before anything can
@@ -50,6 +57,7 @@ pub mod auth;
 pub mod billing;
 pub mod cli;
 pub mod config;
+pub mod http;
 pub mod llm;
 pub mod lms;
 pub mod notify;

@@ -8,20 +8,25 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::actors::conversation::Registry;
+use crate::actors::live::LiveState;
 use crate::actors::supervisor::{self, BreakerPolicy, PluginSupervisor};
-use crate::api::limit::Window;
 use crate::api::serve::ConnLimits;
-use crate::api::{self, App, Settings};
-use crate::auth::Keys;
+use crate::api::{self, HttpSettings, Rooms};
 use crate::auth::throttle::{Throttle, ThrottlePolicy};
+use crate::auth::{AuthSettings, AuthState, Keys};
 use crate::config::{LlmArgs, PluginArgs, ServeArgs};
+use crate::http::TrustedProxies;
+use crate::http::limit::Window;
 use crate::llm::scripted::{self, Script};
 use crate::llm::{LlmClient, LlmSettings};
 use crate::ops::LlmInfo;
+use crate::ops::OpsState;
 use crate::plugins::capabilities::{DbKv, KvStore, LlmBackend};
 use crate::plugins::{CompileCache, LoadError, Package, PluginHost, Services};
 use crate::store::Db;
+use crate::store::personal::PersonalData;
 use crate::tutoring::demo::DemoLimiter;
+use crate::tutoring::state::{TurnDeps, TutoringState};
 
 /// Builds the plugin host from `args` and installs every bundled and installed plugin. A
 /// plugin that fails to load is logged and skipped: one bad package must not keep the rest of
@@ -161,46 +166,76 @@ pub async fn run_on(
         Some(args.plugins.install_dir()),
     );
     let a = &args.app;
-    let app = Arc::new(App {
-        db,
-        tutors: crate::tutoring::tutor::TutorClient::new(host.clone()),
-        host,
-        supervisor,
+    let keys = Arc::new(Keys::new(
+        &key,
+        Duration::from_secs(a.access_token_minutes.max(1) * 60),
+        Duration::from_secs(a.refresh_token_days.max(1) * 86_400),
+    ));
+    let trusted = TrustedProxies(a.trusted_proxies.clone().into());
+    let turns = TurnDeps {
+        db: db.clone(),
         llm,
-        llm_info,
-        keys: Keys::new(
-            &key,
-            Duration::from_secs(a.access_token_minutes.max(1) * 60),
-            Duration::from_secs(a.refresh_token_days.max(1) * 86_400),
-        ),
-        throttle: Throttle::new(ThrottlePolicy::default()),
-        signups: Window::new(Duration::from_secs(3600)),
-        demo: DemoLimiter::new(a.demo_turns_per_day, a.demo_budget_per_day),
-        conversations: Registry::default(),
-        // Each room holding personal data adds its part here.
-        personal: vec![
-            Arc::new(crate::auth::routes::Accounts),
-            Arc::new(crate::tutoring::personal::Tutoring),
-        ],
-        settings: Settings {
-            trusted_proxies: a.trusted_proxies.clone(),
-            secure_cookies: a.secure_cookies,
-            signups_per_hour: a.signups_per_hour as usize,
-            body_timeout: Duration::from_secs(a.body_timeout_secs.max(1)),
-            context_tokens: a.context_tokens.max(100),
-            pricing,
-            cors_origins: a.cors_origins.clone(),
-            max_body: a.max_body_kib.max(1) << 10,
+        tutors: crate::tutoring::tutor::TutorClient::new(host.clone()),
+        context_tokens: a.context_tokens.max(100),
+        pricing,
+    };
+    let conversations = Registry::new(turns.clone());
+    let tutoring = TutoringState {
+        turns,
+        keys: keys.clone(),
+        trusted: trusted.clone(),
+        demo: Arc::new(DemoLimiter::new(
+            a.demo_turns_per_day,
+            a.demo_budget_per_day,
+        )),
+        scripted_model: llm_info.scripted,
+        running: conversations.clone(),
+    };
+    // Each room holding personal data adds its part here.
+    let personal: Vec<Arc<dyn PersonalData>> = vec![
+        Arc::new(crate::auth::routes::Accounts),
+        Arc::new(crate::tutoring::personal::Tutoring),
+        conversations.clone(),
+    ];
+    let rooms = Rooms {
+        auth: AuthState {
+            db: db.clone(),
+            keys: keys.clone(),
+            throttle: Arc::new(Throttle::new(ThrottlePolicy::default())),
+            signups: Arc::new(Window::new(Duration::from_secs(3600))),
+            trusted,
+            personal: personal.into(),
+            settings: AuthSettings {
+                secure_cookies: a.secure_cookies,
+                signups_per_hour: a.signups_per_hour as usize,
+            },
         },
-    });
+        live: LiveState {
+            tutoring: tutoring.clone(),
+            conversations: conversations.clone(),
+        },
+        tutoring,
+        ops: OpsState {
+            db,
+            keys,
+            host,
+            supervisor,
+            llm_info,
+        },
+    };
+    let http = HttpSettings {
+        body_timeout: Duration::from_secs(a.body_timeout_secs.max(1)),
+        cors_origins: a.cors_origins.clone(),
+        max_body: a.max_body_kib.max(1) << 10,
+    };
     if !a.secure_cookies {
         tracing::warn!(
             "secure cookies are off (PENPAL_SECURE_COOKIES=false): browser sessions travel over \
              plain http. Use this only on a development machine"
         );
     }
-    app.conversations.set_arbiter(actix::Arbiter::current());
-    let router = api::router(app.clone());
+    conversations.set_arbiter(actix::Arbiter::current());
+    let router = api::router(rooms, &http);
     tracing::info!(addr = %listener.local_addr()?, "penpal listening");
     let limits = ConnLimits {
         header_timeout: Duration::from_secs(a.header_timeout_secs.max(1)),
@@ -208,7 +243,7 @@ pub async fn run_on(
         max_connections: a.max_connections,
     };
     api::serve::serve(listener, router, limits, shutdown).await?;
-    // Conversation actors hold the app; stopping them lets the database close.
-    app.conversations.close_all();
+    // Conversation actors hold the database; stopping them lets it close.
+    conversations.close_all();
     Ok(())
 }

@@ -14,47 +14,24 @@ use std::path::Path;
 use anyhow::{Result, bail};
 
 /// Rooms, lowest first. A room may depend on the rooms before it only.
+#[rustfmt::skip]
 const ORDER: &[&str] = &[
     // The data and the plugin contract: know no domain.
-    "store", "plugins", // Models and their accounting; typed configuration.
-    "llm", "config", // Domain rooms: each owns its types, store queries and handlers.
+    "store", "plugins",
+    // Models and their accounting; typed configuration; the HTTP vocabulary.
+    "llm", "config", "http",
+    // Domain rooms: each owns its types, state, store queries and handlers.
     "auth", "tutoring", "billing", "notify", "lms",
-    // Actors run the domain's turns for live connections.
-    "actors", // Operations, pages and the HTTP surface that composes the rooms.
-    "ops", "web", "api", // The composition root.
+    // Actors run the domain's turns for live connections (and serve the socket).
+    "actors",
+    // Operations, pages and the HTTP surface that composes the rooms.
+    "ops", "web", "api",
+    // The composition root.
     "server", "cli",
 ];
 
 /// Upward edges that exist today, and what removes each. Shrink it; never grow it.
-const KNOWN: &[(&str, &str, &str)] = &[
-    (
-        "auth",
-        "api",
-        "shared state and HTTP vocabulary (App, ApiError, extractors) leave api/",
-    ),
-    (
-        "tutoring",
-        "api",
-        "shared state and HTTP vocabulary leave api/",
-    ),
-    ("actors", "api", "actors take narrow dependencies, not App"),
-    (
-        "ops",
-        "api",
-        "ops handlers take narrow state (FromRef) instead of App",
-    ),
-    ("web", "api", "pages take narrow state instead of App"),
-    (
-        "tutoring",
-        "actors",
-        "the socket endpoint (tutoring/live.rs) moves above the actors",
-    ),
-    (
-        "auth",
-        "tutoring",
-        "account export and deletion ask each room through a trait",
-    ),
-];
+const KNOWN: &[(&str, &str, &str)] = &[];
 
 fn place_of(room: &str) -> Option<usize> {
     ORDER.iter().position(|r| *r == room)
@@ -162,11 +139,13 @@ pub fn check(root: &Path) -> Result<()> {
     if !problems.is_empty() {
         bail!("room dependencies:\n  {}", problems.join("\n  "));
     }
-    println!(
-        "rooms: {} edges, all downward but {} known ones being removed",
-        edges.len(),
-        known_seen.len()
-    );
+    match known_seen.len() {
+        0 => println!("rooms: {} edges, all downward", edges.len()),
+        n => println!(
+            "rooms: {} edges, all downward but {n} known ones being removed",
+            edges.len()
+        ),
+    }
     Ok(())
 }
 

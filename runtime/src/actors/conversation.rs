@@ -12,19 +12,18 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use serde::Serialize;
-use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::api::App;
-use crate::auth::routes::user_by_id;
 use crate::store::new_id;
+use crate::store::personal::PersonalData;
 use crate::tutoring::conversations::{
     self, Conversation as Row, Message as Stored, Speaker, Status,
 };
-use crate::tutoring::profile::Profile;
+use crate::tutoring::profile::{self, Profile};
 use crate::tutoring::protocol::{
     ConversationClosed, MessageAccepted, Running, ServerEvent, TurnComplete, TurnDelta, TurnError,
 };
+use crate::tutoring::state::TurnDeps;
 use crate::tutoring::turn::{self, Completed, Failure};
 
 /// How often an actor checks whether it is idle.
@@ -180,7 +179,10 @@ pub struct Close;
 /// The actor.
 pub struct Conversation {
     id: String,
-    app: Arc<App>,
+    /// What turns use.
+    app: TurnDeps,
+    /// Where this actor is listed, to leave when it stops.
+    registry: std::sync::Weak<Registry>,
     subscribers: HashMap<u64, Subscriber>,
     next_sub: u64,
     running: Option<Snapshot>,
@@ -257,16 +259,14 @@ impl Conversation {
                     if conv.last_seq != m.seq {
                         return Err(Refusal::NotRetryable);
                     }
-                    app.db
-                        .exec("UPDATE type::record('message', [$c, $s]) SET status = 'pending', error = NONE", json!({"c": id, "s": seq}))
+                    conversations::reopen(&app.db, &id, seq)
                         .await
                         .map_err(|_| Refusal::Store)?;
                     m.status = Status::Pending;
                     m.error = None;
-                    let profile = user_by_id(&app, &conv.user)
+                    let profile = profile::load(&app.db, &conv.user)
                         .await
-                        .map_err(|_| Refusal::Store)?
-                        .profile;
+                        .map_err(|_| Refusal::Store)?;
                     // A retried message is still the newest.
                     Ok((conv, m.seq, m, profile))
                 }
@@ -332,14 +332,7 @@ impl Conversation {
             let (result, recent) =
                 turn::run(app.clone(), conv, message, profile, cached, emit).await;
             if let Err(f) = &result
-                && let Err(e) = app
-                    .db
-                    .exec(
-                        "UPDATE type::record('message', [$c, $s]) SET status = 'failed', error = $why",
-                        // The code, not the text: what went wrong upstream is the logs' business.
-                        json!({"c": conv_id, "s": learner_seq, "why": f.code}),
-                    )
-                    .await
+                && let Err(e) = conversations::fail(&app.db, &conv_id, learner_seq, f.code).await
             {
                 tracing::error!(error = %e, "could not mark a message failed");
             }
@@ -369,7 +362,9 @@ impl Actor for Conversation {
     }
 
     fn stopped(&mut self, ctx: &mut Self::Context) {
-        self.app.conversations.remove(&self.id, &ctx.address());
+        if let Some(registry) = self.registry.upgrade() {
+            registry.remove(&self.id, &ctx.address());
+        }
     }
 }
 
@@ -487,13 +482,22 @@ impl Handler<Close> for Conversation {
 }
 
 /// The running conversation actors, by conversation id.
-#[derive(Default)]
 pub struct Registry {
+    deps: TurnDeps,
     actors: Mutex<HashMap<String, (String, Addr<Conversation>)>>,
     arbiter: Mutex<Option<ArbiterHandle>>,
 }
 
 impl Registry {
+    /// A registry whose actors run turns with `deps`.
+    pub fn new(deps: TurnDeps) -> Arc<Registry> {
+        Arc::new(Registry {
+            deps,
+            actors: Mutex::default(),
+            arbiter: Mutex::default(),
+        })
+    }
+
     /// Where new actors run: the server's arbiter.
     pub fn set_arbiter(&self, arbiter: ArbiterHandle) {
         *self.arbiter.lock().unwrap_or_else(|p| p.into_inner()) = Some(arbiter);
@@ -508,7 +512,7 @@ impl Registry {
     }
 
     /// The actor of `conv`, started if it is not running.
-    pub fn get(&self, app: &Arc<App>, conv: &Row) -> Option<Addr<Conversation>> {
+    pub fn get(self: &Arc<Self>, conv: &Row) -> Option<Addr<Conversation>> {
         let mut map = self.actors.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, addr)) = map.get(&conv.id)
             && addr.connected()
@@ -518,7 +522,8 @@ impl Registry {
         let arbiter = self.arbiter()?;
         let actor = Conversation {
             id: conv.id.clone(),
-            app: app.clone(),
+            app: self.deps.clone(),
+            registry: Arc::downgrade(self),
             subscribers: HashMap::new(),
             next_sub: 0,
             running: None,
@@ -573,5 +578,28 @@ impl Registry {
         {
             addr.do_send(Close);
         }
+    }
+}
+
+impl crate::tutoring::state::Running for Registry {
+    fn forget(&self, id: &str) {
+        Registry::forget(self, id);
+    }
+}
+
+/// The actors room's part of a person's data: their running conversations (stopped before the
+/// rows go) and their unused live tickets.
+impl PersonalData for Registry {
+    fn export(&self) -> &'static [(&'static str, &'static str)] {
+        // A ticket lives a minute and carries nothing but ids.
+        &[]
+    }
+
+    fn delete(&self) -> &'static str {
+        "DELETE live_ticket WHERE user = $u;"
+    }
+
+    fn forget(&self, user: &str) {
+        self.forget_user(user);
     }
 }

@@ -3,5 +3,6 @@
 //! `Session` per live socket.
 
 pub mod conversation;
+pub mod live;
 pub mod session;
 pub mod supervisor;

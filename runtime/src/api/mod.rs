@@ -1,12 +1,8 @@
-//! The HTTP API: the shared application state, the router every room contributes to, the
+//! The HTTP API: the router every room contributes its routes (with its own state) to, the
 //! OpenAPI document generated from the handlers' annotations, and the cross-cutting layers
-//! (CORS, body size limit, compression, security headers, 404s).
+//! (CORS, body size limit, compression, security headers, request ids, 404s).
 
-mod client;
 mod docs;
-mod error;
-mod extract;
-pub mod limit;
 pub mod observe;
 pub mod serve;
 
@@ -21,32 +17,27 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
-pub use client::{ClientIp, ClientKey, client_addr};
-pub use error::{ApiError, ApiResult, redact_secrets, report};
-pub use extract::{AuthUser, Json, Operator, Path, Query, bearer};
+use crate::actors::live::LiveState;
+use crate::auth::AuthState;
+use crate::ops::OpsState;
+use crate::tutoring::state::TutoringState;
 
-use crate::actors::conversation::Registry;
-use crate::actors::supervisor::PluginSupervisor;
-use crate::auth::{Keys, Throttle};
-use crate::llm::LlmClient;
-use crate::ops::LlmInfo;
-use crate::plugins::PluginHost;
-use crate::store::Db;
-use crate::tutoring::demo::DemoLimiter;
+/// Each room's state, as the composition root built it. No state is shared across rooms:
+/// each room's handlers see only their own.
+pub struct Rooms {
+    /// Accounts and sessions.
+    pub auth: AuthState,
+    /// Profiles, conversations, progress, the demo.
+    pub tutoring: TutoringState,
+    /// The live socket and whole-reply turns.
+    pub live: LiveState,
+    /// Health, readiness, status.
+    pub ops: OpsState,
+}
 
-/// Settings the handlers read.
+/// What the layers around every route use.
 #[derive(Debug, Clone)]
-pub struct Settings {
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Mark session cookies `Secure` (off only for plain-http development).
-    pub secure_cookies: bool,
-    /// Sign-ups one client may make per hour.
-    pub signups_per_hour: usize,
-    /// Token budget of the verbatim window.
-    pub context_tokens: usize,
-    /// What the model's tokens cost.
-    pub pricing: crate::llm::usage::Pricing,
+pub struct HttpSettings {
     /// Allowed CORS origins.
     pub cors_origins: Vec<String>,
     /// Largest request body, in bytes.
@@ -54,39 +45,6 @@ pub struct Settings {
     /// Longest stall of a request body between chunks.
     pub body_timeout: std::time::Duration,
 }
-
-/// Everything a request may need.
-pub struct App {
-    /// The database.
-    pub db: Db,
-    /// The plugin host.
-    pub host: Arc<PluginHost>,
-    /// The tutor personalities, whatever WIT version they target.
-    pub tutors: crate::tutoring::tutor::TutorClient,
-    /// The plugin supervisor.
-    pub supervisor: actix::Addr<PluginSupervisor>,
-    /// The model client.
-    pub llm: Arc<LlmClient>,
-    /// Which model, for `/v1/version`.
-    pub llm_info: LlmInfo,
-    /// Token keys.
-    pub keys: Keys,
-    /// Login throttle.
-    pub throttle: Throttle,
-    /// Sign-ups per client in the last hour.
-    pub signups: limit::Window<ClientKey>,
-    /// Demo limiter.
-    pub demo: DemoLimiter,
-    /// Running conversation actors.
-    pub conversations: Registry,
-    /// Every room's part of a person's data, for the export and account deletion.
-    pub personal: Vec<Arc<dyn crate::store::personal::PersonalData>>,
-    /// Settings.
-    pub settings: Settings,
-}
-
-/// The state handlers get.
-pub type AppState = Arc<App>;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -113,22 +71,18 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// The router and the OpenAPI document describing it.
-pub fn router(app: AppState) -> Router {
+pub fn router(rooms: Rooms, settings: &HttpSettings) -> Router {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(crate::auth::routes::router())
-        .merge(crate::tutoring::profile::router())
-        .merge(crate::tutoring::conversations::router())
-        .merge(crate::tutoring::memory::router())
-        .merge(crate::tutoring::live::router())
-        .merge(crate::tutoring::progress::router())
-        .merge(crate::tutoring::demo::router())
-        .merge(crate::ops::router())
+        .merge(crate::auth::routes::router(rooms.auth))
+        .merge(crate::tutoring::router(rooms.tutoring))
+        .merge(crate::actors::live::router(rooms.live))
+        .merge(crate::ops::router(rooms.ops))
         .split_for_parts();
     let doc = Arc::new(docs::finish(doc));
     let asyncapi = Arc::new(crate::tutoring::protocol::asyncapi());
-    let max_body = app.settings.max_body;
-    let body_timeout = app.settings.body_timeout;
-    let cors = cors(&app.settings.cors_origins);
+    let max_body = settings.max_body;
+    let body_timeout = settings.body_timeout;
+    let cors = cors(&settings.cors_origins);
     let mut router = router
         .route(
             "/openapi.json",
@@ -155,8 +109,7 @@ pub fn router(app: AppState) -> Router {
         .layer(axum::middleware::from_fn(crate::web::security_headers))
         // Gzip for pages, assets and JSON; event streams are left uncompressed by default.
         .layer(tower_http::compression::CompressionLayer::new())
-        .layer(axum::middleware::from_fn(observe::observe))
-        .with_state(app);
+        .layer(axum::middleware::from_fn(observe::observe));
     if let Some(cors) = cors {
         router = router.layer(cors);
     }

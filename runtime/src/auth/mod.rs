@@ -11,12 +11,14 @@
 pub mod admin;
 pub mod passwords;
 pub mod routes;
+pub mod state;
 pub mod throttle;
 pub mod tokens;
 pub mod web;
 
 use serde::{Deserialize, Serialize};
 
+pub use state::{AuthSettings, AuthState, AuthUser, Gate, Operator};
 pub use throttle::Throttle;
 pub use tokens::{Claims, Keys, Tokens};
 

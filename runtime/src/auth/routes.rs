@@ -10,13 +10,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::tokens::{self, RefreshRefusal, Tokens};
+use super::{AuthState, AuthUser};
 use super::{Role, passwords};
-use crate::api::{ApiError, ApiResult, AppState, AuthUser, ClientIp, Json};
-use crate::store::{new_id, now_ms};
-use crate::tutoring::profile::Profile;
+use crate::http::{ApiError, ApiResult, ClientIp, Json};
+use crate::store::{Db, new_id, now_ms};
 
 /// The routes under `/v1/auth` and `/v1/me`.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(state: AuthState) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(register))
         .routes(routes!(login))
@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(delete_account))
         .routes(routes!(export))
         .merge(super::web::router())
+        .with_state(state)
 }
 
 /// A new account.
@@ -88,9 +89,9 @@ pub struct UserRow {
     pub role: Role,
     /// Created (ms).
     pub created_at: i64,
-    /// The profile.
+    /// The interface language the learner chose (kept in their profile), for messages.
     #[serde(default)]
-    pub profile: Profile,
+    pub interface_language: Option<String>,
 }
 
 /// Normalises and checks an email address.
@@ -114,11 +115,11 @@ fn email(raw: &str) -> ApiResult<String> {
     }
 }
 
-/// The user with `id`.
-pub async fn user_by_id(app: &AppState, id: &str) -> ApiResult<UserRow> {
-    app.db
+/// The account with `id`.
+pub async fn user_by_id(db: &Db, id: &str) -> ApiResult<UserRow> {
+    db
         .one(
-            "SELECT *, record::id(id) AS id FROM type::record('user', $id)",
+            "SELECT *, record::id(id) AS id, profile.interface_language AS interface_language FROM type::record('user', $id)",
             json!({"id": id}),
         )
         .await?
@@ -129,7 +130,7 @@ pub async fn user_by_id(app: &AppState, id: &str) -> ApiResult<UserRow> {
     responses((status = 201, body = Tokens), (status = 409, description = "email taken"), (status = 422, description = "invalid field"),
         (status = 429, description = "too many sign-ups from this client; see `Retry-After`")))]
 async fn register(
-    State(app): State<AppState>,
+    State(app): State<AuthState>,
     client: ClientIp,
     headers: axum::http::HeaderMap,
     Json(body): Json<Register>,
@@ -154,7 +155,7 @@ pub(super) fn accept_language(headers: &axum::http::HeaderMap) -> passwords::Lan
 /// sign-ups count against the client's hourly limit, and they count before the password is
 /// hashed: the hash is the expensive part a flood would aim at.
 pub(super) async fn create_account(
-    app: &AppState,
+    app: &AuthState,
     client: ClientIp,
     lang: passwords::Lang,
     body: Register,
@@ -186,11 +187,10 @@ pub(super) async fn create_account(
     let hash = passwords::hash(body.password).await?;
     let id = new_id();
     let now = now_ms();
-    let profile = Profile::new(display_name);
     app.db
         .exec(
-            "CREATE type::record('user', $id) CONTENT { email: $email, password_hash: $hash, role: 'learner', created_at: $now, password_changed_at: $now, profile: $profile }",
-            json!({"id": id, "email": email, "hash": hash, "now": now, "profile": profile}),
+            "CREATE type::record('user', $id) CONTENT { email: $email, password_hash: $hash, role: 'learner', created_at: $now, password_changed_at: $now, profile: { display_name: $name } }",
+            json!({"id": id, "email": email, "hash": hash, "now": now, "name": display_name}),
         )
         .await
         .map_err(|e| match ApiError::from(e) {
@@ -204,7 +204,7 @@ pub(super) async fn create_account(
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Login,
     responses((status = 200, body = Tokens), (status = 401, description = "wrong email or password"), (status = 429, description = "too many failed attempts")))]
 async fn login(
-    State(app): State<AppState>,
+    State(app): State<AuthState>,
     client: ClientIp,
     Json(body): Json<Login>,
 ) -> ApiResult<Json<Tokens>> {
@@ -213,7 +213,7 @@ async fn login(
 
 /// Checks a sign-in against the throttle and the password, and starts a session. The attempt
 /// is counted before the password is checked (see [`super::throttle`]).
-pub(super) async fn sign_in(app: &AppState, client: ClientIp, body: Login) -> ApiResult<Tokens> {
+pub(super) async fn sign_in(app: &AuthState, client: ClientIp, body: Login) -> ApiResult<Tokens> {
     let account = body.email.trim().to_lowercase();
     let attempt = app
         .throttle
@@ -247,17 +247,17 @@ pub(super) async fn sign_in(app: &AppState, client: ClientIp, body: Login) -> Ap
 #[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
     responses((status = 200, body = Tokens), (status = 401, description = "unknown, expired, revoked or reused token")))]
 async fn refresh(
-    State(app): State<AppState>,
+    State(app): State<AuthState>,
     Json(body): Json<RefreshBody>,
 ) -> ApiResult<Json<Tokens>> {
     Ok(Json(exchange(&app, &body.refresh_token).await?))
 }
 
 /// Exchanges a refresh token for the session's next tokens.
-pub(super) async fn exchange(app: &AppState, refresh_token: &str) -> ApiResult<Tokens> {
+pub(super) async fn exchange(app: &AuthState, refresh_token: &str) -> ApiResult<Tokens> {
     match tokens::consume(&app.db, &app.keys, refresh_token).await? {
         Ok((user_id, family)) => {
-            let user = user_by_id(app, &user_id)
+            let user = user_by_id(&app.db, &user_id)
                 .await
                 .map_err(|_| ApiError::unauthorized("this account no longer exists"))?;
             Ok(tokens::issue(&app.db, &app.keys, &user.id, user.role, Some(&family)).await?)
@@ -279,7 +279,7 @@ pub(super) async fn exchange(app: &AppState, refresh_token: &str) -> ApiResult<T
 
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth",
     responses((status = 204, description = "the session is ended")), security(("bearer" = [])))]
-async fn logout(State(app): State<AppState>, user: AuthUser) -> ApiResult<StatusCode> {
+async fn logout(State(app): State<AuthState>, user: AuthUser) -> ApiResult<StatusCode> {
     tokens::revoke_family(&app.db, &app.keys, &user.family).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -287,18 +287,18 @@ async fn logout(State(app): State<AppState>, user: AuthUser) -> ApiResult<Status
 #[utoipa::path(post, path = "/v1/auth/password", tag = "auth", request_body = ChangePassword,
     responses((status = 204, description = "changed; other sessions are ended")), security(("bearer" = [])))]
 async fn change_password(
-    State(app): State<AppState>,
+    State(app): State<AuthState>,
     user: AuthUser,
     Json(body): Json<ChangePassword>,
 ) -> ApiResult<StatusCode> {
-    let row = user_by_id(&app, &user.id).await?;
+    let row = user_by_id(&app.db, &user.id).await?;
     if !passwords::verify(body.current_password, Some(row.password_hash)).await? {
         return Err(ApiError::invalid(
             "current_password",
             "the current password is wrong",
         ));
     }
-    let lang = passwords::Lang::pick(Some(&row.profile.interface_language));
+    let lang = passwords::Lang::pick(row.interface_language.as_deref());
     if let Some(problem) = passwords::policy(&body.new_password, &row.email, lang) {
         return Err(ApiError::invalid("new_password", problem));
     }
@@ -316,17 +316,19 @@ async fn change_password(
 #[utoipa::path(delete, path = "/v1/me", tag = "account", request_body = DeleteAccount,
     responses((status = 204, description = "the account and everything about it is deleted")), security(("bearer" = [])))]
 async fn delete_account(
-    State(app): State<AppState>,
+    State(app): State<AuthState>,
     user: AuthUser,
     Json(body): Json<DeleteAccount>,
 ) -> ApiResult<StatusCode> {
-    let row = user_by_id(&app, &user.id).await?;
+    let row = user_by_id(&app.db, &user.id).await?;
     if !passwords::verify(body.password, Some(row.password_hash)).await? {
         return Err(ApiError::invalid("password", "the password is wrong"));
     }
     tokens::revoke_others(&app.db, &app.keys, &user.id, None).await?;
-    app.conversations.forget_user(&user.id);
     let rooms: Vec<&dyn PersonalData> = app.personal.iter().map(AsRef::as_ref).collect();
+    for room in &rooms {
+        room.forget(&user.id);
+    }
     personal::delete(
         &app.db,
         &user.id,
@@ -371,7 +373,7 @@ impl PersonalData for Accounts {
 
 #[utoipa::path(get, path = "/v1/me/export", tag = "account",
     responses((status = 200, body = Export)), security(("bearer" = [])))]
-async fn export(State(app): State<AppState>, user: AuthUser) -> ApiResult<Json<Export>> {
+async fn export(State(app): State<AuthState>, user: AuthUser) -> ApiResult<Json<Export>> {
     let u = json!({"u": user.id});
     let mut account: Vec<Value> = app
         .db

@@ -12,14 +12,14 @@
 //!   except for clients that signed in to that account successfully before — so an attacker
 //!   who spends a botnet on it still does not lock its owner out of their usual device.
 //!
-//! Counts live in this process (see [`crate::api::limit`]).
+//! Counts live in this process (see [`crate::http::limit`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::api::ClientKey;
-use crate::api::limit::Counts;
+use crate::http::ClientKey;
+use crate::http::limit::Counts;
 
 /// Limits of the throttle.
 #[derive(Debug, Clone, Copy)]

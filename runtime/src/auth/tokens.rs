@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 
 use super::Role;
-use crate::api::ApiError;
+use crate::http::ApiError;
 use crate::store::{Db, StoreResult, new_id, now_ms};
 
 const ISSUER: &str = "penpal";

@@ -18,9 +18,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::AuthState;
 use super::routes::{Login, Register, create_account, exchange, sign_in};
 use super::tokens::{self, Tokens};
-use crate::api::{ApiError, ApiResult, AppState, ClientIp, Json};
+use crate::http::{ApiError, ApiResult, ClientIp, Json};
 
 /// The refresh cookie's name.
 pub const REFRESH_COOKIE: &str = "penpal_refresh";
@@ -44,7 +45,7 @@ pub struct WebSession {
 }
 
 /// The browser-session routes under `/v1/auth/web`.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<AuthState> {
     OpenApiRouter::new()
         .routes(routes!(web_register))
         .routes(routes!(web_login))
@@ -87,7 +88,7 @@ fn same_origin(headers: &HeaderMap) -> ApiResult<()> {
 }
 
 /// `; Secure` unless the operator turned secure cookies off for plain-http development.
-fn secure_flag(app: &AppState) -> &'static str {
+fn secure_flag(app: &AuthState) -> &'static str {
     if app.settings.secure_cookies {
         "; Secure"
     } else {
@@ -96,7 +97,7 @@ fn secure_flag(app: &AppState) -> &'static str {
 }
 
 /// The cookie-bearing answer for `tokens`.
-fn session(app: &AppState, status: StatusCode, t: Tokens) -> Response {
+fn session(app: &AuthState, status: StatusCode, t: Tokens) -> Response {
     let csrf = csrf_for(&t.refresh_token);
     let max_age = app.keys.refresh_ttl.as_secs();
     let flags = secure_flag(app);
@@ -124,7 +125,7 @@ fn session(app: &AppState, status: StatusCode, t: Tokens) -> Response {
 }
 
 /// Cookies that end the browser session.
-fn cleared(app: &AppState, mut resp: Response) -> Response {
+fn cleared(app: &AuthState, mut resp: Response) -> Response {
     let flags = secure_flag(app);
     for c in [
         format!(
@@ -161,7 +162,7 @@ fn checked_refresh(headers: &HeaderMap) -> ApiResult<&str> {
 #[utoipa::path(post, path = "/v1/auth/web/register", tag = "auth", request_body = Register,
     responses((status = 201, body = WebSession, description = "signed up; sets the session cookies"), (status = 409, description = "email taken")))]
 async fn web_register(
-    State(app): State<AppState>,
+    State(app): State<AuthState>,
     client: ClientIp,
     headers: HeaderMap,
     Json(body): Json<Register>,
@@ -174,7 +175,7 @@ async fn web_register(
 #[utoipa::path(post, path = "/v1/auth/web/login", tag = "auth", request_body = Login,
     responses((status = 200, body = WebSession, description = "signed in; sets the session cookies"), (status = 401, description = "wrong email or password"), (status = 429, description = "too many failed attempts")))]
 async fn web_login(
-    State(app): State<AppState>,
+    State(app): State<AuthState>,
     client: ClientIp,
     headers: HeaderMap,
     Json(body): Json<Login>,
@@ -187,7 +188,7 @@ async fn web_login(
 #[utoipa::path(post, path = "/v1/auth/web/refresh", tag = "auth",
     params(("X-CSRF-Token" = String, Header, description = "the penpal_csrf cookie's value")),
     responses((status = 200, body = WebSession, description = "rotated; sets new session cookies"), (status = 401, description = "no session, or it ended"), (status = 403, description = "CSRF check failed")))]
-async fn web_refresh(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+async fn web_refresh(State(app): State<AuthState>, headers: HeaderMap) -> ApiResult<Response> {
     let refresh = checked_refresh(&headers)?;
     match exchange(&app, refresh).await {
         Ok(t) => Ok(session(&app, StatusCode::OK, t)),
@@ -201,7 +202,7 @@ async fn web_refresh(State(app): State<AppState>, headers: HeaderMap) -> ApiResu
     params(("X-CSRF-Token" = String, Header, description = "the penpal_csrf cookie's value")),
     responses((status = 204, description = "the session is ended and its cookies cleared"),
         (status = 401, description = "no browser session"), (status = 403, description = "CSRF check failed")))]
-async fn web_logout(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+async fn web_logout(State(app): State<AuthState>, headers: HeaderMap) -> ApiResult<Response> {
     let refresh = checked_refresh(&headers)?;
     if let Some(family) = tokens::family_of(&app.db, refresh).await? {
         tokens::revoke_family(&app.db, &app.keys, &family).await?;

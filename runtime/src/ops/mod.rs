@@ -5,7 +5,9 @@
 pub mod metrics;
 pub mod telemetry;
 
-use axum::extract::State;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -14,9 +16,35 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::actors::supervisor::ListPlugins;
-use crate::api::{ApiError, ApiResult, AppState, Operator};
-use crate::plugins::Kind;
+use crate::actors::supervisor::{ListPlugins, PluginSupervisor};
+use crate::auth::{Gate, Keys, Operator};
+use crate::http::{ApiError, ApiResult};
+use crate::plugins::{Kind, PluginHost};
+use crate::store::Db;
+
+/// What the ops routes use.
+#[derive(Clone)]
+pub struct OpsState {
+    /// The database, pinged for readiness.
+    pub db: Db,
+    /// Token keys, to check operators.
+    pub keys: Arc<Keys>,
+    /// The plugin host, for loaded and failed plugins.
+    pub host: Arc<PluginHost>,
+    /// The plugin supervisor.
+    pub supervisor: actix::Addr<PluginSupervisor>,
+    /// Which model, for the operator's status.
+    pub llm_info: LlmInfo,
+}
+
+impl FromRef<OpsState> for Gate {
+    fn from_ref(s: &OpsState) -> Gate {
+        Gate {
+            db: s.db.clone(),
+            keys: s.keys.clone(),
+        }
+    }
+}
 
 /// Which model the server talks to.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -30,13 +58,14 @@ pub struct LlmInfo {
 }
 
 /// The ops routes.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(state: OpsState) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(version))
         .routes(routes!(status))
         .routes(routes!(plugins))
+        .with_state(state)
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "the process is up")))]
@@ -46,7 +75,7 @@ async fn healthz() -> axum::Json<serde_json::Value> {
 
 #[utoipa::path(get, path = "/readyz", tag = "ops",
     responses((status = 200, description = "the database answers and a tutor is loaded"), (status = 503, description = "not ready, with the reason")))]
-async fn readyz(State(app): State<AppState>) -> Response {
+async fn readyz(State(app): State<OpsState>) -> Response {
     let database = app.db.ping().await;
     let tutors = app
         .host
@@ -82,7 +111,7 @@ async fn version() -> axum::Json<serde_json::Value> {
     responses((status = 200, description = "the model and database in use"),
         (status = 401, description = "not signed in"), (status = 403, description = "not an operator")),
     security(("bearer" = [])))]
-async fn status(State(app): State<AppState>, _: Operator) -> axum::Json<serde_json::Value> {
+async fn status(State(app): State<OpsState>, _: Operator) -> axum::Json<serde_json::Value> {
     axum::Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "llm": app.llm_info,
@@ -95,7 +124,7 @@ async fn status(State(app): State<AppState>, _: Operator) -> axum::Json<serde_js
         (status = 401, description = "not signed in"), (status = 403, description = "not an operator")),
     security(("bearer" = [])))]
 async fn plugins(
-    State(app): State<AppState>,
+    State(app): State<OpsState>,
     _: Operator,
 ) -> ApiResult<axum::Json<serde_json::Value>> {
     let list = app.supervisor.send(ListPlugins).await.map_err(|e| {

@@ -16,6 +16,10 @@ pub trait PersonalData: Send + Sync {
     /// Statements deleting the user's rows, run inside the account's deletion transaction
     /// (before the account itself is deleted).
     fn delete(&self) -> &'static str;
+
+    /// Drops what this room holds of the user in memory (running conversations, say), just
+    /// before their rows are deleted.
+    fn forget(&self, _user: &str) {}
 }
 
 /// Every room's parts of `user`'s data, by key.

@@ -12,9 +12,10 @@ use utoipa_axum::routes;
 
 use super::conversations::{ChatMode, Correction, Speaker, Status, Word};
 use super::profile::{Cefr, Intensity, Profile, Target, language};
+use super::state::TutoringState;
 use super::turn::{record_usage, window};
 use super::tutor::TurnContext;
-use crate::api::{ApiError, ApiResult, AppState, ClientIp, ClientKey, Json, report};
+use crate::http::{ApiError, ApiResult, ClientIp, ClientKey, Json, report};
 use crate::store::now_ms;
 
 /// Longest demo message, in characters.
@@ -131,14 +132,14 @@ pub struct DemoReply {
 }
 
 /// The demo route.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<TutoringState> {
     OpenApiRouter::new().routes(routes!(demo_chat))
 }
 
 #[utoipa::path(post, path = "/v1/demo/chat", tag = "demo", request_body = DemoChat,
     responses((status = 200, body = DemoReply), (status = 429, description = "the day's demo turns are used up")))]
 async fn demo_chat(
-    State(app): State<AppState>,
+    State(app): State<TutoringState>,
     client: ClientIp,
     Json(body): Json<DemoChat>,
 ) -> ApiResult<Json<DemoReply>> {
@@ -207,7 +208,7 @@ async fn demo_chat(
         mode: ChatMode::Tutor.wit(),
         scenario: None,
         topic: None,
-        history: window(&history, 0, app.settings.context_tokens),
+        history: window(&history, 0, app.context_tokens),
         memory: None,
         pinned: vec![],
         message: text,
@@ -260,7 +261,7 @@ async fn demo_chat(
         corrections: turn.0,
         vocabulary: turn.1,
         remaining,
-        scripted_model: app.llm_info.scripted,
+        scripted_model: app.scripted_model,
     }))
 }
 

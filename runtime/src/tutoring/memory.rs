@@ -12,8 +12,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::conversations::{self, Speaker, owned};
+use super::state::{TurnDeps, TutoringState};
 use super::turn::{record_usage, tokens, window};
-use crate::api::{ApiError, ApiResult, App, AppState, AuthUser, Json, Path, Query};
+use crate::auth::AuthUser;
+use crate::http::{ApiError, ApiResult, Json, Path, Query};
 use crate::plugins::types::{ChatMessage, CompletionRequest, Role};
 
 /// Most pinned facts per conversation.
@@ -43,11 +45,11 @@ fn cut(pending: &[conversations::Message], budget: usize) -> Option<i64> {
 }
 
 /// Folds older turns into the summary when the window is over budget.
-pub async fn compress_if_needed(app: &App, id: &str) -> anyhow::Result<()> {
+pub async fn compress_if_needed(app: &TurnDeps, id: &str) -> anyhow::Result<()> {
     let Some(conv) = conversations::fetch(&app.db, id).await? else {
         return Ok(());
     };
-    let budget = app.settings.context_tokens;
+    let budget = app.context_tokens;
     let pending = conversations::messages_after(&app.db, id, conv.summary_upto, 400).await?;
     let pending: Vec<_> = pending.into_iter().filter(|m| m.status.settled()).collect();
     let Some(cut) = cut(&pending, budget) else {
@@ -154,14 +156,14 @@ pub struct ResetParams {
 }
 
 /// The context routes.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<TutoringState> {
     OpenApiRouter::new().routes(routes!(read, pin, reset))
 }
 
-async fn view(app: &App, user: &str, id: &str) -> ApiResult<Context> {
+async fn view(app: &TurnDeps, user: &str, id: &str) -> ApiResult<Context> {
     let conv = owned(&app.db, user, id).await?;
     let recent = conversations::messages_before(&app.db, id, conv.last_seq + 1, 60).await?;
-    let win = window(&recent, conv.summary_upto, app.settings.context_tokens);
+    let win = window(&recent, conv.summary_upto, app.context_tokens);
     Ok(Context {
         window_tokens: win.iter().map(|m| tokens(&m.content)).sum(),
         window: win
@@ -178,14 +180,14 @@ async fn view(app: &App, user: &str, id: &str) -> ApiResult<Context> {
         summary: conv.summary,
         summary_upto: conv.summary_upto,
         pinned: conv.pinned,
-        budget_tokens: app.settings.context_tokens,
+        budget_tokens: app.context_tokens,
     })
 }
 
 #[utoipa::path(get, path = "/v1/conversations/{id}/context", tag = "conversations",
     responses((status = 200, body = Context)), security(("bearer" = [])))]
 async fn read(
-    State(app): State<AppState>,
+    State(app): State<TutoringState>,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Context>> {
@@ -195,7 +197,7 @@ async fn read(
 #[utoipa::path(post, path = "/v1/conversations/{id}/context", tag = "conversations", request_body = Pin,
     responses((status = 201, body = Context), (status = 422, description = "empty, too long, or too many pins")), security(("bearer" = [])))]
 async fn pin(
-    State(app): State<AppState>,
+    State(app): State<TutoringState>,
     user: AuthUser,
     Path(id): Path<String>,
     Json(body): Json<Pin>,
@@ -226,7 +228,7 @@ async fn pin(
 #[utoipa::path(delete, path = "/v1/conversations/{id}/context", tag = "conversations", params(ResetParams),
     responses((status = 200, body = Context)), security(("bearer" = [])))]
 async fn reset(
-    State(app): State<AppState>,
+    State(app): State<TutoringState>,
     user: AuthUser,
     Path(id): Path<String>,
     Query(p): Query<ResetParams>,

@@ -1,5 +1,5 @@
 //! The tutoring room's part of a learner's data: conversations with their messages,
-//! vocabulary, turn statistics, model usage and live tickets.
+//! vocabulary, turn statistics and model usage.
 
 use crate::store::personal::PersonalData;
 
@@ -38,7 +38,6 @@ impl PersonalData for Tutoring {
          DELETE conversation WHERE user = $u;
          DELETE vocab:[$u, NONE]..=[$u, ..];
          DELETE turn_stat:[$u, NONE]..=[$u, ..];
-         DELETE usage:[$u, NONE]..=[$u, ..];
-         DELETE live_ticket WHERE user = $u;"
+         DELETE usage:[$u, NONE]..=[$u, ..];"
     }
 }

@@ -8,10 +8,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::state::TutoringState;
 use super::tutor as types;
-use crate::api::{ApiError, ApiResult, AppState, AuthUser, Json};
+use crate::auth::AuthUser;
 use crate::auth::Role;
 use crate::auth::routes::user_by_id;
+use crate::http::{ApiError, ApiResult, Json};
+use crate::store::Db;
 
 /// Languages penpal knows (ISO 639-1); a tag may add a region, as in `pt-BR`.
 pub const LANGUAGES: &[(&str, &str)] = &[
@@ -225,6 +228,20 @@ fn default_ui() -> String {
     "en".into()
 }
 
+/// `user`'s profile: kept in the account's row, which sign-up creates with only a display name
+/// (the other fields start at their defaults).
+pub async fn load(db: &Db, user: &str) -> ApiResult<Profile> {
+    let profile: Option<Option<Profile>> = db
+        .one(
+            "SELECT VALUE profile FROM type::record('user', $id)",
+            json!({"id": user}),
+        )
+        .await?;
+    Ok(profile
+        .ok_or(ApiError::NotFound("account"))?
+        .unwrap_or_default())
+}
+
 impl Default for Profile {
     fn default() -> Self {
         Profile::new("learner".into())
@@ -305,7 +322,7 @@ pub struct Me {
 }
 
 /// The routes under `/v1/me`.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router() -> OpenApiRouter<TutoringState> {
     OpenApiRouter::new()
         .routes(routes!(me))
         .routes(routes!(update_profile))
@@ -313,14 +330,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[utoipa::path(get, path = "/v1/me", tag = "account", responses((status = 200, body = Me)), security(("bearer" = [])))]
-async fn me(State(app): State<AppState>, user: AuthUser) -> ApiResult<Json<Me>> {
-    let u = user_by_id(&app, &user.id).await?;
+async fn me(State(app): State<TutoringState>, user: AuthUser) -> ApiResult<Json<Me>> {
+    let u = user_by_id(&app.db, &user.id).await?;
     Ok(Json(Me {
         id: u.id,
         email: u.email,
         role: u.role,
         created_at: u.created_at,
-        profile: u.profile,
+        profile: load(&app.db, &user.id).await?,
     }))
 }
 
@@ -420,11 +437,11 @@ fn apply(mut p: Profile, patch: ProfilePatch) -> ApiResult<Profile> {
 #[utoipa::path(patch, path = "/v1/me/profile", tag = "account", request_body = ProfilePatch,
     responses((status = 200, body = Profile), (status = 422, description = "invalid field")), security(("bearer" = [])))]
 async fn update_profile(
-    State(app): State<AppState>,
+    State(app): State<TutoringState>,
     user: AuthUser,
     Json(patch): Json<ProfilePatch>,
 ) -> ApiResult<Json<Profile>> {
-    let current = user_by_id(&app, &user.id).await?.profile;
+    let current = load(&app.db, &user.id).await?;
     let next = apply(current, patch)?;
     app.db
         .exec(

@@ -11,8 +11,6 @@
 //! The learner's message is stored by the caller before this runs; a failure here leaves it
 //! `failed`, so it can be retried and is never lost.
 
-use std::sync::Arc;
-
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
@@ -22,9 +20,9 @@ use super::memory;
 use super::profile::{Cefr, Profile};
 use super::progress;
 use super::protocol::LevelSeen;
+use super::state::TurnDeps;
 use super::tutor::{self, TurnContext, TurnReview};
-use crate::api::App;
-use crate::api::report;
+use crate::http::report;
 use crate::llm::usage::UsageRow;
 use crate::llm::{LlmError, Piece, Usage};
 use crate::plugins::types::{self, ChatMessage, Role};
@@ -123,7 +121,7 @@ const RECENT: i64 = 60;
 /// `cached` is the conversation actor's copy of the newest messages; without it they are
 /// read. Also answers the messages it used (those before `learner`).
 pub async fn context(
-    app: &App,
+    app: &TurnDeps,
     conv: &Conversation,
     profile: &Profile,
     learner: &Message,
@@ -139,7 +137,7 @@ pub async fn context(
             .await
             .map_err(Failure::internal)?,
     };
-    let history = window(&recent, conv.summary_upto, app.settings.context_tokens);
+    let history = window(&recent, conv.summary_upto, app.context_tokens);
     let saw_all = learner.seq - RECENT <= conv.summary_upto + 1;
     let unsummarised = saw_all.then(|| {
         recent
@@ -216,7 +214,7 @@ pub fn window(recent: &[Message], summary_upto: i64, budget: usize) -> Vec<ChatM
 /// caller keeps them; the second answer is their new state for the next turn (`None`
 /// when the turn could not tell).
 pub async fn run(
-    app: Arc<App>,
+    app: TurnDeps,
     conv: Conversation,
     learner: Message,
     profile: Profile,
@@ -257,7 +255,7 @@ pub async fn run(
 
 /// Plans, answers, reviews and stores the turn whose context is `ctx`.
 async fn answer(
-    app: &Arc<App>,
+    app: &TurnDeps,
     conv: &Conversation,
     profile: &Profile,
     learner: &Message,
@@ -307,7 +305,7 @@ async fn answer(
         && let Some(req) = &plan.analysis
     {
         usage.push(UsageRow::new(
-            app.settings.pricing,
+            app.pricing,
             Some(&conv.user),
             Some(&conv.id),
             &model(req),
@@ -326,7 +324,7 @@ async fn answer(
         }
     };
     usage.push(UsageRow::new(
-        app.settings.pricing,
+        app.pricing,
         Some(&conv.user),
         Some(&conv.id),
         &model(&plan.reply),
@@ -361,9 +359,8 @@ async fn answer(
     }
     // Memory compression reads the whole backlog, so only start it when this turn's own
     // reading shows the budget is outgrown.
-    let over_budget = unsummarised.is_none_or(|t| {
-        t + tokens(&learner.text) + tokens(&reply_text) > app.settings.context_tokens
-    });
+    let over_budget = unsummarised
+        .is_none_or(|t| t + tokens(&learner.text) + tokens(&reply_text) > app.context_tokens);
     let mut done = store(
         app,
         conv,
@@ -429,7 +426,7 @@ const STORE_TURN: &str = "BEGIN TRANSACTION;
 /// Stores a finished turn in one transaction: the answered learner message, the reply, the
 /// conversation's counters, the turn's statistics, new vocabulary and the model usage.
 async fn store(
-    app: &App,
+    app: &TurnDeps,
     conv: &Conversation,
     profile: &Profile,
     mut learner: Message,
@@ -511,28 +508,21 @@ async fn store(
 
 /// Records tokens a model call used, and what they cost.
 pub async fn record_usage(
-    app: &App,
+    app: &TurnDeps,
     user: Option<&str>,
     conversation: Option<&str>,
     model: &str,
     purpose: &'static str,
     usage: Usage,
 ) {
-    UsageRow::new(
-        app.settings.pricing,
-        user,
-        conversation,
-        model,
-        purpose,
-        usage,
-    )
-    .record(&app.db)
-    .await;
+    UsageRow::new(app.pricing, user, conversation, model, purpose, usage)
+        .record(&app.db)
+        .await;
 }
 
 /// Starts compressing `conv`'s older turns into its summary if the window has outgrown its
 /// budget. Runs in the background: the learner never waits for it.
-pub fn maybe_compress(app: Arc<App>, conv_id: String) {
+pub fn maybe_compress(app: TurnDeps, conv_id: String) {
     tokio::spawn(async move {
         if let Err(e) = memory::compress_if_needed(&app, &conv_id).await {
             tracing::warn!(conversation = %conv_id, error = %e, "memory compression failed; will retry next turn");

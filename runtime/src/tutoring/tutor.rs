@@ -69,6 +69,22 @@ impl TutorClient {
         TutorClient { host }
     }
 
+    /// The tutor called `name`, if one is loaded.
+    pub fn get(&self, name: &str) -> Option<Arc<crate::plugins::Installed>> {
+        self.host
+            .get(name)
+            .filter(|p| p.manifest.plugin.kind == crate::plugins::Kind::Tutor)
+    }
+
+    /// Every loaded tutor.
+    pub fn list(&self) -> Vec<Arc<crate::plugins::Installed>> {
+        self.host
+            .list()
+            .into_iter()
+            .filter(|p| p.manifest.plugin.kind == crate::plugins::Kind::Tutor)
+            .collect()
+    }
+
     /// The scenarios tutor `name` offers.
     pub async fn scenarios(&self, name: &str) -> Result<Vec<Scenario>, CallError> {
         let plugin = self.host.get_kind(name, Kind::Tutor)?;

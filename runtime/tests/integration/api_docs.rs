@@ -3,8 +3,6 @@
 //! `runtime/tests/snapshots/`. After an intended change, run with `PENPAL_BLESS=1` to write
 //! the new snapshots, then read the diff.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
-
 use crate::common::*;
 
 /// Compares `actual` with the snapshot `name`, or writes it when blessing.

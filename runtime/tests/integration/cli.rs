@@ -1,7 +1,5 @@
 //! The `penpal` command line as an operator or a plugin author uses it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
-
 use crate::common::*;
 
 #[test]

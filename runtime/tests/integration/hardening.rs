@@ -3,8 +3,6 @@
 //! guessing, sessions that must end everywhere, and operator-only details. Each test runs the
 //! real server on a loopback port.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
-
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -650,7 +648,7 @@ async fn an_oversized_frame_is_explained_then_closed_with_1009() {
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     assert_eq!(next_text(&mut ws).await.unwrap()["type"], "hello");
-    let huge = json!({"type": "message", "text": "a".repeat(penpal::tutoring::live::MAX_FRAME)});
+    let huge = json!({"type": "message", "text": "a".repeat(penpal::actors::live::MAX_FRAME)});
     ws.send(Ws::Text(huge.to_string().into())).await.unwrap();
     let event = next_text(&mut ws).await.unwrap();
     assert_eq!(event["type"], "error");

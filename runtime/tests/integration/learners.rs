@@ -2,8 +2,6 @@
 //! first-party tutor plugins, the scripted model over HTTP): accounts, profile, conversations,
 //! the live socket, memory, vocabulary review, export and deletion.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
-
 use std::time::Duration;
 
 use crate::common::*;
@@ -422,18 +420,22 @@ async fn login(server: &Running, email: &str, password: &str) -> (u16, Value) {
     .await
 }
 
-#[actix_rt::test]
-async fn tokens_rotate_reuse_is_caught_forgeries_fail_and_learners_are_isolated() {
-    let data = tempfile::tempdir().unwrap();
-    let mut args = serve_args(data.path(), None);
-    args.app.jwt_secret = Some(penpal::plugins::Secret::new(
-        "a-test-secret-of-at-least-32-bytes!!",
-    ));
-    let server = start(args).await;
-    let ana = Learner::register(&server, "ana@example.com").await;
-    let ana_id = ana_id(&ana).await;
-    let url = server.url("/v1/auth/refresh");
+/// The server the token tests run against: its JWT key is known, so a test can forge with
+/// another one and sign an expired token with this one.
+const TEST_JWT_KEY: &str = "a-test-secret-of-at-least-32-bytes!!";
 
+async fn token_server(data: &std::path::Path) -> Running {
+    let mut args = serve_args(data, None);
+    args.app.jwt_secret = Some(penpal::plugins::Secret::new(TEST_JWT_KEY));
+    start(args).await
+}
+
+#[actix_rt::test]
+async fn refresh_tokens_rotate_and_a_reused_one_ends_the_whole_family() {
+    let data = tempfile::tempdir().unwrap();
+    let server = token_server(data.path()).await;
+    let ana = Learner::register(&server, "ana@example.com").await;
+    let url = server.url("/v1/auth/refresh");
     // Rotation: each refresh token works once and yields a new one.
     let (status, first) = call(
         &ana.http,
@@ -489,10 +491,19 @@ async fn tokens_rotate_reuse_is_caught_forgeries_fail_and_learners_are_isolated(
         (401, Some("session_revoked"))
     );
 
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn expired_forged_and_unsigned_access_tokens_are_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let server = token_server(data.path()).await;
+    let ana = Learner::register(&server, "ana@example.com").await;
+    let ana_id = ana_id(&ana).await;
     // Expired, forged and `alg: none` tokens.
     let now = penpal::store::now_ms() / 1000;
     let claims = json!({"sub": ana_id, "role": "learner", "fam": "x", "iat": now - 3600, "exp": now - 600, "iss": "penpal", "aud": "penpal-api"});
-    let key = jsonwebtoken::EncodingKey::from_secret(b"a-test-secret-of-at-least-32-bytes!!");
+    let key = jsonwebtoken::EncodingKey::from_secret(TEST_JWT_KEY.as_bytes());
     let expired = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap();
     let (status, body) = call(
         &ana.http,
@@ -534,6 +545,14 @@ async fn tokens_rotate_reuse_is_caught_forgeries_fail_and_learners_are_isolated(
         (401, Some("unauthorized"))
     );
 
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn failed_logins_are_throttled_with_retry_after_and_successful_ones_never() {
+    let data = tempfile::tempdir().unwrap();
+    let server = token_server(data.path()).await;
+    let _ana = Learner::register(&server, "ana@example.com").await;
     // Failed logins are throttled with Retry-After; successful ones never are.
     for _ in 0..3 {
         assert_eq!(
@@ -565,6 +584,13 @@ async fn tokens_rotate_reuse_is_caught_forgeries_fail_and_learners_are_isolated(
         .unwrap();
     assert!((1..=900).contains(&wait));
 
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn another_learners_conversations_do_not_exist_for_you() {
+    let data = tempfile::tempdir().unwrap();
+    let server = token_server(data.path()).await;
     // Another learner's conversation does not exist for you.
     let ana = Learner::register(&server, "ana2@example.com").await;
     ana.onboard("A2").await;
@@ -583,6 +609,16 @@ async fn tokens_rotate_reuse_is_caught_forgeries_fail_and_learners_are_isolated(
     let (_, list) = ben.req("GET", "/v1/conversations", None).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 0);
 
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn logout_ends_the_session_and_a_password_change_ends_the_others() {
+    let data = tempfile::tempdir().unwrap();
+    let server = token_server(data.path()).await;
+    let ana = Learner::register(&server, "ana2@example.com").await;
+    let ben = Learner::register(&server, "ben@example.com").await;
+    let url = server.url("/v1/auth/refresh");
     // Logout ends the session at once; a password change ends the others.
     let (status, _) = ana.req("POST", "/v1/auth/logout", None).await;
     assert_eq!(status, 204);

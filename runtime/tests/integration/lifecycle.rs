@@ -1,8 +1,6 @@
 //! Plugin life cycles: hot swap under load, the supervisor's circuit breaker, and the compile
 //! cache that spares a restart from recompiling.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

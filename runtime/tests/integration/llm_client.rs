@@ -1,13 +1,11 @@
 //! The model client against real HTTP servers: the scripted one (every fault on demand) and a
 //! deliberately non-conforming one.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::routing::post;
 use crate::common::*;
+use axum::routing::post;
 use futures_util::StreamExt;
 use penpal::llm::scripted::{self, Script};
 use penpal::llm::{LlmClient, LlmError, LlmSettings, Piece};

@@ -2,6 +2,8 @@
 //! CI target small (each test binary carries the whole runtime, ~290 MB) and its build fast.
 //! Each module is one area; run one with `cargo test -p penpal --test integration -- NAME::`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 mod api_docs;
 mod cli;
 mod common;

@@ -2,8 +2,6 @@
 //! (`NAME.json`) or the error it must be rejected with (`NAME.err`). Run with
 //! `PENPAL_BLESS=1` to write the expected files after an intended change, then review the diff.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
-
 use std::path::Path;
 
 use penpal::plugins::Manifest;

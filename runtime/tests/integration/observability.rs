@@ -2,8 +2,6 @@
 //! `penpal serve` after a chat turn, spans reaching an OTLP/HTTP receiver, request ids on
 //! every response, and model calls made for plugins metered like the learners' own.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -4,8 +4,6 @@
 //! (`@asyncapi/parser`, from npm) validates `/asyncapi.json` and every recorded event against
 //! its message's schema.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
-
 use std::collections::BTreeSet;
 
 use crate::common::*;

@@ -7,8 +7,6 @@
 //! `cargo xtask test` installs schemathesis (pinned) into `target/schemathesis`; set
 //! `SCHEMATHESIS` to use another `st`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
-
 use crate::common::*;
 use serde_json::json;
 

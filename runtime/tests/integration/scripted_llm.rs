@@ -1,8 +1,6 @@
 //! The scripted OpenAI-compatible server that tests and offline development use in place of a
 //! model: real HTTP and SSE, deterministic answers, and every fault on demand.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
-
 use crate::common::*;
 use penpal::llm::scripted::{self, Script};
 use serde_json::{Value, json};

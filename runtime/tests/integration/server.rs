@@ -1,8 +1,6 @@
 //! `penpal serve` on a loopback port: health, the plugin list, and plugins installed while it
 //! runs reaching it without a restart.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
-
 use std::time::Duration;
 
 use crate::common::*;

@@ -2,8 +2,6 @@
 //! turns in its own voice, adapts to the learner, and salvages whatever the model's analysis
 //! looks like.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
-
 use std::sync::Arc;
 
 use crate::common::*;

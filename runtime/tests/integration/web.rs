@@ -5,8 +5,6 @@
 //!
 //! Screenshots of every page, desktop and phone, land in `target/web-screenshots/`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
-
 use std::process::Command;
 use std::time::Duration;
 

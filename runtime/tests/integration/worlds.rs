@@ -2,8 +2,6 @@
 //! path, each proven by a test guest; a tutor built against `penpal:plugin@0.1` runs beside the
 //! 0.2 ones, on a host and in a server.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
-
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 

@@ -1,14 +1,11 @@
-//! Extractors: JSON, query and path readers whose rejections are [`ApiError`]s (so a
-//! malformed body gets the same JSON error shape as everything else), and the authenticated
-//! caller.
+//! Extractors: JSON, query and path readers whose rejections are [`ApiError`]s, so a
+//! malformed body gets the same JSON error shape as everything else.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 
-use super::{ApiError, AppState};
-use crate::auth::{Claims, Role};
+use super::ApiError;
 
 /// A JSON body; a bad one is a 400 (or 413) that says what is wrong.
 ///
@@ -98,29 +95,6 @@ impl From<PathRejection> for ApiError {
     }
 }
 
-/// The signed-in caller, from `Authorization: Bearer <access token>`. No header and a bad
-/// token are both 401, with different codes: `unauthorized` and `invalid_token` /
-/// `token_expired`.
-#[derive(Debug, Clone)]
-pub struct AuthUser {
-    /// The user's id.
-    pub id: String,
-    /// Their role.
-    pub role: Role,
-    /// The refresh-token family of the session the token belongs to.
-    pub family: String,
-}
-
-impl From<Claims> for AuthUser {
-    fn from(c: Claims) -> Self {
-        AuthUser {
-            id: c.sub,
-            role: c.role,
-            family: c.fam,
-        }
-    }
-}
-
 /// The bearer token of a request, if it has one.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
@@ -129,37 +103,4 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .ok()?
         .strip_prefix("Bearer ")
         .map(str::trim)
-}
-
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(&parts.headers).ok_or_else(|| {
-            ApiError::unauthorized("sign in first: send `Authorization: Bearer <access token>`")
-        })?;
-        app.keys
-            .authenticate(&app.db, token)
-            .await
-            .map(AuthUser::from)
-    }
-}
-
-/// A signed-in operator. No session is a 401; a session of another role is a 403.
-#[derive(Debug, Clone)]
-pub struct Operator(pub AuthUser);
-
-impl FromRequestParts<AppState> for Operator {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        let user = AuthUser::from_request_parts(parts, app).await?;
-        if user.role != Role::Operator {
-            return Err(ApiError::Forbidden(
-                "this needs the operator role (granted with `penpal admin grant-role EMAIL operator`)"
-                    .into(),
-            ));
-        }
-        Ok(Operator(user))
-    }
 }

@@ -1,7 +1,4 @@
-//! Progress: per-learner statistics, the level estimate offered to the learner, and
-//! vocabulary scheduled by spaced repetition (SM-2) with its review API and an Anki CSV export.
-
-use std::collections::BTreeMap;
+//! Vocabulary cards: scheduled by SM-2, reviewed through the API, exported for Anki.
 
 use axum::extract::State;
 use axum::http::header;
@@ -9,18 +6,14 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
-use super::conversations::Word;
-use super::profile::{Cefr, LevelSuggestion, Profile, language};
-use crate::api::{ApiError, ApiResult, AppState, AuthUser, Json, Path, Query};
-use crate::auth::routes::user_by_id;
-use crate::store::{Db, StoreResult, now_ms, utc_date};
-
-const DAY_MS: i64 = 86_400_000;
-/// Observations a level suggestion needs.
-pub const LEVEL_EVIDENCE: usize = 5;
+use super::DAY_MS;
+use crate::auth::AuthUser;
+use crate::http::{ApiError, ApiResult, Json, Path, Query};
+use crate::store::now_ms;
+use crate::tutoring::conversations::Word;
+use crate::tutoring::profile::language;
+use crate::tutoring::state::TutoringState;
 
 /// The new cards `words` make, due for a first review now, keyed `[user, language, term]`
 /// for `INSERT IGNORE INTO vocab` (words already there keep their schedule).
@@ -48,13 +41,13 @@ pub fn vocab_cards(
 
 /// A card's id in the API: its language and term, URL-safe. Cards are keyed by
 /// `[user, language, term]`, so the id needs no lookup and cannot name another learner's card.
-fn card_id(language: &str, term: &str) -> String {
+pub(super) fn card_id(language: &str, term: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{language}:{term}"))
 }
 
 /// The language and term a card id names.
-fn parse_card_id(id: &str) -> Option<(String, String)> {
+pub(super) fn parse_card_id(id: &str) -> Option<(String, String)> {
     use base64::Engine as _;
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(id)
@@ -63,53 +56,6 @@ fn parse_card_id(id: &str) -> Option<(String, String)> {
         .ok()?
         .split_once(':')
         .map(|(l, t)| (l.to_string(), t.to_string()))
-}
-
-#[derive(Debug, Deserialize)]
-struct Observed {
-    observed: Cefr,
-    confidence: f64,
-}
-
-/// Looks at the learner's recent level signals in `lang` and offers a new level when they
-/// consistently point away from the profile's, or withdraws an offer they no longer support.
-pub async fn consider_level(db: &Db, user: &str, lang: &str, profile: &Profile) -> StoreResult<()> {
-    let seen: Vec<Observed> = db
-        .rows(
-            // The last fortnight bounds the scan; older signals say little about today's level.
-            "SELECT observed, confidence, at FROM turn_stat:[$u, $since]..=[$u, ..]
-             WHERE language = $lang AND observed != NONE ORDER BY at DESC LIMIT 12",
-            json!({"u": user, "lang": lang, "since": now_ms() - 14 * DAY_MS}),
-        )
-        .await?;
-    let confident: Vec<&Observed> = seen.iter().filter(|o| o.confidence >= 0.3).collect();
-    if confident.len() < LEVEL_EVIDENCE || !profile.targets.iter().any(|t| t.language == lang) {
-        return Ok(());
-    }
-    let mut ranks: Vec<usize> = confident.iter().map(|o| o.observed.rank()).collect();
-    ranks.sort_unstable();
-    let median = Cefr::ALL[ranks[ranks.len() / 2]];
-    let current = profile.level(lang);
-    let suggestion = (median != current).then(|| LevelSuggestion {
-        language: lang.to_string(),
-        current,
-        suggested: median,
-        turns: confident.len() as u32,
-    });
-    let unchanged = match (&suggestion, &profile.level_suggestion) {
-        (Some(a), Some(b)) => a.suggested == b.suggested && a.language == b.language,
-        (None, None) => true,
-        (None, Some(b)) => b.language != lang,
-        _ => false,
-    };
-    if !unchanged {
-        db.exec(
-            "UPDATE type::record('user', $u) SET profile.level_suggestion = $s",
-            json!({"u": user, "s": suggestion}),
-        )
-        .await?;
-    }
-    Ok(())
 }
 
 /// How well a card was recalled.
@@ -219,222 +165,7 @@ pub struct Review {
     grade: Grade,
 }
 
-/// Progress figures.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ProgressParams {
-    /// Only this language.
-    language: Option<String>,
-    /// Days of history, 1 to 365; 30 by default.
-    #[param(minimum = 1, maximum = 365)]
-    days: Option<i64>,
-}
-
-/// A learner's progress.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Progress {
-    /// Messages the learner sent that a tutor answered.
-    messages: i64,
-    /// Conversations started.
-    conversations: i64,
-    /// Consecutive days with practice, up to today (or yesterday).
-    streak_days: i64,
-    /// Cards in the vocabulary.
-    words_seen: i64,
-    /// Cards recalled in at least two reviews in a row.
-    words_learned: i64,
-    /// Cards due now.
-    words_due: i64,
-    /// Per day (oldest first): turns, errors by category, accuracy (share of turns without error).
-    #[schema(value_type = Vec<Object>)]
-    days: Vec<Value>,
-    /// Errors by category over the period.
-    #[schema(value_type = Object)]
-    errors_by_category: BTreeMap<String, i64>,
-    /// Accuracy over the period (null with no turns).
-    accuracy: Option<f64>,
-    /// Levels per target language and any level change on offer.
-    #[schema(value_type = Object)]
-    level: Value,
-    /// Model usage.
-    #[schema(value_type = Object)]
-    usage: Value,
-}
-
-/// The progress routes.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(progress))
-        .routes(routes!(cards))
-        .routes(routes!(review))
-        .routes(routes!(export_csv))
-}
-
-#[derive(Deserialize)]
-struct StatRow {
-    at: i64,
-    errors: i64,
-    #[serde(default)]
-    categories: BTreeMap<String, i64>,
-}
-
-#[derive(Deserialize)]
-struct Count {
-    n: i64,
-}
-
-async fn count(db: &Db, sql: &str, vars: Value) -> StoreResult<i64> {
-    Ok(db.one::<Count>(sql, vars).await?.map_or(0, |c| c.n))
-}
-
-/// Days in a row ending today or yesterday on which the learner practised.
-pub fn streak(mut days: Vec<i64>, today: i64) -> i64 {
-    days.sort_unstable();
-    days.dedup();
-    let mut expect = if days.last() == Some(&today) {
-        today
-    } else {
-        today - 1
-    };
-    let mut n = 0;
-    for d in days.iter().rev() {
-        if *d == expect {
-            n += 1;
-            expect -= 1;
-        } else if *d < expect {
-            break;
-        }
-    }
-    n
-}
-
-#[utoipa::path(get, path = "/v1/me/progress", tag = "progress", params(ProgressParams),
-    responses((status = 200, body = Progress)), security(("bearer" = [])))]
-async fn progress(
-    State(app): State<AppState>,
-    user: AuthUser,
-    Query(p): Query<ProgressParams>,
-) -> ApiResult<Json<Progress>> {
-    let days = match p.days {
-        None => 30,
-        Some(d) if (1..=365).contains(&d) => d,
-        Some(_) => return Err(ApiError::invalid("days", "use 1 to 365")),
-    };
-    let lang = p
-        .language
-        .as_deref()
-        .map(|l| language("language", l))
-        .transpose()?;
-    let now = now_ms();
-    let today = now.div_euclid(DAY_MS);
-    let since = (today - days + 1) * DAY_MS;
-    let u = json!({"u": user.id, "lang": lang, "since": since, "now": now});
-    let lang_filter = if lang.is_some() {
-        " AND language = $lang"
-    } else {
-        ""
-    };
-    let stats: Vec<StatRow> = app
-        .db
-        .rows(&format!("SELECT at, errors, categories FROM turn_stat:[$u, $since]..=[$u, ..] WHERE true{lang_filter} ORDER BY at"), u.clone())
-        .await?;
-    #[derive(Deserialize)]
-    struct At {
-        at: i64,
-    }
-    let all_days: Vec<At> = app
-        .db
-        .rows(
-            &format!("SELECT at FROM turn_stat:[$u, NONE]..=[$u, ..] WHERE true{lang_filter}"),
-            u.clone(),
-        )
-        .await?;
-    let mut per_day: BTreeMap<i64, (i64, i64, BTreeMap<String, i64>)> = BTreeMap::new();
-    let mut by_category: BTreeMap<String, i64> = BTreeMap::new();
-    for s in &stats {
-        let e = per_day.entry(s.at.div_euclid(DAY_MS)).or_default();
-        e.0 += 1;
-        e.1 += i64::from(s.errors == 0);
-        for (k, v) in &s.categories {
-            *e.2.entry(k.clone()).or_default() += v;
-            *by_category.entry(k.clone()).or_default() += v;
-        }
-    }
-    let day_list: Vec<Value> = (today - days + 1..=today)
-        .map(|d| {
-            let (turns, clean, cats) = per_day.get(&d).cloned().unwrap_or_default();
-            json!({"date": utc_date(d), "turns": turns, "errors": cats,
-                   "accuracy": if turns > 0 { Some(clean as f64 / turns as f64) } else { None }})
-        })
-        .collect();
-    let turns: i64 = per_day.values().map(|d| d.0).sum();
-    let clean: i64 = per_day.values().map(|d| d.1).sum();
-    let vlang = if lang.is_some() {
-        " AND language = $lang"
-    } else {
-        ""
-    };
-    let profile = user_by_id(&app, &user.id).await?.profile;
-    let usage: Option<Value> = app
-        .db
-        .one(
-            "SELECT math::sum(prompt_tokens) AS prompt_tokens, math::sum(completion_tokens) AS completion_tokens,
-                    math::sum(cost_micros) AS cost_micros, count(estimated = true) AS estimated_calls
-             FROM usage:[$u, NONE]..=[$u, ..] GROUP ALL",
-            u.clone(),
-        )
-        .await?;
-    Ok(Json(Progress {
-        messages: count(
-            &app.db,
-            // One turn stat per answered learner message; they outlive deleted conversations.
-            "SELECT count() AS n FROM turn_stat:[$u, NONE]..=[$u, ..] GROUP ALL",
-            u.clone(),
-        )
-        .await?,
-        conversations: count(
-            &app.db,
-            "SELECT count() AS n FROM conversation WHERE user = $u GROUP ALL",
-            u.clone(),
-        )
-        .await?,
-        streak_days: streak(
-            all_days.iter().map(|a| a.at.div_euclid(DAY_MS)).collect(),
-            today,
-        ),
-        words_seen: count(
-            &app.db,
-            &format!("SELECT count() AS n FROM vocab:[$u, NONE]..=[$u, ..] WHERE true{vlang} GROUP ALL"),
-            u.clone(),
-        )
-        .await?,
-        words_learned: count(
-            &app.db,
-            &format!(
-                "SELECT count() AS n FROM vocab:[$u, NONE]..=[$u, ..] WHERE reps >= 2{vlang} GROUP ALL"
-            ),
-            u.clone(),
-        )
-        .await?,
-        words_due: count(
-            &app.db,
-            &format!(
-                "SELECT count() AS n FROM vocab:[$u, NONE]..=[$u, ..] WHERE due_at <= $now{vlang} GROUP ALL"
-            ),
-            u.clone(),
-        )
-        .await?,
-        days: day_list,
-        errors_by_category: by_category,
-        accuracy: (turns > 0).then(|| clean as f64 / turns as f64),
-        level: json!({"targets": profile.targets, "suggestion": profile.level_suggestion}),
-        usage: usage.unwrap_or_else(
-            || json!({"prompt_tokens": 0, "completion_tokens": 0, "cost_micros": 0, "estimated_calls": 0}),
-        ),
-    }))
-}
-
-async fn card_rows(app: &AppState, user: &str, p: &CardParams) -> ApiResult<Vec<Card>> {
+async fn card_rows(app: &TutoringState, user: &str, p: &CardParams) -> ApiResult<Vec<Card>> {
     let n = match p.limit {
         None => 100,
         Some(n) if (1..=500).contains(&n) => n,
@@ -469,8 +200,8 @@ async fn card_rows(app: &AppState, user: &str, p: &CardParams) -> ApiResult<Vec<
 
 #[utoipa::path(get, path = "/v1/vocabulary", tag = "progress", params(CardParams),
     responses((status = 200, body = [Card])), security(("bearer" = [])))]
-async fn cards(
-    State(app): State<AppState>,
+pub(super) async fn cards(
+    State(app): State<TutoringState>,
     user: AuthUser,
     Query(p): Query<CardParams>,
 ) -> ApiResult<Json<Vec<Card>>> {
@@ -479,8 +210,8 @@ async fn cards(
 
 #[utoipa::path(post, path = "/v1/vocabulary/{id}/review", tag = "progress", request_body = Review,
     responses((status = 200, body = Card), (status = 404, description = "no such card")), security(("bearer" = [])))]
-async fn review(
-    State(app): State<AppState>,
+pub(super) async fn review(
+    State(app): State<TutoringState>,
     user: AuthUser,
     Path(id): Path<String>,
     Json(body): Json<Review>,
@@ -522,7 +253,7 @@ async fn review(
 }
 
 /// One CSV field, quoted when it must be.
-fn csv_field(s: &str) -> String {
+pub(super) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -551,8 +282,8 @@ pub fn anki_csv(cards: &[Card]) -> String {
 
 #[utoipa::path(get, path = "/v1/vocabulary/export.csv", tag = "progress", params(CardParams),
     responses((status = 200, content_type = "text/csv", description = "an Anki-importable CSV")), security(("bearer" = [])))]
-async fn export_csv(
-    State(app): State<AppState>,
+pub(super) async fn export_csv(
+    State(app): State<TutoringState>,
     user: AuthUser,
     Query(mut p): Query<CardParams>,
 ) -> ApiResult<Response> {
@@ -574,6 +305,7 @@ async fn export_csv(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tutoring::progress::streak;
 
     #[test]
     fn card_ids_round_trip_and_reject_garbage() {

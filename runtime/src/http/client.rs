@@ -12,12 +12,19 @@
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use ipnet::IpNet;
 
-use super::{ApiError, AppState};
+use super::ApiError;
+
+/// The proxies whose `X-Forwarded-For` is believed (`PENPAL_TRUSTED_PROXIES`). A room whose
+/// handlers read [`ClientIp`] gives its state a `FromRef` to this.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(pub Arc<[IpNet]>);
 
 /// The client's IP address, as [`client_addr`] finds it.
 #[derive(Debug, Clone, Copy)]
@@ -30,20 +37,21 @@ impl ClientIp {
     }
 }
 
-impl FromRequestParts<AppState> for ClientIp {
+impl<S> FromRequestParts<S> for ClientIp
+where
+    S: Send + Sync,
+    TrustedProxies: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let trusted = TrustedProxies::from_ref(state);
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        Ok(ClientIp(client_addr(
-            peer,
-            &parts.headers,
-            &app.settings.trusted_proxies,
-        )))
+        Ok(ClientIp(client_addr(peer, &parts.headers, &trusted.0)))
     }
 }
 

@@ -6,17 +6,17 @@
 //! single-use ticket valid for 60 seconds from `POST …/live-ticket` (with their bearer token)
 //! and pass it as `?ticket=`; other clients may send `Authorization: Bearer` on the upgrade.
 
-use super::protocol::{FrameError, ServerEvent, SessionEnded};
 use std::convert::Infallible;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Actor;
-use axum::extract::State;
 use axum::extract::ws::{
     CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade,
     rejection::WebSocketUpgradeRejection,
 };
+use axum::extract::{FromRef, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -28,14 +28,18 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::conversations::owned;
-use crate::actors::conversation::{
-    Accepted, Event, Refusal, Retry, Submit, Subscribe, Subscriber, Unsubscribe, check_text,
+use super::conversation::{
+    Accepted, Event, Refusal, Registry, Retry, Submit, Subscribe, Subscriber, Unsubscribe,
+    check_text,
 };
-use crate::actors::session::{self, Closed, Heard, Inbound, Out, Session};
-use crate::api::{ApiError, ApiResult, App, AppState, AuthUser, Json, Path, Query, bearer};
+use super::session::{self, Closed, Heard, Inbound, Out, Session};
 use crate::auth::tokens::{hash_token, random_token};
+use crate::auth::{AuthUser, Gate};
+use crate::http::{ApiError, ApiResult, Json, Path, Query, bearer};
 use crate::store::now_ms;
+use crate::tutoring::conversations::owned;
+use crate::tutoring::protocol::{FrameError, ServerEvent, SessionEnded};
+use crate::tutoring::state::TutoringState;
 
 /// How long a live ticket is valid.
 const TICKET_TTL_MS: i64 = 60_000;
@@ -45,13 +49,37 @@ pub const MAX_FRAME: usize = 64 * 1024;
 /// Longest a whole-reply request waits for its turn.
 const TURN_WAIT: Duration = Duration::from_secs(180);
 
+/// What the live routes use: the tutoring room's state and the running conversations.
+#[derive(Clone)]
+pub struct LiveState {
+    /// The tutoring room's state (database, keys, model, tutors).
+    pub tutoring: TutoringState,
+    /// The running conversation actors.
+    pub conversations: Arc<Registry>,
+}
+
+impl Deref for LiveState {
+    type Target = TutoringState;
+
+    fn deref(&self) -> &TutoringState {
+        &self.tutoring
+    }
+}
+
+impl FromRef<LiveState> for Gate {
+    fn from_ref(s: &LiveState) -> Gate {
+        Gate::from_ref(&s.tutoring)
+    }
+}
+
 /// The routes for live chat.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(state: LiveState) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(ticket))
         .routes(routes!(live))
         .routes(routes!(post_message))
         .routes(routes!(retry))
+        .with_state(state)
 }
 
 /// A single-use ticket for the socket.
@@ -66,7 +94,7 @@ pub struct Ticket {
 #[utoipa::path(post, path = "/v1/conversations/{id}/live-ticket", tag = "chat",
     responses((status = 201, body = Ticket)), security(("bearer" = [])))]
 async fn ticket(
-    State(app): State<AppState>,
+    State(app): State<LiveState>,
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Ticket>)> {
@@ -110,7 +138,7 @@ struct TicketRow {
 
 /// The user a live request authenticates as, and the session (family) it belongs to.
 async fn live_user(
-    app: &App,
+    app: &LiveState,
     headers: &HeaderMap,
     ticket: Option<&str>,
     conversation: &str,
@@ -150,7 +178,7 @@ async fn live_user(
 #[utoipa::path(get, path = "/v1/conversations/{id}/live", tag = "chat", params(LiveParams),
     responses((status = 101, description = "a WebSocket: client frames `message`, `retry`, `resume`, `ping`; server events `hello`, `message.accepted`, `message.stored`, `turn.delta`, `turn.complete`, `turn.error`, `turn.resume`, `message`, `error`, `pong`")))]
 async fn live(
-    State(app): State<AppState>,
+    State(app): State<LiveState>,
     Path(id): Path<String>,
     Query(p): Query<LiveParams>,
     headers: HeaderMap,
@@ -161,7 +189,7 @@ async fn live(
     let conv = owned(&app.db, &user, &id).await?;
     let addr = app
         .conversations
-        .get(&app, &conv)
+        .get(&conv)
         .ok_or_else(|| ApiError::Unavailable("the server is shutting down".into()))?;
     let arbiter = app
         .conversations
@@ -182,7 +210,7 @@ async fn live(
 /// The socket's session: when it ends (sign-out, password change, account deletion, on this
 /// node or another), the socket closes with [`SESSION_ENDED`].
 struct SessionWatch {
-    app: AppState,
+    app: LiveState,
     family: Option<String>,
 }
 
@@ -230,7 +258,7 @@ impl SessionWatch {
 /// Runs one socket: a writer task draining the session's queue, and this task reading.
 async fn serve(
     socket: WebSocket,
-    conv: actix::Addr<crate::actors::conversation::Conversation>,
+    conv: actix::Addr<super::conversation::Conversation>,
     id: String,
     watch: SessionWatch,
     arbiter: actix::ArbiterHandle,
@@ -347,7 +375,7 @@ pub struct NewMessage {
 
 /// Unsubscribes when a request ends, however it ends.
 struct Subscription {
-    conv: actix::Addr<crate::actors::conversation::Conversation>,
+    conv: actix::Addr<super::conversation::Conversation>,
     id: u64,
 }
 
@@ -368,7 +396,7 @@ fn refusal(r: Refusal) -> ApiError {
 }
 
 async fn run_turn(
-    app: AppState,
+    app: LiveState,
     user: AuthUser,
     id: String,
     headers: HeaderMap,
@@ -377,7 +405,7 @@ async fn run_turn(
     let conv = owned(&app.db, &user.id, &id).await?;
     let addr = app
         .conversations
-        .get(&app, &conv)
+        .get(&conv)
         .ok_or_else(|| ApiError::Unavailable("the server is shutting down".into()))?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Arc<Event>>();
     let gone = || ApiError::Unavailable("the conversation is restarting; send again".into());
@@ -480,7 +508,7 @@ fn async_stream(
               (status = 503, description = "the tutor could not answer; the message is kept and can be retried")),
     security(("bearer" = [])))]
 async fn post_message(
-    State(app): State<AppState>,
+    State(app): State<LiveState>,
     user: AuthUser,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -496,7 +524,7 @@ async fn post_message(
         (status = 503, description = "the tutor could not answer; the message stays failed")),
     security(("bearer" = [])))]
 async fn retry(
-    State(app): State<AppState>,
+    State(app): State<LiveState>,
     user: AuthUser,
     Path((id, seq)): Path<(String, i64)>,
     headers: HeaderMap,
