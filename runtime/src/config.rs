@@ -289,6 +289,58 @@ pub struct ServeArgs {
     /// Database, accounts and API settings.
     #[command(flatten)]
     pub app: AppArgs,
+
+    /// Email and the outbox.
+    #[command(flatten)]
+    pub mail: MailArgs,
+}
+
+const DEFAULT_MAIL_FROM: &str = "Penpal <no-reply@penpal.localhost>";
+
+impl Default for MailArgs {
+    fn default() -> Self {
+        MailArgs {
+            smtp_url: None,
+            mail_from: DEFAULT_MAIL_FROM.into(),
+            public_url: None,
+            outbox_retry_ms: 5000,
+            outbox_attempts: 8,
+            outbox_lease_secs: 120,
+        }
+    }
+}
+
+/// Email and outbox settings of `penpal serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MailArgs {
+    /// The SMTP server, in lettre's URL form: `smtp://127.0.0.1:2525` (a plain loopback relay),
+    /// `smtp://user:password@host:587?tls=required` (STARTTLS) or `smtps://user:password@host`
+    /// (implicit TLS). Unset, email waits in the outbox.
+    #[arg(long, env = "PENPAL_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<crate::plugins::Secret>,
+
+    /// The sender of penpal's mail.
+    #[arg(long, env = "PENPAL_MAIL_FROM", default_value = DEFAULT_MAIL_FROM)]
+    pub mail_from: String,
+
+    /// The address learners reach penpal at, for links in mail (`https://penpal.example.com`).
+    /// Defaults to `http://` and the listen address.
+    #[arg(long, env = "PENPAL_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// The first retry's delay of a message that could not be delivered, in milliseconds; each
+    /// next one doubles (up to an hour).
+    #[arg(long, env = "PENPAL_OUTBOX_RETRY_MS", default_value_t = 5000)]
+    pub outbox_retry_ms: u64,
+
+    /// Attempts before a message is given up (and shown to operators as failed).
+    #[arg(long, env = "PENPAL_OUTBOX_ATTEMPTS", default_value_t = 8)]
+    pub outbox_attempts: u32,
+
+    /// How long a node holds a message it is delivering, in seconds: if the node dies, another
+    /// takes the message after this. Keep it above the SMTP timeout (30 s).
+    #[arg(long, env = "PENPAL_OUTBOX_LEASE_SECS", default_value_t = 120)]
+    pub outbox_lease_secs: u64,
 }
 
 /// Parses a network: a CIDR (`10.0.0.0/8`) or a single address (trusted proxies, networks

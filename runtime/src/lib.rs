@@ -14,14 +14,15 @@
 //!
 //! | room | owns |
 //! |---|---|
-//! | [`store`] | the SurrealDB connection, migrations, ids and times |
+//! | [`store`] | the SurrealDB connection, migrations, ids and times, the personal-data registry, the outbox's write side |
 //! | [`plugins`] | the wasmtime engine, WIT bindings per version, the one call path, capabilities, manifests, the compile cache; no domain |
 //! | [`llm`] | the OpenAI-compatible client, usage and cost accounting, the scripted test model |
 //! | [`config`] | the typed command line and environment |
 //! | [`http`] | the HTTP vocabulary: the error type, extractors, the client's address, rate windows |
-//! | [`auth`] | accounts, passwords, tokens, sessions, throttles, roles, the `AuthUser` extractor |
+//! | [`auth`] | accounts, passwords, tokens, sessions, throttles, roles, email verification and password reset, the `AuthUser` extractor |
 //! | [`tutoring`] | profiles, conversations, the catalogue, the turn pipeline (on [`tutoring::state::TurnDeps`]), memory, progress, the demo, the live protocol, the tutor client |
-//! | [`billing`], [`notify`], [`lms`] | their worlds' clients (payment providers, notifiers, LMS plugins); their rooms grow around them |
+//! | [`notify`] | the outbox's delivery, the SMTP channel, mail templates and translations, the notifier client |
+//! | [`billing`], [`lms`] | their worlds' clients (payment providers, LMS plugins); their rooms grow around them |
 //! | [`actors`] | the `Conversation`, `Session` and `PluginSupervisor` actors, and the live socket they serve |
 //! | [`ops`] | health, readiness, version, metrics and traces |
 //! | [`web`] | the web app's pages and assets |

@@ -123,6 +123,34 @@ pub async fn run(
     run_on(listener, args, db, shutdown).await
 }
 
+/// Starts the outbox's worker on `db` until `shutdown`, and returns what wakes it.
+fn start_outbox(
+    args: &crate::config::MailArgs,
+    db: &Db,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Arc<tokio::sync::Notify>> {
+    use crate::notify::outbox::{Outbox, RetryPolicy};
+    let mailer = match &args.smtp_url {
+        Some(url) => Some(Arc::new(crate::notify::mail::Mailer::new(
+            url,
+            &args.mail_from,
+        )?)),
+        None => None,
+    };
+    let templates = crate::notify::templates::Templates::new()
+        .map_err(|e| anyhow::anyhow!("the built-in mail templates are broken: {e}"))?;
+    let policy = RetryPolicy {
+        base: Duration::from_millis(args.outbox_retry_ms.max(1)),
+        max_attempts: args.outbox_attempts.max(1),
+        lease: Duration::from_secs(args.outbox_lease_secs.max(1)),
+        ..RetryPolicy::default()
+    };
+    let outbox = Outbox::new(db.clone(), mailer, Arc::new(templates), policy);
+    let waker = outbox.waker();
+    tokio::spawn(outbox.run(shutdown));
+    Ok(waker)
+}
+
 /// [`run`] on an open database (`args.app.db` is not read). Tests use it to keep a
 /// handle on a `mem://` database the server also uses, as an operator's command would.
 pub async fn run_on(
@@ -166,6 +194,11 @@ pub async fn run_on(
         Some(args.plugins.install_dir()),
     );
     let a = &args.app;
+    let public_url = match &args.mail.public_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => format!("http://{}", listener.local_addr()?),
+    };
+    let outbox = start_outbox(&args.mail, &db, shutdown.clone())?;
     let keys = Arc::new(Keys::new(
         &key,
         Duration::from_secs(a.access_token_minutes.max(1) * 60),
@@ -195,6 +228,7 @@ pub async fn run_on(
     let personal: Vec<Arc<dyn PersonalData>> = vec![
         Arc::new(crate::auth::routes::Accounts),
         Arc::new(crate::tutoring::personal::Tutoring),
+        Arc::new(crate::notify::Notifications),
         conversations.clone(),
     ];
     let rooms = Rooms {
@@ -205,9 +239,12 @@ pub async fn run_on(
             signups: Arc::new(Window::new(Duration::from_secs(3600))),
             trusted,
             personal: personal.into(),
+            mail_limits: Arc::default(),
+            outbox: outbox.clone(),
             settings: AuthSettings {
                 secure_cookies: a.secure_cookies,
                 signups_per_hour: a.signups_per_hour as usize,
+                public_url,
             },
         },
         live: LiveState {
@@ -221,6 +258,7 @@ pub async fn run_on(
             host,
             supervisor,
             llm_info,
+            outbox: outbox.clone(),
         },
     };
     let http = HttpSettings {

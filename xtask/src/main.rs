@@ -237,6 +237,7 @@ fn test(root: &Path) -> Result<()> {
     browser_test_setup(root)?;
     prometheus_setup()?;
     schemathesis_setup(root)?;
+    smtp_setup(root)?;
     run(cargo().current_dir(root).args(["test", "--workspace"]))
 }
 
@@ -244,6 +245,27 @@ fn test(root: &Path) -> Result<()> {
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 /// Installs schemathesis into a virtualenv under `target/`, once.
+/// The SMTP server the mail tests deliver to (`runtime/tests/smtp/sink.py`).
+const AIOSMTPD: &str = "aiosmtpd==1.4.6";
+
+/// Installs aiosmtpd into a virtualenv under `target/`, once.
+fn smtp_setup(root: &Path) -> Result<()> {
+    let venv = root.join("target/smtp");
+    if venv.join("bin/aiosmtpd").is_file() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {AIOSMTPD} for the mail tests");
+    run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
+        .context("the mail tests need Python 3 with venv, to install aiosmtpd")?;
+    run(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        AIOSMTPD,
+    ]))
+    .context("could not install aiosmtpd from PyPI")
+}
+
 fn schemathesis_setup(root: &Path) -> Result<()> {
     let venv = root.join("target/schemathesis");
     if venv.join("bin/st").is_file() {

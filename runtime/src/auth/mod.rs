@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod passwords;
+pub mod recovery;
 pub mod routes;
 pub mod state;
 pub mod throttle;

@@ -32,6 +32,14 @@ pub enum Lang {
 }
 
 impl Lang {
+    /// Its language code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Fr => "fr",
+        }
+    }
+
     /// The first language of an `Accept-Language` header (or an interface language) that
     /// penpal speaks; English otherwise.
     pub fn pick(preferred: Option<&str>) -> Lang {

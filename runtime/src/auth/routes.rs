@@ -9,10 +9,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::recovery::{self, Batch};
 use super::tokens::{self, RefreshRefusal, Tokens};
 use super::{AuthState, AuthUser};
 use super::{Role, passwords};
 use crate::http::{ApiError, ApiResult, ClientIp, Json};
+use crate::store::outbox::{Category, Notice};
 use crate::store::{Db, new_id, now_ms};
 
 /// The routes under `/v1/auth` and `/v1/me`.
@@ -26,6 +28,7 @@ pub fn router(state: AuthState) -> OpenApiRouter {
         .routes(routes!(delete_account))
         .routes(routes!(export))
         .merge(super::web::router())
+        .merge(recovery::router())
         .with_state(state)
 }
 
@@ -92,6 +95,22 @@ pub struct UserRow {
     /// The interface language the learner chose (kept in their profile), for messages.
     #[serde(default)]
     pub interface_language: Option<String>,
+    /// How the learner is addressed (kept in their profile).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// When the address was verified (ms).
+    #[serde(default)]
+    pub email_verified_at: Option<i64>,
+}
+
+impl UserRow {
+    /// How mail addresses the user: their display name, or their address's local part.
+    pub fn display_name(&self) -> String {
+        self.name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| self.email.split('@').next().unwrap_or_default().to_string())
+    }
 }
 
 /// Normalises and checks an email address.
@@ -115,11 +134,21 @@ fn email(raw: &str) -> ApiResult<String> {
     }
 }
 
+/// The account with address `email` (already normalised), if any.
+pub async fn user_by_email(db: &Db, email: &str) -> ApiResult<Option<UserRow>> {
+    Ok(db
+        .one(
+            "SELECT *, record::id(id) AS id, profile.interface_language AS interface_language, profile.display_name AS name FROM user WHERE email = $email",
+            json!({"email": email}),
+        )
+        .await?)
+}
+
 /// The account with `id`.
 pub async fn user_by_id(db: &Db, id: &str) -> ApiResult<UserRow> {
     db
         .one(
-            "SELECT *, record::id(id) AS id, profile.interface_language AS interface_language FROM type::record('user', $id)",
+            "SELECT *, record::id(id) AS id, profile.interface_language AS interface_language, profile.display_name AS name FROM type::record('user', $id)",
             json!({"id": id}),
         )
         .await?
@@ -187,17 +216,40 @@ pub(super) async fn create_account(
     let hash = passwords::hash(body.password).await?;
     let id = new_id();
     let now = now_ms();
-    app.db
-        .exec(
-            "CREATE type::record('user', $id) CONTENT { email: $email, password_hash: $hash, role: 'learner', created_at: $now, password_changed_at: $now, profile: { display_name: $name } }",
-            json!({"id": id, "email": email, "hash": hash, "now": now, "name": display_name}),
-        )
+    // The account, its verification link and the mail carrying it commit together.
+    let mut batch = Batch::default();
+    batch.push(
+        "CREATE type::record('user', $id) CONTENT { email: $email, password_hash: $hash, role: 'learner', created_at: $now, password_changed_at: $now, profile: { display_name: $name, interface_language: $lang } };",
+        [
+            ("id".to_string(), json!(id)),
+            ("email".to_string(), json!(email)),
+            ("hash".to_string(), json!(hash)),
+            ("now".to_string(), json!(now)),
+            ("name".to_string(), json!(display_name)),
+            ("lang".to_string(), json!(lang.code())),
+        ],
+    );
+    recovery::add_link(
+        &mut batch,
+        app,
+        "verify_email",
+        &id,
+        &email,
+        &display_name,
+        lang.code(),
+        "v",
+    );
+    batch
+        .commit(&app.db)
         .await
         .map_err(|e| match ApiError::from(e) {
-            ApiError::Conflict(_) => ApiError::Conflict("an account with this email already exists: sign in instead".into()),
+            ApiError::Conflict(_) => ApiError::Conflict(
+                "an account with this email already exists: sign in instead".into(),
+            ),
             other => other,
         })?;
     tracing::info!(user = %id, "account registered");
+    app.outbox.notify_one();
     Ok(tokens::issue(&app.db, &app.keys, &id, Role::Learner, None).await?)
 }
 
@@ -292,7 +344,7 @@ async fn change_password(
     Json(body): Json<ChangePassword>,
 ) -> ApiResult<StatusCode> {
     let row = user_by_id(&app.db, &user.id).await?;
-    if !passwords::verify(body.current_password, Some(row.password_hash)).await? {
+    if !passwords::verify(body.current_password, Some(row.password_hash.clone())).await? {
         return Err(ApiError::invalid(
             "current_password",
             "the current password is wrong",
@@ -303,14 +355,51 @@ async fn change_password(
         return Err(ApiError::invalid("new_password", problem));
     }
     let hash = passwords::hash(body.new_password).await?;
-    app.db
-        .exec(
-            "UPDATE type::record('user', $id) SET password_hash = $hash, password_changed_at = $now",
-            json!({"id": user.id, "hash": hash, "now": now_ms()}),
-        )
-        .await?;
+    let now = now_ms();
+    // The change and the notice of it commit together.
+    let mut batch = Batch::default();
+    batch.push(
+        "UPDATE type::record('user', $id) SET password_hash = $hash, password_changed_at = $now;",
+        [
+            ("id".to_string(), json!(user.id)),
+            ("hash".to_string(), json!(hash)),
+            ("now".to_string(), json!(now)),
+        ],
+    );
+    password_changed_notice(&mut batch, &app, &row, lang, now);
+    batch.commit(&app.db).await?;
+    app.outbox.notify_one();
     tokens::revoke_others(&app.db, &app.keys, &user.id, Some(&user.family)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Adds to `batch` the security notice that `row`'s password changed at `now` (ms), with a
+/// link to reset it for someone who did not change it.
+pub(super) fn password_changed_notice(
+    batch: &mut Batch,
+    app: &AuthState,
+    row: &UserRow,
+    lang: passwords::Lang,
+    now: i64,
+) {
+    let when = jiff::Timestamp::from_millisecond(now)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default();
+    batch.notify(
+        &Notice {
+            template: "password_changed",
+            category: Category::Security,
+            user: Some(row.id.clone()),
+            to: row.email.clone(),
+            lang: lang.code().to_string(),
+            vars: json!({
+                "name": row.display_name(),
+                "when": when,
+                "link": format!("{}/forgot-password", app.settings.public_url.trim_end_matches('/')),
+            }),
+        },
+        "pc",
+    );
 }
 
 #[utoipa::path(delete, path = "/v1/me", tag = "account", request_body = DeleteAccount,
@@ -349,7 +438,8 @@ pub struct Export {
     account: Value,
     /// Each room's part, by key: today `sessions` (refresh tokens are stored hashed; the
     /// hashes are not exported), `conversations` (each with its messages), `vocabulary` (with
-    /// its review schedule), `turn_stats` and `usage`.
+    /// its review schedule), `turn_stats`, `usage` and `notifications` (what was sent, without
+    /// its contents).
     #[serde(flatten)]
     #[schema(additional_properties)]
     parts: serde_json::Map<String, Value>,
@@ -367,7 +457,7 @@ impl PersonalData for Accounts {
     }
 
     fn delete(&self) -> &'static str {
-        "DELETE refresh_token WHERE user = $u;"
+        "DELETE refresh_token WHERE user = $u; DELETE account_token WHERE user = $u;"
     }
 }
 

@@ -23,12 +23,14 @@ pub struct Gate {
 }
 
 /// The account room's settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct AuthSettings {
     /// Mark session cookies `Secure` (off only for plain-http development).
     pub secure_cookies: bool,
     /// Sign-ups one client may make per hour.
     pub signups_per_hour: usize,
+    /// Where learners reach penpal, for links in mail (no trailing slash).
+    pub public_url: String,
 }
 
 /// What the account routes use.
@@ -46,6 +48,10 @@ pub struct AuthState {
     pub trusted: TrustedProxies,
     /// Every room's part of a person's data, for the export and account deletion.
     pub personal: Arc<[Arc<dyn PersonalData>]>,
+    /// Per-key limits of verification and reset mails.
+    pub mail_limits: Arc<super::recovery::MailLimits>,
+    /// Wakes the outbox's worker after a commit that enqueued mail.
+    pub outbox: Arc<tokio::sync::Notify>,
     /// Settings.
     pub settings: AuthSettings,
 }

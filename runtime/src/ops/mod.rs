@@ -18,7 +18,8 @@ use utoipa_axum::routes;
 
 use crate::actors::supervisor::{ListPlugins, PluginSupervisor};
 use crate::auth::{Gate, Keys, Operator};
-use crate::http::{ApiError, ApiResult};
+use crate::http::{ApiError, ApiResult, Path, Query};
+use crate::notify::outbox::{self as mail_outbox, OutboxRow};
 use crate::plugins::{Kind, PluginHost};
 use crate::store::Db;
 
@@ -35,6 +36,8 @@ pub struct OpsState {
     pub supervisor: actix::Addr<PluginSupervisor>,
     /// Which model, for the operator's status.
     pub llm_info: LlmInfo,
+    /// Wakes the outbox's worker (after a retry).
+    pub outbox: Arc<tokio::sync::Notify>,
 }
 
 impl FromRef<OpsState> for Gate {
@@ -65,6 +68,8 @@ pub fn router(state: OpsState) -> OpenApiRouter {
         .routes(routes!(version))
         .routes(routes!(status))
         .routes(routes!(plugins))
+        .routes(routes!(outbox))
+        .routes(routes!(retry_message))
         .with_state(state)
 }
 
@@ -134,4 +139,58 @@ async fn plugins(
     Ok(axum::Json(
         json!({ "plugins": list, "failed": app.host.failures() }),
     ))
+}
+
+/// Which messages to show.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxParams {
+    /// `pending`, `sent` or `failed` (the dead letters); all when absent.
+    #[param(pattern = "^(pending|sent|failed)$")]
+    status: Option<String>,
+    /// At most this many, newest first (1–500, default 100).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/v1/admin/outbox", tag = "ops", params(OutboxParams),
+    responses((status = 200, body = [OutboxRow], description = "messages, newest first, without their contents"),
+        (status = 401, description = "not signed in"), (status = 403, description = "not an operator")),
+    security(("bearer" = [])))]
+async fn outbox(
+    State(app): State<OpsState>,
+    _: Operator,
+    Query(p): Query<OutboxParams>,
+) -> ApiResult<axum::Json<Vec<OutboxRow>>> {
+    if let Some(s) = &p.status
+        && !matches!(s.as_str(), "pending" | "sent" | "failed")
+    {
+        return Err(ApiError::invalid("status", "use pending, sent or failed"));
+    }
+    let limit = p.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit", "use 1 to 500"));
+    }
+    Ok(axum::Json(
+        mail_outbox::list(&app.db, p.status.as_deref(), limit).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/admin/outbox/{id}/retry", tag = "ops",
+    params(("id" = String, Path, description = "the message id")),
+    responses((status = 202, description = "the message is queued again, due now"),
+        (status = 404, description = "no failed message has this id"),
+        (status = 401, description = "not signed in"), (status = 403, description = "not an operator")),
+    security(("bearer" = [])))]
+async fn retry_message(
+    State(app): State<OpsState>,
+    _: Operator,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if mail_outbox::retry(&app.db, &id).await? {
+        app.outbox.notify_one();
+        Ok(StatusCode::ACCEPTED)
+    } else {
+        Err(ApiError::NotFound("failed message"))
+    }
 }

@@ -16,6 +16,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (3, "ticket-session", V3),
     (4, "estimated-usage", V4),
     (5, "plugin-usage", V5),
+    (6, "notifications", V6),
 ];
 
 const V1: &str = r#"
@@ -183,6 +184,39 @@ DEFINE FIELD estimated ON usage TYPE bool DEFAULT false;
 /// Model calls a plugin made through its `llm` capability are metered under its name.
 const V5: &str = r#"
 DEFINE FIELD plugin ON usage TYPE option<string>;
+"#;
+
+/// Email verification, account recovery and the outbox that delivers them.
+const V6: &str = r#"
+DEFINE FIELD email_verified_at ON user TYPE option<int>;
+
+DEFINE TABLE account_token SCHEMAFULL;
+DEFINE FIELD user ON account_token TYPE string;
+DEFINE FIELD purpose ON account_token TYPE string ASSERT $value INSIDE ['verify_email', 'reset_password'];
+DEFINE FIELD email ON account_token TYPE string;
+DEFINE FIELD created_at ON account_token TYPE int;
+DEFINE FIELD expires_at ON account_token TYPE int;
+DEFINE FIELD used_at ON account_token TYPE option<int>;
+DEFINE INDEX account_token_user ON account_token FIELDS user;
+
+DEFINE TABLE outbox SCHEMAFULL;
+DEFINE FIELD template ON outbox TYPE string;
+DEFINE FIELD category ON outbox TYPE string ASSERT $value INSIDE ['security', 'account', 'progress', 'marketing'];
+DEFINE FIELD user ON outbox TYPE option<string>;
+DEFINE FIELD to ON outbox TYPE string;
+DEFINE FIELD lang ON outbox TYPE string;
+DEFINE FIELD vars ON outbox TYPE object FLEXIBLE;
+DEFINE FIELD channel ON outbox TYPE string;
+DEFINE FIELD status ON outbox TYPE string ASSERT $value INSIDE ['pending', 'sent', 'failed'];
+DEFINE FIELD attempts ON outbox TYPE int;
+DEFINE FIELD next_at ON outbox TYPE int;
+DEFINE FIELD lease_until ON outbox TYPE int;
+DEFINE FIELD lease_owner ON outbox TYPE option<string>;
+DEFINE FIELD last_error ON outbox TYPE option<string>;
+DEFINE FIELD created_at ON outbox TYPE int;
+DEFINE FIELD sent_at ON outbox TYPE option<int>;
+DEFINE INDEX outbox_due ON outbox FIELDS status, next_at;
+DEFINE INDEX outbox_user ON outbox FIELDS user;
 "#;
 
 #[derive(Deserialize)]

@@ -8,6 +8,7 @@
 //! milliseconds (`int`) so ordering and cursors are plain integer comparisons.
 
 mod migrations;
+pub mod outbox;
 pub mod personal;
 
 use serde::de::DeserializeOwned;

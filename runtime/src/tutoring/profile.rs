@@ -318,6 +318,8 @@ pub struct Me {
     email: String,
     role: Role,
     created_at: i64,
+    /// Whether the address is verified (an unverified account works, and is asked to verify).
+    email_verified: bool,
     profile: Profile,
 }
 
@@ -337,6 +339,7 @@ async fn me(State(app): State<TutoringState>, user: AuthUser) -> ApiResult<Json<
         email: u.email,
         role: u.role,
         created_at: u.created_at,
+        email_verified: u.email_verified_at.is_some(),
         profile: load(&app.db, &user.id).await?,
     }))
 }

@@ -240,6 +240,7 @@ pub fn serve_args(data_dir: &Path, llm: Option<String>) -> penpal::config::Serve
             },
             ..AppArgs::default()
         },
+        mail: penpal::config::MailArgs::default(),
     }
 }
 

@@ -12,6 +12,7 @@ mod learners;
 mod lifecycle;
 mod llm_client;
 mod manifests;
+mod notify;
 mod observability;
 mod protocol;
 mod sandbox;

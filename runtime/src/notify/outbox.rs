@@ -1,0 +1,327 @@
+//! Delivery of the outbox (its rows are written by [`crate::store::outbox`], in the same
+//! transaction as what causes them). A background worker claims due messages under a lease —
+//! so several penpal nodes on one database never work on the same message at once — renders
+//! them, and hands them to their channel. Delivery is at least once: a node that dies after
+//! sending but before recording it leaves the lease to expire, and the message goes again with
+//! the same `Message-ID`. A transient failure is retried with exponential backoff and jitter; a
+//! permanent one, or too many transient ones, marks the message failed with its reason, for
+//! the operator's dead-letter view (and a retry). Once a message is sent its values (which may
+//! hold a single-use link) are cleared.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use utoipa::ToSchema;
+
+use super::mail::{Failure, Mailer};
+use super::templates::Templates;
+use crate::store::{Db, StoreResult, new_id, now_ms};
+
+/// When and how often to try again.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// The first retry's delay; each next one doubles, up to [`RetryPolicy::max_delay`].
+    pub base: Duration,
+    /// The longest delay between attempts.
+    pub max_delay: Duration,
+    /// Attempts before a message is given up.
+    pub max_attempts: u32,
+    /// How long a claimed message is this node's: past it, another node may take it.
+    pub lease: Duration,
+    /// How often the worker looks for due messages when nothing wakes it.
+    pub poll: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            base: Duration::from_secs(5),
+            max_delay: Duration::from_secs(3600),
+            max_attempts: 8,
+            lease: Duration::from_secs(120),
+            poll: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before attempt `attempts + 1`: `base · 2^(attempts − 1)`, capped, with "equal
+    /// jitter" (half fixed, half random) so a burst of failures does not retry in lockstep.
+    pub fn delay(&self, attempts: u32) -> Duration {
+        let exp = attempts.saturating_sub(1).min(20);
+        let full = self
+            .base
+            .saturating_mul(1u32 << exp)
+            .min(self.max_delay)
+            .as_millis() as u64;
+        let half = full / 2;
+        Duration::from_millis(half + rand::random_range(0..=half.max(1)))
+    }
+}
+
+/// A message as the worker and the operator see it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OutboxRow {
+    /// The message id (also its `Message-ID`).
+    pub id: String,
+    /// The template.
+    pub template: String,
+    /// `security`, `account`, `progress` or `marketing`.
+    pub category: String,
+    /// The recipient's address.
+    pub to: String,
+    /// The language it is written in.
+    pub lang: String,
+    /// `email`, or a notifier plugin's name.
+    pub channel: String,
+    /// `pending`, `sent` or `failed`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// When it was enqueued (ms).
+    pub created_at: i64,
+    /// When it was sent (ms).
+    #[serde(default)]
+    pub sent_at: Option<i64>,
+    /// The next attempt (ms).
+    pub next_at: i64,
+    /// The template's values (not shown to operators).
+    #[serde(default, skip_serializing)]
+    #[schema(ignore)]
+    pub vars: Value,
+}
+
+/// The worker delivering the outbox.
+pub struct Outbox {
+    db: Db,
+    mailer: Option<Arc<Mailer>>,
+    templates: Arc<Templates>,
+    policy: RetryPolicy,
+    wake: Arc<Notify>,
+}
+
+/// What one pass of the worker did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    /// Messages sent.
+    pub sent: usize,
+    /// Messages to be retried.
+    pub retried: usize,
+    /// Messages given up.
+    pub failed: usize,
+}
+
+impl Outbox {
+    /// A worker over `db`'s outbox; email goes through `mailer` (none: email waits, logged).
+    pub fn new(
+        db: Db,
+        mailer: Option<Arc<Mailer>>,
+        templates: Arc<Templates>,
+        policy: RetryPolicy,
+    ) -> Outbox {
+        Outbox {
+            db,
+            mailer,
+            templates,
+            policy,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// A handle that wakes the worker at once (after a commit that enqueued something).
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Runs until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        if self.mailer.is_none() {
+            tracing::warn!(
+                "email is off (no PENPAL_SMTP_URL): messages wait in the outbox until it is set"
+            );
+        }
+        tokio::pin!(shutdown);
+        loop {
+            let busy = match self.pass().await {
+                Ok(pass) => pass != Pass::default(),
+                Err(e) => {
+                    tracing::error!(error = %e, "the outbox could not be read");
+                    false
+                }
+            };
+            if busy {
+                continue;
+            }
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.policy.poll) => {}
+            }
+        }
+    }
+
+    /// Claims what is due and delivers it.
+    pub async fn pass(&self) -> StoreResult<Pass> {
+        // Email is the only channel so far: with it off, messages wait rather than use up
+        // their attempts.
+        if self.mailer.is_none() {
+            return Ok(Pass::default());
+        }
+        let claim = new_id();
+        let now = now_ms();
+        let mut pass = Pass::default();
+        for row in claim_due(&self.db, &claim, now, self.policy.lease, 16).await? {
+            let outcome = self.deliver(&row).await;
+            let attempts = row.attempts + 1;
+            let (status, delay, error) = match outcome {
+                Ok(()) => {
+                    pass.sent += 1;
+                    ("sent", None, None)
+                }
+                Err(Failure::Transient(why)) if attempts < self.policy.max_attempts => {
+                    pass.retried += 1;
+                    tracing::warn!(id = %row.id, attempts, error = %why, "a message will be retried");
+                    ("pending", Some(self.policy.delay(attempts)), Some(why))
+                }
+                Err(Failure::Transient(why) | Failure::Permanent(why)) => {
+                    pass.failed += 1;
+                    tracing::error!(id = %row.id, attempts, error = %why, "a message was given up");
+                    ("failed", None, Some(why))
+                }
+            };
+            metrics::counter!("penpal_outbox_deliveries_total", "channel" => row.channel.clone(), "outcome" => status)
+                .increment(1);
+            settle(&self.db, &row.id, &claim, status, attempts, delay, error).await?;
+        }
+        Ok(pass)
+    }
+
+    async fn deliver(&self, row: &OutboxRow) -> Result<(), Failure> {
+        if row.channel != "email" {
+            return Err(Failure::Permanent(format!(
+                "no channel `{}` on this server",
+                row.channel
+            )));
+        }
+        let Some(mailer) = &self.mailer else {
+            return Err(Failure::Transient(
+                "email is off: set PENPAL_SMTP_URL".into(),
+            ));
+        };
+        let message = self
+            .templates
+            .render(&row.template, &row.lang, &row.vars)
+            .map_err(|e| Failure::Permanent(e.to_string()))?;
+        mailer.send(&row.id, &row.to, &message, None).await
+    }
+}
+
+/// Leases up to `limit` due messages to `claim` and returns them. The lease is taken by one
+/// statement that re-checks it, so of two nodes claiming at once only one gets a message.
+async fn claim_due(
+    db: &Db,
+    claim: &str,
+    now: i64,
+    lease: Duration,
+    limit: usize,
+) -> StoreResult<Vec<OutboxRow>> {
+    db.exec(
+        "UPDATE (SELECT VALUE id FROM outbox WHERE status = 'pending' AND next_at <= $now AND lease_until <= $now ORDER BY next_at LIMIT $limit)
+         SET lease_owner = $claim, lease_until = $until
+         WHERE status = 'pending' AND lease_until <= $now",
+        json!({"now": now, "limit": limit, "claim": claim, "until": now + lease.as_millis() as i64}),
+    )
+    .await?;
+    db.rows(
+        "SELECT *, record::id(id) AS id FROM outbox WHERE lease_owner = $claim AND status = 'pending'",
+        json!({"claim": claim}),
+    )
+    .await
+}
+
+/// Records an attempt's outcome, if `claim` still holds the lease.
+async fn settle(
+    db: &Db,
+    id: &str,
+    claim: &str,
+    status: &str,
+    attempts: u32,
+    delay: Option<Duration>,
+    error: Option<String>,
+) -> StoreResult<()> {
+    let now = now_ms();
+    let next_at = now + delay.map_or(0, |d| d.as_millis() as i64);
+    let sql = match status {
+        "sent" => {
+            "UPDATE type::record('outbox', $id) SET status = 'sent', attempts = $attempts, sent_at = $now,
+                 vars = {}, lease_owner = NONE, lease_until = 0, last_error = NONE WHERE lease_owner = $claim"
+        }
+        "pending" => {
+            "UPDATE type::record('outbox', $id) SET attempts = $attempts, next_at = $next, lease_owner = NONE,
+                 lease_until = 0, last_error = $error WHERE lease_owner = $claim"
+        }
+        _ => {
+            "UPDATE type::record('outbox', $id) SET status = 'failed', attempts = $attempts,
+                 lease_owner = NONE, lease_until = 0, last_error = $error WHERE lease_owner = $claim"
+        }
+    };
+    db.exec(
+        sql,
+        json!({"id": id, "claim": claim, "attempts": attempts, "now": now, "next": next_at,
+               "error": error.map(|e| crate::http::redact_secrets(&e))}),
+    )
+    .await
+}
+
+/// Messages with `status`, newest first, for the operator's view.
+pub async fn list(db: &Db, status: Option<&str>, limit: usize) -> StoreResult<Vec<OutboxRow>> {
+    db.rows(
+        "SELECT *, record::id(id) AS id FROM outbox WHERE $status = NONE OR status = $status ORDER BY created_at DESC LIMIT $limit",
+        json!({"status": status, "limit": limit}),
+    )
+    .await
+}
+
+/// Puts failed message `id` back in the queue, due now (an operator fixed what made it fail).
+/// `false` when there is no such failed message.
+pub async fn retry(db: &Db, id: &str) -> StoreResult<bool> {
+    let rows: Vec<Value> = db
+        .rows(
+            "UPDATE type::record('outbox', $id) SET status = 'pending', attempts = 0, next_at = $now, last_error = NONE
+             WHERE status = 'failed' RETURN record::id(id) AS id",
+            json!({"id": id, "now": now_ms()}),
+        )
+        .await?;
+    Ok(!rows.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_is_capped_and_jittered_within_half() {
+        let p = RetryPolicy {
+            base: Duration::from_secs(2),
+            max_delay: Duration::from_secs(60),
+            ..RetryPolicy::default()
+        };
+        for _ in 0..200 {
+            let d1 = p.delay(1).as_millis();
+            assert!((1000..=2000).contains(&d1), "{d1}");
+            let d3 = p.delay(3).as_millis();
+            assert!((4000..=8000).contains(&d3), "{d3}");
+            let d20 = p.delay(20).as_millis();
+            assert!((30_000..=60_000).contains(&d20), "{d20}");
+        }
+        let spread: std::collections::BTreeSet<u128> =
+            (0..50).map(|_| p.delay(3).as_millis()).collect();
+        assert!(spread.len() > 10, "jitter spreads retries: {spread:?}");
+    }
+}

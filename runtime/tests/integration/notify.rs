@@ -1,0 +1,625 @@
+//! Mail, end to end: a real SMTP server on loopback (aiosmtpd, `runtime/tests/smtp/sink.py`,
+//! installed by `cargo xtask test` into `target/smtp`) receives what penpal sends; each message
+//! is parsed as a mail client would, and its link is followed against the real server.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::common::*;
+use mail_parser::{Message, MessageParser};
+use serde_json::{Value, json};
+
+/// The SMTP server, running until dropped.
+struct Sink {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Sink {
+    fn start() -> Sink {
+        use std::io::BufRead;
+        let python = repo().join("target/smtp/bin/python");
+        assert!(
+            python.is_file(),
+            "aiosmtpd is not installed: run `cargo xtask test` (it installs it into target/smtp)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(python)
+            .arg(repo().join("runtime/tests/smtp/sink.py"))
+            .arg("--dir")
+            .arg(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .unwrap_or_else(|| panic!("the SMTP sink did not start: {line:?}"))
+            .parse()
+            .unwrap();
+        Sink { child, port, dir }
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    fn files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Waits until `n` messages have arrived, and returns every one's raw bytes.
+    async fn wait_for(&self, n: usize) -> Vec<Vec<u8>> {
+        within(30, &format!("{n} messages reach the SMTP server"), async {
+            loop {
+                let files = self.files();
+                if files.len() >= n {
+                    return files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+    }
+}
+
+impl Sink {
+    /// Waits until a message to `address` has arrived, and returns its raw bytes.
+    async fn wait_for_mail_to(&self, address: &str) -> Vec<u8> {
+        within(30, &format!("a message to {address} arrives"), async {
+            loop {
+                for file in self.files() {
+                    let raw = std::fs::read(&file).unwrap();
+                    if to(&parse(&raw)).as_deref() == Some(address) {
+                        return raw;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+    }
+}
+
+/// The first recipient of `m`.
+fn to(m: &Message<'_>) -> Option<String> {
+    m.to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .map(str::to_string)
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn parse(raw: &[u8]) -> Message<'_> {
+    MessageParser::default().parse(raw).expect("a message")
+}
+
+fn header<'a>(m: &'a Message<'a>, name: &str) -> Option<String> {
+    m.header_raw(name).map(|v| v.trim().to_string())
+}
+
+/// The link in the text part that leads to `page`, and its token.
+fn link(m: &Message<'_>, page: &str) -> (String, String) {
+    let text = m.body_text(0).expect("a text part");
+    let url = text
+        .split_whitespace()
+        .find(|w| w.contains(&format!("/{page}#token=")))
+        .unwrap_or_else(|| panic!("no /{page} link in:\n{text}"))
+        .to_string();
+    let token = url.split("#token=").nth(1).unwrap().to_string();
+    (url, token)
+}
+
+fn mail_args(smtp: Option<String>) -> penpal::config::MailArgs {
+    penpal::config::MailArgs {
+        smtp_url: smtp.map(|u| penpal::plugins::Secret::new(&u)),
+        mail_from: "Penpal <no-reply@penpal.test>".into(),
+        public_url: Some("https://penpal.test".into()),
+        outbox_retry_ms: 100,
+        outbox_attempts: 3,
+        outbox_lease_secs: 120,
+    }
+}
+
+async fn server(data: &Path, smtp: Option<String>) -> Running {
+    let mut args = serve_args(data, None);
+    args.mail = mail_args(smtp);
+    start(args).await
+}
+
+async fn call(
+    server: &Running,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    lang: Option<&str>,
+) -> (u16, Value) {
+    let mut req = http().request(method.parse().unwrap(), server.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    if let Some(l) = lang {
+        req = req.header("accept-language", l);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn sign_up(server: &Running, email: &str, lang: Option<&str>) -> Value {
+    let (status, body) = call(
+        server,
+        "POST",
+        "/v1/auth/register",
+        None,
+        Some(json!({"email": email, "password": "correct horse battery", "display_name": "Ana"})),
+        lang,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+#[actix_rt::test]
+async fn sign_up_sends_a_verification_mail_whose_link_verifies_once() {
+    let sink = Sink::start();
+    let data = tempfile::tempdir().unwrap();
+    let server = server(data.path(), Some(sink.url())).await;
+    let tokens = sign_up(&server, "ana@example.com", None).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let (_, me) = call(&server, "GET", "/v1/me", Some(access), None, None).await;
+    assert_eq!(me["email_verified"], false, "{me}");
+
+    let raw = sink.wait_for(1).await;
+    let mail = parse(&raw[0]);
+    assert_eq!(mail.subject(), Some("Confirm your email address"));
+    assert_eq!(
+        mail.from()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address()),
+        Some("no-reply@penpal.test")
+    );
+    assert_eq!(
+        mail.to().and_then(|a| a.first()).and_then(|a| a.address()),
+        Some("ana@example.com")
+    );
+    let id = mail.message_id().expect("a Message-ID");
+    assert!(id.ends_with("@penpal.test"), "{id}");
+    assert_eq!(mail.text_body_count(), 1, "a text part");
+    assert_eq!(mail.html_body_count(), 1, "an HTML part");
+    let html = mail.body_html(0).unwrap();
+    assert!(html.contains("Hello Ana,"), "{html}");
+    assert!(
+        header(&mail, "List-Unsubscribe").is_none(),
+        "account mail has no unsubscribe header"
+    );
+    let (url, token) = link(&mail, "verify-email");
+    assert!(
+        url.starts_with("https://penpal.test/verify-email#token="),
+        "{url}"
+    );
+    assert!(html.contains(&url), "the HTML part carries the same link");
+
+    let (status, body) = call(
+        &server,
+        "POST",
+        "/v1/auth/verify-email",
+        None,
+        Some(json!({"token": token})),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["email_verified"]),
+        (200, &json!(true)),
+        "{body}"
+    );
+    let (_, me) = call(&server, "GET", "/v1/me", Some(access), None, None).await;
+    assert_eq!(me["email_verified"], true);
+    let (status, body) = call(
+        &server,
+        "POST",
+        "/v1/auth/verify-email",
+        None,
+        Some(json!({"token": token})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "a link works once: {body}");
+    assert_eq!(body["error"]["code"], "link_invalid");
+    let (status, _) = call(
+        &server,
+        "POST",
+        "/v1/auth/verify-email/resend",
+        Some(access),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "nothing to re-send once verified");
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_french_learner_gets_french_mail_and_resends_are_throttled() {
+    let sink = Sink::start();
+    let data = tempfile::tempdir().unwrap();
+    let server = server(data.path(), Some(sink.url())).await;
+    let tokens = sign_up(&server, "zoe@example.com", Some("fr-FR,fr;q=0.9")).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let raw = sink.wait_for(1).await;
+    let mail = parse(&raw[0]);
+    assert_eq!(mail.subject(), Some("Confirmez votre adresse e-mail"));
+    assert!(mail.body_text(0).unwrap().contains("Bonjour Ana,"));
+
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(
+            call(
+                &server,
+                "POST",
+                "/v1/auth/verify-email/resend",
+                Some(access),
+                None,
+                None,
+            )
+            .await
+            .0,
+        );
+    }
+    assert_eq!(statuses, [202, 202, 202, 429]);
+    let raw = sink.wait_for(4).await;
+    let tokens: Vec<String> = raw
+        .iter()
+        .map(|r| link(&parse(r), "verify-email").1)
+        .collect();
+    // Every link sent works (the newest as well as the first).
+    let (status, _) = call(
+        &server,
+        "POST",
+        "/v1/auth/verify-email",
+        None,
+        Some(json!({"token": tokens[3]})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_password_reset_answers_alike_for_every_address_and_ends_every_session() {
+    let sink = Sink::start();
+    let data = tempfile::tempdir().unwrap();
+    let server = server(data.path(), Some(sink.url())).await;
+    let tokens = sign_up(&server, "ana@example.com", None).await;
+    sink.wait_for(1).await; // the verification mail
+    let old_refresh = tokens["refresh_token"].as_str().unwrap();
+
+    let known = call(
+        &server,
+        "POST",
+        "/v1/auth/password-reset/request",
+        None,
+        Some(json!({"email": "Ana@Example.com"})),
+        None,
+    )
+    .await;
+    let unknown = call(
+        &server,
+        "POST",
+        "/v1/auth/password-reset/request",
+        None,
+        Some(json!({"email": "nobody@example.com"})),
+        None,
+    )
+    .await;
+    assert_eq!(known.0, 202);
+    assert_eq!(
+        known, unknown,
+        "the same answer whether or not the address has an account"
+    );
+
+    let raw = sink.wait_for(2).await;
+    let mail = parse(&raw[1]);
+    assert_eq!(mail.subject(), Some("Reset your Penpal password"));
+    assert!(
+        header(&mail, "List-Unsubscribe").is_none(),
+        "never on security mail"
+    );
+    let (_, token) = link(&mail, "reset-password");
+
+    // A weak password is refused without spending the link.
+    let (status, body) = call(
+        &server,
+        "POST",
+        "/v1/auth/password-reset",
+        None,
+        Some(json!({"token": token, "new_password": "password123"})),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["field"]),
+        (422, &json!("new_password")),
+        "{body}"
+    );
+    let (status, body) = call(
+        &server,
+        "POST",
+        "/v1/auth/password-reset",
+        None,
+        Some(json!({"token": token, "new_password": "a new battery staple"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, _) = call(
+        &server,
+        "POST",
+        "/v1/auth/password-reset",
+        None,
+        Some(json!({"token": token, "new_password": "another battery staple"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "a reset link works once");
+
+    // Every session ended; the new password works, the old one does not.
+    let (status, _) = call(
+        &server,
+        "POST",
+        "/v1/auth/refresh",
+        None,
+        Some(json!({"refresh_token": old_refresh})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let login = |password: &'static str| {
+        call(
+            &server,
+            "POST",
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": "ana@example.com", "password": password})),
+            None,
+        )
+    };
+    assert_eq!(login("correct horse battery").await.0, 401);
+    let (status, fresh) = login("a new battery staple").await;
+    assert_eq!(status, 200);
+    // Resetting through the mailed link proved the address too.
+    let (_, me) = call(
+        &server,
+        "GET",
+        "/v1/me",
+        fresh["access_token"].as_str(),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(me["email_verified"], true);
+
+    // And the owner is told, on the security channel.
+    let raw = sink.wait_for(3).await;
+    let notice = parse(&raw[2]);
+    assert_eq!(notice.subject(), Some("Your Penpal password was changed"));
+    assert!(
+        notice
+            .body_text(0)
+            .unwrap()
+            .contains("https://penpal.test/forgot-password")
+    );
+    assert_eq!(
+        sink.files().len(),
+        3,
+        "nothing was sent for the unknown address"
+    );
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_refusing_server_is_retried_then_given_up_and_an_operator_sees_and_retries_it() {
+    let sink = Sink::start();
+    let data = tempfile::tempdir().unwrap();
+    let db = penpal::store::Db::connect("mem://", None).await.unwrap();
+    let mut args = serve_args(data.path(), None);
+    args.mail = mail_args(Some(sink.url()));
+    let server = start_on(args, db.clone()).await;
+
+    // Two 451s, then accepted: delivered on the third attempt.
+    sign_up(&server, "ana+tempfail2@example.com", None).await;
+    sink.wait_for_mail_to("ana+tempfail2@example.com").await;
+    // A 550 is given up at once; three 451s use up the three attempts.
+    sign_up(&server, "ben+reject@example.com", None).await;
+    sign_up(&server, "cy+tempfail5@example.com", None).await;
+    let ops = operator_token(server.addr, &db).await;
+    let failed = within(30, "both failures are recorded", async {
+        loop {
+            let (_, rows) = call(
+                &server,
+                "GET",
+                "/v1/admin/outbox?status=failed",
+                Some(&ops),
+                None,
+                None,
+            )
+            .await;
+            if rows.as_array().is_some_and(|r| r.len() == 2) {
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let by_to = |to: &str| {
+        failed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["to"] == to)
+            .cloned()
+            .unwrap()
+    };
+    let rejected = by_to("ben+reject@example.com");
+    assert_eq!(rejected["attempts"], 1, "{rejected}");
+    assert!(
+        rejected["last_error"].as_str().unwrap().contains("550"),
+        "{rejected}"
+    );
+    let busy = by_to("cy+tempfail5@example.com");
+    assert_eq!(busy["attempts"], 3, "{busy}");
+    assert!(
+        busy["last_error"].as_str().unwrap().contains("451"),
+        "{busy}"
+    );
+    assert!(
+        busy.get("vars").is_none(),
+        "an operator does not see a message's contents"
+    );
+
+    // The learner's own view of outbox: not theirs to see.
+    let learner = sign_up(&server, "dee@example.com", None).await;
+    let (status, _) = call(
+        &server,
+        "GET",
+        "/v1/admin/outbox",
+        learner["access_token"].as_str(),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // An operator's retry starts the attempts afresh: the sink refuses twice more (its fourth
+    // and fifth refusals), then takes the message.
+    let id = busy["id"].as_str().unwrap();
+    let (status, body) = call(
+        &server,
+        "POST",
+        &format!("/v1/admin/outbox/{id}/retry"),
+        Some(&ops),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    sink.wait_for_mail_to("cy+tempfail5@example.com").await;
+    within(30, "the retried message is recorded as sent", async {
+        loop {
+            let (_, sent) = call(
+                &server,
+                "GET",
+                "/v1/admin/outbox?status=sent",
+                Some(&ops),
+                None,
+                None,
+            )
+            .await;
+            if sent
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["id"] == id))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let (status, _) = call(
+        &server,
+        "POST",
+        &format!("/v1/admin/outbox/{id}/retry"),
+        Some(&ops),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "only a failed message can be retried");
+    let (status, _) = call(
+        &server,
+        "POST",
+        "/v1/admin/outbox/nonexistent/retry",
+        Some(&ops),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_server_killed_before_it_could_send_delivers_the_mail_once_after_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    // Nothing listens here yet: the verification mail cannot leave.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let closed = format!("smtp://127.0.0.1:{port}");
+    let env = |smtp: &str| {
+        vec![
+            ("PENPAL_SMTP_URL", smtp.to_string()),
+            (
+                "PENPAL_MAIL_FROM",
+                "Penpal <no-reply@penpal.test>".to_string(),
+            ),
+            ("PENPAL_OUTBOX_RETRY_MS", "100".to_string()),
+            ("PENPAL_OUTBOX_ATTEMPTS", "100".to_string()),
+            // A message the killed node held when it died is free again after this.
+            ("PENPAL_OUTBOX_LEASE_SECS", "1".to_string()),
+        ]
+    };
+    let first_env = env(&closed);
+    let first_env: Vec<(&str, &str)> = first_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let first = Process::start(data.path(), &first_env).await;
+    let (status, body) = post_json(
+        first.addr,
+        "/v1/auth/register",
+        &json!({"email": "ana@example.com", "password": "correct horse battery"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    // SIGKILL: no chance to flush or finish anything.
+    drop(first);
+
+    let sink = Sink::start();
+    let second_env = env(&sink.url());
+    let second_env: Vec<(&str, &str)> = second_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let second = Process::start(data.path(), &second_env).await;
+    let raw = sink.wait_for(1).await;
+    assert_eq!(parse(&raw[0]).subject(), Some("Confirm your email address"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(sink.files().len(), 1, "sent exactly once");
+    second.stop();
+}
