@@ -243,44 +243,34 @@ fn test(root: &Path) -> Result<()> {
 
 /// The schemathesis version the API test runs (`runtime/tests/integration/schemathesis.rs`).
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
-
-/// Installs schemathesis into a virtualenv under `target/`, once.
 /// The SMTP server the mail tests deliver to (`runtime/tests/smtp/sink.py`).
 const AIOSMTPD: &str = "aiosmtpd==1.4.6";
 
-/// Installs aiosmtpd into a virtualenv under `target/`, once.
-fn smtp_setup(root: &Path) -> Result<()> {
-    let venv = root.join("target/smtp");
-    if venv.join("bin/aiosmtpd").is_file() {
-        return Ok(());
-    }
-    eprintln!("xtask: installing {AIOSMTPD} for the mail tests");
-    run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
-        .context("the mail tests need Python 3 with venv, to install aiosmtpd")?;
-    run(Command::new(venv.join("bin/pip")).args([
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        AIOSMTPD,
-    ]))
-    .context("could not install aiosmtpd from PyPI")
+fn schemathesis_setup(root: &Path) -> Result<()> {
+    pip_tool(root, "schemathesis", "st", SCHEMATHESIS, "the API test")
 }
 
-fn schemathesis_setup(root: &Path) -> Result<()> {
-    let venv = root.join("target/schemathesis");
-    if venv.join("bin/st").is_file() {
+fn smtp_setup(root: &Path) -> Result<()> {
+    pip_tool(root, "smtp", "aiosmtpd", AIOSMTPD, "the mail tests")
+}
+
+/// Installs `package` (pinned) from PyPI into a virtualenv at `target/{dir}`, once: done when
+/// its `bin/{program}` exists.
+fn pip_tool(root: &Path, dir: &str, program: &str, package: &str, for_what: &str) -> Result<()> {
+    let venv = root.join("target").join(dir);
+    if venv.join("bin").join(program).is_file() {
         return Ok(());
     }
-    eprintln!("xtask: installing {SCHEMATHESIS} for the API test");
+    eprintln!("xtask: installing {package} for {for_what}");
     run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
-        .context("the API test needs Python 3 with venv, to install schemathesis")?;
+        .with_context(|| format!("{for_what} need Python 3 with venv, to install {package}"))?;
     run(Command::new(venv.join("bin/pip")).args([
         "install",
         "--quiet",
         "--disable-pip-version-check",
-        SCHEMATHESIS,
+        package,
     ]))
-    .context("could not install schemathesis from PyPI")
+    .with_context(|| format!("could not install {package} from PyPI"))
 }
 
 /// What the browser test needs beside Rust: Debian's Chromium and the npm packages that

@@ -173,6 +173,19 @@ async fn call(
     )
 }
 
+/// `POST path` with a JSON `body`, no credentials.
+async fn post(server: &Running, path: &str, body: Value) -> (u16, Value) {
+    call(server, "POST", path, None, Some(body), None).await
+}
+
+/// The outbox's messages with `status`, as an operator sees them.
+async fn outbox(server: &Running, ops: &str, status: &str) -> Vec<Value> {
+    let path = format!("/v1/admin/outbox?status={status}");
+    let (code, rows) = call(server, "GET", &path, Some(ops), None, None).await;
+    assert_eq!(code, 200, "{rows}");
+    rows.as_array().cloned().unwrap_or_default()
+}
+
 async fn sign_up(server: &Running, email: &str, lang: Option<&str>) -> Value {
     let (status, body) = call(
         server,
@@ -227,15 +240,7 @@ async fn sign_up_sends_a_verification_mail_whose_link_verifies_once() {
     );
     assert!(html.contains(&url), "the HTML part carries the same link");
 
-    let (status, body) = call(
-        &server,
-        "POST",
-        "/v1/auth/verify-email",
-        None,
-        Some(json!({"token": token})),
-        None,
-    )
-    .await;
+    let (status, body) = post(&server, "/v1/auth/verify-email", json!({"token": token})).await;
     assert_eq!(
         (status, &body["email_verified"]),
         (200, &json!(true)),
@@ -243,15 +248,7 @@ async fn sign_up_sends_a_verification_mail_whose_link_verifies_once() {
     );
     let (_, me) = call(&server, "GET", "/v1/me", Some(access), None, None).await;
     assert_eq!(me["email_verified"], true);
-    let (status, body) = call(
-        &server,
-        "POST",
-        "/v1/auth/verify-email",
-        None,
-        Some(json!({"token": token})),
-        None,
-    )
-    .await;
+    let (status, body) = post(&server, "/v1/auth/verify-email", json!({"token": token})).await;
     assert_eq!(status, 401, "a link works once: {body}");
     assert_eq!(body["error"]["code"], "link_invalid");
     let (status, _) = call(
@@ -301,13 +298,10 @@ async fn a_french_learner_gets_french_mail_and_resends_are_throttled() {
         .map(|r| link(&parse(r), "verify-email").1)
         .collect();
     // Every link sent works (the newest as well as the first).
-    let (status, _) = call(
+    let (status, _) = post(
         &server,
-        "POST",
         "/v1/auth/verify-email",
-        None,
-        Some(json!({"token": tokens[3]})),
-        None,
+        json!({"token": tokens[3]}),
     )
     .await;
     assert_eq!(status, 200);
@@ -323,22 +317,16 @@ async fn a_password_reset_answers_alike_for_every_address_and_ends_every_session
     sink.wait_for(1).await; // the verification mail
     let old_refresh = tokens["refresh_token"].as_str().unwrap();
 
-    let known = call(
+    let known = post(
         &server,
-        "POST",
         "/v1/auth/password-reset/request",
-        None,
-        Some(json!({"email": "Ana@Example.com"})),
-        None,
+        json!({"email": "Ana@Example.com"}),
     )
     .await;
-    let unknown = call(
+    let unknown = post(
         &server,
-        "POST",
         "/v1/auth/password-reset/request",
-        None,
-        Some(json!({"email": "nobody@example.com"})),
-        None,
+        json!({"email": "nobody@example.com"}),
     )
     .await;
     assert_eq!(known.0, 202);
@@ -357,13 +345,10 @@ async fn a_password_reset_answers_alike_for_every_address_and_ends_every_session
     let (_, token) = link(&mail, "reset-password");
 
     // A weak password is refused without spending the link.
-    let (status, body) = call(
+    let (status, body) = post(
         &server,
-        "POST",
         "/v1/auth/password-reset",
-        None,
-        Some(json!({"token": token, "new_password": "password123"})),
-        None,
+        json!({"token": token, "new_password": "password123"}),
     )
     .await;
     assert_eq!(
@@ -371,46 +356,34 @@ async fn a_password_reset_answers_alike_for_every_address_and_ends_every_session
         (422, &json!("new_password")),
         "{body}"
     );
-    let (status, body) = call(
+    let (status, body) = post(
         &server,
-        "POST",
         "/v1/auth/password-reset",
-        None,
-        Some(json!({"token": token, "new_password": "a new battery staple"})),
-        None,
+        json!({"token": token, "new_password": "a new battery staple"}),
     )
     .await;
     assert_eq!(status, 204, "{body}");
-    let (status, _) = call(
+    let (status, _) = post(
         &server,
-        "POST",
         "/v1/auth/password-reset",
-        None,
-        Some(json!({"token": token, "new_password": "another battery staple"})),
-        None,
+        json!({"token": token, "new_password": "another battery staple"}),
     )
     .await;
     assert_eq!(status, 401, "a reset link works once");
 
     // Every session ended; the new password works, the old one does not.
-    let (status, _) = call(
+    let (status, _) = post(
         &server,
-        "POST",
         "/v1/auth/refresh",
-        None,
-        Some(json!({"refresh_token": old_refresh})),
-        None,
+        json!({"refresh_token": old_refresh}),
     )
     .await;
     assert_eq!(status, 401);
     let login = |password: &'static str| {
-        call(
+        post(
             &server,
-            "POST",
             "/v1/auth/login",
-            None,
-            Some(json!({"email": "ana@example.com", "password": password})),
-            None,
+            json!({"email": "ana@example.com", "password": password}),
         )
     };
     assert_eq!(login("correct horse battery").await.0, 401);
@@ -464,31 +437,15 @@ async fn a_refusing_server_is_retried_then_given_up_and_an_operator_sees_and_ret
     let ops = operator_token(server.addr, &db).await;
     let failed = within(30, "both failures are recorded", async {
         loop {
-            let (_, rows) = call(
-                &server,
-                "GET",
-                "/v1/admin/outbox?status=failed",
-                Some(&ops),
-                None,
-                None,
-            )
-            .await;
-            if rows.as_array().is_some_and(|r| r.len() == 2) {
+            let rows = outbox(&server, &ops, "failed").await;
+            if rows.len() == 2 {
                 return rows;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
     .await;
-    let by_to = |to: &str| {
-        failed
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["to"] == to)
-            .cloned()
-            .unwrap()
-    };
+    let by_to = |to: &str| failed.iter().find(|r| r["to"] == to).cloned().unwrap();
     let rejected = by_to("ben+reject@example.com");
     assert_eq!(rejected["attempts"], 1, "{rejected}");
     assert!(
@@ -534,22 +491,11 @@ async fn a_refusing_server_is_retried_then_given_up_and_an_operator_sees_and_ret
     assert_eq!(status, 202, "{body}");
     sink.wait_for_mail_to("cy+tempfail5@example.com").await;
     within(30, "the retried message is recorded as sent", async {
-        loop {
-            let (_, sent) = call(
-                &server,
-                "GET",
-                "/v1/admin/outbox?status=sent",
-                Some(&ops),
-                None,
-                None,
-            )
-            .await;
-            if sent
-                .as_array()
-                .is_some_and(|r| r.iter().any(|r| r["id"] == id))
-            {
-                return;
-            }
+        while !outbox(&server, &ops, "sent")
+            .await
+            .iter()
+            .any(|r| r["id"] == id)
+        {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
