@@ -2,116 +2,12 @@
 //! installed by `cargo xtask test` into `target/smtp`) receives what penpal sends; each message
 //! is parsed as a mail client would, and its link is followed against the real server.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::common::*;
-use mail_parser::{Message, MessageParser};
+use mail_parser::Message;
 use serde_json::{Value, json};
-
-/// The SMTP server, running until dropped.
-struct Sink {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Sink {
-    fn start() -> Sink {
-        use std::io::BufRead;
-        let python = repo().join("target/smtp/bin/python");
-        assert!(
-            python.is_file(),
-            "aiosmtpd is not installed: run `cargo xtask test` (it installs it into target/smtp)"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(python)
-            .arg(repo().join("runtime/tests/smtp/sink.py"))
-            .arg("--dir")
-            .arg(dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .unwrap_or_else(|| panic!("the SMTP sink did not start: {line:?}"))
-            .parse()
-            .unwrap();
-        Sink { child, port, dir }
-    }
-
-    fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.port)
-    }
-
-    fn files(&self) -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-            .collect();
-        files.sort();
-        files
-    }
-
-    /// Waits until `n` messages have arrived, and returns every one's raw bytes.
-    async fn wait_for(&self, n: usize) -> Vec<Vec<u8>> {
-        within(30, &format!("{n} messages reach the SMTP server"), async {
-            loop {
-                let files = self.files();
-                if files.len() >= n {
-                    return files.iter().map(|f| std::fs::read(f).unwrap()).collect();
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await
-    }
-}
-
-impl Sink {
-    /// Waits until a message to `address` has arrived, and returns its raw bytes.
-    async fn wait_for_mail_to(&self, address: &str) -> Vec<u8> {
-        within(30, &format!("a message to {address} arrives"), async {
-            loop {
-                for file in self.files() {
-                    let raw = std::fs::read(&file).unwrap();
-                    if to(&parse(&raw)).as_deref() == Some(address) {
-                        return raw;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await
-    }
-}
-
-/// The first recipient of `m`.
-fn to(m: &Message<'_>) -> Option<String> {
-    m.to()
-        .and_then(|a| a.first())
-        .and_then(|a| a.address())
-        .map(str::to_string)
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn parse(raw: &[u8]) -> Message<'_> {
-    MessageParser::default().parse(raw).expect("a message")
-}
 
 fn header<'a>(m: &'a Message<'a>, name: &str) -> Option<String> {
     m.header_raw(name).map(|v| v.trim().to_string())

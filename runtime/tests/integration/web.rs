@@ -42,7 +42,12 @@ async fn a_visitor_becomes_a_learner_in_the_browser() {
         axum::serve(listener, scripted::router(script)).await
     });
     let data = tempfile::tempdir().unwrap();
-    let server = start(serve_args(data.path(), Some(llm))).await;
+    // Mail goes to a real SMTP server; the journey reads it there and follows its links.
+    let sink = Sink::start();
+    let mut args = serve_args(data.path(), Some(llm));
+    args.mail.smtp_url = Some(penpal::plugins::Secret::new(&sink.url()));
+    let server = start(args).await;
+    let maildir = sink.dir().to_path_buf();
 
     let shots = repo().join("target/web-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
@@ -58,6 +63,7 @@ async fn a_visitor_becomes_a_learner_in_the_browser() {
                 .env("PENPAL_URL", url)
                 .env("CHROMIUM", chromium())
                 .env("SCREENSHOTS", &shots)
+                .env("MAILDIR", &maildir)
                 .output()
                 .expect("node runs (Node.js 20 or later is needed)")
         }),

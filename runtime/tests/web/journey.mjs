@@ -1,17 +1,19 @@
 // The learner web app in Debian's Chromium, end to end, as a new visitor uses it: the demo,
-// sign-up, onboarding, a streamed conversation with a correction, a reload, French, a
-// vocabulary review and the data export. Every page is checked with axe-core and
+// sign-up, onboarding, the mailed link that confirms the address, a streamed conversation with
+// a correction, a reload, French, a vocabulary review, the data export, and a forgotten
+// password reset through its mailed link. Every page is checked with axe-core and
 // photographed at desktop and phone sizes. Run by `cargo test -p penpal --test integration -- web::`, which starts
 // the server and passes its address in PENPAL_URL.
 
 import assert from 'node:assert/strict';
-import { readFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, readdirSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 const BASE = process.env.PENPAL_URL;
 const SHOTS = process.env.SCREENSHOTS || 'screenshots';
+const MAILDIR = process.env.MAILDIR;
 assert.ok(BASE, 'PENPAL_URL is not set: run this through `cargo test -p penpal --test integration -- web::`');
 mkdirSync(SHOTS, { recursive: true });
 const require = createRequire(import.meta.url);
@@ -59,6 +61,37 @@ async function check(page, name, path) {
   await page.locator('main h1').first().waitFor();
   await audit(page, name);
   await shoot(page, name);
+}
+
+/** The text of every part of a raw message, decoded (quoted-printable or base64). */
+function mailText(raw) {
+  return raw.split(/\r?\n--/).map((part) => {
+    const [head, ...rest] = part.split(/\r?\n\r?\n/);
+    const body = rest.join('\n\n');
+    const cte = (head.match(/content-transfer-encoding:\s*([\w-]+)/i) || [])[1] || '';
+    if (/base64/i.test(cte)) return Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8');
+    if (/quoted-printable/i.test(cte)) {
+      const bytes = body.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/gi, (_, x) => String.fromCharCode(parseInt(x, 16)));
+      return Buffer.from(bytes, 'latin1').toString('utf8');
+    }
+    return part;
+  }).join('\n');
+}
+
+/** The newest link to `/page#token=…` mailed to `to`, waiting for it to arrive. */
+async function mailedLink(to, page) {
+  const pattern = new RegExp(`https?://[^\\s"<>]*/${page}#token=[A-Za-z0-9_-]+`);
+  for (let i = 0; i < 300; i++) {
+    const files = readdirSync(MAILDIR).filter((f) => f.endsWith('.eml')).sort().reverse();
+    for (const f of files) {
+      const raw = readFileSync(join(MAILDIR, f), 'utf8');
+      if (!new RegExp(`^To: .*${to.replace(/[.+]/g, '\\$&')}`, 'mi').test(raw)) continue;
+      const m = mailText(raw).match(pattern);
+      if (m) return m[0];
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no mail to ${to} with a /${page} link`);
 }
 
 try {
@@ -138,6 +171,21 @@ try {
   const cookies = await desk.cookies();
   const refresh = cookies.find((c) => c.name === 'penpal_refresh');
   assert.ok(refresh && refresh.httpOnly && refresh.sameSite === 'Strict', 'the refresh cookie is HttpOnly and SameSite=Strict');
+
+  log('the unverified banner, and the mailed link that confirms the address');
+  await page.getByText('Please confirm your email address').waitFor();
+  // A link in a mail opens in a tab of its own.
+  const mailTab = await desk.newPage();
+  watch(mailTab);
+  await mailTab.goto(await mailedLink(email, 'verify-email'));
+  await check(mailTab, 'verify-email-desktop', '/verify-email');
+  await mailTab.getByText('your email address is confirmed').waitFor();
+  assert.equal(new URL(mailTab.url()).hash, '', 'the token leaves the address bar');
+  await mailTab.getByRole('link', { name: 'Continue' }).click();
+  await mailTab.waitForURL((u) => u.pathname === '/chat');
+  await mailTab.locator('main h1').first().waitFor();
+  assert.equal(await mailTab.getByText('Please confirm your email address').count(), 0, 'no banner once confirmed');
+  await mailTab.close();
 
   log('a new conversation');
   await check(page, 'chat-new-desktop', '/chat');
@@ -288,12 +336,34 @@ try {
     assert.ok(overflow <= 0, `${path} is wider than the phone by ${overflow}px`);
   }
   await mobile.goto(BASE + '/signup');
-  await mobile.getByLabel('Adresse e-mail').fill(`lea.${Date.now()}@example.com`);
+  const lea = `lea.${Date.now()}@example.com`;
+  await mobile.getByLabel('Adresse e-mail').fill(lea);
   await mobile.getByLabel('Mot de passe').fill(password);
   await mobile.getByRole('button', { name: 'Créer le compte' }).click();
   await check(mobile, 'welcome-phone', '/welcome');
   await mobile.getByRole('button', { name: 'Se déconnecter' }).click();
   await mobile.waitForURL((u) => u.pathname === '/');
+
+  log('a forgotten password, reset through the mailed link');
+  await mobile.goto(BASE + '/login');
+  await mobile.getByRole('link', { name: 'Mot de passe oublié ?' }).click();
+  await check(mobile, 'forgot-phone', '/forgot-password');
+  await mobile.getByLabel('Adresse e-mail').fill(lea);
+  await mobile.getByRole('button', { name: 'Envoyer le lien' }).click();
+  await mobile.getByText('Si un compte a cette adresse').waitFor();
+  await mobile.goto(await mailedLink(lea, 'reset-password'));
+  await check(mobile, 'reset-phone', '/reset-password');
+  await mobile.getByLabel('Nouveau mot de passe').fill('a brand new staple');
+  await mobile.getByRole('button', { name: 'Enregistrer le nouveau mot de passe' }).click();
+  await mobile.getByText('Votre mot de passe est changé').waitFor();
+  await mobile.goto(BASE + '/login');
+  await mobile.getByLabel('Adresse e-mail').fill(lea);
+  await mobile.getByLabel('Mot de passe').fill('a brand new staple');
+  await mobile.getByRole('button', { name: 'Se connecter' }).click();
+  await mobile.waitForURL((u) => u.pathname === '/welcome');
+  await mobile.getByRole('button', { name: 'Se déconnecter' }).click();
+  await mobile.waitForURL((u) => u.pathname === '/');
+
   await mobile.goto(BASE + '/login');
   await mobile.getByLabel('Adresse e-mail').fill(email);
   await mobile.getByLabel('Mot de passe').fill(password);

@@ -24,6 +24,9 @@ const routes = [
   [/^\/demo$/, pages.demo, {}],
   [/^\/signup$/, pages.signup, { guest: true }],
   [/^\/login$/, pages.login, { guest: true }],
+  [/^\/forgot-password$/, pages.forgotPassword, {}],
+  [/^\/reset-password$/, pages.resetPassword, {}],
+  [/^\/verify-email$/, pages.verifyEmail, {}],
   [/^\/welcome$/, pages.welcome, { auth: true, onboarding: true }],
   [/^\/chat(?:\/([A-Za-z0-9_-]+))?$/, chatPage, { auth: true }],
   [/^\/progress$/, pages.progress, { auth: true }],
@@ -111,6 +114,7 @@ export async function render() {
     if (opts.auth && !opts.onboarding && !state.me.profile.onboarded) return navigate('/welcome', true);
     const ctx = { params, query: new URLSearchParams(location.search), onLeave: (f) => { cleanup = f; } };
     fill(main, await page(ctx));
+    if (opts.auth && state.me && state.me.email_verified === false) main.prepend(pages.unverifiedBanner());
   }
   // Move focus to the new page's heading so keyboard and screen-reader users land there.
   if (lastPath !== path) {

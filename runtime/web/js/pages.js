@@ -165,7 +165,107 @@ function authForm(kind) {
 }
 
 export const signup = () => page(t('auth.signupTitle'), authForm('register'));
-export const login = () => page(t('auth.loginTitle'), authForm('login'));
+export const login = () => page(t('auth.loginTitle'), authForm('login'),
+  h('p', { class: 'narrow' }, h('a', { href: '/forgot-password' }, t('auth.forgot'))));
+
+/**
+ * The token a mailed link carries after `#token=`. The fragment never reaches a server; it is
+ * taken off the address bar at once, so it stays out of the history too.
+ */
+function linkToken() {
+  const token = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (location.hash) history.replaceState(null, '', location.pathname + location.search);
+  return token;
+}
+
+export function forgotPassword() {
+  const email = h('input', { type: 'email', autocomplete: 'email', required: true });
+  const [err, showErr] = errorBox();
+  const done = h('p', { role: 'status', hidden: true });
+  const submit = h('button', { class: 'primary', type: 'submit' }, t('forgot.send'));
+  const form = h('form', {
+    class: 'card narrow',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      showErr('');
+      submit.disabled = true;
+      try {
+        await api('POST', '/v1/auth/password-reset/request', { email: email.value }, { auth: false });
+        done.textContent = t('forgot.sent');
+        done.hidden = false;
+      } catch (e2) {
+        showErr(explain(e2));
+      }
+      submit.disabled = false;
+    },
+  }, h('p', {}, t('forgot.lead')), field(t('auth.email'), email), err, submit, done);
+  return page(t('forgot.title'), form);
+}
+
+export function resetPassword() {
+  const token = linkToken();
+  if (!token) {
+    return page(t('reset.title'), h('p', {}, t('reset.nolink')), h('p', {}, h('a', { href: '/forgot-password' }, t('reset.again'))));
+  }
+  const password = h('input', { type: 'password', autocomplete: 'new-password', required: true, minlength: 10 });
+  const [err, showErr] = errorBox();
+  const submit = h('button', { class: 'primary', type: 'submit' }, t('reset.save'));
+  const body = h('div');
+  const form = h('form', {
+    class: 'card narrow',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      showErr('');
+      submit.disabled = true;
+      try {
+        await api('POST', '/v1/auth/password-reset', { token, new_password: password.value }, { auth: false });
+        // Every session ended on the server, this browser's included.
+        dropSession();
+        app.state.me = null;
+        fill(body, h('p', { role: 'status' }, t('reset.done')), h('p', {}, h('a', { class: 'button primary', href: '/login' }, t('nav.login'))));
+      } catch (e2) {
+        showErr(e2 instanceof ApiError && e2.code === 'link_invalid' ? t('reset.nolink') : explain(e2));
+        submit.disabled = false;
+      }
+    },
+  }, field(t('reset.new'), password, t('auth.policy')), err, submit);
+  fill(body, form);
+  return page(t('reset.title'), body, h('p', {}, h('a', { href: '/forgot-password' }, t('reset.again'))));
+}
+
+export async function verifyEmail() {
+  const token = linkToken();
+  if (!token) return page(t('verify.title'), h('p', {}, t('verify.nolink')));
+  const next = app.state.me ? '/chat' : '/login';
+  try {
+    await api('POST', '/v1/auth/verify-email', { token }, { auth: false });
+    if (app.state.me) app.state.me.email_verified = true;
+    return page(t('verify.title'), h('p', { role: 'status' }, t('verify.done')),
+      h('p', {}, h('a', { class: 'button primary', href: next }, t('verify.continue'))));
+  } catch (e) {
+    return page(t('verify.title'), h('p', { class: 'error', role: 'alert' }, e instanceof ApiError && e.code === 'link_invalid' ? t('reset.nolink') : explain(e)),
+      h('p', {}, h('a', { href: next }, t('verify.continue'))));
+  }
+}
+
+/** The reminder an unverified account sees above its pages, with a way to get a new link. */
+export function unverifiedBanner() {
+  const status = h('span', { role: 'status' });
+  const resend = h('button', {
+    type: 'button', class: 'link',
+    onclick: async () => {
+      resend.disabled = true;
+      try {
+        await api('POST', '/v1/auth/verify-email/resend');
+        status.textContent = t('banner.sent');
+      } catch (e) {
+        status.textContent = explain(e);
+        resend.disabled = false;
+      }
+    },
+  }, t('banner.resend'));
+  return h('div', { class: 'banner' }, h('span', {}, t('banner.unverified')), ' ', resend, ' ', status);
+}
 
 /** Can-do statements, one per level: the highest run of yeses suggests a level. */
 const CAN_DO = ['A1', 'A2', 'B1', 'B2', 'C1'];
