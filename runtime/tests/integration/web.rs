@@ -45,7 +45,7 @@ async fn a_visitor_becomes_a_learner_in_the_browser() {
     // Mail goes to a real SMTP server; the journey reads it there and follows its links.
     let sink = Sink::start();
     let mut args = serve_args(data.path(), Some(llm));
-    args.mail.smtp_url = Some(penpal::plugins::Secret::new(&sink.url()));
+    args.mail.smtp_url = Some(penpal::plugins::Secret::new(sink.url()));
     let server = start(args).await;
     let maildir = sink.dir().to_path_buf();
 
