@@ -58,6 +58,13 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         load: Vec<String>,
     },
+    /// Measure the outbox against a real SMTP server: sign-ups → verification mails accepted,
+    /// beside the SMTP server's own rate, and reset answers for known and unknown addresses.
+    MailLoad {
+        /// Flags for the mail load tool.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        load: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -90,6 +97,29 @@ fn main() -> Result<()> {
                 .current_dir(&root)
                 .args(["build", "--release", "-p", "penpal-load"]))?;
             run(Command::new(root.join("target/release/penpal-load"))
+                .current_dir(&root)
+                .args(load.iter().filter(|a| *a != "--")))
+        }
+        Task::MailLoad { load } => {
+            build_plugins(&root)?;
+            smtp_setup(&root)?;
+            run(cargo().current_dir(&root).args([
+                "build",
+                "--release",
+                "-p",
+                "penpal",
+                "--bin",
+                "penpal",
+            ]))?;
+            run(cargo().current_dir(&root).args([
+                "build",
+                "--release",
+                "-p",
+                "penpal-load",
+                "--bin",
+                "penpal-mail-load",
+            ]))?;
+            run(Command::new(root.join("target/release/penpal-mail-load"))
                 .current_dir(&root)
                 .args(load.iter().filter(|a| *a != "--")))
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,7 +21,8 @@ use super::tokens::{self, hash_token, random_token};
 use super::{AuthState, AuthUser, passwords};
 use crate::http::limit::Window;
 use crate::http::{ApiError, ApiResult, Json};
-use crate::store::outbox::{self, Category, Notice};
+use crate::store::Batch;
+use crate::store::outbox::{Category, Notice};
 use crate::store::{Db, StoreResult, now_ms};
 
 /// How long a verification link works.
@@ -58,34 +59,6 @@ pub fn router() -> OpenApiRouter<AuthState> {
         .routes(routes!(resend_verification))
         .routes(routes!(request_reset))
         .routes(routes!(reset_password))
-}
-
-/// A transaction being put together: statements and the variables they read.
-#[derive(Default)]
-pub(super) struct Batch {
-    sql: String,
-    vars: Map<String, Value>,
-}
-
-impl Batch {
-    /// Adds `sql`, reading `vars`.
-    pub(super) fn push(&mut self, sql: &str, vars: impl IntoIterator<Item = (String, Value)>) {
-        self.sql.push_str(sql);
-        self.sql.push('\n');
-        self.vars.extend(vars);
-    }
-
-    /// Adds the enqueueing of `notice` (its variables prefixed `prefix`).
-    pub(super) fn notify(&mut self, notice: &Notice, prefix: &str) {
-        let (sql, vars) = outbox::enqueue(notice, prefix);
-        self.push(&sql, vars);
-    }
-
-    /// Runs everything in one transaction.
-    pub(super) async fn commit(self, db: &Db) -> StoreResult<()> {
-        let sql = format!("BEGIN TRANSACTION;\n{}COMMIT TRANSACTION;", self.sql);
-        db.exec(&sql, Value::Object(self.vars)).await
-    }
 }
 
 fn var(name: &str, value: impl Serialize) -> (String, Value) {

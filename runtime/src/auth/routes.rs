@@ -9,11 +9,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::recovery::{self, Batch};
+use super::recovery;
 use super::tokens::{self, RefreshRefusal, Tokens};
 use super::{AuthState, AuthUser};
 use super::{Role, passwords};
 use crate::http::{ApiError, ApiResult, ClientIp, Json};
+use crate::store::Batch;
 use crate::store::outbox::{Category, Notice};
 use crate::store::{Db, new_id, now_ms};
 

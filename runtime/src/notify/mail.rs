@@ -16,6 +16,8 @@ use crate::plugins::Secret;
 
 /// How long one SMTP exchange may take.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pooled SMTP connections, and so messages sent at once.
+pub const CONNECTIONS: usize = 8;
 
 /// How a delivery attempt failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,7 +61,7 @@ impl Mailer {
                 )
             })?
             .timeout(Some(SMTP_TIMEOUT))
-            .pool_config(PoolConfig::new().max_size(4))
+            .pool_config(PoolConfig::new().max_size(CONNECTIONS as u32))
             .build();
         let domain = from.email.domain().to_string();
         Ok(Mailer {

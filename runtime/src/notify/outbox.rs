@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 use utoipa::ToSchema;
 
-use super::mail::{Failure, Mailer};
+use super::mail::{self, Failure, Mailer};
 use super::templates::Templates;
 use crate::store::{Db, StoreResult, new_id, now_ms};
 
@@ -97,6 +97,16 @@ pub struct OutboxRow {
     pub vars: Value,
 }
 
+/// Messages claimed per pass.
+const CLAIM_BATCH: usize = 32;
+
+/// How one attempt ended.
+enum Outcome {
+    Sent,
+    Retried,
+    Failed,
+}
+
 /// The worker delivering the outbox.
 pub struct Outbox {
     db: Db,
@@ -147,7 +157,15 @@ impl Outbox {
             );
         }
         tokio::pin!(shutdown);
+        let mut counted = std::time::Instant::now() - self.policy.poll;
         loop {
+            if counted.elapsed() >= Duration::from_secs(1) {
+                counted = std::time::Instant::now();
+                match depth(&self.db).await {
+                    Ok(n) => metrics::gauge!("penpal_outbox_pending").set(n as f64),
+                    Err(e) => tracing::warn!(error = %e, "the outbox could not be counted"),
+                }
+            }
             let busy = match self.pass().await {
                 Ok(pass) => pass != Pass::default(),
                 Err(e) => {
@@ -168,6 +186,7 @@ impl Outbox {
 
     /// Claims what is due and delivers it.
     pub async fn pass(&self) -> StoreResult<Pass> {
+        use futures_util::StreamExt;
         // Email is the only channel so far: with it off, messages wait rather than use up
         // their attempts.
         if self.mailer.is_none() {
@@ -175,31 +194,45 @@ impl Outbox {
         }
         let claim = new_id();
         let now = now_ms();
+        let rows = claim_due(&self.db, &claim, now, self.policy.lease, CLAIM_BATCH).await?;
+        // Several at once, one per pooled SMTP connection: lettre 0.11.23 leaves Nagle on, so
+        // each message waits ~40 ms for the server's delayed ACK (lettre/lettre#1159, merged,
+        // not yet released); in parallel those waits overlap instead of adding up.
+        let outcomes: Vec<StoreResult<Outcome>> = futures_util::stream::iter(rows)
+            .map(|row| self.attempt(row, &claim))
+            .buffer_unordered(mail::CONNECTIONS)
+            .collect()
+            .await;
         let mut pass = Pass::default();
-        for row in claim_due(&self.db, &claim, now, self.policy.lease, 16).await? {
-            let outcome = self.deliver(&row).await;
-            let attempts = row.attempts + 1;
-            let (status, delay, error) = match outcome {
-                Ok(()) => {
-                    pass.sent += 1;
-                    ("sent", None, None)
-                }
-                Err(Failure::Transient(why)) if attempts < self.policy.max_attempts => {
-                    pass.retried += 1;
-                    tracing::warn!(id = %row.id, attempts, error = %why, "a message will be retried");
-                    ("pending", Some(self.policy.delay(attempts)), Some(why))
-                }
-                Err(Failure::Transient(why) | Failure::Permanent(why)) => {
-                    pass.failed += 1;
-                    tracing::error!(id = %row.id, attempts, error = %why, "a message was given up");
-                    ("failed", None, Some(why))
-                }
-            };
-            metrics::counter!("penpal_outbox_deliveries_total", "channel" => row.channel.clone(), "outcome" => status)
-                .increment(1);
-            settle(&self.db, &row.id, &claim, status, attempts, delay, error).await?;
+        for outcome in outcomes {
+            match outcome? {
+                Outcome::Sent => pass.sent += 1,
+                Outcome::Retried => pass.retried += 1,
+                Outcome::Failed => pass.failed += 1,
+            }
         }
         Ok(pass)
+    }
+
+    /// Delivers `row` and records how it went.
+    async fn attempt(&self, row: OutboxRow, claim: &str) -> StoreResult<Outcome> {
+        let attempts = row.attempts + 1;
+        let (outcome, status, delay, error) = match self.deliver(&row).await {
+            Ok(()) => (Outcome::Sent, "sent", None, None),
+            Err(Failure::Transient(why)) if attempts < self.policy.max_attempts => {
+                tracing::warn!(id = %row.id, attempts, error = %why, "a message will be retried");
+                let delay = Some(self.policy.delay(attempts));
+                (Outcome::Retried, "pending", delay, Some(why))
+            }
+            Err(Failure::Transient(why) | Failure::Permanent(why)) => {
+                tracing::error!(id = %row.id, attempts, error = %why, "a message was given up");
+                (Outcome::Failed, "failed", None, Some(why))
+            }
+        };
+        metrics::counter!("penpal_outbox_deliveries_total", "channel" => row.channel.clone(), "outcome" => status)
+            .increment(1);
+        settle(&self.db, &row.id, claim, status, attempts, delay, error).await?;
+        Ok(outcome)
     }
 
     async fn deliver(&self, row: &OutboxRow) -> Result<(), Failure> {
@@ -277,6 +310,21 @@ async fn settle(
                "error": error.map(|e| crate::http::redact_secrets(&e))}),
     )
     .await
+}
+
+/// How many messages wait to be sent (due or not).
+pub async fn depth(db: &Db) -> StoreResult<u64> {
+    #[derive(Deserialize)]
+    struct Count {
+        n: u64,
+    }
+    let rows: Vec<Count> = db
+        .rows(
+            "SELECT count() AS n FROM outbox WHERE status = 'pending' GROUP ALL",
+            json!({}),
+        )
+        .await?;
+    Ok(rows.first().map_or(0, |c| c.n))
 }
 
 /// Messages with `status`, newest first, for the operator's view.

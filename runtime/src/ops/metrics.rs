@@ -22,6 +22,7 @@
 //! | `penpal_plugin_breaker_state` | plugin | 0 closed, 1 half-open, 2 open |
 //! | `penpal_db_statement_duration_seconds` | outcome | database round trips |
 //! | `penpal_open_sockets` | | live WebSockets |
+//! | `penpal_outbox_pending` | | messages waiting in the outbox |
 //! | `penpal_outbox_deliveries_total` | channel, outcome | delivery attempts: `sent`, `pending` (to be retried), `failed` |
 
 use std::future::Future;
@@ -117,6 +118,10 @@ fn describe() {
         "Database round trips"
     );
     describe_gauge!("penpal_open_sockets", "Live WebSocket connections");
+    describe_gauge!(
+        "penpal_outbox_pending",
+        "Messages waiting in the outbox (due or waiting to be retried)"
+    );
     describe_counter!(
         "penpal_outbox_deliveries_total",
         "Outbox delivery attempts, by channel and outcome (sent, pending: to be retried, failed)"

@@ -9,6 +9,7 @@
 
 mod migrations;
 pub mod outbox;
+pub use outbox::Batch;
 pub mod personal;
 
 use serde::de::DeserializeOwned;

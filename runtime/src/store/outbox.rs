@@ -1,13 +1,13 @@
 //! The transactional outbox's write side: a [`Notice`] becomes a row of `outbox` **in the same
-//! transaction as the change that causes it** (a sign-up, a password change…), so a crash can
+//! transaction as the change that causes it** (put together in a [`Batch`]) (a sign-up, a password change…), so a crash can
 //! lose neither without the other. Delivery — templates, channels, retries, leases — is the
 //! notify room's; this module only knows the row's shape, so any room can enqueue without
 //! depending on the rooms above it.
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::{new_id, now_ms};
+use super::{Db, StoreResult, new_id, now_ms};
 
 /// How much a learner may choose about a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -78,4 +78,32 @@ pub fn enqueue(notice: &Notice, prefix: &str) -> (String, Vec<(String, Value)>) 
         map.insert("user".into(), json!(user));
     }
     (sql, vec![(id, json!(new_id())), (row, content)])
+}
+
+/// A transaction being put together: statements and the variables they read.
+#[derive(Debug, Default)]
+pub struct Batch {
+    sql: String,
+    vars: Map<String, Value>,
+}
+
+impl Batch {
+    /// Adds `sql`, reading `vars`.
+    pub fn push(&mut self, sql: &str, vars: impl IntoIterator<Item = (String, Value)>) {
+        self.sql.push_str(sql);
+        self.sql.push('\n');
+        self.vars.extend(vars);
+    }
+
+    /// Adds the enqueueing of `notice` (its variables prefixed `prefix`).
+    pub fn notify(&mut self, notice: &Notice, prefix: &str) {
+        let (sql, vars) = enqueue(notice, prefix);
+        self.push(&sql, vars);
+    }
+
+    /// Runs everything in one transaction.
+    pub async fn commit(self, db: &Db) -> StoreResult<()> {
+        let sql = format!("BEGIN TRANSACTION;\n{}COMMIT TRANSACTION;", self.sql);
+        db.exec(&sql, Value::Object(self.vars)).await
+    }
 }

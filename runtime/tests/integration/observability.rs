@@ -202,6 +202,9 @@ async fn prometheus_scrapes_every_series_after_a_chat_turn() {
         r#"penpal_plugin_call_duration_seconds_count{plugin="tutor",function="plan-turn"}"#,
         r#"penpal_db_statement_duration_seconds_count{outcome="ok"}"#,
         "penpal_open_sockets",
+        // Mail waits in the outbox here (no SMTP server is configured): the signed-up
+        // learner's verification.
+        "penpal_outbox_pending",
     ];
     for q in at_least_one {
         let v = prometheus.value(q).await;
