@@ -231,6 +231,7 @@ pub async fn run_on(
         Arc::new(crate::notify::Notifications),
         conversations.clone(),
     ];
+    let (resets, reset_requests) = tokio::sync::mpsc::channel(crate::auth::recovery::RESET_QUEUE);
     let rooms = Rooms {
         auth: AuthState {
             db: db.clone(),
@@ -240,6 +241,7 @@ pub async fn run_on(
             trusted,
             personal: personal.into(),
             mail_limits: Arc::default(),
+            resets,
             outbox: outbox.clone(),
             settings: AuthSettings {
                 secure_cookies: a.secure_cookies,
@@ -261,6 +263,11 @@ pub async fn run_on(
             outbox: outbox.clone(),
         },
     };
+    tokio::spawn(crate::auth::recovery::reset_worker(
+        rooms.auth.clone(),
+        reset_requests,
+        shutdown.clone(),
+    ));
     let http = HttpSettings {
         body_timeout: Duration::from_secs(a.body_timeout_secs.max(1)),
         cors_origins: a.cors_origins.clone(),

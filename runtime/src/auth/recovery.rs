@@ -269,19 +269,45 @@ async fn request_reset(
             "enter an email address such as ana@example.com",
         ));
     }
-    // The lookup runs after the answer: its cost must not tell which addresses exist.
-    let state = app.clone();
-    tokio::spawn(async move {
-        if let Err(e) = send_reset(&state, &email).await {
-            tracing::error!(error = %e, "a password reset could not be prepared");
-        }
-    });
+    // The lookup runs after the answer, in a task of its own: its cost must not tell which
+    // addresses exist. A full queue (a flood) drops the request, with the same answer.
+    if app.resets.try_send(email).is_err() {
+        tracing::warn!("password reset requests are arriving faster than they are handled");
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(ResetRequested {
             message: "if an account has this address, a link to choose a new password is on its way",
         }),
     ))
+}
+
+/// Requests for reset links waiting for [`reset_worker`].
+pub type ResetQueue = tokio::sync::mpsc::Sender<String>;
+
+/// Reset requests waiting at most (more are dropped: the same answer, no mail).
+pub const RESET_QUEUE: usize = 1024;
+
+/// Handles reset requests one at a time, away from the requests that made them, until
+/// `shutdown` (it holds the state, queue included, so it would not end on its own).
+pub async fn reset_worker(
+    app: AuthState,
+    mut queue: tokio::sync::mpsc::Receiver<String>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let email = tokio::select! {
+            _ = &mut shutdown => return,
+            next = queue.recv() => match next {
+                Some(email) => email,
+                None => return,
+            },
+        };
+        if let Err(e) = send_reset(&app, &email).await {
+            tracing::error!(error = %e, "a password reset could not be prepared");
+        }
+    }
 }
 
 async fn send_reset(app: &AuthState, email: &str) -> anyhow::Result<()> {

@@ -50,6 +50,8 @@ pub struct AuthState {
     pub personal: Arc<[Arc<dyn PersonalData>]>,
     /// Per-key limits of verification and reset mails.
     pub mail_limits: Arc<super::recovery::MailLimits>,
+    /// Reset requests, handled after they are answered.
+    pub resets: super::recovery::ResetQueue,
     /// Wakes the outbox's worker after a commit that enqueued mail.
     pub outbox: Arc<tokio::sync::Notify>,
     /// Settings.
