@@ -361,12 +361,11 @@ async fn reset_password(
     Json(body): Json<NewPassword>,
 ) -> ApiResult<StatusCode> {
     // Judge the password before spending the token: a weak one must not cost the link.
-    let hash_of = |t: &str| hash_token(t);
     let owner: Option<Value> = app
         .db
         .one(
             "SELECT user FROM type::record('account_token', $h) WHERE purpose = 'reset_password' AND used_at = NONE AND expires_at > $now",
-            json!({"h": hash_of(&body.token), "now": now_ms()}),
+            json!({"h": hash_token(&body.token), "now": now_ms()}),
         )
         .await?;
     let user_id = owner

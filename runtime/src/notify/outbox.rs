@@ -189,9 +189,9 @@ impl Outbox {
         use futures_util::StreamExt;
         // Email is the only channel so far: with it off, messages wait rather than use up
         // their attempts.
-        if self.mailer.is_none() {
+        let Some(mailer) = &self.mailer else {
             return Ok(Pass::default());
-        }
+        };
         let claim = new_id();
         let now = now_ms();
         let rows = claim_due(&self.db, &claim, now, self.policy.lease, CLAIM_BATCH).await?;
@@ -199,7 +199,7 @@ impl Outbox {
         // each message waits ~40 ms for the server's delayed ACK (lettre/lettre#1159, merged,
         // not yet released); in parallel those waits overlap instead of adding up.
         let outcomes: Vec<StoreResult<Outcome>> = futures_util::stream::iter(rows)
-            .map(|row| self.attempt(row, &claim))
+            .map(|row| self.attempt(mailer, row, &claim))
             .buffer_unordered(mail::CONNECTIONS)
             .collect()
             .await;
@@ -215,9 +215,9 @@ impl Outbox {
     }
 
     /// Delivers `row` and records how it went.
-    async fn attempt(&self, row: OutboxRow, claim: &str) -> StoreResult<Outcome> {
+    async fn attempt(&self, mailer: &Mailer, row: OutboxRow, claim: &str) -> StoreResult<Outcome> {
         let attempts = row.attempts + 1;
-        let (outcome, status, delay, error) = match self.deliver(&row).await {
+        let (outcome, status, delay, error) = match self.deliver(mailer, &row).await {
             Ok(()) => (Outcome::Sent, "sent", None, None),
             Err(Failure::Transient(why)) if attempts < self.policy.max_attempts => {
                 tracing::warn!(id = %row.id, attempts, error = %why, "a message will be retried");
@@ -235,18 +235,13 @@ impl Outbox {
         Ok(outcome)
     }
 
-    async fn deliver(&self, row: &OutboxRow) -> Result<(), Failure> {
+    async fn deliver(&self, mailer: &Mailer, row: &OutboxRow) -> Result<(), Failure> {
         if row.channel != "email" {
             return Err(Failure::Permanent(format!(
                 "no channel `{}` on this server",
                 row.channel
             )));
         }
-        let Some(mailer) = &self.mailer else {
-            return Err(Failure::Transient(
-                "email is off: set PENPAL_SMTP_URL".into(),
-            ));
-        };
         let message = self
             .templates
             .render(&row.template, &row.lang, &row.vars)

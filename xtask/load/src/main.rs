@@ -13,6 +13,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a tool: fail loudly
 
+use penpal_load::{free_port, pct};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -54,13 +55,6 @@ fn parse_ms(s: &str) -> Result<Duration, String> {
 
 fn opts() -> Opts {
     <Opts as clap::Parser>::parse()
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -229,17 +223,7 @@ async fn main() {
         .build()
         .unwrap();
     let base = format!("http://{addr}");
-    for _ in 0..600 {
-        if http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    penpal_load::wait_ready(&http, &base).await;
     let at_start = rss_kib(pid);
     eprintln!("load: registering {} learners…", o.conversations);
     let mut users = Vec::new();
@@ -423,12 +407,4 @@ async fn main() {
     let _ = child.wait();
     let _ = model.kill();
     let _ = model.wait();
-}
-
-/// A loopback address nobody is listening on (yet).
-fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }

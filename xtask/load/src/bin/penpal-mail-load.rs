@@ -15,9 +15,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a tool: fail loudly
 
+use penpal_load::{free_port, pct};
 use std::collections::HashMap;
 use std::io::BufRead;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -43,21 +43,6 @@ struct Opts {
     /// The Python with aiosmtpd (installed by `cargo xtask test`).
     #[arg(long, default_value = "target/smtp/bin/python")]
     python: PathBuf,
-}
-
-fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 fn sorted(mut v: Vec<f64>) -> Vec<f64> {
@@ -195,17 +180,7 @@ async fn main() {
         .build()
         .unwrap();
     let base = format!("http://{addr}");
-    for _ in 0..600 {
-        if http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    penpal_load::wait_ready(&http, &base).await;
 
     // Sign-ups, `concurrency` at a time; each answer's time is when its mail was committed.
     eprintln!(
