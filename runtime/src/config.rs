@@ -109,6 +109,19 @@ pub struct OperatorFile {
     /// Per-plugin sections, by plugin name.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginSection>,
+    /// `[notify]`: where messages go out.
+    #[serde(default)]
+    pub notify: NotifySection,
+}
+
+/// `[notify]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySection {
+    /// `[notify.routes]`: category (`security`, `account`, `progress`, `school`, `marketing`)
+    /// → channels (`email`, or notifier plugins by name). A category left out goes by email.
+    #[serde(default)]
+    pub routes: BTreeMap<String, Vec<String>>,
 }
 
 /// `[plugins.NAME]`.

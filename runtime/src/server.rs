@@ -24,6 +24,7 @@ use crate::ops::OpsState;
 use crate::plugins::capabilities::{DbKv, KvStore, LlmBackend};
 use crate::plugins::{CompileCache, LoadError, Package, PluginHost, Services};
 use crate::store::Db;
+use crate::store::outbox::{Category, Routing};
 use crate::store::personal::PersonalData;
 use crate::tutoring::demo::DemoLimiter;
 use crate::tutoring::state::{TurnDeps, TutoringState};
@@ -127,9 +128,11 @@ pub async fn run(
 fn start_outbox(
     args: &crate::config::MailArgs,
     db: &Db,
+    links: (String, Arc<crate::notify::preferences::Signer>),
+    host: &Arc<PluginHost>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Arc<tokio::sync::Notify>> {
-    use crate::notify::outbox::{Outbox, RetryPolicy};
+    use crate::notify::outbox::{Channels, Outbox, RetryPolicy};
     let mailer = match &args.smtp_url {
         Some(url) => Some(Arc::new(crate::notify::mail::Mailer::new(
             url,
@@ -145,10 +148,48 @@ fn start_outbox(
         lease: Duration::from_secs(args.outbox_lease_secs.max(1)),
         ..RetryPolicy::default()
     };
-    let outbox = Outbox::new(db.clone(), mailer, Arc::new(templates), policy);
+    let (public_url, signer) = links;
+    let channels = Channels {
+        mailer,
+        notifiers: Some(crate::notify::notifier::NotifierClient::new(host.clone())),
+        templates: Arc::new(templates),
+        public_url,
+        signer,
+    };
+    let outbox = Outbox::new(db.clone(), channels, policy);
     let waker = outbox.waker();
     tokio::spawn(outbox.run(shutdown));
     Ok(waker)
+}
+
+/// The operator's `[notify.routes]`, checked: every category is one penpal knows and every
+/// channel is `email` or an installed notifier plugin.
+fn routing(
+    routes: &std::collections::BTreeMap<String, Vec<String>>,
+    host: &PluginHost,
+) -> anyhow::Result<Routing> {
+    let mut out = Vec::new();
+    for (category, channels) in routes {
+        let c = Category::parse(category).ok_or_else(|| {
+            anyhow::anyhow!(
+                "[notify.routes] names `{category}`: use security, account, progress, school or marketing"
+            )
+        })?;
+        for channel in channels {
+            if channel != crate::store::outbox::EMAIL
+                && host
+                    .get_kind(channel, crate::plugins::Kind::Notifier)
+                    .is_err()
+            {
+                anyhow::bail!(
+                    "[notify.routes] sends `{category}` to `{channel}`, which is neither `email` \
+                     nor an installed notifier plugin (see `penpal plugins`)"
+                );
+            }
+        }
+        out.push((c, channels.clone()));
+    }
+    Ok(Routing::new(out))
 }
 
 /// [`run`] on an open database (`args.app.db` is not read). Tests use it to keep a
@@ -198,7 +239,15 @@ pub async fn run_on(
         Some(url) => url.trim_end_matches('/').to_string(),
         None => format!("http://{}", listener.local_addr()?),
     };
-    let outbox = start_outbox(&args.mail, &db, shutdown.clone())?;
+    let signer = Arc::new(crate::notify::preferences::Signer::new(&key));
+    let routing = Arc::new(routing(&args.plugins.operator()?.notify.routes, &host)?);
+    let outbox = start_outbox(
+        &args.mail,
+        &db,
+        (public_url.clone(), signer.clone()),
+        &host,
+        shutdown.clone(),
+    )?;
     let keys = Arc::new(Keys::new(
         &key,
         Duration::from_secs(a.access_token_minutes.max(1) * 60),
@@ -243,6 +292,7 @@ pub async fn run_on(
             mail_limits: Arc::default(),
             resets,
             outbox: outbox.clone(),
+            routing: routing.clone(),
             settings: AuthSettings {
                 secure_cookies: a.secure_cookies,
                 signups_per_hour: a.signups_per_hour as usize,
@@ -254,6 +304,12 @@ pub async fn run_on(
             conversations: conversations.clone(),
         },
         tutoring,
+        notify: crate::notify::routes::NotifyState {
+            db: db.clone(),
+            keys: keys.clone(),
+            routing,
+            signer,
+        },
         ops: OpsState {
             db,
             keys,

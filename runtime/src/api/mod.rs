@@ -31,6 +31,8 @@ pub struct Rooms {
     pub tutoring: TutoringState,
     /// The live socket and whole-reply turns.
     pub live: LiveState,
+    /// Notification settings and unsubscribe links.
+    pub notify: crate::notify::routes::NotifyState,
     /// Health, readiness, status.
     pub ops: OpsState,
 }
@@ -76,6 +78,7 @@ pub fn router(rooms: Rooms, settings: &HttpSettings) -> Router {
         .merge(crate::auth::routes::router(rooms.auth))
         .merge(crate::tutoring::router(rooms.tutoring))
         .merge(crate::actors::live::router(rooms.live))
+        .merge(crate::notify::routes::router(rooms.notify))
         .merge(crate::ops::router(rooms.ops))
         .split_for_parts();
     let doc = Arc::new(docs::finish(doc));

@@ -117,16 +117,14 @@ pub(super) fn add_link(
     batch.notify(
         &Notice {
             template,
-            category: if purpose == "verify_email" {
-                Category::Account
-            } else {
-                Category::Security
-            },
+            // Asked for by the learner and proving who they are: never held back.
+            category: Category::Security,
             user: Some(user.to_string()),
             to: email.to_string(),
             lang: lang.to_string(),
             vars,
         },
+        &app.routing,
         &format!("{prefix}_n"),
     );
 }
@@ -184,13 +182,34 @@ async fn verify_email(
         .await?
         .ok_or_else(bad_link)?;
     // The address verified is the one the link went to: a later change of address needs its
-    // own verification.
-    app.db
-        .exec(
-            "UPDATE type::record('user', $u) SET email_verified_at = $now WHERE email = $email",
-            json!({"u": user, "email": email, "now": now_ms()}),
-        )
-        .await?;
+    // own verification. The first verification also welcomes the learner, in the same
+    // transaction.
+    let row = super::routes::user_by_id(&app.db, &user).await?;
+    let mut batch = Batch::default();
+    batch.push(
+        "UPDATE type::record('user', $u) SET email_verified_at = $now WHERE email = $email;",
+        [var("u", &user), var("email", &email), var("now", now_ms())],
+    );
+    if row.email_verified_at.is_none() && row.email == email {
+        let lang = passwords::Lang::pick(row.interface_language.as_deref());
+        batch.notify(
+            &Notice {
+                template: "welcome",
+                category: Category::Account,
+                user: Some(user.clone()),
+                to: email.clone(),
+                lang: lang.code().to_string(),
+                vars: json!({
+                    "name": row.display_name(),
+                    "link": format!("{}/chat", app.settings.public_url.trim_end_matches('/')),
+                }),
+            },
+            &app.routing,
+            "w",
+        );
+    }
+    batch.commit(&app.db).await?;
+    app.outbox.notify_one();
     tracing::info!(user = %user, "email verified");
     Ok(Json(Verified {
         email_verified: true,

@@ -48,6 +48,11 @@ pub struct Register {
     #[serde(default)]
     #[schema(max_length = 60)]
     display_name: Option<String>,
+    /// The learner's IANA time zone, such as `Europe/Paris` (the web app sends the browser's);
+    /// digests and quiet hours follow it. `UTC` when left out.
+    #[serde(default)]
+    #[schema(max_length = 64)]
+    time_zone: Option<String>,
 }
 
 /// Email and password.
@@ -102,6 +107,9 @@ pub struct UserRow {
     /// When the address was verified (ms).
     #[serde(default)]
     pub email_verified_at: Option<i64>,
+    /// Their IANA time zone, if they gave one.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 impl UserRow {
@@ -172,6 +180,29 @@ async fn register(
     ))
 }
 
+/// Checks that `name` is an IANA time zone this server knows (`Europe/Paris`, `UTC`).
+pub fn time_zone(field: &'static str, name: &str) -> ApiResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 64 || jiff::tz::TimeZone::get(name).is_err() {
+        return Err(ApiError::invalid(
+            field,
+            "use an IANA time zone name, such as Europe/Paris or America/New_York",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// Adds to `batch` the change of `user`'s time zone (checked with [`time_zone`]).
+pub fn set_time_zone(batch: &mut Batch, user: &str, tz: &str) {
+    batch.push(
+        "UPDATE type::record('user', $tz_user) SET time_zone = $tz_name;",
+        [
+            ("tz_user".to_string(), json!(user)),
+            ("tz_name".to_string(), json!(tz)),
+        ],
+    );
+}
+
 /// The language a request's `Accept-Language` asks for, among those penpal speaks.
 pub(super) fn accept_language(headers: &axum::http::HeaderMap) -> passwords::Lang {
     passwords::Lang::pick(
@@ -214,13 +245,17 @@ pub(super) async fn create_account(
             "use at most 60 characters",
         ));
     }
+    let time_zone = match &body.time_zone {
+        Some(tz) => time_zone("time_zone", tz)?,
+        None => "UTC".to_string(),
+    };
     let hash = passwords::hash(body.password).await?;
     let id = new_id();
     let now = now_ms();
     // The account, its verification link and the mail carrying it commit together.
     let mut batch = Batch::default();
     batch.push(
-        "CREATE type::record('user', $id) CONTENT { email: $email, password_hash: $hash, role: 'learner', created_at: $now, password_changed_at: $now, profile: { display_name: $name, interface_language: $lang } };",
+        "CREATE type::record('user', $id) CONTENT { email: $email, password_hash: $hash, role: 'learner', created_at: $now, password_changed_at: $now, time_zone: $tz, profile: { display_name: $name, interface_language: $lang } };",
         [
             ("id".to_string(), json!(id)),
             ("email".to_string(), json!(email)),
@@ -228,6 +263,7 @@ pub(super) async fn create_account(
             ("now".to_string(), json!(now)),
             ("name".to_string(), json!(display_name)),
             ("lang".to_string(), json!(lang.code())),
+            ("tz".to_string(), json!(time_zone)),
         ],
     );
     recovery::add_link(
@@ -399,6 +435,7 @@ pub(super) fn password_changed_notice(
                 "link": format!("{}/forgot-password", app.settings.public_url.trim_end_matches('/')),
             }),
         },
+        &app.routing,
         "pc",
     );
 }
@@ -468,7 +505,7 @@ async fn export(State(app): State<AuthState>, user: AuthUser) -> ApiResult<Json<
     let u = json!({"u": user.id});
     let mut account: Vec<Value> = app
         .db
-        .rows("SELECT record::id(id) AS id, email, role, created_at, password_changed_at, profile FROM type::record('user', $u)", u)
+        .rows("SELECT record::id(id) AS id, email, email_verified_at, role, created_at, password_changed_at, time_zone, profile FROM type::record('user', $u)", u)
         .await?;
     let rooms: Vec<&dyn PersonalData> = app.personal.iter().map(AsRef::as_ref).collect();
     let parts = personal::export(&app.db, &user.id, &rooms).await?;

@@ -54,6 +54,8 @@ pub struct AuthState {
     pub resets: super::recovery::ResetQueue,
     /// Wakes the outbox's worker after a commit that enqueued mail.
     pub outbox: Arc<tokio::sync::Notify>,
+    /// Which channels carry each category of message.
+    pub routing: Arc<crate::store::outbox::Routing>,
     /// Settings.
     pub settings: AuthSettings,
 }

@@ -6,21 +6,29 @@
 pub mod mail;
 pub mod notifier;
 pub mod outbox;
+pub mod preferences;
+pub mod routes;
 pub mod templates;
 
-/// The notify room's part of a person's data: the messages sent to them (without their
-/// contents, which are cleared once sent).
+/// The notify room's part of a person's data: their notification settings, and the messages
+/// sent to them (without their contents, which are cleared once sent).
 pub struct Notifications;
 
 impl crate::store::personal::PersonalData for Notifications {
     fn export(&self) -> &'static [(&'static str, &'static str)] {
-        &[(
-            "notifications",
-            "SELECT template, category, channel, status, created_at, sent_at FROM outbox WHERE user = $u ORDER BY created_at",
-        )]
+        &[
+            (
+                "notifications",
+                "SELECT template, category, channel, status, created_at, sent_at FROM outbox WHERE user = $u ORDER BY created_at",
+            ),
+            (
+                "notification_settings",
+                "SELECT channels, quiet_start, quiet_end, hour, updated_at FROM type::record('notify_pref', $u)",
+            ),
+        ]
     }
 
     fn delete(&self) -> &'static str {
-        "DELETE outbox WHERE user = $u;"
+        "DELETE outbox WHERE user = $u; DELETE type::record('notify_pref', $u);"
     }
 }

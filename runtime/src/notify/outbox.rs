@@ -17,7 +17,11 @@ use tokio::sync::Notify;
 use utoipa::ToSchema;
 
 use super::mail::{self, Failure, Mailer};
+use super::notifier::{Category as WitCategory, Notification, NotifierClient};
+use super::preferences::{Preferences, Signer};
 use super::templates::Templates;
+use crate::plugins::{CallError, PluginError};
+use crate::store::outbox::{Category, EMAIL};
 use crate::store::{Db, StoreResult, new_id, now_ms};
 
 /// When and how often to try again.
@@ -69,15 +73,19 @@ pub struct OutboxRow {
     pub id: String,
     /// The template.
     pub template: String,
-    /// `security`, `account`, `progress` or `marketing`.
+    /// `security`, `account`, `progress`, `school` or `marketing`.
     pub category: String,
+    /// The account it concerns, if any.
+    #[serde(default, skip_serializing)]
+    #[schema(ignore)]
+    pub user: Option<String>,
     /// The recipient's address.
     pub to: String,
     /// The language it is written in.
     pub lang: String,
     /// `email`, or a notifier plugin's name.
     pub channel: String,
-    /// `pending`, `sent` or `failed`.
+    /// `pending`, `sent`, `failed`, or `skipped` (the learner turned it off).
     pub status: String,
     /// Attempts made.
     pub attempts: u32,
@@ -105,13 +113,29 @@ enum Outcome {
     Sent,
     Retried,
     Failed,
+    /// Not sent: the learner turned this off, or it waits for their quiet hours to end.
+    Held,
+}
+
+/// Where messages go out: the built-in email channel and notifier plugins, and what every
+/// message is made of.
+pub struct Channels {
+    /// Email over SMTP (none: email waits in the outbox).
+    pub mailer: Option<Arc<Mailer>>,
+    /// Notifier plugins, for every other channel.
+    pub notifiers: Option<NotifierClient>,
+    /// The templates.
+    pub templates: Arc<Templates>,
+    /// The server's public address, for unsubscribe links.
+    pub public_url: String,
+    /// Signs unsubscribe links.
+    pub signer: Arc<Signer>,
 }
 
 /// The worker delivering the outbox.
 pub struct Outbox {
     db: Db,
-    mailer: Option<Arc<Mailer>>,
-    templates: Arc<Templates>,
+    channels: Channels,
     policy: RetryPolicy,
     wake: Arc<Notify>,
 }
@@ -125,20 +149,16 @@ pub struct Pass {
     pub retried: usize,
     /// Messages given up.
     pub failed: usize,
+    /// Messages skipped or deferred by the learner's preferences.
+    pub held: usize,
 }
 
 impl Outbox {
-    /// A worker over `db`'s outbox; email goes through `mailer` (none: email waits, logged).
-    pub fn new(
-        db: Db,
-        mailer: Option<Arc<Mailer>>,
-        templates: Arc<Templates>,
-        policy: RetryPolicy,
-    ) -> Outbox {
+    /// A worker over `db`'s outbox, delivering through `channels`.
+    pub fn new(db: Db, channels: Channels, policy: RetryPolicy) -> Outbox {
         Outbox {
             db,
-            mailer,
-            templates,
+            channels,
             policy,
             wake: Arc::new(Notify::new()),
         }
@@ -151,7 +171,7 @@ impl Outbox {
 
     /// Runs until `shutdown` resolves.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
-        if self.mailer.is_none() {
+        if self.channels.mailer.is_none() {
             tracing::warn!(
                 "email is off (no PENPAL_SMTP_URL): messages wait in the outbox until it is set"
             );
@@ -187,19 +207,16 @@ impl Outbox {
     /// Claims what is due and delivers it.
     pub async fn pass(&self) -> StoreResult<Pass> {
         use futures_util::StreamExt;
-        // Email is the only channel so far: with it off, messages wait rather than use up
-        // their attempts.
-        let Some(mailer) = &self.mailer else {
-            return Ok(Pass::default());
-        };
         let claim = new_id();
         let now = now_ms();
-        let rows = claim_due(&self.db, &claim, now, self.policy.lease, CLAIM_BATCH).await?;
+        // With email off, email waits rather than use up its attempts; other channels go on.
+        let email = self.channels.mailer.is_some();
+        let rows = claim_due(&self.db, &claim, now, self.policy.lease, CLAIM_BATCH, email).await?;
         // Several at once, one per pooled SMTP connection: lettre 0.11.23 leaves Nagle on, so
         // each message waits ~40 ms for the server's delayed ACK (lettre/lettre#1159, merged,
         // not yet released); in parallel those waits overlap instead of adding up.
         let outcomes: Vec<StoreResult<Outcome>> = futures_util::stream::iter(rows)
-            .map(|row| self.attempt(mailer, row, &claim))
+            .map(|row| self.attempt(row, &claim))
             .buffer_unordered(mail::CONNECTIONS)
             .collect()
             .await;
@@ -209,23 +226,38 @@ impl Outbox {
                 Outcome::Sent => pass.sent += 1,
                 Outcome::Retried => pass.retried += 1,
                 Outcome::Failed => pass.failed += 1,
+                Outcome::Held => pass.held += 1,
             }
         }
         Ok(pass)
     }
 
-    /// Delivers `row` and records how it went.
-    async fn attempt(&self, mailer: &Mailer, row: OutboxRow, claim: &str) -> StoreResult<Outcome> {
+    /// Delivers `row` and records how it went — unless the learner's preferences hold it.
+    async fn attempt(&self, row: OutboxRow, claim: &str) -> StoreResult<Outcome> {
+        let category = Category::parse(&row.category).unwrap_or(Category::Security);
+        if let Some(user) = row.user.as_deref().filter(|_| category.optional()) {
+            let prefs = Preferences::load(&self.db, user).await?;
+            if !prefs.allows(category, &row.channel) {
+                hold(&self.db, &row.id, claim, None).await?;
+                return Ok(Outcome::Held);
+            }
+            if category.keeps_quiet_hours()
+                && let Some(until) = prefs.quiet_until(now_ms())
+            {
+                hold(&self.db, &row.id, claim, Some(until)).await?;
+                return Ok(Outcome::Held);
+            }
+        }
         let attempts = row.attempts + 1;
-        let (outcome, status, delay, error) = match self.deliver(mailer, &row).await {
+        let (outcome, status, delay, error) = match self.deliver(&row, category).await {
             Ok(()) => (Outcome::Sent, "sent", None, None),
             Err(Failure::Transient(why)) if attempts < self.policy.max_attempts => {
-                tracing::warn!(id = %row.id, attempts, error = %why, "a message will be retried");
+                tracing::warn!(id = %row.id, channel = %row.channel, attempts, error = %why, "a message will be retried");
                 let delay = Some(self.policy.delay(attempts));
                 (Outcome::Retried, "pending", delay, Some(why))
             }
             Err(Failure::Transient(why) | Failure::Permanent(why)) => {
-                tracing::error!(id = %row.id, attempts, error = %why, "a message was given up");
+                tracing::error!(id = %row.id, channel = %row.channel, attempts, error = %why, "a message was given up");
                 (Outcome::Failed, "failed", None, Some(why))
             }
         };
@@ -235,19 +267,98 @@ impl Outbox {
         Ok(outcome)
     }
 
-    async fn deliver(&self, mailer: &Mailer, row: &OutboxRow) -> Result<(), Failure> {
-        if row.channel != "email" {
+    async fn deliver(&self, row: &OutboxRow, category: Category) -> Result<(), Failure> {
+        // Every message a learner may turn off says how, in one click; security mail never.
+        let unsubscribe = row
+            .user
+            .as_deref()
+            .filter(|_| category.optional())
+            .map(|user| {
+                format!(
+                    "{}/unsubscribe?token={}",
+                    self.channels.public_url,
+                    self.channels.signer.token(user, category, &row.channel)
+                )
+            });
+        let message = self
+            .channels
+            .templates
+            .render(&row.template, &row.lang, &row.vars, unsubscribe.as_deref())
+            .map_err(|e| Failure::Permanent(e.to_string()))?;
+        if row.channel == EMAIL {
+            let Some(mailer) = &self.channels.mailer else {
+                return Err(Failure::Transient("email is off on this server".into()));
+            };
+            return mailer
+                .send(&row.id, &row.to, &message, unsubscribe.as_deref())
+                .await;
+        }
+        let Some(notifiers) = &self.channels.notifiers else {
             return Err(Failure::Permanent(format!(
                 "no channel `{}` on this server",
                 row.channel
             )));
+        };
+        let notification = Notification {
+            id: row.id.clone(),
+            topic: row.template.replace('_', "-"),
+            category: wit_category(category),
+            recipient: row.to.clone(),
+            locale: row.lang.clone(),
+            subject: message.subject,
+            text_body: message.text,
+            html_body: Some(message.html),
+            unsubscribe_url: unsubscribe,
+        };
+        match notifiers.send(&row.channel, &notification).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(classify(e)),
         }
-        let message = self
-            .templates
-            .render(&row.template, &row.lang, &row.vars)
-            .map_err(|e| Failure::Permanent(e.to_string()))?;
-        mailer.send(&row.id, &row.to, &message, None).await
     }
+}
+
+fn wit_category(c: Category) -> WitCategory {
+    match c {
+        Category::Security => WitCategory::Security,
+        Category::Account => WitCategory::Account,
+        Category::Progress => WitCategory::Progress,
+        Category::Marketing => WitCategory::Marketing,
+        Category::School => WitCategory::School,
+    }
+}
+
+/// Whether a notifier's failure is worth retrying: its own `unavailable`, a paused (circuit
+/// open) or slow plugin, or one being reinstalled. Anything else — denied, bad input, a crash —
+/// would fail the same way again.
+fn classify(e: CallError) -> Failure {
+    let why = e.to_string();
+    match e {
+        CallError::Plugin {
+            error: PluginError::Unavailable(_),
+            ..
+        }
+        | CallError::CircuitOpen { .. }
+        | CallError::Timeout { .. }
+        | CallError::NotInstalled(_) => Failure::Transient(why),
+        _ => Failure::Permanent(why),
+    }
+}
+
+/// Sets aside a claimed message without an attempt: until `until` (quiet hours), or for good
+/// (`skipped`: the learner turned it off), its values cleared.
+async fn hold(db: &Db, id: &str, claim: &str, until: Option<i64>) -> StoreResult<()> {
+    let (sql, vars) = match until {
+        Some(at) => (
+            "UPDATE type::record('outbox', $id) SET next_at = $at, lease_owner = NONE, lease_until = 0 WHERE lease_owner = $claim",
+            json!({"id": id, "claim": claim, "at": at}),
+        ),
+        None => (
+            "UPDATE type::record('outbox', $id) SET status = 'skipped', vars = {}, lease_owner = NONE, lease_until = 0,
+                 last_error = 'turned off by the learner' WHERE lease_owner = $claim",
+            json!({"id": id, "claim": claim}),
+        ),
+    };
+    db.exec(sql, vars).await
 }
 
 /// Leases up to `limit` due messages to `claim` and returns them. The lease is taken by one
@@ -258,12 +369,13 @@ async fn claim_due(
     now: i64,
     lease: Duration,
     limit: usize,
+    email: bool,
 ) -> StoreResult<Vec<OutboxRow>> {
     db.exec(
-        "UPDATE (SELECT VALUE id FROM outbox WHERE status = 'pending' AND next_at <= $now AND lease_until <= $now ORDER BY next_at LIMIT $limit)
+        "UPDATE (SELECT VALUE id FROM outbox WHERE status = 'pending' AND next_at <= $now AND lease_until <= $now AND ($email OR channel != 'email') ORDER BY next_at LIMIT $limit)
          SET lease_owner = $claim, lease_until = $until
          WHERE status = 'pending' AND lease_until <= $now",
-        json!({"now": now, "limit": limit, "claim": claim, "until": now + lease.as_millis() as i64}),
+        json!({"now": now, "limit": limit, "claim": claim, "email": email, "until": now + lease.as_millis() as i64}),
     )
     .await?;
     db.rows(

@@ -36,6 +36,7 @@ const SOURCES: &[(&str, &str)] = &[
         "password_changed",
         include_str!("templates/password_changed.j2"),
     ),
+    ("welcome", include_str!("templates/welcome.j2")),
 ];
 
 /// A message ready for a channel.
@@ -166,12 +167,14 @@ impl Templates {
         Ok(Templates { env })
     }
 
-    /// `template` in `lang` (English if it has no translation) with `vars`.
+    /// `template` in `lang` (English if it has no translation) with `vars`; `unsubscribe`, a
+    /// one-click link, goes in the footer.
     pub fn render(
         &self,
         template: &str,
         lang: &str,
         vars: &Value,
+        unsubscribe: Option<&str>,
     ) -> Result<Rendered, RenderError> {
         let lang = if LANGUAGES.contains(&lang) {
             lang
@@ -206,6 +209,7 @@ impl Templates {
                 layout => format!("layout.{format}"),
                 lang => lang,
                 subject => subject.clone(),
+                unsubscribe => unsubscribe,
                 ..JValue::from_serialize(vars)
             };
             parts.push(tmpl.render(ctx).map_err(fail)?);
@@ -301,6 +305,7 @@ mod tests {
                 "verify_email",
                 "en",
                 &json!({"name": "<b>Ana</b> & co", "link": "https://penpal.test/verify-email?token=a&b", "hours": 48}),
+                None,
             )
             .unwrap();
         assert_eq!(r.subject, "Confirm your email address");
@@ -331,18 +336,27 @@ mod tests {
     #[test]
     fn the_learners_language_picks_the_words_and_others_fall_back_to_english() {
         let vars = json!({"name": "Ana", "link": "https://x.test/r?token=t", "minutes": 30});
-        let fr = templates().render("password_reset", "fr", &vars).unwrap();
+        let fr = templates()
+            .render("password_reset", "fr", &vars, None)
+            .unwrap();
         assert_eq!(fr.subject, "Réinitialisez votre mot de passe Penpal");
         assert!(fr.text.contains("Bonjour Ana,"));
         assert!(fr.html.contains("lang=\"fr\""));
-        let de = templates().render("password_reset", "de", &vars).unwrap();
+        let de = templates()
+            .render("password_reset", "de", &vars, None)
+            .unwrap();
         assert_eq!(de.subject, "Reset your Penpal password");
     }
 
     #[test]
     fn a_missing_value_is_an_error_not_an_empty_link() {
         let err = templates()
-            .render("verify_email", "en", &json!({"name": "Ana", "hours": 48}))
+            .render(
+                "verify_email",
+                "en",
+                &json!({"name": "Ana", "hours": 48}),
+                None,
+            )
             .unwrap_err();
         assert!(err.to_string().contains("verify_email"), "{err}");
     }

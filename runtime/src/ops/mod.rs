@@ -163,9 +163,12 @@ async fn outbox(
     Query(p): Query<OutboxParams>,
 ) -> ApiResult<axum::Json<Vec<OutboxRow>>> {
     if let Some(s) = &p.status
-        && !matches!(s.as_str(), "pending" | "sent" | "failed")
+        && !matches!(s.as_str(), "pending" | "sent" | "failed" | "skipped")
     {
-        return Err(ApiError::invalid("status", "use pending, sent or failed"));
+        return Err(ApiError::invalid(
+            "status",
+            "use pending, sent, failed or skipped",
+        ));
     }
     let limit = p.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {

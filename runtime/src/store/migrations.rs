@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (4, "estimated-usage", V4),
     (5, "plugin-usage", V5),
     (6, "notifications", V6),
+    (7, "notification-preferences", V7),
 ];
 
 const V1: &str = r#"
@@ -217,6 +218,22 @@ DEFINE FIELD created_at ON outbox TYPE int;
 DEFINE FIELD sent_at ON outbox TYPE option<int>;
 DEFINE INDEX outbox_due ON outbox FIELDS status, next_at;
 DEFINE INDEX outbox_user ON outbox FIELDS user;
+"#;
+
+/// What each learner lets penpal send them, when, and in which time zone; school mail; and
+/// messages a learner turned off (`skipped`).
+const V7: &str = r#"
+DEFINE FIELD time_zone ON user TYPE option<string>;
+
+DEFINE FIELD OVERWRITE category ON outbox TYPE string ASSERT $value INSIDE ['security', 'account', 'progress', 'marketing', 'school'];
+DEFINE FIELD OVERWRITE status ON outbox TYPE string ASSERT $value INSIDE ['pending', 'sent', 'failed', 'skipped'];
+
+DEFINE TABLE notify_pref SCHEMAFULL;
+DEFINE FIELD channels ON notify_pref TYPE object FLEXIBLE;
+DEFINE FIELD quiet_start ON notify_pref TYPE option<int> ASSERT $value = NONE OR ($value >= 0 AND $value < 1440);
+DEFINE FIELD quiet_end ON notify_pref TYPE option<int> ASSERT $value = NONE OR ($value >= 0 AND $value < 1440);
+DEFINE FIELD hour ON notify_pref TYPE int ASSERT $value >= 0 AND $value < 24;
+DEFINE FIELD updated_at ON notify_pref TYPE int;
 "#;
 
 #[derive(Deserialize)]

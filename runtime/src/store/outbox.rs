@@ -10,7 +10,19 @@ use serde_json::{Map, Value, json};
 use super::{Db, StoreResult, new_id, now_ms};
 
 /// How much a learner may choose about a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     /// Security notices and account recovery: always sent, never carry an unsubscribe link.
@@ -21,6 +33,8 @@ pub enum Category {
     Progress,
     /// News and offers: only to those who opted in.
     Marketing,
+    /// From a school or teacher: invitations, assignments.
+    School,
 }
 
 impl Category {
@@ -31,7 +45,81 @@ impl Category {
             Category::Account => "account",
             Category::Progress => "progress",
             Category::Marketing => "marketing",
+            Category::School => "school",
         }
+    }
+
+    /// Every category, in the order people see them.
+    pub const ALL: [Category; 5] = [
+        Category::Security,
+        Category::Account,
+        Category::Progress,
+        Category::School,
+        Category::Marketing,
+    ];
+
+    /// The category named `name`.
+    pub fn parse(name: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// Whether a learner may turn it off (security notices always go).
+    pub fn optional(self) -> bool {
+        self != Category::Security
+    }
+
+    /// Whether a learner gets it without asking (marketing is opt-in).
+    pub fn on_by_default(self) -> bool {
+        self != Category::Marketing
+    }
+
+    /// Whether it waits for the end of the learner's quiet hours (what is about the account
+    /// itself cannot wait: a link expires, a notice warns).
+    pub fn keeps_quiet_hours(self) -> bool {
+        matches!(
+            self,
+            Category::Progress | Category::Marketing | Category::School
+        )
+    }
+}
+
+/// The channel built into penpal; every other channel is a notifier plugin, by name.
+pub const EMAIL: &str = "email";
+
+/// Which channels carry each category, as the operator chose (`[notify.routes]` in the
+/// operator's file); email alone by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routing {
+    routes: std::collections::BTreeMap<Category, Vec<String>>,
+}
+
+impl Default for Routing {
+    fn default() -> Self {
+        Routing {
+            routes: Category::ALL
+                .into_iter()
+                .map(|c| (c, vec![EMAIL.to_string()]))
+                .collect(),
+        }
+    }
+}
+
+impl Routing {
+    /// Email everywhere, except where `routes` names the channels of a category.
+    pub fn new(routes: impl IntoIterator<Item = (Category, Vec<String>)>) -> Routing {
+        let mut routing = Routing::default();
+        routing.routes.extend(routes);
+        routing
+    }
+
+    /// The channels carrying `category`.
+    pub fn channels(&self, category: Category) -> &[String] {
+        self.routes.get(&category).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every channel some category uses, each once.
+    pub fn all_channels(&self) -> std::collections::BTreeSet<&str> {
+        self.routes.values().flatten().map(String::as_str).collect()
     }
 }
 
@@ -53,31 +141,44 @@ pub struct Notice {
     pub vars: Value,
 }
 
-/// A SurrealQL statement that enqueues `notice`, and the variables it reads — each named with
-/// `prefix`, so several notices (and the caller's own variables) share one transaction.
-pub fn enqueue(notice: &Notice, prefix: &str) -> (String, Vec<(String, Value)>) {
-    let id = format!("{prefix}_id");
-    let row = format!("{prefix}_row");
-    let sql = format!("CREATE type::record('outbox', ${id}) CONTENT ${row};");
+/// SurrealQL statements that enqueue `notice`, one row per channel in `channels` (so each
+/// channel retries on its own), and the variables they read — each named with `prefix`, so
+/// several notices (and the caller's own variables) share one transaction.
+pub fn enqueue(
+    notice: &Notice,
+    channels: &[String],
+    prefix: &str,
+) -> (String, Vec<(String, Value)>) {
+    let mut sql = String::new();
+    let mut vars = Vec::with_capacity(channels.len() * 2);
     let now = now_ms();
-    let mut content = json!({
-        "template": notice.template,
-        "category": notice.category.as_str(),
-        "to": notice.to,
-        "lang": notice.lang,
-        "vars": notice.vars,
-        "channel": "email",
-        "status": "pending",
-        "attempts": 0,
-        "next_at": now,
-        "lease_until": 0,
-        "created_at": now,
-    });
-    // An absent field, not a null: the column is `option<string>`.
-    if let (Some(user), Some(map)) = (&notice.user, content.as_object_mut()) {
-        map.insert("user".into(), json!(user));
+    for (i, channel) in channels.iter().enumerate() {
+        let id = format!("{prefix}_{i}_id");
+        let row = format!("{prefix}_{i}_row");
+        sql.push_str(&format!(
+            "CREATE type::record('outbox', ${id}) CONTENT ${row};\n"
+        ));
+        let mut content = json!({
+            "template": notice.template,
+            "category": notice.category.as_str(),
+            "to": notice.to,
+            "lang": notice.lang,
+            "vars": notice.vars,
+            "channel": channel,
+            "status": "pending",
+            "attempts": 0,
+            "next_at": now,
+            "lease_until": 0,
+            "created_at": now,
+        });
+        // An absent field, not a null: the column is `option<string>`.
+        if let (Some(user), Some(map)) = (&notice.user, content.as_object_mut()) {
+            map.insert("user".into(), json!(user));
+        }
+        vars.push((id, json!(new_id())));
+        vars.push((row, content));
     }
-    (sql, vec![(id, json!(new_id())), (row, content)])
+    (sql, vars)
 }
 
 /// A transaction being put together: statements and the variables they read.
@@ -95,9 +196,10 @@ impl Batch {
         self.vars.extend(vars);
     }
 
-    /// Adds the enqueueing of `notice` (its variables prefixed `prefix`).
-    pub fn notify(&mut self, notice: &Notice, prefix: &str) {
-        let (sql, vars) = enqueue(notice, prefix);
+    /// Adds the enqueueing of `notice` on each channel `routing` gives its category (its
+    /// variables prefixed `prefix`).
+    pub fn notify(&mut self, notice: &Notice, routing: &Routing, prefix: &str) {
+        let (sql, vars) = enqueue(notice, routing.channels(notice.category), prefix);
         self.push(&sql, vars);
     }
 

@@ -51,6 +51,7 @@ const PAGES: &[&str] = &[
     "/forgot-password",
     "/reset-password",
     "/verify-email",
+    "/unsubscribe",
     "/welcome",
     "/chat",
     "/progress",

@@ -465,3 +465,304 @@ async fn a_server_killed_before_it_could_send_delivers_the_mail_once_after_a_res
     assert_eq!(sink.files().len(), 1, "sent exactly once");
     second.stop();
 }
+
+/// `PATCH /v1/me/notifications` with `body`.
+async fn settings(server: &Running, token: &str, body: Value) -> (u16, Value) {
+    call(
+        server,
+        "PATCH",
+        "/v1/me/notifications",
+        Some(token),
+        Some(body),
+        None,
+    )
+    .await
+}
+
+/// Whether `category` goes out on `channel` in `settings`.
+fn enabled(settings: &Value, category: &str, channel: &str) -> bool {
+    settings["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["category"] == category)
+        .and_then(|c| {
+            c["channels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|ch| ch["channel"] == channel)
+        })
+        .unwrap_or_else(|| panic!("no {category}/{channel} in {settings}"))["enabled"]
+        .as_bool()
+        .unwrap()
+}
+
+#[actix_rt::test]
+async fn notification_settings_are_checked_and_the_welcome_mail_unsubscribes_in_one_click() {
+    let sink = Sink::start();
+    let data = tempfile::tempdir().unwrap();
+    let db = penpal::store::Db::connect("mem://", None).await.unwrap();
+    let mut args = serve_args(data.path(), None);
+    args.mail = mail_args(Some(sink.url()));
+    let server = start_on(args, db.clone()).await;
+    let (status, tokens) = post(
+        &server,
+        "/v1/auth/register",
+        json!({"email": "ana@example.com", "password": "correct horse battery",
+               "display_name": "Ana", "time_zone": "Europe/Paris"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+
+    let (status, s) = call(
+        &server,
+        "GET",
+        "/v1/me/notifications",
+        Some(access),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{s}");
+    assert_eq!(s["time_zone"], "Europe/Paris");
+    assert_eq!(s["hour"], 18);
+    assert_eq!(s["quiet_hours"], Value::Null);
+    assert!(enabled(&s, "security", "email") && enabled(&s, "account", "email"));
+    assert!(!enabled(&s, "marketing", "email"), "marketing is opt-in");
+    let security = &s["categories"][0];
+    assert_eq!(
+        (&security["category"], &security["required"]),
+        (&json!("security"), &json!(true))
+    );
+
+    // Each bad field is named, and nothing is stored.
+    for (body, field) in [
+        (json!({"time_zone": "Mars/Olympus_Mons"}), "time_zone"),
+        (json!({"hour": 24}), "hour"),
+        (
+            json!({"quiet_hours": {"start": "22:00", "end": "22:00"}}),
+            "quiet_hours",
+        ),
+        (
+            json!({"quiet_hours": {"start": "10pm", "end": "07:00"}}),
+            "quiet_hours",
+        ),
+        (
+            json!({"channels": [{"category": "security", "channel": "email", "enabled": false}]}),
+            "channels",
+        ),
+        (
+            json!({"channels": [{"category": "progress", "channel": "sms", "enabled": true}]}),
+            "channels",
+        ),
+    ] {
+        let (status, err) = settings(&server, access, body.clone()).await;
+        assert_eq!(status, 422, "{body} → {err}");
+        assert_eq!(err["error"]["field"], field, "{err}");
+    }
+    let (status, err) = settings(&server, access, json!({"quiet": null})).await;
+    assert_eq!(status, 400, "an unknown field is refused: {err}");
+
+    let (status, s) = settings(
+        &server,
+        access,
+        json!({"quiet_hours": {"start": "22:00", "end": "07:30"}, "hour": 8,
+               "time_zone": "America/New_York",
+               "channels": [{"category": "marketing", "channel": "email", "enabled": true}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{s}");
+    assert_eq!(s["quiet_hours"], json!({"start": "22:00", "end": "07:30"}));
+    assert_eq!(
+        (&s["hour"], &s["time_zone"]),
+        (&json!(8), &json!("America/New_York"))
+    );
+    assert!(enabled(&s, "marketing", "email"));
+    let (_, s) = settings(&server, access, json!({"quiet_hours": null})).await;
+    assert_eq!(s["quiet_hours"], Value::Null, "null turns quiet hours off");
+    assert_eq!(s["hour"], 8, "fields left out stay");
+
+    // Verifying the address welcomes the learner: account mail, which says how to stop it.
+    let verify = parse(&sink.wait_for_mail_to("ana@example.com").await).into_owned();
+    let (_, token) = link(&verify, "verify-email");
+    let (status, _) = post(&server, "/v1/auth/verify-email", json!({"token": token})).await;
+    assert_eq!(status, 200);
+    let welcome = within(20, "the welcome mail", async {
+        loop {
+            let all = sink.wait_for(2).await;
+            if let Some(raw) = all
+                .iter()
+                .find(|m| parse(m).subject() == Some("Welcome to Penpal"))
+            {
+                return parse(raw).into_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        header(&welcome, "List-Unsubscribe-Post").as_deref(),
+        Some("List-Unsubscribe=One-Click")
+    );
+    let list = header(&welcome, "List-Unsubscribe").expect("a List-Unsubscribe header");
+    let url = list
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_string();
+    assert!(
+        url.starts_with("https://penpal.test/unsubscribe?token="),
+        "{url}"
+    );
+    assert!(
+        welcome.body_text(0).unwrap().contains(&url),
+        "the footer carries the same link"
+    );
+    let query = url.split_once('?').unwrap().1.to_string();
+
+    // A mail client's one-click POST (RFC 8058), without signing in.
+    let one_click = |q: String| {
+        http()
+            .post(server.url(&format!("/unsubscribe?{q}")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+    };
+    let resp = one_click(query.clone()).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body, json!({"category": "account", "channel": "email"}));
+    let (_, s) = call(
+        &server,
+        "GET",
+        "/v1/me/notifications",
+        Some(access),
+        None,
+        None,
+    )
+    .await;
+    assert!(!enabled(&s, "account", "email"), "{s}");
+    assert!(enabled(&s, "marketing", "email"), "other choices stay");
+    // Repeating it changes nothing; an altered link is refused.
+    assert_eq!(one_click(query.clone()).await.unwrap().status(), 200);
+    let forged = query.replace("token=", "token=x");
+    let resp = one_click(forged).await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "link_invalid");
+    // A browser opening the link gets the page that asks first (a GET changes nothing).
+    let page = http()
+        .get(server.url(&format!("/unsubscribe?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<html"));
+
+    // The export has the settings; deleting the account removes them.
+    let (_, export) = call(&server, "GET", "/v1/me/export", Some(access), None, None).await;
+    let part = &export["notification_settings"][0];
+    assert_eq!(part["hour"], 8, "{export}");
+    assert_eq!(part["channels"]["account"]["email"], false, "{export}");
+    assert_eq!(
+        export["account"]["time_zone"], "America/New_York",
+        "{export}"
+    );
+    let (status, _) = call(
+        &server,
+        "DELETE",
+        "/v1/me",
+        Some(access),
+        Some(json!({"password": "correct horse battery"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let prefs = || async {
+        let rows: Vec<Value> = db
+            .rows("SELECT * FROM notify_pref", json!({}))
+            .await
+            .unwrap();
+        rows.len()
+    };
+    assert_eq!(prefs().await, 0, "deletion removes the settings");
+    // A link that outlives the account changes nothing and stores nothing.
+    assert_eq!(one_click(query.clone()).await.unwrap().status(), 200);
+    assert_eq!(prefs().await, 0);
+}
+
+#[actix_rt::test]
+async fn a_category_turned_off_is_not_sent_but_security_mail_always_is() {
+    let sink = Sink::start();
+    let data = tempfile::tempdir().unwrap();
+    let db = penpal::store::Db::connect("mem://", None).await.unwrap();
+    let mut args = serve_args(data.path(), None);
+    args.mail = mail_args(Some(sink.url()));
+    let server = start_on(args, db.clone()).await;
+    let tokens = sign_up(&server, "ben@example.com", None).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let (status, _) = settings(
+        &server,
+        access,
+        json!({"channels": [{"category": "account", "channel": "email", "enabled": false}]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let verify = parse(&sink.wait_for_mail_to("ben@example.com").await).into_owned();
+    let (_, token) = link(&verify, "verify-email");
+    assert_eq!(
+        post(&server, "/v1/auth/verify-email", json!({"token": token}))
+            .await
+            .0,
+        200
+    );
+    let ops = operator_token(server.addr, &db).await;
+    let skipped = within(20, "the welcome is set aside", async {
+        loop {
+            let rows = outbox(&server, &ops, "skipped").await;
+            if let Some(row) = rows.into_iter().find(|r| r["to"] == "ben@example.com") {
+                return row;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert_eq!(skipped["template"], "welcome");
+    assert_eq!(skipped["last_error"], "turned off by the learner");
+    // A password change is a security notice: it goes whatever the settings say.
+    let (status, _) = call(
+        &server,
+        "POST",
+        "/v1/auth/password",
+        Some(access),
+        Some(json!({"current_password": "correct horse battery", "new_password": "another good passphrase"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let subjects = within(20, "the security notice", async {
+        loop {
+            let subjects: Vec<String> = sink
+                .files()
+                .iter()
+                .map(|f| {
+                    let raw = std::fs::read(f).unwrap();
+                    parse(&raw).subject().unwrap_or_default().to_string()
+                })
+                .collect();
+            if subjects
+                .iter()
+                .any(|s| s == "Your Penpal password was changed")
+            {
+                return subjects;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        !subjects.iter().any(|s| s.contains("Welcome")),
+        "{subjects:?}"
+    );
+}

@@ -80,7 +80,11 @@ function mailText(raw) {
 
 /** The newest link to `/page#token=…` mailed to `to`, waiting for it to arrive. */
 async function mailedLink(to, page) {
-  const pattern = new RegExp(`https?://[^\\s"<>]*/${page}#token=[A-Za-z0-9_-]+`);
+  return mailedMatch(to, new RegExp(`https?://[^\\s"<>]*/${page}#token=[A-Za-z0-9_-]+`));
+}
+
+/** The newest match of `pattern` in a mail to `to`, waiting for it to arrive. */
+async function mailedMatch(to, pattern) {
   for (let i = 0; i < 300; i++) {
     const files = readdirSync(MAILDIR).filter((f) => f.endsWith('.eml')).sort().reverse();
     for (const f of files) {
@@ -91,12 +95,12 @@ async function mailedLink(to, page) {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`no mail to ${to} with a /${page} link`);
+  throw new Error(`no mail to ${to} matching ${pattern}`);
 }
 
 try {
   // ---- Desktop, light theme: the whole journey. ----
-  const desk = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-GB', colorScheme: 'light', acceptDownloads: true });
+  const desk = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-GB', timezoneId: 'Europe/Paris', colorScheme: 'light', acceptDownloads: true });
   const page = await desk.newPage();
   watch(page);
   const liveSockets = [];
@@ -186,6 +190,15 @@ try {
   await mailTab.locator('main h1').first().waitFor();
   assert.equal(await mailTab.getByText('Please confirm your email address').count(), 0, 'no banner once confirmed');
   await mailTab.close();
+
+  log('the welcome mail unsubscribes in one click, after asking (scanners open links too)');
+  const unsubTab = await desk.newPage();
+  watch(unsubTab);
+  await unsubTab.goto(await mailedMatch(email, /https?:\/\/[^\s"<>]*\/unsubscribe\?token=[A-Za-z0-9_.-]+/));
+  await check(unsubTab, 'unsubscribe-desktop', '/unsubscribe');
+  await unsubTab.getByRole('button', { name: 'Unsubscribe' }).click();
+  await unsubTab.getByText('you will no longer get “Account” messages').waitFor();
+  await unsubTab.close();
 
   log('a new conversation');
   await check(page, 'chat-new-desktop', '/chat');
@@ -317,6 +330,25 @@ try {
   assert.equal(exported.account.profile.interface_language, 'fr');
   assert.ok(exported.conversations[0].messages.some((m) => m.text.includes('cinema')), 'the export holds the conversation');
   assert.ok(exported.vocabulary.some((v) => v.reps >= 1), 'the export holds the reviewed card');
+  assert.equal(exported.account.time_zone, 'Europe/Paris', 'sign-up kept the browser’s time zone');
+
+  log('settings: notifications, in the learner’s own time zone');
+  const notif = page.locator('#notifications');
+  assert.equal(await notif.getByLabel('Fuseau horaire').inputValue(), 'Europe/Paris');
+  assert.equal(await notif.getByRole('checkbox', { name: 'Compte — E-mail' }).isChecked(), false, 'the unsubscribe shows here');
+  assert.ok(await notif.getByRole('checkbox', { name: 'Sécurité — E-mail' }).isDisabled(), 'security notices cannot be turned off');
+  assert.equal(await notif.getByRole('checkbox', { name: 'Nouveautés et offres — E-mail' }).isChecked(), false, 'news is opt-in');
+  await notif.getByRole('checkbox', { name: 'Progrès — E-mail' }).uncheck();
+  await notif.getByLabel('Heures calmes').check();
+  await notif.getByLabel('De', { exact: true }).fill('21:30');
+  await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/v1/me/notifications') && r.request().method() === 'PATCH' && r.ok()),
+    notif.getByRole('button', { name: 'Enregistrer' }).click(),
+  ]);
+  await page.reload();
+  const again = page.locator('#notifications');
+  assert.equal(await again.getByLabel('De', { exact: true }).inputValue(), '21:30', 'quiet hours are kept');
+  assert.equal(await again.getByRole('checkbox', { name: 'Progrès — E-mail' }).isChecked(), false);
 
   log('a page that does not exist says so');
   await page.goto(BASE + '/nowhere');

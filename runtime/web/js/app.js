@@ -27,6 +27,7 @@ const routes = [
   [/^\/forgot-password$/, pages.forgotPassword, {}],
   [/^\/reset-password$/, pages.resetPassword, {}],
   [/^\/verify-email$/, pages.verifyEmail, {}],
+  [/^\/unsubscribe$/, pages.unsubscribe, {}],
   [/^\/welcome$/, pages.welcome, { auth: true, onboarding: true }],
   [/^\/chat(?:\/([A-Za-z0-9_-]+))?$/, chatPage, { auth: true }],
   [/^\/progress$/, pages.progress, { auth: true }],

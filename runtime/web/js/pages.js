@@ -144,6 +144,7 @@ function authForm(kind) {
       try {
         const body = { email: email.value, password: password.value };
         if (kind === 'register' && name.value.trim()) body.display_name = name.value.trim();
+        if (kind === 'register') body.time_zone = browserTimeZone();
         await startSession(kind, body);
         const me = await app.loadMe();
         const next = new URLSearchParams(location.search).get('next');
@@ -176,6 +177,86 @@ function linkToken() {
   const token = new URLSearchParams(location.hash.slice(1)).get('token');
   if (location.hash) history.replaceState(null, '', location.pathname + location.search);
   return token;
+}
+
+/** The browser's IANA time zone (digests and quiet hours follow it), or UTC. */
+function browserTimeZone() {
+  try { return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'; } catch { return 'UTC'; }
+}
+
+/** The one-click unsubscribe page a message's footer links to: it asks before it acts, since
+ *  mail scanners open links on their own. */
+export function unsubscribe() {
+  const token = new URLSearchParams(location.search).get('token');
+  if (!token) return page(t('unsub.title'), h('p', {}, t('unsub.nolink')));
+  const body = h('div');
+  const [err, showErr] = errorBox();
+  const button = h('button', {
+    type: 'button', class: 'primary',
+    onclick: async () => {
+      button.disabled = true;
+      showErr('');
+      try {
+        const done = await api('POST', `/unsubscribe?token=${encodeURIComponent(token)}`, undefined, { auth: false });
+        fill(body, h('p', { role: 'status' }, t('unsub.done', { category: t(`notify.${done.category}`) })),
+          h('p', {}, h('a', { href: '/settings#notifications' }, t('unsub.manage'))));
+      } catch (e) {
+        showErr(e instanceof ApiError && e.code === 'link_invalid' ? t('unsub.nolink') : explain(e));
+        button.disabled = false;
+      }
+    },
+  }, t('unsub.confirm'));
+  fill(body, h('p', {}, t('unsub.lead')), err, button);
+  return page(t('unsub.title'), h('section', { class: 'card narrow' }, body));
+}
+
+/** The notification settings card: categories by channel, the hour, quiet hours, time zone. */
+async function notificationSettings() {
+  const s = await api('GET', '/v1/me/notifications');
+  const [err, showErr] = errorBox();
+  const boxes = [];
+  const rows = s.categories.filter((c) => c.channels.length).map((c) => h('tr', {},
+    h('th', { scope: 'row' }, h('span', {}, t(`notify.${c.category}`)), h('span', { class: 'hint' }, t(`notify.${c.category}.hint`))),
+    ...c.channels.map((ch) => {
+      const box = h('input', {
+        type: 'checkbox', checked: ch.enabled, disabled: c.required,
+        'aria-label': `${t(`notify.${c.category}`)} — ${t(`notify.channel.${ch.channel}`, {}, ch.channel)}`,
+      });
+      boxes.push({ category: c.category, channel: ch.channel, box, required: c.required });
+      return h('td', {}, box);
+    })));
+  const channels = [...new Set(s.categories.flatMap((c) => c.channels.map((ch) => ch.channel)))];
+  const hours = Array.from({ length: 24 }, (_, i) => [String(i), `${String(i).padStart(2, '0')}:00`]);
+  const hour = select(hours, String(s.hour));
+  const quiet = h('input', { type: 'checkbox', checked: !!s.quiet_hours });
+  const start = h('input', { type: 'time', value: s.quiet_hours ? s.quiet_hours.start : '22:00', required: true });
+  const end = h('input', { type: 'time', value: s.quiet_hours ? s.quiet_hours.end : '08:00', required: true });
+  const zone = h('input', { type: 'text', value: s.time_zone, maxlength: 64, required: true, spellcheck: false });
+  const useHere = h('button', { type: 'button', class: 'link', onclick: () => { zone.value = browserTimeZone(); } }, t('notify.useHere'));
+  return h('form', {
+    class: 'card', id: 'notifications',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      showErr('');
+      try {
+        await api('PATCH', '/v1/me/notifications', {
+          time_zone: zone.value.trim(), hour: Number(hour.value),
+          quiet_hours: quiet.checked ? { start: start.value, end: end.value } : null,
+          channels: boxes.filter((b) => !b.required).map((b) => ({ category: b.category, channel: b.channel, enabled: b.box.checked })),
+        });
+        toast(t('settings.saved'));
+      } catch (e2) { showErr(explain(e2)); }
+    },
+  },
+  h('h2', {}, t('notify.title')),
+  h('table', { class: 'notify-table' },
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('notify.what')), ...channels.map((c) => h('th', { scope: 'col' }, t(`notify.channel.${c}`, {}, c))))),
+    h('tbody', {}, rows)),
+  field(t('notify.hour'), hour, t('notify.hourHint')),
+  h('label', { class: 'check' }, quiet, ' ', t('notify.quiet')),
+  h('div', { class: 'target-row' }, field(t('notify.from'), start), field(t('notify.to'), end)),
+  field(t('notify.zone'), zone), h('p', {}, useHere),
+  err, h('button', { class: 'primary', type: 'submit' }, t('settings.save')));
 }
 
 export function forgotPassword() {
@@ -509,10 +590,13 @@ export async function settings() {
   }, h('h2', {}, t('settings.deleteTitle')), h('p', {}, t('settings.deleteText')),
   field(t('auth.password'), delPw), delErr, h('button', { type: 'submit', class: 'danger' }, t('settings.delete')));
 
-  return page(t('settings.title'), offer, save,
+  const notifications = await notificationSettings();
+  const shown = page(t('settings.title'), offer, save, notifications,
     h('section', { class: 'card' }, h('h2', {}, t('settings.dataTitle')), h('p', {}, t('settings.dataText')), exportBtn,
       ' ', h('a', { href: '/v1/vocabulary/export.csv', class: 'button', onclick: downloadCsv }, t('settings.anki'))),
     del);
+  if (location.hash === '#notifications') setTimeout(() => notifications.scrollIntoView(), 0);
+  return shown;
 }
 
 async function downloadCsv(e) {

@@ -2,6 +2,8 @@
 footer = Penpal — practise a language with an AI tutor.
 greeting = Hello { $name },
 not-you = If you did not create a Penpal account, ignore this email: nothing happens until the link is used.
+unsubscribe-why = You get these messages because of your notification settings.
+unsubscribe-action = Unsubscribe
 
 verify-email-subject = Confirm your email address
 verify-email-intro = Please confirm that this is your email address, so that you can recover your account if you lose your password.
@@ -18,3 +20,9 @@ password-changed-subject = Your Penpal password was changed
 password-changed-intro = The password of your Penpal account was changed on { $when } (UTC).
 password-changed-sessions = Your other sessions were signed out.
 password-changed-action = It was not me: reset my password
+
+welcome-subject = Welcome to Penpal
+welcome-intro = Your address is confirmed: your account is ready.
+welcome-tip-daily = A few minutes of conversation every day does more than an hour once a week — your streak counts the days.
+welcome-tip-review = The words your tutor corrects go to your review list, so they come back until you know them.
+welcome-action = Start a conversation

@@ -2,6 +2,8 @@
 footer = Penpal — pratiquez une langue avec un tuteur IA.
 greeting = Bonjour { $name },
 not-you = Si vous n’avez pas créé de compte Penpal, ignorez ce message : rien ne se passe tant que le lien n’est pas utilisé.
+unsubscribe-why = Vous recevez ces messages selon vos réglages de notification.
+unsubscribe-action = Se désabonner
 
 verify-email-subject = Confirmez votre adresse e-mail
 verify-email-intro = Merci de confirmer que cette adresse est bien la vôtre : elle vous permettra de récupérer votre compte si vous oubliez votre mot de passe.
@@ -18,3 +20,9 @@ password-changed-subject = Votre mot de passe Penpal a été modifié
 password-changed-intro = Le mot de passe de votre compte Penpal a été modifié le { $when } (UTC).
 password-changed-sessions = Vos autres sessions ont été déconnectées.
 password-changed-action = Ce n’était pas moi : réinitialiser mon mot de passe
+
+welcome-subject = Bienvenue sur Penpal
+welcome-intro = Votre adresse est confirmée : votre compte est prêt.
+welcome-tip-daily = Quelques minutes de conversation chaque jour valent mieux qu’une heure par semaine — votre série compte les jours.
+welcome-tip-review = Les mots que votre tuteur corrige rejoignent votre liste de révision, et reviennent jusqu’à ce que vous les sachiez.
+welcome-action = Commencer une conversation
