@@ -124,7 +124,9 @@ pub fn request(
 
     let outgoing = request.body().map_err(|()| internal("no request body"))?;
     let pending = outgoing_handler::handle(request, None).map_err(error)?;
-    {
+    // A failed write usually means the host refused the request (a host not granted, an
+    // address not allowed) and closed the body: the response says why, so it is read first.
+    let sent = (|| {
         let stream = outgoing.write().map_err(|()| internal("no body stream"))?;
         // Writes go in chunks the host accepts (it takes at most 4 KiB per blocking write).
         for chunk in body.chunks(4096) {
@@ -132,8 +134,9 @@ pub fn request(
                 .blocking_write_and_flush(chunk)
                 .map_err(|e| PluginError::Unavailable(format!("sending the body: {e:?}")))?;
         }
-    }
-    OutgoingBody::finish(outgoing, None).map_err(error)?;
+        drop(stream);
+        OutgoingBody::finish(outgoing, None).map_err(error)
+    })();
 
     pending.subscribe().block();
     let response = match pending.get() {
@@ -141,6 +144,7 @@ pub fn request(
         Some(Ok(Err(code))) => return Err(error(code)),
         Some(Err(())) | None => return Err(internal("response already taken")),
     };
+    sent?;
     let status = response.status();
     let headers = response.headers().entries();
     let incoming = response

@@ -314,7 +314,11 @@ pub fn parse_grants(requested: &Capabilities, grants: &[String]) -> anyhow::Resu
     let mut out = Capabilities::default();
     for g in grants {
         match g.as_str() {
-            "all" => out = requested.clone(),
+            "all" => {
+                // "All" cannot choose hosts for a plugin that leaves them to the operator.
+                out = requested.clone();
+                out.http.retain(|h| !h.is_operator());
+            }
             "kv" => out.kv = true,
             "llm" => out.llm = true,
             other => {

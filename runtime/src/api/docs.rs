@@ -18,7 +18,31 @@ pub fn finish(mut doc: OpenApi) -> serde_json::Value {
     declare_errors(&mut doc);
     let mut doc = serde_json::to_value(&doc).unwrap_or_default();
     declare_languages(&mut doc);
+    declare_pages(&mut doc);
     doc
+}
+
+/// A path that is both an API operation and a page of the web app (the unsubscribe link: mail
+/// clients POST to it, people open it) declares the page's `GET` too, so the document lists
+/// every method the path answers.
+fn declare_pages(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        if crate::web::PAGES.contains(&path.as_str()) && item.get("get").is_none() {
+            let tags = item
+                .as_object()
+                .and_then(|ops| ops.values().find_map(|op| op.get("tags").cloned()))
+                .unwrap_or(json!([]));
+            item["get"] = json!({
+                "tags": tags,
+                "summary": "The web app's page for this link",
+                "description": "Serves the web app, which shows the page (and asks before it acts).",
+                "responses": {"200": {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}}},
+            });
+        }
+    }
 }
 
 /// Request schemas whose language fields take a language code (responses carry the

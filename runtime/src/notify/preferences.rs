@@ -226,10 +226,12 @@ pub struct ChannelSetting {
 #[serde(deny_unknown_fields)]
 pub struct SettingsPatch {
     /// An IANA time zone, such as `Europe/Paris` or `America/New_York`.
+    #[schema(min_length = 1, max_length = 64)]
     pub time_zone: Option<String>,
-    /// The local hour (0–23) for digests and reminders.
-    #[schema(minimum = 0, maximum = 23)]
-    pub hour: Option<u8>,
+    /// The local hour (0–23) for digests and reminders. (Read as a number, so that `14.0`,
+    /// which JSON Schema calls an integer, is 14.)
+    #[schema(value_type = Option<u8>, minimum = 0, maximum = 23)]
+    pub hour: Option<f64>,
     /// Quiet hours, or `null` to turn them off.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<QuietHours>, nullable)]

@@ -70,10 +70,13 @@ async fn update_settings(
         prefs.time_zone = tz;
     }
     if let Some(hour) = patch.hour {
-        if hour > 23 {
-            return Err(ApiError::invalid("hour", "use a local hour from 0 to 23"));
+        if !(0.0..=23.0).contains(&hour) || hour.fract() != 0.0 {
+            return Err(ApiError::invalid(
+                "hour",
+                "use a whole local hour from 0 to 23",
+            ));
         }
-        prefs.hour = hour;
+        prefs.hour = hour as u8;
     }
     if let Some(quiet) = patch.quiet_hours {
         prefs.quiet = match quiet {

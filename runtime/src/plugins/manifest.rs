@@ -126,13 +126,15 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// What is in both `self` (requested) and `granted`.
+    /// What is in both `self` (requested) and `granted`. A request for
+    /// [`OPERATOR_HOSTS`] takes every host the operator grants (and nothing more).
     pub fn intersect(&self, granted: &Capabilities) -> Capabilities {
+        let operator = self.http.iter().any(HostPattern::is_operator);
         Capabilities {
-            http: self
+            http: granted
                 .http
                 .iter()
-                .filter(|h| granted.http.contains(h))
+                .filter(|h| !h.is_operator() && (operator || self.http.contains(h)))
                 .cloned()
                 .collect(),
             secrets: self
@@ -165,7 +167,17 @@ impl Capabilities {
             parts.push(format!("secrets: {}", names.join(", ")));
         }
         if !self.http.is_empty() {
-            let hosts: Vec<&str> = self.http.iter().map(|h| h.0.as_str()).collect();
+            let hosts: Vec<&str> = self
+                .http
+                .iter()
+                .map(|h| {
+                    if h.is_operator() {
+                        "hosts the operator grants"
+                    } else {
+                        h.0.as_str()
+                    }
+                })
+                .collect();
             parts.push(format!("http: {}", hosts.join(", ")));
         }
         if parts.is_empty() {
@@ -362,8 +374,14 @@ validated_string!(
         && !s.starts_with(|c: char| c.is_ascii_digit()),
     "a valid secret name (letters, digits and _, not starting with a digit)"
 );
+/// In a manifest's `http` list: the plugin reaches whichever hosts the operator grants it (a
+/// webhook's receiver, a self-hosted API), not hosts it names in advance. Shown as such when
+/// it is installed; the operator's grant still names every host, and the network checks apply.
+pub const OPERATOR_HOSTS: &str = "operator";
+
 /// Where a plugin may send HTTP requests: `[http://|https://]host[:port]`, the host optionally
 /// a `*.` wildcard over one organisation's subdomains. HTTPS on 443 unless it says otherwise.
+/// In a manifest, [`OPERATOR_HOSTS`] asks for the hosts the operator chooses.
 /// IP addresses are refused (penpal checks the addresses a name resolves to, and an address
 /// would bypass that), and so is a wildcard over a public suffix (`*.com`, `*.co.uk`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -384,6 +402,11 @@ pub struct HostGrant {
 }
 
 impl HostPattern {
+    /// Whether this is [`OPERATOR_HOSTS`] (which matches no host by itself).
+    pub fn is_operator(&self) -> bool {
+        self.0 == OPERATOR_HOSTS
+    }
+
     /// The pattern taken apart (it was checked when made).
     pub fn grant(&self) -> HostGrant {
         parse_host_pattern(&self.0).unwrap_or(HostGrant {
@@ -462,6 +485,9 @@ fn parse_host_pattern(s: &str) -> Result<HostGrant, String> {
 impl TryFrom<String> for HostPattern {
     type Error = String;
     fn try_from(value: String) -> Result<Self, String> {
+        if value == OPERATOR_HOSTS {
+            return Ok(HostPattern(value));
+        }
         parse_host_pattern(&value).map(|_| HostPattern(value))
     }
 }
@@ -654,5 +680,39 @@ fn locate(text: &str, e: &toml::de::Error) -> String {
             format!("{message} (line {line})")
         }
         None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(list: &[&str]) -> Capabilities {
+        Capabilities {
+            http: list
+                .iter()
+                .map(|h| HostPattern::try_from(h.to_string()).unwrap())
+                .collect(),
+            ..Capabilities::default()
+        }
+    }
+
+    #[test]
+    fn a_plugin_leaving_hosts_to_the_operator_gets_exactly_what_is_granted() {
+        let webhook = hosts(&["operator"]);
+        let granted = hosts(&["hooks.example.org", "operator"]);
+        assert_eq!(
+            webhook.intersect(&granted),
+            hosts(&["hooks.example.org"]),
+            "the operator's hosts, and `operator` itself matches nothing"
+        );
+        assert_eq!(webhook.intersect(&Capabilities::default()), hosts(&[]));
+        let named = hosts(&["api.sendgrid.com"]);
+        assert_eq!(
+            named.intersect(&hosts(&["api.sendgrid.com", "evil.example"])),
+            hosts(&["api.sendgrid.com"]),
+            "without `operator`, only the hosts the manifest names"
+        );
+        assert!(webhook.describe().contains("hosts the operator grants"));
     }
 }

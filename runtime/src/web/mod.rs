@@ -43,7 +43,7 @@ const ASSETS: &[Asset] = assets![
 ];
 
 /// The client-side routes: each is served the app shell, which draws the page.
-const PAGES: &[&str] = &[
+pub const PAGES: &[&str] = &[
     "/",
     "/demo",
     "/signup",

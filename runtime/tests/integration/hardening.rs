@@ -725,9 +725,12 @@ async fn plugins_that_fail_to_load_are_listed_with_the_reason() {
             .contains("not a valid component"),
         "{body}"
     );
+    let bundled = std::fs::read_dir(repo().join("target/plugins"))
+        .unwrap()
+        .count();
     assert_eq!(
         body["plugins"].as_array().unwrap().len(),
-        3,
+        bundled,
         "the others run"
     );
     server.stop().await;

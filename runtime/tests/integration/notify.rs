@@ -766,3 +766,292 @@ async fn a_category_turned_off_is_not_sent_but_security_mail_always_is() {
         "{subjects:?}"
     );
 }
+
+/// What a loopback receiver saw: each request's path, headers and body.
+#[derive(Clone, Default)]
+struct Received(std::sync::Arc<std::sync::Mutex<Vec<(String, axum::http::HeaderMap, String)>>>);
+
+impl Received {
+    fn to(&self, path: &str) -> Vec<(axum::http::HeaderMap, Value)> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _, _)| p == path)
+            .map(|(_, h, b)| (h.clone(), serde_json::from_str(b).unwrap()))
+            .collect()
+    }
+
+    async fn wait(&self, path: &str, n: usize) -> Vec<(axum::http::HeaderMap, Value)> {
+        within(30, &format!("{n} requests to {path}"), async {
+            loop {
+                let got = self.to(path);
+                if got.len() >= n {
+                    return got;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+    }
+}
+
+/// A receiver on loopback standing in for a mail API (checks its key, like SendGrid's
+/// `mail/send`) and a webhook endpoint (down for its first two requests).
+async fn receiver() -> (u16, Received) {
+    use axum::http::{HeaderMap, StatusCode, Uri};
+    let seen = Received::default();
+    let log = seen.clone();
+    let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: String| {
+        let log = log.clone();
+        async move {
+            let path = uri.path().to_string();
+            let hooks_before = log.to("/hooks/penpal").len();
+            log.0
+                .lock()
+                .unwrap()
+                .push((path.clone(), headers.clone(), body));
+            match path.as_str() {
+                "/v3/mail/send" => {
+                    if headers.get("authorization").and_then(|v| v.to_str().ok())
+                        != Some("Bearer SG.test-key")
+                    {
+                        return (StatusCode::UNAUTHORIZED, HeaderMap::new(), "bad key");
+                    }
+                    let mut h = HeaderMap::new();
+                    h.insert("x-message-id", "sg-1".parse().unwrap());
+                    (StatusCode::ACCEPTED, h, "")
+                }
+                "/hooks/penpal" if hooks_before < 2 => {
+                    (StatusCode::SERVICE_UNAVAILABLE, HeaderMap::new(), "busy")
+                }
+                "/hooks/penpal" => (StatusCode::OK, HeaderMap::new(), "ok"),
+                _ => (StatusCode::NOT_FOUND, HeaderMap::new(), "no"),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, seen)
+}
+
+/// A server whose operator file is `config`, with loopback reachable by plugins.
+async fn server_with(data: &Path, smtp: String, config: &str) -> (Running, penpal::store::Db) {
+    let file = data.join("penpal.toml");
+    std::fs::write(&file, config).unwrap();
+    let db = penpal::store::Db::connect("mem://", None).await.unwrap();
+    let mut args = serve_args(data, None);
+    args.mail = mail_args(Some(smtp));
+    args.plugins.config = Some(file);
+    args.plugins.plugin_allow_networks =
+        vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+    (start_on(args, db.clone()).await, db)
+}
+
+fn hmac_hex(secret: &str, signed: &str) -> String {
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(signed.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[actix_rt::test]
+async fn the_operator_routes_categories_to_a_mail_api_and_a_signed_webhook() {
+    let (port, seen) = receiver().await;
+    let sink = Sink::start();
+    let data = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+[plugins.mail-api]
+grant = {{ http = ["http://localhost:{port}"], secrets = ["api_key"], kv = true }}
+settings = {{ endpoint = "http://localhost:{port}/v3/mail/send", from = "Penpal <hello@penpal.test>" }}
+secrets = {{ api_key = "SG.test-key" }}
+
+[plugins.webhook]
+grant = {{ http = ["http://localhost:{port}"], secrets = ["signing_secret"], kv = true }}
+settings = {{ url = "http://localhost:{port}/hooks/penpal" }}
+secrets = {{ signing_secret = "whsec_test" }}
+
+[notify.routes]
+security = ["mail-api"]
+account = ["email", "webhook"]
+"#
+    );
+    let (server, db) = server_with(data.path(), sink.url(), &config).await;
+    let tokens = sign_up(&server, "ana@example.com", None).await;
+    let access = tokens["access_token"].as_str().unwrap();
+
+    // Security mail goes through the mail API: its key, both parts, no unsubscribe headers.
+    let (headers, body) = seen.wait("/v3/mail/send", 1).await.remove(0);
+    assert_eq!(
+        body["personalizations"][0]["to"][0]["email"],
+        "ana@example.com"
+    );
+    assert_eq!(
+        body["from"],
+        json!({"email": "hello@penpal.test", "name": "Penpal"})
+    );
+    assert_eq!(body["subject"], "Confirm your email address");
+    assert_eq!(body["content"][0]["type"], "text/plain");
+    assert_eq!(body["content"][1]["type"], "text/html");
+    assert!(body.get("headers").is_none(), "security mail: {body}");
+    assert_eq!(
+        headers["idempotency-key"].to_str().unwrap(),
+        body["custom_args"]["penpal_id"].as_str().unwrap()
+    );
+    let text = body["content"][0]["value"].as_str().unwrap();
+    let token = text
+        .split_whitespace()
+        .find_map(|w| w.split("/verify-email#token=").nth(1))
+        .expect("a verification link");
+    assert_eq!(
+        post(&server, "/v1/auth/verify-email", json!({"token": token}))
+            .await
+            .0,
+        200
+    );
+
+    // The welcome goes by SMTP and by webhook: the webhook was down twice, then took it.
+    sink.wait_for_mail_to("ana@example.com").await;
+    let hooks = seen.wait("/hooks/penpal", 3).await;
+    let delivery = |h: &axum::http::HeaderMap| h["penpal-delivery"].to_str().unwrap().to_string();
+    assert!(
+        hooks
+            .iter()
+            .all(|(h, _)| delivery(h) == delivery(&hooks[0].0)),
+        "one message, retried under one id"
+    );
+    let (headers, body) = &hooks[2];
+    assert_eq!(body["topic"], "welcome");
+    assert_eq!(
+        (&body["category"], &body["recipient"]),
+        (&json!("account"), &json!("ana@example.com"))
+    );
+    // The receiver checks the signature over "t.body" with the shared secret.
+    let raw = seen
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .rfind(|(p, _, _)| p == "/hooks/penpal")
+        .map(|(_, _, b)| b.clone())
+        .unwrap();
+    let sig = headers["penpal-signature"].to_str().unwrap();
+    let (t, v1) = sig
+        .strip_prefix("t=")
+        .and_then(|s| s.split_once(",v1="))
+        .unwrap_or_else(|| panic!("{sig}"));
+    let age = penpal::store::now_ms() / 1000 - t.parse::<i64>().unwrap();
+    assert!((0..60).contains(&age), "a fresh timestamp: {t}");
+    assert_eq!(v1, hmac_hex("whsec_test", &format!("{t}.{raw}")));
+    assert_ne!(v1, hmac_hex("another secret", &format!("{t}.{raw}")));
+    let ops = operator_token(server.addr, &db).await;
+    let sent = within(20, "the webhook row is sent", async {
+        loop {
+            let rows = outbox(&server, &ops, "sent").await;
+            if let Some(r) = rows
+                .into_iter()
+                .find(|r| r["channel"] == "webhook" && r["to"] == "ana@example.com")
+            {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert_eq!(sent["attempts"], 3, "{sent}");
+
+    // The webhook's unsubscribe link turns off that channel only.
+    let unsubscribe = body["unsubscribe_url"].as_str().unwrap();
+    let query = unsubscribe.split_once('?').unwrap().1;
+    let resp = http()
+        .post(server.url(&format!("/unsubscribe?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (_, s) = call(
+        &server,
+        "GET",
+        "/v1/me/notifications",
+        Some(access),
+        None,
+        None,
+    )
+    .await;
+    assert!(
+        !enabled(&s, "account", "webhook") && enabled(&s, "account", "email"),
+        "{s}"
+    );
+    assert_eq!(
+        s["categories"][0]["channels"],
+        json!([{"channel": "mail-api", "enabled": true}]),
+        "security shows the channel the operator chose"
+    );
+}
+
+#[actix_rt::test]
+async fn a_notifier_reaching_an_ungranted_host_fails_as_the_sandbox_says() {
+    let (port, seen) = receiver().await;
+    let sink = Sink::start();
+    let data = tempfile::tempdir().unwrap();
+    // Granted one port, told to post to another.
+    let config = format!(
+        r#"
+[plugins.webhook]
+grant = {{ http = ["http://localhost:{}"], secrets = ["signing_secret"], kv = true }}
+settings = {{ url = "http://localhost:{port}/hooks/penpal" }}
+secrets = {{ signing_secret = "whsec_test" }}
+
+[notify.routes]
+security = ["webhook"]
+"#,
+        port + 1
+    );
+    let (server, db) = server_with(data.path(), sink.url(), &config).await;
+    sign_up(&server, "ben@example.com", None).await;
+    let ops = operator_token(server.addr, &db).await;
+    let failed = within(20, "the message fails", async {
+        loop {
+            let rows = outbox(&server, &ops, "failed").await;
+            if let Some(r) = rows.into_iter().find(|r| r["to"] == "ben@example.com") {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert_eq!(failed["attempts"], 1, "denied is final: {failed}");
+    let why = failed["last_error"].as_str().unwrap();
+    assert!(
+        why.contains("denied") && why.contains("not granted"),
+        "{why}"
+    );
+    assert!(
+        seen.to("/hooks/penpal").is_empty(),
+        "no request left the sandbox"
+    );
+}
+
+#[actix_rt::test]
+async fn a_route_to_a_channel_that_is_not_installed_stops_the_server_at_start() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("penpal.toml");
+    std::fs::write(&file, "[notify.routes]\nprogress = [\"pager\"]\n").unwrap();
+    let mut args = serve_args(data.path(), None);
+    args.plugins.config = Some(file);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = penpal::server::run(listener, args, std::future::pending())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`pager`") && err.contains("notifier plugin"),
+        "{err}"
+    );
+}

@@ -39,16 +39,20 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// `allowed`. `*.example.com` matches every subdomain of example.com, not example.com itself.
 pub fn host_allowed(allowed: &[HostPattern], https: bool, host: &str, port: u16) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
-    allowed.iter().map(HostPattern::grant).any(|g| {
-        g.https == https
-            && g.port == port
-            && if g.wildcard {
-                host.strip_suffix(&g.host)
-                    .is_some_and(|rest| rest.ends_with('.') && rest.len() > 1)
-            } else {
-                g.host == host
-            }
-    })
+    allowed
+        .iter()
+        .filter(|h| !h.is_operator())
+        .map(HostPattern::grant)
+        .any(|g| {
+            g.https == https
+                && g.port == port
+                && if g.wildcard {
+                    host.strip_suffix(&g.host)
+                        .is_some_and(|rest| rest.ends_with('.') && rest.len() > 1)
+                } else {
+                    g.host == host
+                }
+        })
 }
 
 /// Why `ip` is not a public address a plugin may reach, if it is not.
