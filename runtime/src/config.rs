@@ -319,6 +319,8 @@ impl Default for MailArgs {
             outbox_retry_ms: 5000,
             outbox_attempts: 8,
             outbox_lease_secs: 120,
+            smtp_timeout_secs: 30,
+            schedule_secs: 300,
         }
     }
 }
@@ -351,9 +353,17 @@ pub struct MailArgs {
     pub outbox_attempts: u32,
 
     /// How long a node holds a message it is delivering, in seconds: if the node dies, another
-    /// takes the message after this. Keep it above the SMTP timeout (30 s).
+    /// takes the message after this. Keep it above the SMTP timeout (`PENPAL_SMTP_TIMEOUT_SECS`).
     #[arg(long, env = "PENPAL_OUTBOX_LEASE_SECS", default_value_t = 120)]
     pub outbox_lease_secs: u64,
+    /// How long one SMTP command may take, in seconds, before the attempt counts as a
+    /// transient failure (a server that stalls or drops the connection mid-message).
+    #[arg(long, env = "PENPAL_SMTP_TIMEOUT_SECS", default_value_t = 30)]
+    pub smtp_timeout_secs: u64,
+    /// How often digests and streak reminders due at learners' local hour are looked for,
+    /// in seconds.
+    #[arg(long, env = "PENPAL_SCHEDULE_SECS", default_value_t = 300)]
+    pub schedule_secs: u64,
 }
 
 /// Parses a network: a CIDR (`10.0.0.0/8`) or a single address (trusted proxies, networks

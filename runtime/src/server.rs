@@ -137,6 +137,7 @@ fn start_outbox(
         Some(url) => Some(Arc::new(crate::notify::mail::Mailer::new(
             url,
             &args.mail_from,
+            Duration::from_secs(args.smtp_timeout_secs.max(1)),
         )?)),
         None => None,
     };
@@ -248,6 +249,16 @@ pub async fn run_on(
         &host,
         shutdown.clone(),
     )?;
+    tokio::spawn(
+        crate::notify::schedule::Scheduler {
+            db: db.clone(),
+            routing: routing.clone(),
+            public_url: public_url.clone(),
+            every: Duration::from_secs(args.mail.schedule_secs.max(1)),
+            outbox: outbox.clone(),
+        }
+        .run(shutdown.clone()),
+    );
     let keys = Arc::new(Keys::new(
         &key,
         Duration::from_secs(a.access_token_minutes.max(1) * 60),

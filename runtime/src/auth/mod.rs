@@ -9,6 +9,7 @@
 //! other family. Browsers keep the refresh token in an HttpOnly cookie instead (`web`).
 
 pub mod admin;
+pub mod devices;
 pub mod passwords;
 pub mod recovery;
 pub mod routes;

@@ -56,6 +56,7 @@ impl Default for MailLimits {
 pub fn router() -> OpenApiRouter<AuthState> {
     OpenApiRouter::new()
         .routes(routes!(verify_email))
+        .routes(routes!(change_email))
         .routes(routes!(resend_verification))
         .routes(routes!(request_reset))
         .routes(routes!(reset_password))
@@ -85,6 +86,13 @@ pub(super) fn add_link(
             "verify-email",
             "verify_email",
             json!({"hours": VERIFY_TTL.as_secs() / 3600}),
+        ),
+        // Mailed to the new address, which the same page proves.
+        "change_email" => (
+            VERIFY_TTL,
+            "verify-email",
+            "email_change",
+            json!({"hours": VERIFY_TTL.as_secs() / 3600, "new": email}),
         ),
         _ => (
             RESET_TTL,
@@ -131,20 +139,35 @@ pub(super) fn add_link(
 
 /// The owner of a live token for `purpose`, marking it used (`None`: unknown, used, expired).
 async fn redeem(db: &Db, token: &str, purpose: &str) -> StoreResult<Option<(String, String)>> {
+    Ok(redeem_any(db, token, &[purpose])
+        .await?
+        .map(|(user, email, _)| (user, email)))
+}
+
+/// The owner, address and purpose of a live token for one of `purposes`, marking it used.
+async fn redeem_any(
+    db: &Db,
+    token: &str,
+    purposes: &[&str],
+) -> StoreResult<Option<(String, String, String)>> {
     #[derive(Deserialize)]
     struct Redeemed {
         user: String,
         email: String,
+        purpose: String,
     }
     let rows: Vec<Redeemed> = db
         .rows(
             "UPDATE type::record('account_token', $h) SET used_at = $now
-             WHERE purpose = $purpose AND used_at = NONE AND expires_at > $now
-             RETURN user, email",
-            json!({"h": hash_token(token), "purpose": purpose, "now": now_ms()}),
+             WHERE purpose INSIDE $purposes AND used_at = NONE AND expires_at > $now
+             RETURN user, email, purpose",
+            json!({"h": hash_token(token), "purposes": purposes, "now": now_ms()}),
         )
         .await?;
-    Ok(rows.into_iter().next().map(|r| (r.user, r.email)))
+    Ok(rows
+        .into_iter()
+        .next()
+        .map(|r| (r.user, r.email, r.purpose)))
 }
 
 /// A token from a link.
@@ -178,9 +201,13 @@ async fn verify_email(
     State(app): State<AuthState>,
     Json(body): Json<TokenBody>,
 ) -> ApiResult<Json<Verified>> {
-    let (user, email) = redeem(&app.db, &body.token, "verify_email")
-        .await?
-        .ok_or_else(bad_link)?;
+    let (user, email, purpose) =
+        redeem_any(&app.db, &body.token, &["verify_email", "change_email"])
+            .await?
+            .ok_or_else(bad_link)?;
+    if purpose == "change_email" {
+        return switch_email(&app, &user, &email).await;
+    }
     // The address verified is the one the link went to: a later change of address needs its
     // own verification. The first verification also welcomes the learner, in the same
     // transaction.
@@ -214,6 +241,121 @@ async fn verify_email(
     Ok(Json(Verified {
         email_verified: true,
     }))
+}
+
+/// Gives `user` the address `new`, which its link just proved, and tells both addresses.
+async fn switch_email(app: &AuthState, user: &str, new: &str) -> ApiResult<Json<Verified>> {
+    let row = super::routes::user_by_id(&app.db, user).await?;
+    let now = now_ms();
+    let when = jiff::Timestamp::from_millisecond(now)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default();
+    let lang = passwords::Lang::pick(row.interface_language.as_deref());
+    let mut batch = Batch::default();
+    batch.push(
+        "UPDATE type::record('user', $u) SET email = $new, email_verified_at = $now;",
+        [var("u", user), var("new", new), var("now", now)],
+    );
+    // Both hear of it: the old address in case someone else did it, the new as a record.
+    for (i, to) in [row.email.as_str(), new].into_iter().enumerate() {
+        batch.notify(
+            &Notice {
+                template: "email_changed",
+                category: Category::Security,
+                user: Some(user.to_string()),
+                to: to.to_string(),
+                lang: lang.code().to_string(),
+                vars: json!({
+                    "name": row.display_name(),
+                    "old": row.email,
+                    "new": new,
+                    "when": when,
+                    "link": format!("{}/forgot-password", app.settings.public_url.trim_end_matches('/')),
+                }),
+            },
+            &app.routing,
+            &format!("ec{i}"),
+        );
+    }
+    batch
+        .commit(&app.db)
+        .await
+        .map_err(|e| match ApiError::from(e) {
+            ApiError::Conflict(_) => ApiError::Conflict(
+                "another account took this address meanwhile: choose another one".into(),
+            ),
+            other => other,
+        })?;
+    app.outbox.notify_one();
+    tracing::info!(user = %user, "email address changed");
+    Ok(Json(Verified {
+        email_verified: true,
+    }))
+}
+
+/// A new address for the account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeEmail {
+    /// The new address; it takes effect once the link mailed to it is followed.
+    #[schema(format = Email, max_length = 254)]
+    email: String,
+    /// The account's current password.
+    password: String,
+}
+
+#[utoipa::path(post, path = "/v1/me/email", tag = "account", request_body = ChangeEmail,
+    responses((status = 202, description = "a link is on its way to the new address; the account keeps its address until it is followed"),
+        (status = 409, description = "another account has this address"),
+        (status = 422, description = "not an email address, the current one, or a wrong password"),
+        (status = 429, description = "too many links asked for; see `Retry-After`")),
+    security(("bearer" = [])))]
+async fn change_email(
+    State(app): State<AuthState>,
+    user: AuthUser,
+    Json(body): Json<ChangeEmail>,
+) -> ApiResult<StatusCode> {
+    let new = super::routes::email(&body.email)?;
+    let row = super::routes::user_by_id(&app.db, &user.id).await?;
+    if new == row.email {
+        return Err(ApiError::invalid(
+            "email",
+            "this is already the account's address",
+        ));
+    }
+    if !passwords::verify(body.password, Some(row.password_hash.clone())).await? {
+        return Err(ApiError::invalid("password", "the password is wrong"));
+    }
+    if super::routes::user_by_email(&app.db, &new).await?.is_some() {
+        return Err(ApiError::Conflict(
+            "another account has this address".into(),
+        ));
+    }
+    app.mail_limits
+        .resends
+        .take(&format!("change:{}", user.id), RESENDS_PER_HOUR)
+        .map_err(|wait| ApiError::TooMany {
+            retry_after: wait,
+            message: format!(
+                "a link was sent a moment ago: try again in {} min",
+                wait.div_ceil(60)
+            ),
+        })?;
+    let lang = passwords::Lang::pick(row.interface_language.as_deref());
+    let mut batch = Batch::default();
+    add_link(
+        &mut batch,
+        &app,
+        "change_email",
+        &user.id,
+        &new,
+        &row.display_name(),
+        lang.code(),
+        "c",
+    );
+    batch.commit(&app.db).await?;
+    app.outbox.notify_one();
+    Ok(StatusCode::ACCEPTED)
 }
 
 #[utoipa::path(post, path = "/v1/auth/verify-email/resend", tag = "auth",

@@ -123,7 +123,7 @@ impl UserRow {
 }
 
 /// Normalises and checks an email address.
-fn email(raw: &str) -> ApiResult<String> {
+pub(super) fn email(raw: &str) -> ApiResult<String> {
     let e = raw.trim().to_lowercase();
     let ok = e.len() <= 254
         && e.split_once('@').is_some_and(|(local, domain)| {
@@ -174,9 +174,10 @@ async fn register(
     Json(body): Json<Register>,
 ) -> ApiResult<(StatusCode, Json<Tokens>)> {
     let lang = accept_language(&headers);
+    let device = super::devices::Device::from_headers(&headers);
     Ok((
         StatusCode::CREATED,
-        Json(create_account(&app, client, lang, body).await?),
+        Json(create_account(&app, client, lang, &device, body).await?),
     ))
 }
 
@@ -219,6 +220,7 @@ pub(super) async fn create_account(
     app: &AuthState,
     client: ClientIp,
     lang: passwords::Lang,
+    device: &super::devices::Device,
     body: Register,
 ) -> ApiResult<Tokens> {
     let email = email(&body.email)?;
@@ -266,6 +268,8 @@ pub(super) async fn create_account(
             ("tz".to_string(), json!(time_zone)),
         ],
     );
+    // The device it signed up on is known: signing in there later is not news.
+    super::devices::remember(&mut batch, &id, device, now);
     recovery::add_link(
         &mut batch,
         app,
@@ -295,14 +299,21 @@ pub(super) async fn create_account(
 async fn login(
     State(app): State<AuthState>,
     client: ClientIp,
+    device: super::devices::Device,
     Json(body): Json<Login>,
 ) -> ApiResult<Json<Tokens>> {
-    Ok(Json(sign_in(&app, client, body).await?))
+    Ok(Json(sign_in(&app, client, &device, body).await?))
 }
 
 /// Checks a sign-in against the throttle and the password, and starts a session. The attempt
-/// is counted before the password is checked (see [`super::throttle`]).
-pub(super) async fn sign_in(app: &AuthState, client: ClientIp, body: Login) -> ApiResult<Tokens> {
+/// is counted before the password is checked (see [`super::throttle`]). A sign-in from a
+/// device the account has not used before mails its owner.
+pub(super) async fn sign_in(
+    app: &AuthState,
+    client: ClientIp,
+    device: &super::devices::Device,
+    body: Login,
+) -> ApiResult<Tokens> {
     let account = body.email.trim().to_lowercase();
     let attempt = app
         .throttle
@@ -314,7 +325,7 @@ pub(super) async fn sign_in(app: &AuthState, client: ClientIp, body: Login) -> A
     let user: Option<UserRow> = app
         .db
         .one(
-            "SELECT *, record::id(id) AS id FROM user WHERE email = $email",
+            "SELECT *, record::id(id) AS id, profile.interface_language AS interface_language, profile.display_name AS name FROM user WHERE email = $email",
             json!({"email": account}),
         )
         .await?;
@@ -326,6 +337,17 @@ pub(super) async fn sign_in(app: &AuthState, client: ClientIp, body: Login) -> A
     match user {
         Some(user) if ok => {
             app.throttle.succeeded(attempt);
+            let lang = passwords::Lang::pick(user.interface_language.as_deref());
+            super::devices::signed_in(
+                app,
+                &user.id,
+                &user.email,
+                &user.display_name(),
+                lang.code(),
+                device,
+                client,
+            )
+            .await?;
             Ok(tokens::issue(&app.db, &app.keys, &user.id, user.role, None).await?)
         }
         // The attempt stays counted as a failure.
@@ -488,14 +510,20 @@ pub struct Accounts;
 
 impl PersonalData for Accounts {
     fn export(&self) -> &'static [(&'static str, &'static str)] {
-        &[(
-            "sessions",
-            "SELECT family, created_at, expires_at, used_at, revoked FROM refresh_token WHERE user = $u ORDER BY created_at",
-        )]
+        &[
+            (
+                "sessions",
+                "SELECT family, created_at, expires_at, used_at, revoked FROM refresh_token WHERE user = $u ORDER BY created_at",
+            ),
+            (
+                "devices",
+                "SELECT first_seen, last_seen FROM known_device WHERE user = $u ORDER BY first_seen",
+            ),
+        ]
     }
 
     fn delete(&self) -> &'static str {
-        "DELETE refresh_token WHERE user = $u; DELETE account_token WHERE user = $u;"
+        "DELETE refresh_token WHERE user = $u; DELETE account_token WHERE user = $u; DELETE known_device WHERE user = $u;"
     }
 }
 

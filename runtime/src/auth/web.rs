@@ -168,8 +168,14 @@ async fn web_register(
     Json(body): Json<Register>,
 ) -> ApiResult<Response> {
     same_origin(&headers)?;
-    let t = create_account(&app, client, super::routes::accept_language(&headers), body).await?;
-    Ok(session(&app, StatusCode::CREATED, t))
+    let (device, new_cookie) = super::devices::Device::from_headers(&headers).with_cookie();
+    let lang = super::routes::accept_language(&headers);
+    let t = create_account(&app, client, lang, &device, body).await?;
+    Ok(known_here(
+        &app,
+        session(&app, StatusCode::CREATED, t),
+        new_cookie,
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/auth/web/login", tag = "auth", request_body = Login,
@@ -181,8 +187,24 @@ async fn web_login(
     Json(body): Json<Login>,
 ) -> ApiResult<Response> {
     same_origin(&headers)?;
-    let t = sign_in(&app, client, body).await?;
-    Ok(session(&app, StatusCode::OK, t))
+    let (device, new_cookie) = super::devices::Device::from_headers(&headers).with_cookie();
+    let t = sign_in(&app, client, &device, body).await?;
+    Ok(known_here(
+        &app,
+        session(&app, StatusCode::OK, t),
+        new_cookie,
+    ))
+}
+
+/// Sets the cookie that names this browser, when it had none.
+fn known_here(app: &AuthState, mut resp: Response, new_cookie: Option<String>) -> Response {
+    if let Some(v) = new_cookie
+        .as_deref()
+        .and_then(|id| super::devices::cookie_header(id, app.settings.secure_cookies))
+    {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
 }
 
 #[utoipa::path(post, path = "/v1/auth/web/refresh", tag = "auth",

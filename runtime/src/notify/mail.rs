@@ -4,8 +4,6 @@
 //! goes out as text and HTML alternatives with a `Message-ID` made from its outbox id, so a
 //! retry after a crash carries the same id and a receiver can drop the copy.
 
-use std::time::Duration;
-
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::PoolConfig;
@@ -14,8 +12,6 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use super::templates::Rendered;
 use crate::plugins::Secret;
 
-/// How long one SMTP exchange may take.
-const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pooled SMTP connections, and so messages sent at once.
 pub const CONNECTIONS: usize = 8;
 
@@ -48,7 +44,8 @@ impl std::fmt::Debug for Mailer {
 
 impl Mailer {
     /// A mailer for the SMTP server at `url`, sending as `from` (`Penpal <no-reply@example.com>`).
-    pub fn new(url: &Secret, from: &str) -> anyhow::Result<Mailer> {
+    /// Each SMTP command waits at most `timeout`.
+    pub fn new(url: &Secret, from: &str, timeout: std::time::Duration) -> anyhow::Result<Mailer> {
         let from: Mailbox = from.parse().map_err(|e| {
             anyhow::anyhow!("PENPAL_MAIL_FROM `{from}` is not an address ({e}): write it as `Penpal <no-reply@example.com>`")
         })?;
@@ -60,7 +57,7 @@ impl Mailer {
                     crate::http::redact_secrets(&e.to_string())
                 )
             })?
-            .timeout(Some(SMTP_TIMEOUT))
+            .timeout(Some(timeout))
             .pool_config(PoolConfig::new().max_size(CONNECTIONS as u32))
             .build();
         let domain = from.email.domain().to_string();

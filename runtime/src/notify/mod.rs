@@ -8,6 +8,7 @@ pub mod notifier;
 pub mod outbox;
 pub mod preferences;
 pub mod routes;
+pub mod schedule;
 pub mod templates;
 
 /// The notify room's part of a person's data: their notification settings, and the messages
@@ -23,12 +24,12 @@ impl crate::store::personal::PersonalData for Notifications {
             ),
             (
                 "notification_settings",
-                "SELECT channels, quiet_start, quiet_end, hour, updated_at FROM type::record('notify_pref', $u)",
+                "SELECT channels, quiet_start, quiet_end, hour, digest_day, updated_at FROM type::record('notify_pref', $u)",
             ),
         ]
     }
 
     fn delete(&self) -> &'static str {
-        "DELETE outbox WHERE user = $u; DELETE type::record('notify_pref', $u);"
+        "DELETE outbox WHERE user = $u; DELETE type::record('notify_pref', $u); DELETE notify_once WHERE user = $u;"
     }
 }

@@ -27,6 +27,8 @@ pub struct Preferences {
     pub time_zone: String,
     /// The local hour (0–23) for digests and reminders.
     pub hour: u8,
+    /// The weekday of the weekly digest.
+    pub digest_day: Weekday,
     /// Quiet hours, as minutes after local midnight: from, to (may wrap past midnight).
     pub quiet: Option<(u16, u16)>,
     /// Explicit choices: category → channel → on.
@@ -43,9 +45,22 @@ struct Stored {
     quiet_end: Option<u16>,
     #[serde(default)]
     hour: Option<u8>,
+    #[serde(default)]
+    digest_day: Option<u8>,
 }
 
 impl Preferences {
+    /// What a learner in `time_zone` who chose nothing gets.
+    pub fn defaults(time_zone: &str) -> Preferences {
+        Preferences {
+            time_zone: time_zone.to_string(),
+            hour: DEFAULT_HOUR,
+            digest_day: Weekday::Monday,
+            quiet: None,
+            chosen: BTreeMap::new(),
+        }
+    }
+
     /// `user`'s preferences (the defaults when they chose nothing).
     pub async fn load(db: &Db, user: &str) -> StoreResult<Preferences> {
         let stored: Option<Stored> = db
@@ -64,6 +79,10 @@ impl Preferences {
         Ok(Preferences {
             time_zone: time_zone.flatten().unwrap_or_else(|| "UTC".into()),
             hour: stored.hour.unwrap_or(DEFAULT_HOUR).min(23),
+            digest_day: stored
+                .digest_day
+                .and_then(Weekday::from_index)
+                .unwrap_or(Weekday::Monday),
             quiet: stored.quiet_start.zip(stored.quiet_end),
             chosen: stored.channels,
         })
@@ -114,6 +133,7 @@ impl Preferences {
         Settings {
             time_zone: self.time_zone.clone(),
             hour: self.hour,
+            digest_day: self.digest_day,
             quiet_hours: self.quiet.map(|(s, e)| QuietHours {
                 start: clock(s),
                 end: clock(e),
@@ -139,13 +159,14 @@ impl Preferences {
     /// The statement storing these choices for `user` (the time zone is the account's).
     pub fn store(&self, user: &str, now: i64) -> (&'static str, serde_json::Value) {
         (
-            "UPSERT type::record('notify_pref', $np_user) CONTENT { channels: $np_channels, quiet_start: $np_qs, quiet_end: $np_qe, hour: $np_hour, updated_at: $np_now };",
+            "UPSERT type::record('notify_pref', $np_user) CONTENT { channels: $np_channels, quiet_start: $np_qs, quiet_end: $np_qe, hour: $np_hour, digest_day: $np_day, updated_at: $np_now };",
             json!({
                 "np_user": user,
                 "np_channels": self.chosen,
                 "np_qs": self.quiet.map(|q| q.0),
                 "np_qe": self.quiet.map(|q| q.1),
                 "np_hour": self.hour,
+                "np_day": self.digest_day as u8,
                 "np_now": now,
             }),
         )
@@ -174,6 +195,42 @@ pub fn parse_clock(text: &str) -> Option<u16> {
     (h < 24 && m < 60).then_some(h * 60 + m)
 }
 
+/// A day of the week.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Weekday {
+    Monday = 0,
+    Tuesday,
+    Wednesday,
+    Thursday,
+    Friday,
+    Saturday,
+    Sunday,
+}
+
+impl Weekday {
+    const ALL: [Weekday; 7] = [
+        Weekday::Monday,
+        Weekday::Tuesday,
+        Weekday::Wednesday,
+        Weekday::Thursday,
+        Weekday::Friday,
+        Weekday::Saturday,
+        Weekday::Sunday,
+    ];
+
+    /// Monday = 0 … Sunday = 6.
+    pub fn from_index(i: u8) -> Option<Weekday> {
+        Weekday::ALL.get(usize::from(i)).copied()
+    }
+
+    /// The weekday of a date.
+    pub fn of(date: jiff::civil::Date) -> Weekday {
+        Weekday::ALL[date.weekday().to_monday_zero_offset() as usize]
+    }
+}
+
 /// A learner's notification settings.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Settings {
@@ -182,6 +239,8 @@ pub struct Settings {
     /// The local hour (0–23) weekly digests and streak reminders arrive at.
     #[schema(minimum = 0, maximum = 23)]
     pub hour: u8,
+    /// The day the weekly digest arrives.
+    pub digest_day: Weekday,
     /// No progress, school or marketing messages between these times (security and account
     /// messages still arrive); none when off.
     pub quiet_hours: Option<QuietHours>,
@@ -232,6 +291,8 @@ pub struct SettingsPatch {
     /// which JSON Schema calls an integer, is 14.)
     #[schema(value_type = Option<u8>, minimum = 0, maximum = 23)]
     pub hour: Option<f64>,
+    /// The day the weekly digest arrives.
+    pub digest_day: Option<Weekday>,
     /// Quiet hours, or `null` to turn them off.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<QuietHours>, nullable)]
@@ -323,10 +384,8 @@ mod tests {
 
     fn prefs(tz: &str, quiet: Option<(u16, u16)>) -> Preferences {
         Preferences {
-            time_zone: tz.into(),
-            hour: DEFAULT_HOUR,
             quiet,
-            chosen: BTreeMap::new(),
+            ..Preferences::defaults(tz)
         }
     }
 

@@ -78,6 +78,9 @@ async fn update_settings(
         }
         prefs.hour = hour as u8;
     }
+    if let Some(day) = patch.digest_day {
+        prefs.digest_day = day;
+    }
     if let Some(quiet) = patch.quiet_hours {
         prefs.quiet = match quiet {
             None => None,

@@ -37,6 +37,28 @@ const SOURCES: &[(&str, &str)] = &[
         include_str!("templates/password_changed.j2"),
     ),
     ("welcome", include_str!("templates/welcome.j2")),
+    ("weekly_digest", include_str!("templates/weekly_digest.j2")),
+    (
+        "streak_reminder",
+        include_str!("templates/streak_reminder.j2"),
+    ),
+    ("new_sign_in", include_str!("templates/new_sign_in.j2")),
+    ("email_change", include_str!("templates/email_change.j2")),
+    ("email_changed", include_str!("templates/email_changed.j2")),
+    // For billing: values `plan`, `date`, `amount` (formatted), `link`.
+    ("trial_ending", include_str!("templates/trial_ending.j2")),
+    // For billing: `amount`, `plan`, `date` (the next attempt), `link`.
+    (
+        "payment_failed",
+        include_str!("templates/payment_failed.j2"),
+    ),
+    // For billing: `amount`, `plan`, `date`, `reference`, `link`.
+    ("receipt", include_str!("templates/receipt.j2")),
+    // For schools: `teacher`, `class`, `school`, `days`, `link`.
+    (
+        "class_invitation",
+        include_str!("templates/class_invitation.j2"),
+    ),
 ];
 
 /// A message ready for a channel.
@@ -377,5 +399,62 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn every_message_renders_in_every_language_and_the_previews_are_written() {
+        let values = json!({
+            "name": "Ana", "link": "https://penpal.test/x", "hours": 48, "minutes": 30,
+            "when": "2027-01-11 17:30", "turns": 12, "accuracy": 75, "streak": 4, "learned": 31,
+            "due": 6, "device": "Firefox on Linux", "ip": "203.0.113.9", "new": "ana@new.example",
+            "old": "ana@old.example", "plan": "Penpal Plus", "date": "2027-02-01",
+            "amount": "9.99 EUR", "reference": "in_123", "teacher": "M. Dupont",
+            "class": "B1 evening", "school": "Lycée Hugo", "days": 14,
+        });
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/mail-previews");
+        let _ = std::fs::create_dir_all(&dir);
+        let t = templates();
+        for (name, _) in SOURCES {
+            for lang in LANGUAGES {
+                let r = t
+                    .render(
+                        name,
+                        lang,
+                        &values,
+                        Some("https://penpal.test/unsubscribe?token=t"),
+                    )
+                    .unwrap_or_else(|e| panic!("{name} in {lang}: {e}"));
+                assert!(
+                    !r.subject.is_empty() && !r.subject.contains('{'),
+                    "{name}: {}",
+                    r.subject
+                );
+                for part in [&r.text, &r.html] {
+                    assert!(
+                        !part.contains("{ $") && !part.contains("{$"),
+                        "{name}/{lang}: {part}"
+                    );
+                    assert!(part.contains("Ana"), "{name}/{lang} greets: {part}");
+                }
+                let _ = std::fs::write(dir.join(format!("{name}.{lang}.html")), &r.html);
+                let _ = std::fs::write(dir.join(format!("{name}.{lang}.txt")), &r.text);
+            }
+        }
+        let digest = t.render("weekly_digest", "fr", &values, None).unwrap();
+        assert!(digest.text.contains("12 messages"), "{}", digest.text);
+        assert!(digest.text.contains("4 jours d’affilée"), "{}", digest.text);
+        let one = t
+            .render("weekly_digest", "en", &json!({"name": "Ana", "link": "l", "turns": 1, "accuracy": null, "streak": 1, "learned": 0, "due": 0}), None)
+            .unwrap();
+        assert!(
+            one.text.contains("one message"),
+            "plural forms: {}",
+            one.text
+        );
+        assert!(
+            !one.text.contains('%'),
+            "no accuracy line without one: {}",
+            one.text
+        );
     }
 }

@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (5, "plugin-usage", V5),
     (6, "notifications", V6),
     (7, "notification-preferences", V7),
+    (8, "scheduled-and-security-mail", V8),
 ];
 
 const V1: &str = r#"
@@ -234,6 +235,26 @@ DEFINE FIELD quiet_start ON notify_pref TYPE option<int> ASSERT $value = NONE OR
 DEFINE FIELD quiet_end ON notify_pref TYPE option<int> ASSERT $value = NONE OR ($value >= 0 AND $value < 1440);
 DEFINE FIELD hour ON notify_pref TYPE int ASSERT $value >= 0 AND $value < 24;
 DEFINE FIELD updated_at ON notify_pref TYPE int;
+"#;
+
+/// The digest's weekday; scheduled messages sent once (`notify_once`); the devices an account
+/// signed in from; changing the account's address.
+const V8: &str = r#"
+DEFINE FIELD digest_day ON notify_pref TYPE option<int> ASSERT $value = NONE OR ($value >= 0 AND $value < 7);
+
+DEFINE TABLE notify_once SCHEMAFULL;
+DEFINE FIELD user ON notify_once TYPE string;
+DEFINE FIELD at ON notify_once TYPE int;
+DEFINE INDEX notify_once_user ON notify_once FIELDS user;
+DEFINE INDEX notify_once_at ON notify_once FIELDS at;
+
+DEFINE TABLE known_device SCHEMAFULL;
+DEFINE FIELD user ON known_device TYPE string;
+DEFINE FIELD first_seen ON known_device TYPE int;
+DEFINE FIELD last_seen ON known_device TYPE int;
+DEFINE INDEX known_device_user ON known_device FIELDS user;
+
+DEFINE FIELD OVERWRITE purpose ON account_token TYPE string ASSERT $value INSIDE ['verify_email', 'reset_password', 'change_email'];
 "#;
 
 #[derive(Deserialize)]

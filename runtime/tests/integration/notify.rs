@@ -33,6 +33,9 @@ fn mail_args(smtp: Option<String>) -> penpal::config::MailArgs {
         outbox_retry_ms: 100,
         outbox_attempts: 3,
         outbox_lease_secs: 120,
+        smtp_timeout_secs: 2,
+        // Digests are looked for at start, then hourly: only the schedule's test asks sooner.
+        schedule_secs: 3600,
     }
 }
 
@@ -1054,4 +1057,342 @@ async fn a_route_to_a_channel_that_is_not_installed_stops_the_server_at_start() 
         err.contains("`pager`") && err.contains("notifier plugin"),
         "{err}"
     );
+}
+
+/// Subjects of the mail `sink` received for `to`.
+fn subjects_to(sink: &Sink, to: &str) -> Vec<String> {
+    sink.files()
+        .iter()
+        .filter_map(|f| {
+            let raw = std::fs::read(f).unwrap();
+            let m = parse(&raw);
+            (crate::common::to(&m).as_deref() == Some(to))
+                .then(|| m.subject().unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+/// Signs up `email` in `tz`, verifies the address through the mailed link, returns the token.
+async fn verified(server: &Running, sink: &Sink, email: &str, tz: &str) -> String {
+    let (status, tokens) = post(
+        server,
+        "/v1/auth/register",
+        json!({"email": email, "password": "correct horse battery", "display_name": "Ana", "time_zone": tz}),
+    )
+    .await;
+    assert_eq!(status, 201, "{tokens}");
+    let mail = parse(&sink.wait_for_mail_to(email).await).into_owned();
+    let (_, token) = link(&mail, "verify-email");
+    assert_eq!(
+        post(server, "/v1/auth/verify-email", json!({"token": token}))
+            .await
+            .0,
+        200
+    );
+    tokens["access_token"].as_str().unwrap().to_string()
+}
+
+#[actix_rt::test]
+async fn the_weekly_digest_arrives_once_at_the_learners_own_hour_and_day() {
+    let sink = Sink::start();
+    let data = tempfile::tempdir().unwrap();
+    let db = penpal::store::Db::connect("mem://", None).await.unwrap();
+    let mut args = serve_args(data.path(), None);
+    args.mail = mail_args(Some(sink.url()));
+    args.mail.schedule_secs = 1;
+    let server = start_on(args, db).await;
+    // Far from the hour's end, so "now" stays the same local hour through the test.
+    while jiff::Timestamp::now().as_second() % 3600 > 3600 - 40 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let tokyo = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::get("Asia/Tokyo").unwrap());
+    let day = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ][tokyo.weekday().to_monday_zero_offset() as usize];
+
+    let ana = verified(&server, &sink, "ana@example.com", "Asia/Tokyo").await;
+    let ben = verified(&server, &sink, "ben@example.com", "Asia/Tokyo").await;
+    // Ana practises once, then asks for her digest now (her hour, her day, in Tokyo); Ben
+    // asks for it twelve hours away.
+    let (status, conv) = call(
+        &server,
+        "POST",
+        "/v1/conversations",
+        Some(&ana),
+        Some(json!({"mode": "tutor", "language": "fr"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{conv}");
+    let path = format!(
+        "/v1/conversations/{}/messages",
+        conv["id"].as_str().unwrap()
+    );
+    let (status, turn) = call(
+        &server,
+        "POST",
+        &path,
+        Some(&ana),
+        Some(json!({"text": "Je suis allé au marché."})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{turn}");
+    for (token, hour) in [(&ana, tokyo.hour()), (&ben, (tokyo.hour() + 12) % 24)] {
+        let (status, s) = settings(&server, token, json!({"hour": hour, "digest_day": day})).await;
+        assert_eq!(status, 200, "{s}");
+        assert_eq!(s["digest_day"], day);
+    }
+
+    let digest = within(30, "Ana's digest", async {
+        loop {
+            let found = sink.files().iter().find_map(|f| {
+                let raw = std::fs::read(f).unwrap();
+                let m = parse(&raw);
+                (m.subject() == Some("Your week on Penpal")).then(|| m.into_owned())
+            });
+            if let Some(m) = found {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert_eq!(to(&digest).as_deref(), Some("ana@example.com"));
+    let text = digest.body_text(0).unwrap();
+    assert!(
+        text.contains("You wrote one message to your tutor this week."),
+        "{text}"
+    );
+    assert!(text.contains("Your streak: one day."), "{text}");
+    assert!(
+        header(&digest, "List-Unsubscribe").is_some(),
+        "progress mail can be turned off in one click"
+    );
+    // Three more looks at the schedule send nothing twice, and nothing to Ben.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let digests = |to: &str| {
+        subjects_to(&sink, to)
+            .iter()
+            .filter(|s| *s == "Your week on Penpal")
+            .count()
+    };
+    assert_eq!(digests("ana@example.com"), 1);
+    assert_eq!(digests("ben@example.com"), 0);
+}
+
+#[actix_rt::test]
+async fn a_sign_in_from_a_new_device_mails_the_owner_once() {
+    let sink = Sink::start();
+    let data = tempfile::tempdir().unwrap();
+    let server = server(data.path(), Some(sink.url())).await;
+    let account = json!({"email": "ana@example.com", "password": "correct horse battery"});
+    let phone = "PenpalApp/2.1 (Android 14)";
+    let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    let api_login = |agent: &'static str| {
+        http()
+            .post(server.url("/v1/auth/login"))
+            .header("user-agent", agent)
+            .json(&account)
+            .send()
+    };
+    let resp = http()
+        .post(server.url("/v1/auth/register"))
+        .header("user-agent", phone)
+        .json(&account)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    // The device it signed up on is known; a wrong password is not a sign-in.
+    assert_eq!(api_login(phone).await.unwrap().status(), 200);
+    let wrong = json!({"email": "ana@example.com", "password": "not the password"});
+    let resp = http()
+        .post(server.url("/v1/auth/login"))
+        .header("user-agent", firefox)
+        .json(&wrong)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(api_login(firefox).await.unwrap().status(), 200);
+    assert_eq!(api_login(firefox).await.unwrap().status(), 200);
+
+    let notice = within(20, "the new-device notice", async {
+        loop {
+            let found = sink.files().iter().find_map(|f| {
+                let raw = std::fs::read(f).unwrap();
+                let m = parse(&raw);
+                (m.subject() == Some("New sign-in to your Penpal account")).then(|| m.into_owned())
+            });
+            if let Some(m) = found {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let text = notice.body_text(0).unwrap();
+    assert!(
+        text.contains("Device: Firefox on Linux. Address: 127.0.0.1."),
+        "{text}"
+    );
+    assert!(text.contains("/forgot-password"), "{text}");
+    assert!(
+        header(&notice, "List-Unsubscribe").is_none(),
+        "security mail"
+    );
+
+    // A browser is known by its cookie: the first web sign-in names it, the next is quiet.
+    let web_login = |cookie: Option<String>| {
+        let mut req = http()
+            .post(server.url("/v1/auth/web/login"))
+            .header("user-agent", firefox)
+            .json(&account);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send()
+    };
+    let resp = web_login(None).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let device = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("penpal_device="))
+        .expect("the browser is named")
+        .to_string();
+    assert!(
+        device.contains("HttpOnly") && device.contains("Path=/v1/auth"),
+        "{device}"
+    );
+    let pair = device.split(';').next().unwrap().to_string();
+    let resp = web_login(Some(pair)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()
+            .get_all("set-cookie")
+            .iter()
+            .all(|v| !v.to_str().unwrap().starts_with("penpal_device=")),
+        "a named browser keeps its name"
+    );
+    // Let the outbox send what it would, then count: the API's Firefox once, the new
+    // browser once — not its second visit.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let notices = subjects_to(&sink, "ana@example.com")
+        .iter()
+        .filter(|s| *s == "New sign-in to your Penpal account")
+        .count();
+    assert_eq!(notices, 2);
+}
+
+#[actix_rt::test]
+async fn changing_the_address_takes_effect_through_the_new_one_and_tells_both() {
+    let sink = Sink::start();
+    let data = tempfile::tempdir().unwrap();
+    let server = server(data.path(), Some(sink.url())).await;
+    let access = verified(&server, &sink, "ana@old.example", "UTC").await;
+    let change = |body: Value| {
+        call(
+            &server,
+            "POST",
+            "/v1/me/email",
+            Some(&access),
+            Some(body),
+            None,
+        )
+    };
+    sign_up(&server, "ben@example.com", None).await;
+
+    for (body, status, field) in [
+        (
+            json!({"email": "not an address", "password": "correct horse battery"}),
+            422,
+            Some("email"),
+        ),
+        (
+            json!({"email": "ana@old.example", "password": "correct horse battery"}),
+            422,
+            Some("email"),
+        ),
+        (
+            json!({"email": "ana@new.example", "password": "wrong password"}),
+            422,
+            Some("password"),
+        ),
+        (
+            json!({"email": "ben@example.com", "password": "correct horse battery"}),
+            409,
+            None,
+        ),
+    ] {
+        let (got, err) = change(body.clone()).await;
+        assert_eq!(got, status, "{body} → {err}");
+        if let Some(field) = field {
+            assert_eq!(err["error"]["field"], field, "{err}");
+        }
+    }
+    let (status, _) =
+        change(json!({"email": "Ana@New.example", "password": "correct horse battery"})).await;
+    assert_eq!(status, 202);
+    // Until the link is followed, nothing changes.
+    let (_, me) = call(&server, "GET", "/v1/me", Some(&access), None, None).await;
+    assert_eq!(me["email"], "ana@old.example");
+
+    let confirm = parse(&sink.wait_for_mail_to("ana@new.example").await).into_owned();
+    assert_eq!(confirm.subject(), Some("Confirm your new email address"));
+    let (_, token) = link(&confirm, "verify-email");
+    let (status, body) = post(&server, "/v1/auth/verify-email", json!({"token": token})).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, me) = call(&server, "GET", "/v1/me", Some(&access), None, None).await;
+    assert_eq!(
+        (&me["email"], &me["email_verified"]),
+        (&json!("ana@new.example"), &json!(true))
+    );
+    assert_eq!(
+        post(&server, "/v1/auth/verify-email", json!({"token": token}))
+            .await
+            .0,
+        401,
+        "the link works once"
+    );
+
+    // Both addresses are told; the old one can act if it was not its owner.
+    let told = |to: &'static str| {
+        let sink = &sink;
+        async move {
+            within(20, "the email-changed notice", async {
+                loop {
+                    if subjects_to(sink, to)
+                        .iter()
+                        .any(|s| s == "Your Penpal email address was changed")
+                    {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+            .await
+        }
+    };
+    told("ana@old.example").await;
+    told("ana@new.example").await;
+    // The new address signs in; the old one no longer does.
+    let login = |email: &str| {
+        post(
+            &server,
+            "/v1/auth/login",
+            json!({"email": email, "password": "correct horse battery"}),
+        )
+    };
+    assert_eq!(login("ana@new.example").await.0, 200);
+    assert_eq!(login("ana@old.example").await.0, 401);
 }

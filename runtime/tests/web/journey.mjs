@@ -416,6 +416,19 @@ try {
   await mobile.goto(BASE + '/nowhere');
   await check(mobile, 'notfound-phone');
 
+  log('settings: a new email address, confirmed through the link mailed to it');
+  await page.goto(BASE + '/settings');
+  const newEmail = `new.${email}`;
+  const emailCard = page.locator('form', { has: page.getByRole('heading', { name: 'Adresse e-mail' }) });
+  await emailCard.getByLabel('Nouvelle adresse').fill(newEmail);
+  await emailCard.getByLabel('Mot de passe').fill(password);
+  await emailCard.getByRole('button', { name: 'Changer mon adresse' }).click();
+  await emailCard.getByText('Nous avons envoyé un lien').waitFor();
+  await page.goto(await mailedLink(newEmail, 'verify-email'));
+  await page.getByText('votre adresse e-mail est confirmée').waitFor();
+  await page.goto(BASE + '/settings');
+  await page.getByText(`Votre compte utilise ${newEmail}.`).waitFor();
+
   log('deleting the account, asked twice, ends everything');
   page.once('dialog', (d) => d.accept());
   await page.goto(BASE + '/settings');

@@ -228,6 +228,8 @@ async function notificationSettings() {
   const channels = [...new Set(s.categories.flatMap((c) => c.channels.map((ch) => ch.channel)))];
   const hours = Array.from({ length: 24 }, (_, i) => [String(i), `${String(i).padStart(2, '0')}:00`]);
   const hour = select(hours, String(s.hour));
+  const days = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
+  const day = select(days.map((d) => [d, t(`day.${d}`)]), s.digest_day);
   const quiet = h('input', { type: 'checkbox', checked: !!s.quiet_hours });
   const start = h('input', { type: 'time', value: s.quiet_hours ? s.quiet_hours.start : '22:00', required: true });
   const end = h('input', { type: 'time', value: s.quiet_hours ? s.quiet_hours.end : '08:00', required: true });
@@ -240,7 +242,7 @@ async function notificationSettings() {
       showErr('');
       try {
         await api('PATCH', '/v1/me/notifications', {
-          time_zone: zone.value.trim(), hour: Number(hour.value),
+          time_zone: zone.value.trim(), hour: Number(hour.value), digest_day: day.value,
           quiet_hours: quiet.checked ? { start: start.value, end: end.value } : null,
           channels: boxes.filter((b) => !b.required).map((b) => ({ category: b.category, channel: b.channel, enabled: b.box.checked })),
         });
@@ -252,7 +254,7 @@ async function notificationSettings() {
   h('table', { class: 'notify-table' },
     h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('notify.what')), ...channels.map((c) => h('th', { scope: 'col' }, t(`notify.channel.${c}`, {}, c))))),
     h('tbody', {}, rows)),
-  field(t('notify.hour'), hour, t('notify.hourHint')),
+  field(t('notify.hour'), hour, t('notify.hourHint')), field(t('notify.day'), day),
   h('label', { class: 'check' }, quiet, ' ', t('notify.quiet')),
   h('div', { class: 'target-row' }, field(t('notify.from'), start), field(t('notify.to'), end)),
   field(t('notify.zone'), zone), h('p', {}, useHere),
@@ -591,7 +593,26 @@ export async function settings() {
   field(t('auth.password'), delPw), delErr, h('button', { type: 'submit', class: 'danger' }, t('settings.delete')));
 
   const notifications = await notificationSettings();
-  const shown = page(t('settings.title'), offer, save, notifications,
+  const newEmail = h('input', { type: 'email', autocomplete: 'email', required: true, maxlength: 254 });
+  const emailPw = h('input', { type: 'password', autocomplete: 'current-password', required: true });
+  const [emailErr, showEmailErr] = errorBox();
+  const emailDone = h('p', { role: 'status', hidden: true });
+  const emailForm = h('form', {
+    class: 'card',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      showEmailErr('');
+      try {
+        await api('POST', '/v1/me/email', { email: newEmail.value.trim(), password: emailPw.value });
+        emailDone.textContent = t('email.sent', { email: newEmail.value.trim() });
+        emailDone.hidden = false;
+        emailPw.value = '';
+      } catch (e2) { showEmailErr(explain(e2)); }
+    },
+  }, h('h2', {}, t('email.title')), h('p', {}, t('email.current', { email: me.email })),
+  field(t('email.new'), newEmail), field(t('auth.password'), emailPw), emailErr,
+  h('button', { type: 'submit' }, t('email.change')), emailDone);
+  const shown = page(t('settings.title'), offer, save, notifications, emailForm,
     h('section', { class: 'card' }, h('h2', {}, t('settings.dataTitle')), h('p', {}, t('settings.dataText')), exportBtn,
       ' ', h('a', { href: '/v1/vocabulary/export.csv', class: 'button', onclick: downloadCsv }, t('settings.anki'))),
     del);

@@ -26,3 +26,62 @@ welcome-intro = Your address is confirmed: your account is ready.
 welcome-tip-daily = A few minutes of conversation every day does more than an hour once a week — your streak counts the days.
 welcome-tip-review = The words your tutor corrects go to your review list, so they come back until you know them.
 welcome-action = Start a conversation
+
+weekly-digest-subject = Your week on Penpal
+digest-turns = { $turns ->
+    [one] You wrote one message to your tutor this week.
+   *[other] You wrote { $turns } messages to your tutor this week.
+}
+digest-accuracy = { $accuracy }% of them had no mistake.
+digest-none = You did not practise this week. Ten minutes today is enough to start again.
+digest-streak = { $streak ->
+    [one] Your streak: one day.
+   *[other] Your streak: { $streak } days in a row.
+}
+digest-words = Words learned: { $learned }. Words to review now: { $due }.
+digest-action = See your progress
+
+streak-reminder-subject = Keep your streak going
+streak-intro = { $streak ->
+    [one] You practised yesterday. A few minutes today starts a streak.
+   *[other] You have practised { $streak } days in a row. A few minutes today keeps it going.
+}
+streak-due = { $due } words are waiting for review.
+streak-action = Practise now
+
+new-sign-in-subject = New sign-in to your Penpal account
+new-sign-in-intro = Your account was signed in to from a new device on { $when } (UTC).
+new-sign-in-device = Device: { $device }. Address: { $ip }.
+new-sign-in-if-you = If this was you, there is nothing to do. If not, change your password now: it signs out every other device.
+new-sign-in-action = It was not me: reset my password
+
+email-change-subject = Confirm your new email address
+email-change-intro = You asked to use { $new } for your Penpal account. Confirm it with this link.
+email-change-action = Use this address
+email-change-expiry = The link works once, for { $hours } hours. Until then, your account keeps its current address.
+email-change-not-you = If you did not ask for this, ignore this email: nothing changes.
+
+email-changed-subject = Your Penpal email address was changed
+email-changed-intro = The address of your Penpal account changed from { $old } to { $new } on { $when } (UTC).
+email-changed-not-you = If you did not do this, reset your password now and write to support.
+email-changed-action = It was not me: reset my password
+
+trial-ending-subject = Your Penpal trial ends soon
+trial-ending-intro = Your { $plan } trial ends on { $date }.
+trial-ending-then = Then your subscription continues at { $amount }, unless you cancel before.
+trial-ending-action = Manage my subscription
+
+payment-failed-subject = Your Penpal payment did not go through
+payment-failed-intro = We could not take your payment of { $amount } for { $plan }.
+payment-failed-retry = We will try again on { $date }. Updating your payment method now keeps your subscription running.
+payment-failed-action = Update my payment method
+
+receipt-subject = Your Penpal receipt
+receipt-intro = Thank you: we received { $amount } for { $plan } on { $date }.
+receipt-reference = Reference: { $reference }.
+receipt-action = See my invoices
+
+class-invitation-subject = You are invited to a class on Penpal
+class-invitation-intro = { $teacher } invites you to join { $class } at { $school } on Penpal.
+class-invitation-action = Join the class
+class-invitation-expiry = The invitation works for { $days } days.

@@ -219,3 +219,60 @@ pub(super) async fn progress(
         ),
     }))
 }
+
+/// What a weekly digest or a streak reminder says about a learner.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Week {
+    /// Messages answered in the last seven days.
+    pub turns: i64,
+    /// Share of those without an error (none without turns).
+    pub accuracy: Option<f64>,
+    /// Consecutive days of practice up to today or yesterday.
+    pub streak_days: i64,
+    /// Whether the learner practised today (UTC, as streaks count).
+    pub practised_today: bool,
+    /// Cards recalled in at least two reviews in a row.
+    pub words_learned: i64,
+    /// Cards due now.
+    pub words_due: i64,
+}
+
+/// `user`'s last seven days as of `now` (ms).
+pub async fn week(db: &Db, user: &str, now: i64) -> StoreResult<Week> {
+    let today = now.div_euclid(DAY_MS);
+    let u = json!({"u": user, "since": now - 7 * DAY_MS, "now": now});
+    let recent: Vec<StatRow> = db
+        .rows(
+            "SELECT at, errors, categories FROM turn_stat:[$u, $since]..=[$u, ..]",
+            u.clone(),
+        )
+        .await?;
+    #[derive(Deserialize)]
+    struct At {
+        at: i64,
+    }
+    let days: Vec<At> = db
+        .rows("SELECT at FROM turn_stat:[$u, NONE]..=[$u, ..]", u.clone())
+        .await?;
+    let days: Vec<i64> = days.iter().map(|a| a.at.div_euclid(DAY_MS)).collect();
+    let turns = recent.len() as i64;
+    let clean = recent.iter().filter(|s| s.errors == 0).count() as i64;
+    Ok(Week {
+        turns,
+        accuracy: (turns > 0).then(|| clean as f64 / turns as f64),
+        practised_today: days.contains(&today),
+        streak_days: streak(days, today),
+        words_learned: count(
+            db,
+            "SELECT count() AS n FROM vocab:[$u, NONE]..=[$u, ..] WHERE reps >= 2 GROUP ALL",
+            u.clone(),
+        )
+        .await?,
+        words_due: count(
+            db,
+            "SELECT count() AS n FROM vocab:[$u, NONE]..=[$u, ..] WHERE due_at <= $now GROUP ALL",
+            u,
+        )
+        .await?,
+    })
+}
