@@ -829,6 +829,7 @@ async fn receiver() -> (u16, Received) {
                     (StatusCode::SERVICE_UNAVAILABLE, HeaderMap::new(), "busy")
                 }
                 "/hooks/penpal" => (StatusCode::OK, HeaderMap::new(), "ok"),
+                "/hooks/down" => (StatusCode::SERVICE_UNAVAILABLE, HeaderMap::new(), "down"),
                 _ => (StatusCode::NOT_FOUND, HeaderMap::new(), "no"),
             }
         }
@@ -1395,4 +1396,76 @@ async fn changing_the_address_takes_effect_through_the_new_one_and_tells_both() 
     };
     assert_eq!(login("ana@new.example").await.0, 200);
     assert_eq!(login("ana@old.example").await.0, 401);
+}
+
+#[actix_rt::test]
+async fn a_stalled_or_dropped_smtp_connection_is_retried_until_the_mail_goes_once() {
+    let sink = Sink::start();
+    let data = tempfile::tempdir().unwrap();
+    let db = penpal::store::Db::connect("mem://", None).await.unwrap();
+    let mut args = serve_args(data.path(), None);
+    args.mail = mail_args(Some(sink.url()));
+    let server = start_on(args, db.clone()).await;
+    // The first two deliveries stall past the 2 s SMTP timeout, or lose the connection
+    // before the server's answer; the third goes through.
+    sign_up(&server, "cy+stall2@example.com", None).await;
+    sign_up(&server, "dee+drop2@example.com", None).await;
+    for to in ["cy+stall2@example.com", "dee+drop2@example.com"] {
+        sink.wait_for_mail_to(to).await;
+    }
+    let ops = operator_token(server.addr, &db).await;
+    let sent = outbox(&server, &ops, "sent").await;
+    for to in ["cy+stall2@example.com", "dee+drop2@example.com"] {
+        let row = sent.iter().find(|r| r["to"] == to).unwrap();
+        assert_eq!(row["attempts"], 3, "{row}");
+        assert_eq!(subjects_to(&sink, to).len(), 1, "{to} got it once");
+    }
+}
+
+#[actix_rt::test]
+async fn a_notifier_that_stays_unavailable_is_retried_then_recorded_as_failed() {
+    let (port, seen) = receiver().await;
+    let sink = Sink::start();
+    let data = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+[plugins.webhook]
+grant = {{ http = ["http://localhost:{port}"], secrets = ["signing_secret"], kv = true }}
+settings = {{ url = "http://localhost:{port}/hooks/down" }}
+secrets = {{ signing_secret = "whsec_test" }}
+
+[notify.routes]
+security = ["email", "webhook"]
+"#
+    );
+    let (server, db) = server_with(data.path(), sink.url(), &config).await;
+    sign_up(&server, "eve@example.com", None).await;
+    let ops = operator_token(server.addr, &db).await;
+    let failed = within(30, "the webhook message fails", async {
+        loop {
+            let rows = outbox(&server, &ops, "failed").await;
+            if let Some(r) = rows.into_iter().find(|r| r["to"] == "eve@example.com") {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert_eq!(failed["channel"], "webhook");
+    assert_eq!(failed["attempts"], 3, "{failed}");
+    assert!(
+        failed["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("unavailable: the receiver answered 503"),
+        "{failed}"
+    );
+    let to_eve = seen
+        .to("/hooks/down")
+        .into_iter()
+        .filter(|(_, body)| body["recipient"] == "eve@example.com")
+        .count();
+    assert_eq!(to_eve, 3, "one request per attempt");
+    // Email, the category's other channel, went on its own.
+    sink.wait_for_mail_to("eve@example.com").await;
 }

@@ -5,7 +5,8 @@ can script a fault, so a test can drive the outbox's retries through real SMTP r
 
   name+tempfail2@…  answers 451 (try later) to the first 2 deliveries to this address
   name+reject@…     answers 550 (no such user) at RCPT
-  name+slow@…       waits 5 s before answering DATA
+  name+stall2@…     waits 5 s before answering DATA, the first 2 times (a stalled server)
+  name+drop2@…      closes the connection instead of answering DATA, the first 2 times
 
 Prints "PORT <n>" once listening. Run by runtime/tests/integration/notify.rs.
 """
@@ -35,13 +36,19 @@ class Sink:
 
     async def handle_DATA(self, server, session, envelope):
         for address in envelope.rcpt_tos:
-            m = re.search(r"\+tempfail(\d+)@", address)
+            m = re.search(r"\+(tempfail|stall|drop)(\d+)@", address)
             if m:
                 self.seen[address] += 1
-                if self.seen[address] <= int(m.group(1)):
-                    return "451 4.3.0 try again later"
-            if "+slow@" in address:
-                await asyncio.sleep(5)
+                if self.seen[address] <= int(m.group(2)):
+                    if m.group(1) == "tempfail":
+                        return "451 4.3.0 try again later"
+                    if m.group(1) == "stall":
+                        await asyncio.sleep(5)
+                        return "451 4.3.0 too slow"
+                    # The message arrived, but its sender never hears so: the case that makes
+                    # delivery at least once, not exactly once.
+                    server.transport.close()
+                    return "421 closing"
         self.count += 1
         path = os.path.join(self.directory, f"{self.count:04}.eml")
         with open(path + ".part", "wb") as f:
