@@ -160,9 +160,7 @@ pub async fn signed_in(
         any: true,
     }) = known
     {
-        let when = jiff::Timestamp::from_millisecond(now)
-            .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
-            .unwrap_or_default();
+        let when = crate::store::utc_minute(now);
         batch.notify(
             &Notice {
                 template: "new_sign_in",
@@ -175,7 +173,7 @@ pub async fn signed_in(
                     "when": when,
                     "device": device.describe(),
                     "ip": client.0.to_string(),
-                    "link": format!("{}/forgot-password", app.settings.public_url.trim_end_matches('/')),
+                    "link": app.settings.link("/forgot-password"),
                 }),
             },
             &app.routing,

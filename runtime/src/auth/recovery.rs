@@ -117,7 +117,7 @@ pub(super) fn add_link(
     );
     let mut vars = json!({
         "name": name,
-        "link": format!("{}/{page}#token={token}", app.settings.public_url.trim_end_matches('/')),
+        "link": app.settings.link(&format!("/{page}#token={token}")),
     });
     if let (Some(v), Some(extra)) = (vars.as_object_mut(), extra.as_object()) {
         v.extend(extra.clone());
@@ -228,7 +228,7 @@ async fn verify_email(
                 lang: lang.code().to_string(),
                 vars: json!({
                     "name": row.display_name(),
-                    "link": format!("{}/chat", app.settings.public_url.trim_end_matches('/')),
+                    "link": app.settings.link("/chat"),
                 }),
             },
             &app.routing,
@@ -247,9 +247,7 @@ async fn verify_email(
 async fn switch_email(app: &AuthState, user: &str, new: &str) -> ApiResult<Json<Verified>> {
     let row = super::routes::user_by_id(&app.db, user).await?;
     let now = now_ms();
-    let when = jiff::Timestamp::from_millisecond(now)
-        .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default();
+    let when = crate::store::utc_minute(now);
     let lang = passwords::Lang::pick(row.interface_language.as_deref());
     let mut batch = Batch::default();
     batch.push(
@@ -270,7 +268,7 @@ async fn switch_email(app: &AuthState, user: &str, new: &str) -> ApiResult<Json<
                     "old": row.email,
                     "new": new,
                     "when": when,
-                    "link": format!("{}/forgot-password", app.settings.public_url.trim_end_matches('/')),
+                    "link": app.settings.link("/forgot-password"),
                 }),
             },
             &app.routing,

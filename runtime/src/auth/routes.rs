@@ -441,9 +441,7 @@ pub(super) fn password_changed_notice(
     lang: passwords::Lang,
     now: i64,
 ) {
-    let when = jiff::Timestamp::from_millisecond(now)
-        .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default();
+    let when = crate::store::utc_minute(now);
     batch.notify(
         &Notice {
             template: "password_changed",
@@ -454,7 +452,7 @@ pub(super) fn password_changed_notice(
             vars: json!({
                 "name": row.display_name(),
                 "when": when,
-                "link": format!("{}/forgot-password", app.settings.public_url.trim_end_matches('/')),
+                "link": app.settings.link("/forgot-password"),
             }),
         },
         &app.routing,

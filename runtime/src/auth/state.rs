@@ -33,6 +33,13 @@ pub struct AuthSettings {
     pub public_url: String,
 }
 
+impl AuthSettings {
+    /// The public address of `path` (which starts with `/`), for a link in mail.
+    pub fn link(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url.trim_end_matches('/'))
+    }
+}
+
 /// What the account routes use.
 #[derive(Clone)]
 pub struct AuthState {

@@ -285,6 +285,13 @@ pub fn utc_date(day: i64) -> String {
         .unwrap_or_else(|_| "1970-01-01".to_string())
 }
 
+/// `ms` as a UTC minute, `YYYY-MM-DD HH:MM`, for messages to people.
+pub fn utc_minute(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

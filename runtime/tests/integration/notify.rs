@@ -85,6 +85,42 @@ async fn outbox(server: &Running, ops: &str, status: &str) -> Vec<Value> {
     rows.as_array().cloned().unwrap_or_default()
 }
 
+/// Waits for the outbox to hold a message with `status` that `pick` accepts, and returns it.
+async fn row_with(
+    server: &Running,
+    ops: &str,
+    status: &str,
+    pick: impl Fn(&Value) -> bool,
+) -> Value {
+    within(30, &format!("a {status} message"), async {
+        loop {
+            if let Some(row) = outbox(server, ops, status).await.into_iter().find(&pick) {
+                return row;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+}
+
+/// Waits for a message titled `subject` and returns it.
+async fn mail_titled(sink: &Sink, subject: &str) -> Message<'static> {
+    within(30, &format!("a mail titled {subject:?}"), async {
+        loop {
+            let found = sink.files().iter().find_map(|f| {
+                let raw = std::fs::read(f).unwrap();
+                let m = parse(&raw);
+                (m.subject() == Some(subject)).then(|| m.into_owned())
+            });
+            if let Some(m) = found {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+}
+
 async fn sign_up(server: &Running, email: &str, lang: Option<&str>) -> Value {
     let (status, body) = call(
         server,
@@ -592,19 +628,7 @@ async fn notification_settings_are_checked_and_the_welcome_mail_unsubscribes_in_
     let (_, token) = link(&verify, "verify-email");
     let (status, _) = post(&server, "/v1/auth/verify-email", json!({"token": token})).await;
     assert_eq!(status, 200);
-    let welcome = within(20, "the welcome mail", async {
-        loop {
-            let all = sink.wait_for(2).await;
-            if let Some(raw) = all
-                .iter()
-                .find(|m| parse(m).subject() == Some("Welcome to Penpal"))
-            {
-                return parse(raw).into_owned();
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
+    let welcome = mail_titled(&sink, "Welcome to Penpal").await;
     assert_eq!(
         header(&welcome, "List-Unsubscribe-Post").as_deref(),
         Some("List-Unsubscribe=One-Click")
@@ -721,16 +745,7 @@ async fn a_category_turned_off_is_not_sent_but_security_mail_always_is() {
         200
     );
     let ops = operator_token(server.addr, &db).await;
-    let skipped = within(20, "the welcome is set aside", async {
-        loop {
-            let rows = outbox(&server, &ops, "skipped").await;
-            if let Some(row) = rows.into_iter().find(|r| r["to"] == "ben@example.com") {
-                return row;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
+    let skipped = row_with(&server, &ops, "skipped", |r| r["to"] == "ben@example.com").await;
     assert_eq!(skipped["template"], "welcome");
     assert_eq!(skipped["last_error"], "turned off by the learner");
     // A password change is a security notice: it goes whatever the settings say.
@@ -853,6 +868,19 @@ async fn server_with(data: &Path, smtp: String, config: &str) -> (Running, penpa
     (start_on(args, db.clone()).await, db)
 }
 
+/// The operator's section for the webhook notifier: granted `http://localhost:{granted}`,
+/// posting to `url`, signing with `whsec_test`.
+fn webhook_section(granted: u16, url: &str) -> String {
+    format!(
+        r#"
+[plugins.webhook]
+grant = {{ http = ["http://localhost:{granted}"], secrets = ["signing_secret"], kv = true }}
+settings = {{ url = "{url}" }}
+secrets = {{ signing_secret = "whsec_test" }}
+"#
+    )
+}
+
 fn hmac_hex(secret: &str, signed: &str) -> String {
     use hmac::Mac;
     let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
@@ -875,16 +903,12 @@ async fn the_operator_routes_categories_to_a_mail_api_and_a_signed_webhook() {
 grant = {{ http = ["http://localhost:{port}"], secrets = ["api_key"], kv = true }}
 settings = {{ endpoint = "http://localhost:{port}/v3/mail/send", from = "Penpal <hello@penpal.test>" }}
 secrets = {{ api_key = "SG.test-key" }}
-
-[plugins.webhook]
-grant = {{ http = ["http://localhost:{port}"], secrets = ["signing_secret"], kv = true }}
-settings = {{ url = "http://localhost:{port}/hooks/penpal" }}
-secrets = {{ signing_secret = "whsec_test" }}
-
+{}
 [notify.routes]
 security = ["mail-api"]
 account = ["email", "webhook"]
-"#
+"#,
+        webhook_section(port, &format!("http://localhost:{port}/hooks/penpal"))
     );
     let (server, db) = server_with(data.path(), sink.url(), &config).await;
     let tokens = sign_up(&server, "ana@example.com", None).await;
@@ -955,17 +979,8 @@ account = ["email", "webhook"]
     assert_eq!(v1, hmac_hex("whsec_test", &format!("{t}.{raw}")));
     assert_ne!(v1, hmac_hex("another secret", &format!("{t}.{raw}")));
     let ops = operator_token(server.addr, &db).await;
-    let sent = within(20, "the webhook row is sent", async {
-        loop {
-            let rows = outbox(&server, &ops, "sent").await;
-            if let Some(r) = rows
-                .into_iter()
-                .find(|r| r["channel"] == "webhook" && r["to"] == "ana@example.com")
-            {
-                return r;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    let sent = row_with(&server, &ops, "sent", |r| {
+        r["channel"] == "webhook" && r["to"] == "ana@example.com"
     })
     .await;
     assert_eq!(sent["attempts"], 3, "{sent}");
@@ -1006,30 +1021,13 @@ async fn a_notifier_reaching_an_ungranted_host_fails_as_the_sandbox_says() {
     let data = tempfile::tempdir().unwrap();
     // Granted one port, told to post to another.
     let config = format!(
-        r#"
-[plugins.webhook]
-grant = {{ http = ["http://localhost:{}"], secrets = ["signing_secret"], kv = true }}
-settings = {{ url = "http://localhost:{port}/hooks/penpal" }}
-secrets = {{ signing_secret = "whsec_test" }}
-
-[notify.routes]
-security = ["webhook"]
-"#,
-        port + 1
+        "{}\n[notify.routes]\nsecurity = [\"webhook\"]\n",
+        webhook_section(port + 1, &format!("http://localhost:{port}/hooks/penpal"))
     );
     let (server, db) = server_with(data.path(), sink.url(), &config).await;
     sign_up(&server, "ben@example.com", None).await;
     let ops = operator_token(server.addr, &db).await;
-    let failed = within(20, "the message fails", async {
-        loop {
-            let rows = outbox(&server, &ops, "failed").await;
-            if let Some(r) = rows.into_iter().find(|r| r["to"] == "ben@example.com") {
-                return r;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
+    let failed = row_with(&server, &ops, "failed", |r| r["to"] == "ben@example.com").await;
     assert_eq!(failed["attempts"], 1, "denied is final: {failed}");
     let why = failed["last_error"].as_str().unwrap();
     assert!(
@@ -1151,20 +1149,7 @@ async fn the_weekly_digest_arrives_once_at_the_learners_own_hour_and_day() {
         assert_eq!(s["digest_day"], day);
     }
 
-    let digest = within(30, "Ana's digest", async {
-        loop {
-            let found = sink.files().iter().find_map(|f| {
-                let raw = std::fs::read(f).unwrap();
-                let m = parse(&raw);
-                (m.subject() == Some("Your week on Penpal")).then(|| m.into_owned())
-            });
-            if let Some(m) = found {
-                return m;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
+    let digest = mail_titled(&sink, "Your week on Penpal").await;
     assert_eq!(to(&digest).as_deref(), Some("ana@example.com"));
     let text = digest.body_text(0).unwrap();
     assert!(
@@ -1225,20 +1210,7 @@ async fn a_sign_in_from_a_new_device_mails_the_owner_once() {
     assert_eq!(api_login(firefox).await.unwrap().status(), 200);
     assert_eq!(api_login(firefox).await.unwrap().status(), 200);
 
-    let notice = within(20, "the new-device notice", async {
-        loop {
-            let found = sink.files().iter().find_map(|f| {
-                let raw = std::fs::read(f).unwrap();
-                let m = parse(&raw);
-                (m.subject() == Some("New sign-in to your Penpal account")).then(|| m.into_owned())
-            });
-            if let Some(m) = found {
-                return m;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
+    let notice = mail_titled(&sink, "New sign-in to your Penpal account").await;
     let text = notice.body_text(0).unwrap();
     assert!(
         text.contains("Device: Firefox on Linux. Address: 127.0.0.1."),
@@ -1428,29 +1400,13 @@ async fn a_notifier_that_stays_unavailable_is_retried_then_recorded_as_failed() 
     let sink = Sink::start();
     let data = tempfile::tempdir().unwrap();
     let config = format!(
-        r#"
-[plugins.webhook]
-grant = {{ http = ["http://localhost:{port}"], secrets = ["signing_secret"], kv = true }}
-settings = {{ url = "http://localhost:{port}/hooks/down" }}
-secrets = {{ signing_secret = "whsec_test" }}
-
-[notify.routes]
-security = ["email", "webhook"]
-"#
+        "{}\n[notify.routes]\nsecurity = [\"email\", \"webhook\"]\n",
+        webhook_section(port, &format!("http://localhost:{port}/hooks/down"))
     );
     let (server, db) = server_with(data.path(), sink.url(), &config).await;
     sign_up(&server, "eve@example.com", None).await;
     let ops = operator_token(server.addr, &db).await;
-    let failed = within(30, "the webhook message fails", async {
-        loop {
-            let rows = outbox(&server, &ops, "failed").await;
-            if let Some(r) = rows.into_iter().find(|r| r["to"] == "eve@example.com") {
-                return r;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
+    let failed = row_with(&server, &ops, "failed", |r| r["to"] == "eve@example.com").await;
     assert_eq!(failed["channel"], "webhook");
     assert_eq!(failed["attempts"], 3, "{failed}");
     assert!(
