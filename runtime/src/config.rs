@@ -112,6 +112,41 @@ pub struct OperatorFile {
     /// `[notify]`: where messages go out.
     #[serde(default)]
     pub notify: NotifySection,
+    /// `[billing]`: plans and prices. Without it billing is off: every account may do
+    /// everything.
+    #[serde(default)]
+    pub billing: Option<BillingSection>,
+}
+
+/// `[billing]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingSection {
+    /// `[billing.plans.ID]`; none: the built-in free, premium-monthly and premium-yearly.
+    #[serde(default)]
+    pub plans: BTreeMap<String, PlanSection>,
+}
+
+/// `[billing.plans.ID]`: a plan. The one without `interval` is the free plan.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSection {
+    /// What learners see, by language: `{ en = "Premium", fr = "Premium" }`.
+    #[serde(default)]
+    pub names: BTreeMap<String, String>,
+    /// `month` or `year`; none for the free plan.
+    pub interval: Option<String>,
+    /// Price per period by ISO 4217 currency, in minor units: `{ EUR = 2000, USD = 2200 }`.
+    #[serde(default)]
+    pub prices: BTreeMap<String, i64>,
+    /// Free days before the first charge.
+    pub trial_days: Option<u32>,
+    /// Tutor turns a day (UTC); none for no limit.
+    pub turns_per_day: Option<u32>,
+    /// Personalities it may use; none for all.
+    pub personalities: Option<Vec<String>>,
+    /// Modes it may use (`tutor`, `conversation`, `role-play`); none for all.
+    pub modes: Option<Vec<String>>,
 }
 
 /// `[notify]`.

@@ -241,7 +241,8 @@ pub async fn run_on(
         None => format!("http://{}", listener.local_addr()?),
     };
     let signer = Arc::new(crate::notify::preferences::Signer::new(&key));
-    let routing = Arc::new(routing(&args.plugins.operator()?.notify.routes, &host)?);
+    let operator = args.plugins.operator()?;
+    let routing = Arc::new(routing(&operator.notify.routes, &host)?);
     let outbox = start_outbox(
         &args.mail,
         &db,
@@ -272,7 +273,13 @@ pub async fn run_on(
         context_tokens: a.context_tokens.max(100),
         pricing,
     };
-    let conversations = Registry::new(turns.clone());
+    let billing = Arc::new(crate::billing::Billing {
+        plans: match &operator.billing {
+            Some(section) => Some(crate::billing::plans::Plans::from_config(section)?),
+            None => None,
+        },
+    });
+    let conversations = Registry::new(turns.clone(), billing.clone());
     let tutoring = TutoringState {
         turns,
         keys: keys.clone(),
@@ -289,6 +296,7 @@ pub async fn run_on(
         Arc::new(crate::auth::routes::Accounts),
         Arc::new(crate::tutoring::personal::Tutoring),
         Arc::new(crate::notify::Notifications),
+        Arc::new(crate::billing::BillingData),
         conversations.clone(),
     ];
     let (resets, reset_requests) = tokio::sync::mpsc::channel(crate::auth::recovery::RESET_QUEUE);
@@ -315,6 +323,11 @@ pub async fn run_on(
             conversations: conversations.clone(),
         },
         tutoring,
+        billing: crate::billing::routes::BillingState {
+            db: db.clone(),
+            keys: keys.clone(),
+            billing,
+        },
         notify: crate::notify::routes::NotifyState {
             db: db.clone(),
             keys: keys.clone(),

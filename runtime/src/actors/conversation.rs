@@ -117,6 +117,9 @@ pub enum Refusal {
     /// The database failed; nothing was stored.
     #[error("the message could not be saved; try again")]
     Store,
+    /// The account's plan does not include this turn; says what to do.
+    #[error("{0}")]
+    PlanLimit(String),
 }
 
 impl Refusal {
@@ -129,6 +132,7 @@ impl Refusal {
             Refusal::NotRetryable => "not_retryable",
             Refusal::Gone => "not_found",
             Refusal::Store => "unavailable",
+            Refusal::PlanLimit(_) => "plan_limit",
         }
     }
 }
@@ -181,6 +185,8 @@ pub struct Conversation {
     id: String,
     /// What turns use.
     app: TurnDeps,
+    /// The plans' limits, checked before a new message is stored.
+    billing: Arc<crate::billing::Billing>,
     /// Where this actor is listed, to leave when it stops.
     registry: std::sync::Weak<Registry>,
     subscribers: HashMap<u64, Subscriber>,
@@ -225,6 +231,7 @@ impl Conversation {
         });
         self.last_active = Instant::now();
         let app = self.app.clone();
+        let billing = self.billing.clone();
         let id = self.id.clone();
         let settled = self.settled;
         let store = async move {
@@ -236,6 +243,17 @@ impl Conversation {
                 // This actor is the only writer: a message still pending before this one was
                 // cut off by a restart, which `settle` clears in the same transaction.
                 Ok(text) => {
+                    // The plan is checked before anything is stored (a retried message was
+                    // accepted already, so it is not checked again).
+                    let conv = conversations::fetch(&app.db, &id)
+                        .await
+                        .map_err(store_failed)?
+                        .ok_or(Refusal::Gone)?;
+                    billing
+                        .check_turn(&app.db, &conv.user, conv.mode, &conv.personality)
+                        .await
+                        .map_err(store_failed)?
+                        .map_err(|limit| Refusal::PlanLimit(limit.message))?;
                     let a = conversations::append_learner(&app.db, &id, text, !settled)
                         .await
                         .map_err(store_failed)?
@@ -484,15 +502,17 @@ impl Handler<Close> for Conversation {
 /// The running conversation actors, by conversation id.
 pub struct Registry {
     deps: TurnDeps,
+    billing: Arc<crate::billing::Billing>,
     actors: Mutex<HashMap<String, (String, Addr<Conversation>)>>,
     arbiter: Mutex<Option<ArbiterHandle>>,
 }
 
 impl Registry {
-    /// A registry whose actors run turns with `deps`.
-    pub fn new(deps: TurnDeps) -> Arc<Registry> {
+    /// A registry whose actors run turns with `deps`, within the plans `billing` sets.
+    pub fn new(deps: TurnDeps, billing: Arc<crate::billing::Billing>) -> Arc<Registry> {
         Arc::new(Registry {
             deps,
+            billing,
             actors: Mutex::default(),
             arbiter: Mutex::default(),
         })
@@ -523,6 +543,7 @@ impl Registry {
         let actor = Conversation {
             id: conv.id.clone(),
             app: self.deps.clone(),
+            billing: self.billing.clone(),
             registry: Arc::downgrade(self),
             subscribers: HashMap::new(),
             next_sub: 0,

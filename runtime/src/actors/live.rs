@@ -392,6 +392,7 @@ fn refusal(r: Refusal) -> ApiError {
         Refusal::NotRetryable => ApiError::Conflict(r.to_string()),
         Refusal::Gone => ApiError::NotFound("conversation"),
         Refusal::Store => ApiError::Unavailable(r.to_string()),
+        Refusal::PlanLimit(why) => ApiError::PlanLimit(why),
     }
 }
 
@@ -504,6 +505,7 @@ fn async_stream(
 
 #[utoipa::path(post, path = "/v1/conversations/{id}/messages", tag = "chat", request_body = NewMessage,
     responses((status = 201, description = "the message is stored; the body is the turn: `learner` (with corrections), `reply`, `vocabulary`, `level` — or, with `Accept: text/event-stream`, its events as they happen, ending with `turn.complete` or `turn.error`"),
+              (status = 402, description = "`plan_limit`: the account's plan does not include this (the day's messages are used up, or the mode or personality is in another plan); the message says what to do"),
               (status = 409, description = "a turn is already being answered"),
               (status = 503, description = "the tutor could not answer; the message is kept and can be retried")),
     security(("bearer" = [])))]

@@ -31,6 +31,8 @@ pub struct Rooms {
     pub tutoring: TutoringState,
     /// The live socket and whole-reply turns.
     pub live: LiveState,
+    /// Plans and what an account may do.
+    pub billing: crate::billing::routes::BillingState,
     /// Notification settings and unsubscribe links.
     pub notify: crate::notify::routes::NotifyState,
     /// Health, readiness, status.
@@ -79,6 +81,7 @@ pub fn router(rooms: Rooms, settings: &HttpSettings) -> Router {
         .merge(crate::tutoring::router(rooms.tutoring))
         .merge(crate::actors::live::router(rooms.live))
         .merge(crate::notify::routes::router(rooms.notify))
+        .merge(crate::billing::routes::router(rooms.billing))
         .merge(crate::ops::router(rooms.ops))
         .split_for_parts();
     let doc = Arc::new(docs::finish(doc));

@@ -1,5 +1,28 @@
-//! Billing: plans, trials, entitlements and subscriptions, and the payment providers that
-//! charge for them. So far the room holds its client for the `payment-provider` world
-//! ([`provider::PaymentsClient`]); plans, subscriptions and webhooks build on it.
+//! Billing: plans and their price books ([`plans`]), what each account may do and why
+//! ([`entitlements`]), the subscription state machine ([`subscription`]), its HTTP face
+//! ([`routes`]), and the client for payment-provider plugins ([`provider::PaymentsClient`]).
+//! Webhooks, trials, coupons and tax build on these (see `docs/billing.md`).
 
+pub mod entitlements;
+pub mod plans;
 pub mod provider;
+pub mod routes;
+pub mod subscription;
+
+pub use entitlements::{Billing, PlanLimit};
+
+/// The billing room's part of a person's data: the plans granted to them.
+pub struct BillingData;
+
+impl crate::store::personal::PersonalData for BillingData {
+    fn export(&self) -> &'static [(&'static str, &'static str)] {
+        &[(
+            "plans",
+            "SELECT plan, source, until, created_at FROM entitlement WHERE user = $u ORDER BY created_at",
+        )]
+    }
+
+    fn delete(&self) -> &'static str {
+        "DELETE entitlement WHERE user = $u;"
+    }
+}

@@ -40,6 +40,9 @@ pub enum ApiError {
     /// It exists already, or the change conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// The account's plan does not include it (`plan_limit`); the message says what to do.
+    #[error("{0}")]
+    PlanLimit(String),
     /// The body is larger than allowed.
     #[error("{0}")]
     TooLarge(String),
@@ -88,6 +91,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PlanLimit(_) => StatusCode::PAYMENT_REQUIRED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -104,6 +108,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::PlanLimit(_) => "plan_limit",
             ApiError::TooLarge(_) => "too_large",
             ApiError::TooMany { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",

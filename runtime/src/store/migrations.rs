@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (6, "notifications", V6),
     (7, "notification-preferences", V7),
     (8, "scheduled-and-security-mail", V8),
+    (9, "entitlements", V9),
 ];
 
 const V1: &str = r#"
@@ -255,6 +256,18 @@ DEFINE FIELD last_seen ON known_device TYPE int;
 DEFINE INDEX known_device_user ON known_device FIELDS user;
 
 DEFINE FIELD OVERWRITE purpose ON account_token TYPE string ASSERT $value INSIDE ['verify_email', 'reset_password', 'change_email'];
+"#;
+
+/// Plans granted to accounts: by a subscription, an operator or a school.
+const V9: &str = r#"
+DEFINE TABLE entitlement SCHEMAFULL;
+DEFINE FIELD user ON entitlement TYPE string;
+DEFINE FIELD plan ON entitlement TYPE string;
+DEFINE FIELD source ON entitlement TYPE string ASSERT $value INSIDE ['subscription', 'complimentary', 'school'];
+DEFINE FIELD reference ON entitlement TYPE string;
+DEFINE FIELD until ON entitlement TYPE option<int>;
+DEFINE FIELD created_at ON entitlement TYPE int;
+DEFINE INDEX entitlement_user ON entitlement FIELDS user;
 "#;
 
 #[derive(Deserialize)]

@@ -152,8 +152,10 @@ pub struct SessionEnded {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FrameError {
     /// `bad_frame` (not a frame of this protocol), `turn_in_progress`, `empty_message`,
-    /// `message_too_long`, `not_retryable`, `not_found`, `too_large` (over 16 KiB; the socket
-    /// closes with 1009) or `unavailable` (try again).
+    /// `message_too_long`, `not_retryable`, `not_found`, `plan_limit` (the account's plan does
+    /// not include this message: the day's are used up, or the mode or personality is in
+    /// another plan; the message says what to do), `too_large` (over 16 KiB; the socket closes
+    /// with 1009) or `unavailable` (try again).
     pub code: String,
     /// For people.
     pub message: String,

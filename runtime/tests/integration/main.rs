@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod api_docs;
+mod billing;
 mod cli;
 mod common;
 mod hardening;
