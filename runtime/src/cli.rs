@@ -50,6 +50,30 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         chunk_ms: u64,
     },
+    /// Run the Stripe simulator (tests and offline development; charges nothing). Point the
+    /// `stripe` plugin's `api_base` setting at it and grant its host; it signs its webhooks
+    /// with `--secret`, which the plugin's `webhook_secret` must match.
+    SimulateStripe {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:12111")]
+        listen: std::net::SocketAddr,
+        /// Where to send webhooks: penpal's `/v1/billing/webhooks/stripe`.
+        #[arg(
+            long,
+            default_value = "http://127.0.0.1:8080/v1/billing/webhooks/stripe"
+        )]
+        webhook: String,
+        /// The API key the plugin must send.
+        #[arg(long, env = "PENPAL_SIM_STRIPE_KEY", default_value = "sk_test_penpal")]
+        api_key: String,
+        /// The webhook signing secret.
+        #[arg(
+            long,
+            env = "PENPAL_SIM_STRIPE_SECRET",
+            default_value = "whsec_penpal_simulator"
+        )]
+        secret: String,
+    },
     /// Operator tasks on accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -128,6 +152,12 @@ pub async fn main(cli: Cli) -> ExitCode {
             first_byte_ms,
             chunk_ms,
         } => scripted_llm(listen, first_byte_ms, chunk_ms).await,
+        Command::SimulateStripe {
+            listen,
+            webhook,
+            api_key,
+            secret,
+        } => simulate_stripe(listen, &webhook, &api_key, &secret).await,
     };
     match result {
         Ok(code) => code,
@@ -136,6 +166,24 @@ pub async fn main(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn simulate_stripe(
+    listen: std::net::SocketAddr,
+    webhook: &str,
+    api_key: &str,
+    secret: &str,
+) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e} (set --listen)"))?;
+    let sim = crate::billing::simulator::Simulator::start_on(listener, api_key, secret, webhook)?;
+    println!(
+        "Stripe simulator at {} (webhooks to {webhook}); it charges nothing",
+        sim.url()
+    );
+    tokio::signal::ctrl_c().await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {

@@ -122,6 +122,9 @@ pub struct OperatorFile {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BillingSection {
+    /// The payment-provider plugin learners pay through (such as `stripe`); none: plans are
+    /// granted by operators only.
+    pub provider: Option<String>,
     /// `[billing.plans.ID]`; none: the built-in free, premium-monthly and premium-yearly.
     #[serde(default)]
     pub plans: BTreeMap<String, PlanSection>,

@@ -278,7 +278,17 @@ pub async fn run_on(
             Some(section) => Some(crate::billing::plans::Plans::from_config(section)?),
             None => None,
         },
+        provider: operator.billing.as_ref().and_then(|b| b.provider.clone()),
     });
+    if let Some(p) = &billing.provider
+        && host
+            .get_kind(p, crate::plugins::Kind::PaymentProvider)
+            .is_err()
+    {
+        anyhow::bail!(
+            "[billing] provider = \"{p}\" is not an installed payment-provider plugin (see `penpal plugins`)"
+        );
+    }
     let conversations = Registry::new(turns.clone(), billing.clone());
     let tutoring = TutoringState {
         turns,
@@ -315,7 +325,7 @@ pub async fn run_on(
             settings: AuthSettings {
                 secure_cookies: a.secure_cookies,
                 signups_per_hour: a.signups_per_hour as usize,
-                public_url,
+                public_url: public_url.clone(),
             },
         },
         live: LiveState {
@@ -327,6 +337,9 @@ pub async fn run_on(
             db: db.clone(),
             keys: keys.clone(),
             billing,
+            payments: crate::billing::provider::PaymentsClient::new(host.clone()),
+            public_url: public_url.clone(),
+            applying: Arc::default(),
         },
         notify: crate::notify::routes::NotifyState {
             db: db.clone(),

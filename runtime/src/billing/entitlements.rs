@@ -64,6 +64,8 @@ struct Grant {
 pub struct Billing {
     /// The plans; none: billing is off.
     pub plans: Option<Plans>,
+    /// The payment-provider plugin learners pay through.
+    pub provider: Option<String>,
 }
 
 /// Why a turn may not start.

@@ -7,7 +7,9 @@ pub mod entitlements;
 pub mod plans;
 pub mod provider;
 pub mod routes;
+pub mod simulator;
 pub mod subscription;
+pub mod webhooks;
 
 pub use entitlements::{Billing, PlanLimit};
 
@@ -16,13 +18,23 @@ pub struct BillingData;
 
 impl crate::store::personal::PersonalData for BillingData {
     fn export(&self) -> &'static [(&'static str, &'static str)] {
-        &[(
-            "plans",
-            "SELECT plan, source, until, created_at FROM entitlement WHERE user = $u ORDER BY created_at",
-        )]
+        &[
+            (
+                "plans",
+                "SELECT plan, source, until, created_at FROM entitlement WHERE user = $u ORDER BY created_at",
+            ),
+            (
+                "subscriptions",
+                "SELECT provider, status, plan, period_end, trial_end, cancel_at_period_end, updated_at FROM subscription WHERE user = $u",
+            ),
+            (
+                "payment_events",
+                "SELECT provider, provider_type, occurred_at, received_at, status FROM billing_event WHERE user = $u ORDER BY occurred_at",
+            ),
+        ]
     }
 
     fn delete(&self) -> &'static str {
-        "DELETE entitlement WHERE user = $u;"
+        "DELETE entitlement WHERE user = $u; DELETE subscription WHERE user = $u; DELETE billing_customer WHERE user = $u; DELETE billing_event WHERE user = $u;"
     }
 }

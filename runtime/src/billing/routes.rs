@@ -12,8 +12,11 @@ use utoipa_axum::routes;
 
 use super::entitlements::{self, Billing, Source};
 use super::plans::{Interval, Plan};
+use super::provider::{CheckoutRequest, Money, PaymentsClient, Webhook};
+use super::webhooks::{self, Applied};
 use crate::auth::{AuthUser, Gate, Keys, Operator};
-use crate::http::{ApiError, ApiResult, Json, Query};
+use crate::http::{ApiError, ApiResult, Json, Path, Query};
+use crate::plugins::{CallError, PluginError};
 use crate::store::{Db, now_ms};
 use crate::tutoring::conversations::ChatMode;
 
@@ -26,6 +29,13 @@ pub struct BillingState {
     pub keys: Arc<Keys>,
     /// Plans and the rules they set.
     pub billing: Arc<Billing>,
+    /// Payment-provider plugins.
+    pub payments: PaymentsClient,
+    /// Where learners reach penpal, for the provider's return links (no trailing slash).
+    pub public_url: String,
+    /// Applies one webhook's events at a time on this node, so two deliveries about one
+    /// subscription do not interleave their read and write.
+    pub applying: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl FromRef<BillingState> for Gate {
@@ -43,6 +53,10 @@ pub fn router(state: BillingState) -> OpenApiRouter {
         .routes(routes!(plans))
         .routes(routes!(my_plan))
         .routes(routes!(grant))
+        .routes(routes!(webhook))
+        .routes(routes!(checkout))
+        .routes(routes!(portal))
+        .routes(routes!(events))
         .with_state(state)
 }
 
@@ -253,4 +267,292 @@ async fn grant(
     .await?;
     tracing::info!(user = %user.id, plan = %body.plan, by = %op.0.id, "complimentary plan granted");
     Ok((StatusCode::CREATED, Json(account_plan(&s, &user.id).await?)))
+}
+
+/// What a webhook delivery came to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookReceipt {
+    /// Events in the delivery.
+    pub events: usize,
+    /// Of those, applied now.
+    pub applied: usize,
+    /// Of those, seen before.
+    pub duplicates: usize,
+}
+
+/// A provider's error, as this API answers it.
+fn provider_error(e: CallError) -> ApiError {
+    match e {
+        CallError::NotInstalled(_) => ApiError::NotFound("payment provider"),
+        CallError::Plugin {
+            error: PluginError::Denied(why) | PluginError::InvalidInput(why),
+            ..
+        } => ApiError::BadRequest(format!("the provider refused this: {why}")),
+        CallError::Plugin {
+            error: PluginError::Unavailable(why),
+            ..
+        } => ApiError::Unavailable(format!("the payment provider is unavailable: {why}")),
+        CallError::CircuitOpen { .. } | CallError::Timeout { .. } => {
+            ApiError::Unavailable("the payment provider is not answering; try again".into())
+        }
+        other => ApiError::Internal(anyhow::Error::new(other)),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/billing/webhooks/{provider}", tag = "billing",
+    params(("provider" = String, Path, description = "the payment-provider plugin, such as `stripe`")),
+    request_body(content = String, content_type = "application/json", description = "the provider's event, exactly as it sent it"),
+    responses((status = 200, body = WebhookReceipt),
+        (status = 400, description = "not signed by this provider with its secret, signed too long ago, or not an event"),
+        (status = 500, description = "an event is stored but could not be applied; the provider sends it again"),
+        (status = 503, description = "the provider's plugin is paused or not answering; the provider sends it again")))]
+async fn webhook(
+    State(s): State<BillingState>,
+    Path(provider): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<WebhookReceipt>> {
+    let hook = Webhook {
+        headers: headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect(),
+        body: body.to_vec(),
+        received_at: (now_ms() / 1000) as u64,
+    };
+    // The plugin verifies before it parses; nothing here reads the body.
+    let events = s
+        .payments
+        .verify_webhook(&provider, &hook)
+        .await
+        .map_err(|e| {
+            tracing::warn!(provider = %provider, error = %e, "a webhook was refused");
+            provider_error(e)
+        })?;
+    let _one_at_a_time = s.applying.lock().await;
+    let mut receipt = WebhookReceipt {
+        events: events.len(),
+        applied: 0,
+        duplicates: 0,
+    };
+    for event in &events {
+        if !webhooks::store(&s.db, &provider, event).await? {
+            receipt.duplicates += 1;
+            continue;
+        }
+        match webhooks::apply(&s.db, &provider, event).await {
+            Ok(Applied::Applied) => receipt.applied += 1,
+            Ok(Applied::Ignored(why)) => {
+                tracing::warn!(provider = %provider, event = %event.id, why = %why, "a payment event was kept, not applied");
+            }
+            Err(e) => {
+                let why = e.to_string();
+                webhooks::failed(&s.db, &provider, &event.id, &why).await?;
+                return Err(ApiError::Internal(anyhow::anyhow!(
+                    "payment event {} from {provider} could not be applied: {why}",
+                    event.id
+                )));
+            }
+        }
+    }
+    Ok(Json(receipt))
+}
+
+/// Start paying for a plan.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCheckout {
+    /// A paid plan's id from `GET /v1/billing/plans`.
+    #[schema(max_length = 40)]
+    plan: String,
+    /// ISO 4217; the plan must be priced in it. EUR when left out.
+    #[schema(pattern = "^[A-Za-z]{3}$")]
+    currency: Option<String>,
+}
+
+/// Where to send the learner.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderPage {
+    /// The provider's page (checkout or portal).
+    pub url: String,
+}
+
+fn provider_name(s: &BillingState) -> ApiResult<&str> {
+    s.billing.provider.as_deref().ok_or_else(|| {
+        ApiError::Conflict("this server takes no payments: plans are given by its operators".into())
+    })
+}
+
+#[utoipa::path(post, path = "/v1/billing/checkout", tag = "billing", request_body = NewCheckout,
+    responses((status = 201, body = ProviderPage, description = "the provider's checkout page; the plan starts when its webhook arrives"),
+        (status = 409, description = "already subscribed (change it in the portal), or this server takes no payments"),
+        (status = 422, description = "not a paid plan, or not priced in this currency"),
+        (status = 503, description = "the payment provider is unavailable")),
+    security(("bearer" = [])))]
+async fn checkout(
+    State(s): State<BillingState>,
+    user: AuthUser,
+    Json(body): Json<NewCheckout>,
+) -> ApiResult<(StatusCode, Json<ProviderPage>)> {
+    let Some(plans) = &s.billing.plans else {
+        return Err(ApiError::Conflict("billing is off on this server".into()));
+    };
+    let provider = provider_name(&s)?;
+    let plan = plans
+        .get(&body.plan)
+        .filter(|p| p.interval.is_some())
+        .ok_or_else(|| ApiError::invalid("plan", format!("`{}` is not a paid plan", body.plan)))?;
+    let currency = body
+        .currency
+        .as_deref()
+        .unwrap_or("EUR")
+        .to_ascii_uppercase();
+    let amount = *plan.prices.get(&currency).ok_or_else(|| {
+        ApiError::invalid(
+            "currency",
+            format!("`{}` is not priced in {currency}", plan.id),
+        )
+    })?;
+    #[derive(Deserialize)]
+    struct Held {
+        status: super::subscription::Status,
+    }
+    let held: Vec<Held> =
+        s.db.rows(
+            "SELECT status FROM subscription WHERE user = $u",
+            serde_json::json!({"u": user.id}),
+        )
+        .await?;
+    if held.iter().any(|h| h.status.entitles()) {
+        return Err(ApiError::Conflict(
+            "you have a subscription already: change or cancel it in the billing portal".into(),
+        ));
+    }
+    let account = crate::auth::routes::user_by_id(&s.db, &user.id).await?;
+    let customer: Option<String> =
+        s.db.one(
+            "SELECT VALUE customer FROM type::record('billing_customer', [$u, $p])",
+            serde_json::json!({"u": user.id, "p": provider}),
+        )
+        .await?;
+    let lang = crate::tutoring::profile::load(&s.db, &user.id)
+        .await?
+        .interface_language;
+    let request = CheckoutRequest {
+        customer_id: user.id.clone(),
+        provider_customer_id: customer,
+        customer_email: account.email,
+        plan_id: plan.id.clone(),
+        price: Money {
+            amount_minor: amount,
+            currency,
+        },
+        interval: plan.interval.map(|i| match i {
+            Interval::Month => super::provider::Interval::Month,
+            Interval::Year => super::provider::Interval::Year,
+        }),
+        // One trial per account.
+        trial_days: if held.is_empty() { plan.trial_days } else { 0 },
+        coupon: None,
+        locale: lang,
+        success_url: format!("{}/settings?billing=done", s.public_url),
+        cancel_url: format!("{}/pricing", s.public_url),
+        idempotency_key: crate::store::new_id(),
+    };
+    let page = s
+        .payments
+        .create_checkout(provider, &request)
+        .await
+        .map_err(provider_error)?;
+    Ok((StatusCode::CREATED, Json(ProviderPage { url: page.url })))
+}
+
+#[utoipa::path(post, path = "/v1/billing/portal", tag = "billing",
+    responses((status = 201, body = ProviderPage, description = "the provider's page for cards, invoices and cancelling"),
+        (status = 404, description = "no payments yet, so nothing to manage"),
+        (status = 409, description = "this server takes no payments")),
+    security(("bearer" = [])))]
+async fn portal(
+    State(s): State<BillingState>,
+    user: AuthUser,
+) -> ApiResult<(StatusCode, Json<ProviderPage>)> {
+    let provider = provider_name(&s)?;
+    let customer: Option<String> =
+        s.db.one(
+            "SELECT VALUE customer FROM type::record('billing_customer', [$u, $p])",
+            serde_json::json!({"u": user.id, "p": provider}),
+        )
+        .await?;
+    let customer = customer.ok_or(ApiError::NotFound("billing account"))?;
+    let page = s
+        .payments
+        .create_portal(provider, &customer, &format!("{}/settings", s.public_url))
+        .await
+        .map_err(provider_error)?;
+    Ok((StatusCode::CREATED, Json(ProviderPage { url: page.url })))
+}
+
+/// Which payment events to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// `received`, `applied`, `ignored` or `failed`; all when left out.
+    status: Option<String>,
+    /// At most this many, newest first (1 to 500; 100 by default).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<usize>,
+}
+
+/// A payment event as operators see it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventRow {
+    /// The provider.
+    pub provider: String,
+    /// The provider's event id.
+    pub event_id: String,
+    /// The provider's name for it, such as `invoice.paid`.
+    pub provider_type: String,
+    /// The account it concerns, once known.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// `received`, `applied`, `ignored` or `failed`.
+    pub status: String,
+    /// Why it failed or was ignored.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// When the provider says it happened (Unix seconds).
+    pub occurred_at: i64,
+    /// When penpal received it (ms).
+    pub received_at: i64,
+}
+
+#[utoipa::path(get, path = "/v1/admin/billing/events", tag = "admin", params(EventsQuery),
+    responses((status = 200, body = [EventRow], description = "payment events, newest first"),
+        (status = 422, description = "an unknown status, or a limit outside 1 to 500")),
+    security(("bearer" = [])))]
+async fn events(
+    State(s): State<BillingState>,
+    _: Operator,
+    Query(q): Query<EventsQuery>,
+) -> ApiResult<Json<Vec<EventRow>>> {
+    if let Some(st) = &q.status
+        && !matches!(st.as_str(), "received" | "applied" | "ignored" | "failed")
+    {
+        return Err(ApiError::invalid(
+            "status",
+            "use received, applied, ignored or failed",
+        ));
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit", "use 1 to 500"));
+    }
+    Ok(Json(
+        s.db.rows(
+            "SELECT provider, event_id, provider_type, user, status, error, occurred_at, received_at FROM billing_event
+             WHERE $status = NONE OR status = $status ORDER BY received_at DESC LIMIT $limit",
+            serde_json::json!({"status": q.status, "limit": limit}),
+        )
+        .await?,
+    ))
 }

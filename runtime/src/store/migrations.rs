@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (7, "notification-preferences", V7),
     (8, "scheduled-and-security-mail", V8),
     (9, "entitlements", V9),
+    (10, "subscriptions", V10),
 ];
 
 const V1: &str = r#"
@@ -268,6 +269,45 @@ DEFINE FIELD reference ON entitlement TYPE string;
 DEFINE FIELD until ON entitlement TYPE option<int>;
 DEFINE FIELD created_at ON entitlement TYPE int;
 DEFINE INDEX entitlement_user ON entitlement FIELDS user;
+"#;
+
+/// Payment providers' events (stored before they are applied), the subscriptions they move,
+/// and each account's customer id at each provider.
+const V10: &str = r#"
+DEFINE TABLE billing_event SCHEMAFULL;
+DEFINE FIELD provider ON billing_event TYPE string;
+DEFINE FIELD event_id ON billing_event TYPE string;
+DEFINE FIELD kind ON billing_event TYPE string;
+DEFINE FIELD provider_type ON billing_event TYPE string;
+DEFINE FIELD user ON billing_event TYPE option<string>;
+DEFINE FIELD event ON billing_event TYPE object FLEXIBLE;
+DEFINE FIELD status ON billing_event TYPE string ASSERT $value INSIDE ['received', 'applied', 'ignored', 'failed'];
+DEFINE FIELD error ON billing_event TYPE option<string>;
+DEFINE FIELD occurred_at ON billing_event TYPE int;
+DEFINE FIELD received_at ON billing_event TYPE int;
+DEFINE FIELD applied_at ON billing_event TYPE option<int>;
+DEFINE INDEX billing_event_status ON billing_event FIELDS status, received_at;
+DEFINE INDEX billing_event_user ON billing_event FIELDS user;
+
+DEFINE TABLE subscription SCHEMAFULL;
+DEFINE FIELD user ON subscription TYPE string;
+DEFINE FIELD provider ON subscription TYPE string;
+DEFINE FIELD provider_id ON subscription TYPE string;
+DEFINE FIELD status ON subscription TYPE string;
+DEFINE FIELD plan ON subscription TYPE option<string>;
+DEFINE FIELD period_end ON subscription TYPE option<int>;
+DEFINE FIELD trial_end ON subscription TYPE option<int>;
+DEFINE FIELD cancel_at_period_end ON subscription TYPE bool;
+DEFINE FIELD as_of ON subscription TYPE int;
+DEFINE FIELD updated_at ON subscription TYPE int;
+DEFINE INDEX subscription_user ON subscription FIELDS user;
+
+DEFINE TABLE billing_customer SCHEMAFULL;
+DEFINE FIELD user ON billing_customer TYPE string;
+DEFINE FIELD provider ON billing_customer TYPE string;
+DEFINE FIELD customer ON billing_customer TYPE string;
+DEFINE INDEX billing_customer_user ON billing_customer FIELDS user;
+DEFINE INDEX billing_customer_at ON billing_customer FIELDS provider, customer UNIQUE;
 "#;
 
 #[derive(Deserialize)]

@@ -240,3 +240,327 @@ async fn without_a_billing_section_nothing_is_limited() {
         .await;
     assert_eq!(status, 409, "{err}");
 }
+
+/// A server taking payments through the `stripe` plugin, against the Stripe simulator.
+async fn with_stripe(
+    data: &std::path::Path,
+    plans: &str,
+) -> (
+    Running,
+    penpal::store::Db,
+    penpal::billing::simulator::Simulator,
+) {
+    use penpal::billing::simulator::Simulator;
+    let sim = Simulator::start("sk_test_penpal", "whsec_sim", "http://127.0.0.1:9/")
+        .await
+        .unwrap();
+    let port = sim.addr.port();
+    let file = data.join("penpal.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+[billing]
+provider = "stripe"
+{plans}
+[plugins.stripe]
+grant = {{ http = ["http://localhost:{port}"], secrets = ["api_key", "webhook_secret"] }}
+settings = {{ api_base = "http://localhost:{port}" }}
+secrets = {{ api_key = "sk_test_penpal", webhook_secret = "whsec_sim" }}
+"#
+        ),
+    )
+    .unwrap();
+    let mut args = serve_args(data, None);
+    args.plugins.config = Some(file);
+    args.plugins.plugin_allow_networks =
+        vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+    let db = penpal::store::Db::connect("mem://", None).await.unwrap();
+    let server = start_on(args, db.clone()).await;
+    sim.send_to(&server.url("/v1/billing/webhooks/stripe"));
+    (server, db, sim)
+}
+
+const PAID: &str = r#"
+[billing.plans.free]
+turns_per_day = 1
+[billing.plans.premium]
+interval = "month"
+prices = { EUR = 2000 }
+"#;
+
+async fn plan_of(c: &Client) -> Value {
+    c.call("GET", "/v1/billing/subscription", None).await.1
+}
+
+/// Waits until `c`'s plan is `id`.
+async fn until_plan(c: &Client, id: &str) -> Value {
+    within(20, &format!("the plan becomes {id}"), async {
+        loop {
+            let p = plan_of(c).await;
+            if p["plan"]["id"] == id {
+                return p;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await
+}
+
+#[actix_rt::test]
+async fn a_learner_at_the_limit_pays_through_stripe_and_the_webhook_lifts_it() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, _db, sim) = with_stripe(data.path(), PAID).await;
+    let base = server.url("");
+    let ana = Client {
+        base: base.clone(),
+        token: Some(new_learner(&base, "B1").await),
+    };
+    let conv = ana.conversation("tutor").await;
+    assert_eq!(ana.say(&conv, "Bonjour !").await.0, 201);
+    assert_eq!(ana.say(&conv, "Encore une phrase.").await.0, 402);
+    let (status, err) = ana.call("POST", "/v1/billing/portal", None).await;
+    assert_eq!(status, 404, "nothing to manage before paying: {err}");
+    for (body, status) in [
+        (json!({"plan": "free"}), 422),
+        (json!({"plan": "premium", "currency": "USD"}), 422),
+    ] {
+        assert_eq!(
+            ana.call("POST", "/v1/billing/checkout", Some(body.clone()))
+                .await
+                .0,
+            status,
+            "{body}"
+        );
+    }
+
+    let (status, page) = ana
+        .call(
+            "POST",
+            "/v1/billing/checkout",
+            Some(json!({"plan": "premium"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{page}");
+    let url = page["url"].as_str().unwrap();
+    assert!(url.starts_with(&sim.url()), "{url}");
+    let session = url.rsplit('/').next().unwrap();
+    let sub = sim
+        .complete_checkout(session)
+        .await
+        .expect("a subscription");
+    let mine = until_plan(&ana, "premium").await;
+    assert_eq!(
+        mine["source"],
+        json!({"kind": "subscription", "id": format!("stripe:{sub}")})
+    );
+    assert_eq!(ana.say(&conv, "Encore une phrase.").await.0, 201);
+    let (status, _) = ana
+        .call(
+            "POST",
+            "/v1/billing/checkout",
+            Some(json!({"plan": "premium"})),
+        )
+        .await;
+    assert_eq!(status, 409, "one subscription at a time");
+    let (status, portal) = ana.call("POST", "/v1/billing/portal", None).await;
+    assert_eq!(status, 201, "{portal}");
+    assert!(
+        portal["url"].as_str().unwrap().contains("/portal/cus_"),
+        "{portal}"
+    );
+
+    // A failed renewal keeps access during the provider's retries; cancellation ends it.
+    sim.update(&sub, |s| *s.status = "past_due".into())
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        plan_of(&ana).await["plan"]["id"],
+        "premium",
+        "grace while past due"
+    );
+    sim.update(&sub, |s| *s.status = "canceled".into())
+        .await
+        .unwrap();
+    until_plan(&ana, "free").await;
+    assert_eq!(ana.say(&conv, "Et maintenant ?").await.0, 402);
+}
+
+#[actix_rt::test]
+async fn only_webhooks_signed_now_with_the_secret_are_applied_once_and_in_order() {
+    use penpal::billing::simulator::Delivery;
+    let data = tempfile::tempdir().unwrap();
+    let (server, db, sim) = with_stripe(data.path(), PAID).await;
+    let base = server.url("");
+    let ana = Client {
+        base: base.clone(),
+        token: Some(new_learner(&base, "B1").await),
+    };
+    let (_, me) = ana.call("GET", "/v1/me", None).await;
+    let user = me["id"].as_str().unwrap();
+    let subscription = |status: &str| {
+        json!({"id": "sub_hand", "object": "subscription", "customer": "cus_hand", "status": status,
+               "metadata": {"penpal_customer": user, "penpal_plan": "premium"},
+               "cancel_at_period_end": false, "items": {"data": [{"current_period_end": 1_900_000_000u64}]}})
+    };
+    let active = sim.event("customer.subscription.created", subscription("active"));
+    let now = (penpal::store::now_ms() / 1000) as u64;
+    for (how, why) in [
+        (
+            Delivery {
+                secrets: Some(vec!["whsec_wrong".into()]),
+                ..Delivery::default()
+            },
+            "another secret",
+        ),
+        (
+            Delivery {
+                timestamp: Some(now - 400),
+                ..Delivery::default()
+            },
+            "older than 300 s",
+        ),
+        (
+            Delivery {
+                tamper: true,
+                ..Delivery::default()
+            },
+            "altered after signing",
+        ),
+    ] {
+        assert_eq!(sim.deliver(&active, &how).await, 400, "{why}");
+    }
+    let unsigned = http()
+        .post(server.url("/v1/billing/webhooks/stripe"))
+        .body(active.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 400, "no signature");
+    assert_eq!(plan_of(&ana).await["plan"]["id"], "free", "nothing changed");
+    let stored: Vec<Value> = db
+        .rows("SELECT * FROM billing_event", json!({}))
+        .await
+        .unwrap();
+    assert!(
+        stored.is_empty(),
+        "nothing unverified is stored: {stored:?}"
+    );
+
+    // During a rotation Stripe signs with both secrets: ours is among them. Five deliveries of
+    // one event apply it once.
+    let rotated = Delivery {
+        secrets: Some(vec!["whsec_old".into(), "whsec_sim".into()]),
+        ..Delivery::default()
+    };
+    for _ in 0..5 {
+        assert_eq!(sim.deliver(&active, &rotated).await, 200);
+    }
+    assert_eq!(plan_of(&ana).await["plan"]["id"], "premium");
+    let stored: Vec<Value> = db
+        .rows("SELECT status FROM billing_event", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(stored, vec![json!({"status": "applied"})]);
+
+    // A newer cancellation, then an older update arriving late: the late one changes nothing.
+    sim.skew(60);
+    let canceled = sim.event("customer.subscription.deleted", subscription("canceled"));
+    sim.skew(30);
+    let late = sim.event("customer.subscription.updated", subscription("active"));
+    assert_eq!(sim.deliver(&canceled, &Delivery::default()).await, 200);
+    assert_eq!(sim.deliver(&late, &Delivery::default()).await, 200);
+    assert_eq!(plan_of(&ana).await["plan"]["id"], "free");
+    let held: Vec<Value> = db
+        .rows("SELECT VALUE status FROM subscription", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(held, vec![json!("canceled")]);
+    let (_, export) = ana.call("GET", "/v1/me/export", None).await;
+    assert_eq!(export["subscriptions"][0]["status"], "canceled", "{export}");
+
+    // Operators see every event with what became of it.
+    let ops = Client {
+        base,
+        token: Some(operator_token(server.addr, &db).await),
+    };
+    let (status, events) = ops.call("GET", "/v1/admin/billing/events", None).await;
+    assert_eq!(status, 200, "{events}");
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["provider_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "customer.subscription.updated",
+            "customer.subscription.deleted",
+            "customer.subscription.created"
+        ]
+    );
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["status"] == "applied" && e["user"] == user)
+    );
+    assert_eq!(
+        ops.call("GET", "/v1/admin/billing/events?status=lost", None)
+            .await
+            .0,
+        422
+    );
+}
+
+#[actix_rt::test]
+async fn penpal_simulate_stripe_serves_checkouts_to_the_right_key_only() {
+    use std::io::BufRead;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_penpal"))
+        .args([
+            "simulate-stripe",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--api-key",
+            "sk_test_cli",
+        ])
+        .env("PENPAL_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(
+        first.contains(&format!(":{port}")) && first.contains("charges nothing"),
+        "{first}"
+    );
+    let session = |key: &'static str| {
+        http()
+            .post(format!("http://127.0.0.1:{port}/v1/checkout/sessions"))
+            .bearer_auth(key)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                "mode=subscription&success_url=http%3A%2F%2Fx%2Fok&cancel_url=http%3A%2F%2Fx%2Fno",
+            )
+            .send()
+    };
+    assert_eq!(session("sk_wrong").await.unwrap().status(), 401);
+    let ok = session("sk_test_cli").await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let body: Value = ok.json().await.unwrap();
+    assert!(
+        body["url"].as_str().unwrap().contains("/checkout/cs_"),
+        "{body}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -1,0 +1,519 @@
+//! A Stripe simulator for tests and offline development, as the scripted model is for the
+//! language model: a loopback HTTP server speaking the subset of Stripe's API the `stripe`
+//! plugin uses (Checkout Sessions, portal sessions, subscriptions, refunds), with a checkout
+//! page a person (or a browser test) can pay on, that **sends real signed webhooks** to penpal.
+//! Tests also deliver events by hand: in order or not, twice, late, signed with a rotated or a
+//! wrong secret, or altered after signing.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+/// A subscription the simulator holds.
+#[derive(Debug, Clone)]
+struct Sub {
+    customer: String,
+    status: String,
+    metadata: Value,
+    trial_end: Option<u64>,
+    period_end: u64,
+    cancel_at_period_end: bool,
+    amount: i64,
+    currency: String,
+    interval: String,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    next: u64,
+    sessions: HashMap<String, Vec<(String, String)>>,
+    subscriptions: HashMap<String, Sub>,
+    /// Seconds added to the clock, to date events in the past or future.
+    skew: i64,
+    /// Checkout requests by idempotency key, answered alike when repeated.
+    idempotent: HashMap<String, Value>,
+}
+
+/// How to deliver an event.
+#[derive(Debug, Clone, Default)]
+pub struct Delivery {
+    /// Sign with these secrets instead of the simulator's (a rotation sends two).
+    pub secrets: Option<Vec<String>>,
+    /// Sign with this timestamp instead of now.
+    pub timestamp: Option<u64>,
+    /// Change the body after signing it.
+    pub tamper: bool,
+}
+
+/// A running simulator.
+#[derive(Clone)]
+pub struct Simulator {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    api_key: String,
+    secret: String,
+    webhook: Arc<Mutex<String>>,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> u64 {
+    (crate::store::now_ms() / 1000) as u64
+}
+
+impl Simulator {
+    /// Starts a simulator on a loopback port that takes `api_key` and sends its webhooks to
+    /// `webhook`, signed with `secret`.
+    pub async fn start(api_key: &str, secret: &str, webhook: &str) -> std::io::Result<Simulator> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Simulator::start_on(listener, api_key, secret, webhook)
+    }
+
+    /// [`Simulator::start`] on `listener`.
+    pub fn start_on(
+        listener: tokio::net::TcpListener,
+        api_key: &str,
+        secret: &str,
+        webhook: &str,
+    ) -> std::io::Result<Simulator> {
+        let sim = Simulator {
+            addr: listener.local_addr()?,
+            api_key: api_key.to_string(),
+            secret: secret.to_string(),
+            webhook: Arc::new(Mutex::new(webhook.to_string())),
+            inner: Arc::default(),
+        };
+        let app = Router::new()
+            .route("/v1/checkout/sessions", post(create_session))
+            .route("/v1/billing_portal/sessions", post(create_portal))
+            .route(
+                "/v1/subscriptions/{id}",
+                get(get_subscription)
+                    .post(update_subscription)
+                    .delete(cancel_now),
+            )
+            .route("/v1/refunds", post(refund))
+            .route("/checkout/{id}", get(checkout_page).post(pay))
+            .with_state(sim.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the Stripe simulator stopped");
+            }
+        });
+        Ok(sim)
+    }
+
+    /// Sends webhooks to `url` from now on (penpal's address is known once it listens).
+    pub fn send_to(&self, url: &str) {
+        *self.webhook.lock().unwrap_or_else(|p| p.into_inner()) = url.to_string();
+    }
+
+    /// Its base URL (the plugin's `api_base`).
+    pub fn url(&self) -> String {
+        format!("http://localhost:{}", self.addr.port())
+    }
+
+    fn id(&self, prefix: &str) -> String {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.next += 1;
+        format!("{prefix}_sim{:06}", inner.next)
+    }
+
+    /// Moves the clock events are dated by `seconds`.
+    pub fn skew(&self, seconds: i64) {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).skew = seconds;
+    }
+
+    /// An event of `kind` about `object`, dated by the simulator's clock.
+    pub fn event(&self, kind: &str, object: Value) -> Value {
+        let skew = self.inner.lock().unwrap_or_else(|p| p.into_inner()).skew;
+        json!({
+            "id": self.id("evt"),
+            "object": "event",
+            "type": kind,
+            "created": now().saturating_add_signed(skew),
+            "data": {"object": object},
+        })
+    }
+
+    /// Sends `event` to penpal as Stripe would; returns penpal's status.
+    pub async fn deliver(&self, event: &Value, how: &Delivery) -> u16 {
+        let body = event.to_string();
+        let t = how.timestamp.unwrap_or_else(now);
+        let secrets = how
+            .secrets
+            .clone()
+            .unwrap_or_else(|| vec![self.secret.clone()]);
+        let signatures: Vec<String> = secrets
+            .iter()
+            .map(|s| format!("v1={}", sign(s, t, &body)))
+            .collect();
+        let header = format!("t={t},{}", signatures.join(","));
+        let body = if how.tamper {
+            body.replace("\"type\"", "\"type\" ")
+        } else {
+            body
+        };
+        let client = reqwest::Client::new();
+        let url = self
+            .webhook
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match client
+            .post(&url)
+            .header("stripe-signature", header)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+        {
+            Ok(r) => r.status().as_u16(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the simulator could not deliver a webhook");
+                0
+            }
+        }
+    }
+
+    /// The subscription object as Stripe shows it.
+    fn subscription_json(&self, id: &str) -> Option<Value> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let s = inner.subscriptions.get(id)?;
+        Some(json!({
+            "id": id,
+            "object": "subscription",
+            "customer": s.customer,
+            "status": s.status,
+            "metadata": s.metadata,
+            "trial_end": s.trial_end,
+            "cancel_at_period_end": s.cancel_at_period_end,
+            "items": {"data": [{
+                "id": format!("si_{id}"),
+                "current_period_end": s.period_end,
+                "price": {"currency": s.currency, "unit_amount": s.amount, "recurring": {"interval": s.interval}},
+            }]},
+        }))
+    }
+
+    /// Pays checkout session `id` as its customer would: creates the customer and the
+    /// subscription and sends the webhooks Stripe sends, in order. Returns the subscription id.
+    pub async fn complete_checkout(&self, session: &str) -> Option<String> {
+        let params = self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .sessions
+            .get(session)
+            .cloned()?;
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        let customer = get("customer").unwrap_or_else(|| self.id("cus"));
+        let sub_id = self.id("sub");
+        let trial_days: u64 = get("subscription_data[trial_period_days]")
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0);
+        let interval = get("line_items[0][price_data][recurring][interval]").unwrap_or_default();
+        let period = if interval == "year" { 365 } else { 30 } * 86_400;
+        let start = now();
+        let metadata = json!({
+            "penpal_customer": get("subscription_data[metadata][penpal_customer]"),
+            "penpal_plan": get("subscription_data[metadata][penpal_plan]"),
+        });
+        let sub = Sub {
+            customer: customer.clone(),
+            status: if trial_days > 0 { "trialing" } else { "active" }.into(),
+            metadata: metadata.clone(),
+            trial_end: (trial_days > 0).then(|| start + trial_days * 86_400),
+            period_end: start
+                + if trial_days > 0 {
+                    trial_days * 86_400
+                } else {
+                    period
+                },
+            cancel_at_period_end: false,
+            amount: get("line_items[0][price_data][unit_amount]")
+                .and_then(|a| a.parse().ok())
+                .unwrap_or(0),
+            currency: get("line_items[0][price_data][currency]").unwrap_or_default(),
+            interval,
+        };
+        let (amount, currency) = (
+            if trial_days > 0 { 0 } else { sub.amount },
+            sub.currency.clone(),
+        );
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .subscriptions
+            .insert(sub_id.clone(), sub);
+        let completed = self.event(
+            "checkout.session.completed",
+            json!({"id": session, "object": "checkout.session", "customer": customer,
+                   "subscription": sub_id, "client_reference_id": get("client_reference_id"),
+                   "metadata": {"penpal_customer": get("metadata[penpal_customer]"), "penpal_plan": get("metadata[penpal_plan]")}}),
+        );
+        let created = self.event(
+            "customer.subscription.created",
+            self.subscription_json(&sub_id)?,
+        );
+        let paid = self.event(
+            "invoice.paid",
+            json!({"id": self.id("in"), "object": "invoice", "customer": customer, "subscription": sub_id,
+                   "amount_paid": amount, "currency": currency, "payment_intent": self.id("pi"),
+                   "parent": {"subscription_details": {"metadata": metadata}}}),
+        );
+        for e in [completed, created, paid] {
+            self.deliver(&e, &Delivery::default()).await;
+        }
+        Some(sub_id)
+    }
+
+    /// Changes subscription `id` with `change` and sends `customer.subscription.updated`
+    /// (or `…deleted` once canceled); returns the event sent.
+    pub async fn update(&self, id: &str, change: impl FnOnce(&mut SubView<'_>)) -> Option<Value> {
+        {
+            let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let s = inner.subscriptions.get_mut(id)?;
+            change(&mut SubView {
+                status: &mut s.status,
+                cancel_at_period_end: &mut s.cancel_at_period_end,
+            });
+        }
+        let object = self.subscription_json(id)?;
+        let kind = if object["status"] == "canceled" {
+            "customer.subscription.deleted"
+        } else {
+            "customer.subscription.updated"
+        };
+        let event = self.event(kind, object);
+        self.deliver(&event, &Delivery::default()).await;
+        Some(event)
+    }
+}
+
+/// What a test may change on a subscription.
+#[derive(Debug)]
+pub struct SubView<'a> {
+    /// Stripe's status (`active`, `past_due`, `canceled`…).
+    pub status: &'a mut String,
+    /// Whether it stops at the period's end.
+    pub cancel_at_period_end: &'a mut bool,
+}
+
+/// Stripe's signature: hex HMAC-SHA256 of `"{t}.{body}"`.
+pub fn sign(secret: &str, t: u64, body: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(format!("{t}.{body}").as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn authorized(sim: &Simulator, headers: &HeaderMap) -> bool {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Bearer {}", sim.api_key))
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}})),
+    )
+        .into_response()
+}
+
+fn not_found(what: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": {"type": "invalid_request_error", "message": format!("No such {what}")}})),
+    )
+        .into_response()
+}
+
+async fn create_session(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    Form(params): Form<Vec<(String, String)>>,
+) -> Response {
+    if !authorized(&sim, &headers) {
+        return unauthorized();
+    }
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if let Some(k) = &key
+        && let Some(v) = sim
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .idempotent
+            .get(k)
+    {
+        return Json(v.clone()).into_response();
+    }
+    for required in ["success_url", "cancel_url", "mode"] {
+        if !params.iter().any(|(k, _)| k == required) {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": {"message": format!("Missing required param: {required}.")}})),
+            )
+                .into_response();
+        }
+    }
+    let id = sim.id("cs");
+    let answer = json!({"id": id, "object": "checkout.session", "url": format!("{}/checkout/{id}", sim.url())});
+    let mut inner = sim.inner.lock().unwrap_or_else(|p| p.into_inner());
+    inner.sessions.insert(id, params);
+    if let Some(k) = key {
+        inner.idempotent.insert(k, answer.clone());
+    }
+    Json(answer).into_response()
+}
+
+async fn create_portal(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    Form(params): Form<Vec<(String, String)>>,
+) -> Response {
+    if !authorized(&sim, &headers) {
+        return unauthorized();
+    }
+    let customer = params
+        .iter()
+        .find(|(k, _)| k == "customer")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let id = sim.id("bps");
+    Json(json!({"id": id, "object": "billing_portal.session", "url": format!("{}/portal/{customer}", sim.url())}))
+        .into_response()
+}
+
+async fn get_subscription(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !authorized(&sim, &headers) {
+        return unauthorized();
+    }
+    match sim.subscription_json(&id) {
+        Some(s) => Json(s).into_response(),
+        None => not_found("subscription"),
+    }
+}
+
+async fn update_subscription(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(params): Form<Vec<(String, String)>>,
+) -> Response {
+    if !authorized(&sim, &headers) {
+        return unauthorized();
+    }
+    let cancel = params
+        .iter()
+        .find(|(k, _)| k == "cancel_at_period_end")
+        .map(|(_, v)| v == "true");
+    let Some(_) = sim
+        .update(&id, |s| {
+            if let Some(c) = cancel {
+                *s.cancel_at_period_end = c;
+            }
+        })
+        .await
+    else {
+        return not_found("subscription");
+    };
+    sim.subscription_json(&id)
+        .map_or_else(|| not_found("subscription"), |s| Json(s).into_response())
+}
+
+async fn cancel_now(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !authorized(&sim, &headers) {
+        return unauthorized();
+    }
+    match sim.update(&id, |s| *s.status = "canceled".into()).await {
+        Some(e) => Json(e["data"]["object"].clone()).into_response(),
+        None => not_found("subscription"),
+    }
+}
+
+async fn refund(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    Form(_params): Form<Vec<(String, String)>>,
+) -> Response {
+    if !authorized(&sim, &headers) {
+        return unauthorized();
+    }
+    Json(json!({"id": sim.id("re"), "object": "refund", "status": "succeeded"})).into_response()
+}
+
+/// The hosted checkout page: one button that pays.
+async fn checkout_page(State(sim): State<Simulator>, Path(id): Path<String>) -> Response {
+    if !sim
+        .inner
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .sessions
+        .contains_key(&id)
+    {
+        return not_found("checkout session");
+    }
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Checkout (simulated)</title></head>\
+         <body><main><h1>Stripe checkout (simulator)</h1><p>No card is charged.</p>\
+         <form method=\"post\" action=\"/checkout/{id}\"><button type=\"submit\">Pay</button></form></main></body></html>"
+    ))
+    .into_response()
+}
+
+async fn pay(State(sim): State<Simulator>, Path(id): Path<String>) -> Response {
+    let success = sim
+        .inner
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .sessions
+        .get(&id)
+        .and_then(|p| {
+            p.iter()
+                .find(|(k, _)| k == "success_url")
+                .map(|(_, v)| v.clone())
+        });
+    match (sim.complete_checkout(&id).await, success) {
+        (Some(_), Some(url)) => Redirect::to(&url).into_response(),
+        _ => not_found("checkout session"),
+    }
+}

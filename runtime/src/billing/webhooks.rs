@@ -1,0 +1,307 @@
+//! Payment providers' webhooks, done right: the exact bytes go to the provider's plugin, which
+//! verifies the signature before anything is parsed; each event it returns is **stored before
+//! it is applied** (keyed by provider and event id, so a duplicate is recognised), then applied
+//! in one transaction through the subscription state machine, which never lets an older event
+//! roll a newer state back. A failure to apply is recorded on the event and answered with a
+//! 5xx, so the provider sends it again; a replay of an applied event changes nothing.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::provider::{EventKind, PaymentEvent, SubscriptionStatus};
+use super::subscription::{self, Fact, Outcome, State, Status};
+use crate::store::{Batch, Db, StoreResult, now_ms};
+
+/// What one event came to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Applied {
+    /// Applied (or nothing to change).
+    Applied,
+    /// Kept, not applied: the reason says why (no account, an impossible transition).
+    Ignored(String),
+}
+
+/// The event as stored, in JSON (the plugin's record, field by field).
+fn stored(e: &PaymentEvent) -> Value {
+    json!({
+        "id": e.id,
+        "kind": kind(e.kind),
+        "provider_type": e.provider_type,
+        "customer_id": e.customer_id,
+        "provider_customer_id": e.provider_customer_id,
+        "subscription": e.subscription.as_ref().map(|s| json!({
+            "id": s.id,
+            "status": status(s.status),
+            "plan_id": s.plan_id,
+            "current_period_end": s.current_period_end,
+            "trial_end": s.trial_end,
+            "cancel_at_period_end": s.cancel_at_period_end,
+        })),
+        "payment_id": e.payment_id,
+        "amount": e.amount.as_ref().map(|m| json!({"amount_minor": m.amount_minor, "currency": m.currency})),
+        "occurred_at": e.occurred_at,
+    })
+}
+
+fn kind(k: EventKind) -> &'static str {
+    match k {
+        EventKind::CheckoutCompleted => "checkout_completed",
+        EventKind::SubscriptionCreated => "subscription_created",
+        EventKind::SubscriptionUpdated => "subscription_updated",
+        EventKind::SubscriptionDeleted => "subscription_deleted",
+        EventKind::TrialWillEnd => "trial_will_end",
+        EventKind::SubscriptionPaused => "subscription_paused",
+        EventKind::SubscriptionResumed => "subscription_resumed",
+        EventKind::InvoicePaid => "invoice_paid",
+        EventKind::PaymentFailed => "payment_failed",
+        EventKind::Refunded => "refunded",
+        EventKind::DisputeOpened => "dispute_opened",
+        EventKind::Other => "other",
+    }
+}
+
+fn status(s: SubscriptionStatus) -> Status {
+    match s {
+        SubscriptionStatus::Incomplete => Status::Incomplete,
+        SubscriptionStatus::Trialing => Status::Trialing,
+        SubscriptionStatus::Active => Status::Active,
+        SubscriptionStatus::PastDue => Status::PastDue,
+        SubscriptionStatus::Paused => Status::Paused,
+        SubscriptionStatus::Canceled => Status::Canceled,
+        SubscriptionStatus::Unpaid => Status::Unpaid,
+    }
+}
+
+/// Stores `event` from `provider` unless it is stored already; whether it still needs
+/// applying (new, or stored earlier and not applied).
+pub async fn store(db: &Db, provider: &str, event: &PaymentEvent) -> StoreResult<bool> {
+    #[derive(Deserialize)]
+    struct Row {
+        status: String,
+    }
+    let existing: Option<Row> = db
+        .one(
+            "SELECT status FROM type::record('billing_event', [$p, $id])",
+            json!({"p": provider, "id": event.id}),
+        )
+        .await?;
+    if let Some(row) = existing {
+        return Ok(row.status == "received" || row.status == "failed");
+    }
+    let created = db
+        .exec(
+            "CREATE type::record('billing_event', [$p, $id]) CONTENT {
+                provider: $p, event_id: $id, kind: $kind, provider_type: $ptype, event: $event,
+                status: 'received', occurred_at: $at, received_at: $now }",
+            json!({"p": provider, "id": event.id, "kind": kind(event.kind), "ptype": event.provider_type,
+                   "event": stored(event), "at": event.occurred_at as i64, "now": now_ms()}),
+        )
+        .await;
+    match created {
+        Ok(()) => Ok(true),
+        // Another delivery of the same event stored it a moment ago: that one applies it.
+        Err(crate::store::StoreError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Records that applying `event` failed, for the operator and the provider's next attempt.
+pub async fn failed(db: &Db, provider: &str, event: &str, why: &str) -> StoreResult<()> {
+    db.exec(
+        "UPDATE type::record('billing_event', [$p, $id]) SET status = 'failed', error = $why",
+        json!({"p": provider, "id": event, "why": why}),
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+struct HeldRow {
+    status: Status,
+    #[serde(default)]
+    plan: Option<String>,
+    #[serde(default)]
+    period_end: Option<i64>,
+    #[serde(default)]
+    trial_end: Option<i64>,
+    cancel_at_period_end: bool,
+    as_of: i64,
+}
+
+/// The account an event is about: its own metadata, else the provider's customer id, else the
+/// subscription penpal holds.
+async fn account(db: &Db, provider: &str, e: &PaymentEvent) -> StoreResult<Option<String>> {
+    if let Some(user) = &e.customer_id {
+        let exists: Option<Value> = db
+            .one(
+                "SELECT VALUE id FROM type::record('user', $u)",
+                json!({"u": user}),
+            )
+            .await?;
+        if exists.is_some() {
+            return Ok(Some(user.clone()));
+        }
+    }
+    if let Some(customer) = &e.provider_customer_id {
+        let user: Option<String> = db
+            .one(
+                "SELECT VALUE user FROM billing_customer WHERE provider = $p AND customer = $c LIMIT 1",
+                json!({"p": provider, "c": customer}),
+            )
+            .await?;
+        if user.is_some() {
+            return Ok(user);
+        }
+    }
+    if let Some(s) = &e.subscription {
+        return db
+            .one(
+                "SELECT VALUE user FROM type::record('subscription', [$p, $s])",
+                json!({"p": provider, "s": s.id}),
+            )
+            .await;
+    }
+    Ok(None)
+}
+
+/// Applies a stored event in one transaction: the customer link, the subscription's new state
+/// and the entitlement it gives, and the event marked applied.
+pub async fn apply(db: &Db, provider: &str, e: &PaymentEvent) -> StoreResult<Applied> {
+    let now = now_ms();
+    let mut batch = Batch::default();
+    let mark = |batch: &mut Batch, status: &str, user: Option<&str>, why: Option<&str>| {
+        let mut set = json!({"status": status, "applied_at": now});
+        if let Some(u) = user {
+            set["user"] = json!(u);
+        }
+        if let Some(w) = why {
+            set["error"] = json!(w);
+        }
+        batch.push(
+            "UPDATE type::record('billing_event', [$ev_p, $ev_id]) MERGE $ev_set;",
+            [
+                ("ev_p".to_string(), json!(provider)),
+                ("ev_id".to_string(), json!(e.id)),
+                ("ev_set".to_string(), set),
+            ],
+        );
+    };
+    let Some(user) = account(db, provider, e).await? else {
+        let why = "no penpal account is named by this event";
+        mark(&mut batch, "ignored", None, Some(why));
+        batch.commit(db).await?;
+        return Ok(Applied::Ignored(why.into()));
+    };
+    if let Some(customer) = &e.provider_customer_id {
+        batch.push(
+            "UPSERT type::record('billing_customer', [$cu_user, $cu_p]) CONTENT { user: $cu_user, provider: $cu_p, customer: $cu_c };",
+            [
+                ("cu_user".to_string(), json!(user)),
+                ("cu_p".to_string(), json!(provider)),
+                ("cu_c".to_string(), json!(customer)),
+            ],
+        );
+    }
+    let mut outcome = Applied::Applied;
+    if let Some(s) = &e.subscription {
+        let held: Option<HeldRow> = db
+            .one(
+                "SELECT * FROM type::record('subscription', [$p, $s])",
+                json!({"p": provider, "s": s.id}),
+            )
+            .await?;
+        let held_state = held.as_ref().map(|h| State {
+            status: h.status,
+            plan: h.plan.clone(),
+            period_end: h.period_end.map(|t| t as u64),
+            trial_end: h.trial_end.map(|t| t as u64),
+            cancel_at_period_end: h.cancel_at_period_end,
+            as_of: h.as_of as u64,
+        });
+        let is_snapshot = matches!(
+            e.kind,
+            EventKind::SubscriptionCreated
+                | EventKind::SubscriptionUpdated
+                | EventKind::SubscriptionDeleted
+                | EventKind::SubscriptionPaused
+                | EventKind::SubscriptionResumed
+                | EventKind::TrialWillEnd
+        );
+        let fact = match e.kind {
+            EventKind::InvoicePaid => Some(Fact::Paid),
+            EventKind::PaymentFailed => Some(Fact::PaymentFailed),
+            _ if is_snapshot => {
+                let mut next = status(s.status);
+                // WIT 0.2 reports an incomplete subscription that ended as canceled.
+                if next == Status::Canceled
+                    && held_state.as_ref().map(|h| h.status) == Some(Status::Incomplete)
+                {
+                    next = Status::IncompleteExpired;
+                }
+                Some(Fact::Snapshot {
+                    status: next,
+                    plan: s.plan_id.clone(),
+                    period_end: s.current_period_end,
+                    trial_end: s.trial_end,
+                    cancel_at_period_end: s.cancel_at_period_end,
+                })
+            }
+            _ => None,
+        };
+        if let Some(fact) = fact {
+            match subscription::apply(held_state.as_ref(), &fact, e.occurred_at) {
+                Outcome::Changed(state) => {
+                    let mut row = json!({
+                        "user": user, "provider": provider, "provider_id": s.id,
+                        "status": state.status, "cancel_at_period_end": state.cancel_at_period_end,
+                        "as_of": state.as_of as i64, "updated_at": now,
+                    });
+                    for (k, v) in [
+                        ("plan", state.plan.clone().map(Value::from)),
+                        ("period_end", state.period_end.map(|t| json!(t as i64))),
+                        ("trial_end", state.trial_end.map(|t| json!(t as i64))),
+                    ] {
+                        if let Some(v) = v {
+                            row[k] = v;
+                        }
+                    }
+                    batch.push(
+                        "UPSERT type::record('subscription', [$sub_p, $sub_id]) CONTENT $sub_row;",
+                        [
+                            ("sub_p".to_string(), json!(provider)),
+                            ("sub_id".to_string(), json!(s.id)),
+                            ("sub_row".to_string(), row),
+                        ],
+                    );
+                    let reference = format!("{provider}:{}", s.id);
+                    match (&state.plan, state.status.entitles()) {
+                        (Some(plan), true) => batch.push(
+                            "UPSERT type::record('entitlement', [$en_user, 'subscription', $en_ref]) CONTENT { user: $en_user, plan: $en_plan, source: 'subscription', reference: $en_ref, created_at: $en_now };",
+                            [
+                                ("en_user".to_string(), json!(user)),
+                                ("en_ref".to_string(), json!(reference)),
+                                ("en_plan".to_string(), json!(plan)),
+                                ("en_now".to_string(), json!(now)),
+                            ],
+                        ),
+                        _ => batch.push(
+                            "DELETE type::record('entitlement', [$en_user, 'subscription', $en_ref]);",
+                            [
+                                ("en_user".to_string(), json!(user)),
+                                ("en_ref".to_string(), json!(reference)),
+                            ],
+                        ),
+                    }
+                }
+                Outcome::Unchanged => {}
+                Outcome::Refused(why) => outcome = Applied::Ignored(why),
+            }
+        }
+    }
+    match &outcome {
+        Applied::Ignored(why) => mark(&mut batch, "ignored", Some(&user), Some(why)),
+        _ => mark(&mut batch, "applied", Some(&user), None),
+    }
+    batch.commit(db).await?;
+    Ok(outcome)
+}
