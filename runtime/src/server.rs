@@ -306,7 +306,10 @@ pub async fn run_on(
         Arc::new(crate::auth::routes::Accounts),
         Arc::new(crate::tutoring::personal::Tutoring),
         Arc::new(crate::notify::Notifications),
-        Arc::new(crate::billing::BillingData),
+        Arc::new(crate::billing::BillingData {
+            db: db.clone(),
+            payments: crate::billing::provider::PaymentsClient::new(host.clone()),
+        }),
         conversations.clone(),
     ];
     let (resets, reset_requests) = tokio::sync::mpsc::channel(crate::auth::recovery::RESET_QUEUE);
@@ -340,6 +343,8 @@ pub async fn run_on(
             payments: crate::billing::provider::PaymentsClient::new(host.clone()),
             public_url: public_url.clone(),
             applying: Arc::default(),
+            routing: routing.clone(),
+            outbox: outbox.clone(),
         },
         notify: crate::notify::routes::NotifyState {
             db: db.clone(),

@@ -230,10 +230,9 @@ fn event(e: &Value) -> Result<PaymentEvent, PluginError> {
         .or_else(|| o["parent"]["subscription_details"]["metadata"]["penpal_customer"].as_str())
         .map(str::to_string);
     let amount = match kind {
-        EventKind::InvoicePaid | EventKind::PaymentFailed => {
-            money(&o["amount_paid"], &o["currency"])
-                .or_else(|| money(&o["amount_due"], &o["currency"]))
-        }
+        EventKind::InvoicePaid => money(&o["amount_paid"], &o["currency"]),
+        // What could not be taken, not what was (nothing).
+        EventKind::PaymentFailed => money(&o["amount_due"], &o["currency"]),
         EventKind::Refunded => money(&o["amount_refunded"], &o["currency"]),
         EventKind::DisputeOpened => money(&o["amount"], &o["currency"]),
         _ => None,

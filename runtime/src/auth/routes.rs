@@ -471,8 +471,16 @@ async fn delete_account(
     if !passwords::verify(body.password, Some(row.password_hash)).await? {
         return Err(ApiError::invalid("password", "the password is wrong"));
     }
-    tokens::revoke_others(&app.db, &app.keys, &user.id, None).await?;
     let rooms: Vec<&dyn PersonalData> = app.personal.iter().map(AsRef::as_ref).collect();
+    for room in &rooms {
+        room.release(&user.id).await.map_err(|e| {
+            let id = crate::http::report("an account's outside services could not be ended", &e);
+            ApiError::Unavailable(format!(
+                "your subscription could not be canceled at the payment provider, so nothing was deleted: try again later (support id {id})"
+            ))
+        })?;
+    }
+    tokens::revoke_others(&app.db, &app.keys, &user.id, None).await?;
     for room in &rooms {
         room.forget(&user.id);
     }

@@ -4,6 +4,7 @@
 //! Webhooks, trials, coupons and tax build on these (see `docs/billing.md`).
 
 pub mod entitlements;
+pub mod money;
 pub mod plans;
 pub mod provider;
 pub mod routes;
@@ -13,8 +14,15 @@ pub mod webhooks;
 
 pub use entitlements::{Billing, PlanLimit};
 
-/// The billing room's part of a person's data: the plans granted to them.
-pub struct BillingData;
+/// The billing room's part of a person's data: the plans granted to them, their
+/// subscriptions and payment events; deleting an account first cancels its subscriptions at
+/// the provider.
+pub struct BillingData {
+    /// The database.
+    pub db: crate::store::Db,
+    /// Payment-provider plugins.
+    pub payments: provider::PaymentsClient,
+}
 
 impl crate::store::personal::PersonalData for BillingData {
     fn export(&self) -> &'static [(&'static str, &'static str)] {
@@ -36,5 +44,38 @@ impl crate::store::personal::PersonalData for BillingData {
 
     fn delete(&self) -> &'static str {
         "DELETE entitlement WHERE user = $u; DELETE subscription WHERE user = $u; DELETE billing_customer WHERE user = $u; DELETE billing_event WHERE user = $u;"
+    }
+
+    fn release<'a>(
+        &'a self,
+        user: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send + 'a>> {
+        Box::pin(async move {
+            #[derive(serde::Deserialize)]
+            struct Live {
+                provider: String,
+                provider_id: String,
+            }
+            let live: Vec<Live> = self
+                .db
+                .rows(
+                    "SELECT provider, provider_id FROM subscription WHERE user = $u AND status NOT IN ['canceled', 'incomplete_expired']",
+                    serde_json::json!({"u": user}),
+                )
+                .await?;
+            for s in live {
+                // At once, not at the period's end: the account is going.
+                self.payments
+                    .cancel_subscription(
+                        &s.provider,
+                        &s.provider_id,
+                        false,
+                        &format!("delete-{}", s.provider_id),
+                    )
+                    .await?;
+                tracing::info!(user = %user, provider = %s.provider, "subscription canceled before the account's deletion");
+            }
+            Ok(())
+        })
     }
 }

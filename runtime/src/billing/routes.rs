@@ -36,6 +36,10 @@ pub struct BillingState {
     /// Applies one webhook's events at a time on this node, so two deliveries about one
     /// subscription do not interleave their read and write.
     pub applying: Arc<tokio::sync::Mutex<()>>,
+    /// Channels per category, for the mail events send.
+    pub routing: Arc<crate::store::outbox::Routing>,
+    /// Wakes the outbox after an event enqueued mail.
+    pub outbox: Arc<tokio::sync::Notify>,
 }
 
 impl FromRef<BillingState> for Gate {
@@ -57,6 +61,8 @@ pub fn router(state: BillingState) -> OpenApiRouter {
         .routes(routes!(checkout))
         .routes(routes!(portal))
         .routes(routes!(events))
+        .routes(routes!(cancel))
+        .routes(routes!(resume))
         .with_state(state)
 }
 
@@ -169,6 +175,27 @@ async fn plans(
     }))
 }
 
+/// A subscription as its owner sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SubscriptionView {
+    /// The provider.
+    pub provider: String,
+    /// `trialing`, `active`, `past_due`, `unpaid`, `paused`, `canceled`, `incomplete` or
+    /// `incomplete_expired`.
+    pub status: super::subscription::Status,
+    /// The plan.
+    #[serde(default)]
+    pub plan: Option<String>,
+    /// End of the current period (Unix seconds).
+    #[serde(default)]
+    pub period_end: Option<i64>,
+    /// End of the trial (Unix seconds).
+    #[serde(default)]
+    pub trial_end: Option<i64>,
+    /// Whether it stops at the period's end.
+    pub cancel_at_period_end: bool,
+}
+
 /// An account's plan and its use today.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountPlan {
@@ -180,6 +207,26 @@ pub struct AccountPlan {
     pub until: Option<i64>,
     /// Tutor messages answered since midnight UTC.
     pub turns_today: i64,
+    /// The newest subscription, if the account ever had one.
+    pub subscription: Option<SubscriptionView>,
+}
+
+/// `user`'s newest subscription and its provider id.
+async fn newest(db: &Db, user: &str) -> ApiResult<Option<(String, SubscriptionView)>> {
+    #[derive(Deserialize)]
+    struct Row {
+        provider_id: String,
+        #[serde(flatten)]
+        view: SubscriptionView,
+    }
+    let row: Option<Row> = db
+        .one(
+            "SELECT provider, provider_id, status, plan, period_end, trial_end, cancel_at_period_end, updated_at
+             FROM subscription WHERE user = $u ORDER BY updated_at DESC LIMIT 1",
+            serde_json::json!({"u": user}),
+        )
+        .await?;
+    Ok(row.map(|r| (r.provider_id, r.view)))
 }
 
 async fn account_plan(s: &BillingState, user: &str) -> ApiResult<AccountPlan> {
@@ -201,6 +248,7 @@ async fn account_plan(s: &BillingState, user: &str) -> ApiResult<AccountPlan> {
         source: e.source,
         until: e.until,
         turns_today: entitlements::turns_today(&s.db, user, now).await?,
+        subscription: newest(&s.db, user).await?.map(|(_, v)| v),
     })
 }
 
@@ -340,7 +388,12 @@ async fn webhook(
             receipt.duplicates += 1;
             continue;
         }
-        match webhooks::apply(&s.db, &provider, event).await {
+        let mailing = webhooks::Mailing {
+            routing: &s.routing,
+            public_url: &s.public_url,
+            plans: s.billing.plans.as_ref(),
+        };
+        match webhooks::apply(&s.db, &provider, event, mailing).await {
             Ok(Applied::Applied) => receipt.applied += 1,
             Ok(Applied::Ignored(why)) => {
                 tracing::warn!(provider = %provider, event = %event.id, why = %why, "a payment event was kept, not applied");
@@ -355,6 +408,7 @@ async fn webhook(
             }
         }
     }
+    s.outbox.notify_one();
     Ok(Json(receipt))
 }
 
@@ -554,5 +608,74 @@ async fn events(
             serde_json::json!({"status": q.status, "limit": limit}),
         )
         .await?,
+    ))
+}
+
+/// How to cancel.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cancel {
+    /// Stop renewing and keep access until the period's end (the default), or end now.
+    #[serde(default)]
+    at_period_end: Option<bool>,
+}
+
+/// What the provider reports after a change (the account's plan follows its webhook).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Changed {
+    /// Whether it stops at the period's end.
+    pub cancel_at_period_end: bool,
+}
+
+async fn live_subscription(s: &BillingState, user: &str) -> ApiResult<(String, SubscriptionView)> {
+    newest(&s.db, user)
+        .await?
+        .filter(|(_, v)| !v.status.is_final())
+        .ok_or(ApiError::NotFound("subscription"))
+}
+
+#[utoipa::path(post, path = "/v1/billing/subscription/cancel", tag = "billing", request_body = Cancel,
+    responses((status = 202, body = Changed, description = "the provider took it; the plan follows its webhook"),
+        (status = 404, description = "no live subscription"), (status = 503, description = "the payment provider is unavailable")),
+    security(("bearer" = [])))]
+async fn cancel(
+    State(s): State<BillingState>,
+    user: AuthUser,
+    Json(body): Json<Cancel>,
+) -> ApiResult<(StatusCode, Json<Changed>)> {
+    let (id, view) = live_subscription(&s, &user.id).await?;
+    let at_end = body.at_period_end.unwrap_or(true);
+    let sub = s
+        .payments
+        .cancel_subscription(&view.provider, &id, at_end, &crate::store::new_id())
+        .await
+        .map_err(provider_error)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Changed {
+            cancel_at_period_end: sub.cancel_at_period_end,
+        }),
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/billing/subscription/resume", tag = "billing",
+    responses((status = 202, body = Changed, description = "renewal is back on; the plan follows the provider's webhook"),
+        (status = 404, description = "no live subscription"), (status = 503, description = "the payment provider is unavailable")),
+    security(("bearer" = [])))]
+async fn resume(
+    State(s): State<BillingState>,
+    user: AuthUser,
+) -> ApiResult<(StatusCode, Json<Changed>)> {
+    let (id, view) = live_subscription(&s, &user.id).await?;
+    let sub = s
+        .payments
+        .resume_subscription(&view.provider, &id, &crate::store::new_id())
+        .await
+        .map_err(provider_error)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Changed {
+            cancel_at_period_end: sub.cancel_at_period_end,
+        }),
     ))
 }

@@ -312,6 +312,47 @@ impl Simulator {
     }
 }
 
+impl Simulator {
+    /// A renewal of `id` fails: `invoice.payment_failed`, then the subscription `past_due`.
+    pub async fn fail_payment(&self, id: &str) -> Option<()> {
+        let (customer, amount, currency, metadata) = {
+            let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let s = inner.subscriptions.get(id)?;
+            (
+                s.customer.clone(),
+                s.amount,
+                s.currency.clone(),
+                s.metadata.clone(),
+            )
+        };
+        let failed = self.event(
+            "invoice.payment_failed",
+            json!({"id": self.id("in"), "object": "invoice", "customer": customer, "subscription": id,
+                   "amount_due": amount, "amount_paid": 0, "currency": currency,
+                   "parent": {"subscription_details": {"metadata": metadata}}}),
+        );
+        self.deliver(&failed, &Delivery::default()).await;
+        self.update(id, |s| *s.status = "past_due".into()).await?;
+        Some(())
+    }
+
+    /// Three days before the trial of `id` ends: `customer.subscription.trial_will_end`.
+    pub async fn trial_will_end(&self, id: &str) -> Option<()> {
+        let event = self.event(
+            "customer.subscription.trial_will_end",
+            self.subscription_json(id)?,
+        );
+        self.deliver(&event, &Delivery::default()).await;
+        Some(())
+    }
+
+    /// The status Stripe holds for subscription `id`.
+    pub fn status_of(&self, id: &str) -> Option<String> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.subscriptions.get(id).map(|s| s.status.clone())
+    }
+}
+
 /// What a test may change on a subscription.
 #[derive(Debug)]
 pub struct SubView<'a> {

@@ -8,9 +8,61 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::plans::Plans;
 use super::provider::{EventKind, PaymentEvent, SubscriptionStatus};
 use super::subscription::{self, Fact, Outcome, State, Status};
+use crate::store::outbox::{Category, Notice, Routing};
 use crate::store::{Batch, Db, StoreResult, now_ms};
+
+/// What the mail an event sends needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Mailing<'a> {
+    /// Channels per category.
+    pub routing: &'a Routing,
+    /// The server's public address, for links (no trailing slash).
+    pub public_url: &'a str,
+    /// Plans, for their names and prices.
+    pub plans: Option<&'a Plans>,
+}
+
+/// The message an event of `kind` sends the account's owner, if any: the template and its
+/// values beside `name` and `link`.
+fn message(
+    e: &PaymentEvent,
+    plan: Option<&str>,
+    trial_end: Option<u64>,
+    plans: Option<&Plans>,
+) -> Option<(&'static str, Value)> {
+    let plan = plan.and_then(|p| plans?.get(p));
+    let plan_name = plan.map_or_else(|| "Premium".to_string(), |p| p.name("en").to_string());
+    let amount = e
+        .amount
+        .as_ref()
+        .map(|m| super::money::format(m.amount_minor, &m.currency));
+    let date = |secs: u64| crate::store::utc_date((secs / 86_400) as i64);
+    match e.kind {
+        EventKind::InvoicePaid if e.amount.as_ref().is_some_and(|m| m.amount_minor > 0) => Some((
+            "receipt",
+            json!({"amount": amount, "plan": plan_name, "date": date(e.occurred_at),
+                   "reference": e.payment_id.clone().unwrap_or_else(|| e.id.clone())}),
+        )),
+        EventKind::PaymentFailed => Some((
+            "payment_failed",
+            json!({"amount": amount.unwrap_or_else(|| "—".into()), "plan": plan_name}),
+        )),
+        EventKind::TrialWillEnd => {
+            let price = plan
+                .and_then(|p| p.prices.iter().next())
+                .map(|(c, a)| super::money::format(*a, c))
+                .unwrap_or_else(|| "—".into());
+            Some((
+                "trial_ending",
+                json!({"plan": plan_name, "date": date(trial_end.unwrap_or(e.occurred_at)), "amount": price}),
+            ))
+        }
+        _ => None,
+    }
+}
 
 /// What one event came to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -166,7 +218,12 @@ async fn account(db: &Db, provider: &str, e: &PaymentEvent) -> StoreResult<Optio
 
 /// Applies a stored event in one transaction: the customer link, the subscription's new state
 /// and the entitlement it gives, and the event marked applied.
-pub async fn apply(db: &Db, provider: &str, e: &PaymentEvent) -> StoreResult<Applied> {
+pub async fn apply(
+    db: &Db,
+    provider: &str,
+    e: &PaymentEvent,
+    mailing: Mailing<'_>,
+) -> StoreResult<Applied> {
     let now = now_ms();
     let mut batch = Batch::default();
     let mark = |batch: &mut Batch, status: &str, user: Option<&str>, why: Option<&str>| {
@@ -203,6 +260,9 @@ pub async fn apply(db: &Db, provider: &str, e: &PaymentEvent) -> StoreResult<App
         );
     }
     let mut outcome = Applied::Applied;
+    // The plan and trial end the mail speaks of: the event's, else what is held.
+    let mut plan = e.subscription.as_ref().and_then(|s| s.plan_id.clone());
+    let mut trial_end = e.subscription.as_ref().and_then(|s| s.trial_end);
     if let Some(s) = &e.subscription {
         let held: Option<HeldRow> = db
             .one(
@@ -218,6 +278,10 @@ pub async fn apply(db: &Db, provider: &str, e: &PaymentEvent) -> StoreResult<App
             cancel_at_period_end: h.cancel_at_period_end,
             as_of: h.as_of as u64,
         });
+        if let Some(h) = &held_state {
+            plan = plan.or_else(|| h.plan.clone());
+            trial_end = trial_end.or(h.trial_end);
+        }
         let is_snapshot = matches!(
             e.kind,
             EventKind::SubscriptionCreated
@@ -301,6 +365,43 @@ pub async fn apply(db: &Db, provider: &str, e: &PaymentEvent) -> StoreResult<App
     match &outcome {
         Applied::Ignored(why) => mark(&mut batch, "ignored", Some(&user), Some(why)),
         _ => mark(&mut batch, "applied", Some(&user), None),
+    }
+    if outcome == Applied::Applied
+        && let Some((template, mut vars)) = message(e, plan.as_deref(), trial_end, mailing.plans)
+    {
+        #[derive(Deserialize)]
+        struct Owner {
+            email: String,
+            #[serde(default)]
+            name: Option<String>,
+            #[serde(default)]
+            lang: Option<String>,
+        }
+        let owner: Option<Owner> = db
+            .one(
+                "SELECT email, profile.display_name AS name, profile.interface_language AS lang FROM type::record('user', $u)",
+                json!({"u": user}),
+            )
+            .await?;
+        if let Some(o) = owner {
+            vars["name"] = json!(
+                o.name
+                    .unwrap_or_else(|| o.email.split('@').next().unwrap_or_default().to_string())
+            );
+            vars["link"] = json!(format!("{}/settings", mailing.public_url));
+            batch.notify(
+                &Notice {
+                    template,
+                    category: Category::Account,
+                    user: Some(user.clone()),
+                    to: o.email,
+                    lang: o.lang.unwrap_or_else(|| "en".into()),
+                    vars,
+                },
+                mailing.routing,
+                "bm",
+            );
+        }
     }
     batch.commit(db).await?;
     Ok(outcome)

@@ -47,7 +47,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("email_changed", include_str!("templates/email_changed.j2")),
     // For billing: values `plan`, `date`, `amount` (formatted), `link`.
     ("trial_ending", include_str!("templates/trial_ending.j2")),
-    // For billing: `amount`, `plan`, `date` (the next attempt), `link`.
+    // For billing: `amount`, `plan`, `link`.
     (
         "payment_failed",
         include_str!("templates/payment_failed.j2"),

@@ -20,6 +20,16 @@ pub trait PersonalData: Send + Sync {
     /// Drops what this room holds of the user in memory (running conversations, say), just
     /// before their rows are deleted.
     fn forget(&self, _user: &str) {}
+
+    /// Ends what this room keeps going for the user outside penpal (a subscription at a
+    /// payment provider) before anything is deleted; an error stops the deletion, so nobody
+    /// is charged for an account that no longer exists.
+    fn release<'a>(
+        &'a self,
+        _user: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send + 'a>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Every room's parts of `user`'s data, by key.

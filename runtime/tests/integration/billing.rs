@@ -249,6 +249,7 @@ async fn with_stripe(
     Running,
     penpal::store::Db,
     penpal::billing::simulator::Simulator,
+    Sink,
 ) {
     use penpal::billing::simulator::Simulator;
     let sim = Simulator::start("sk_test_penpal", "whsec_sim", "http://127.0.0.1:9/")
@@ -271,14 +272,34 @@ secrets = {{ api_key = "sk_test_penpal", webhook_secret = "whsec_sim" }}
         ),
     )
     .unwrap();
+    let sink = Sink::start();
     let mut args = serve_args(data, None);
     args.plugins.config = Some(file);
     args.plugins.plugin_allow_networks =
         vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+    args.mail.smtp_url = Some(penpal::plugins::Secret::new(sink.url()));
+    args.mail.public_url = Some("https://penpal.test".into());
     let db = penpal::store::Db::connect("mem://", None).await.unwrap();
     let server = start_on(args, db.clone()).await;
     sim.send_to(&server.url("/v1/billing/webhooks/stripe"));
-    (server, db, sim)
+    (server, db, sim, sink)
+}
+
+/// The text of the mail to `to` titled `subject`, waiting for it.
+async fn mail(sink: &Sink, to: &str, subject: &str) -> String {
+    within(30, &format!("{subject:?} to {to}"), async {
+        loop {
+            for f in sink.files() {
+                let raw = std::fs::read(&f).unwrap();
+                let m = parse(&raw);
+                if crate::common::to(&m).as_deref() == Some(to) && m.subject() == Some(subject) {
+                    return m.body_text(0).unwrap().to_string();
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await
 }
 
 const PAID: &str = r#"
@@ -310,7 +331,7 @@ async fn until_plan(c: &Client, id: &str) -> Value {
 #[actix_rt::test]
 async fn a_learner_at_the_limit_pays_through_stripe_and_the_webhook_lifts_it() {
     let data = tempfile::tempdir().unwrap();
-    let (server, _db, sim) = with_stripe(data.path(), PAID).await;
+    let (server, _db, sim, sink) = with_stripe(data.path(), PAID).await;
     let base = server.url("");
     let ana = Client {
         base: base.clone(),
@@ -355,6 +376,11 @@ async fn a_learner_at_the_limit_pays_through_stripe_and_the_webhook_lifts_it() {
         json!({"kind": "subscription", "id": format!("stripe:{sub}")})
     );
     assert_eq!(ana.say(&conv, "Encore une phrase.").await.0, 201);
+    let receipt = mail(&sink, "ana@example.com", "Your Penpal receipt").await;
+    assert!(
+        receipt.contains("we received 20.00 EUR for premium"),
+        "{receipt}"
+    );
     let (status, _) = ana
         .call(
             "POST",
@@ -371,15 +397,17 @@ async fn a_learner_at_the_limit_pays_through_stripe_and_the_webhook_lifts_it() {
     );
 
     // A failed renewal keeps access during the provider's retries; cancellation ends it.
-    sim.update(&sub, |s| *s.status = "past_due".into())
-        .await
-        .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(
-        plan_of(&ana).await["plan"]["id"],
-        "premium",
-        "grace while past due"
-    );
+    sim.fail_payment(&sub).await.unwrap();
+    let failed = mail(
+        &sink,
+        "ana@example.com",
+        "Your Penpal payment did not go through",
+    )
+    .await;
+    assert!(failed.contains("20.00 EUR"), "{failed}");
+    let mine = plan_of(&ana).await;
+    assert_eq!(mine["subscription"]["status"], "past_due", "{mine}");
+    assert_eq!(mine["plan"]["id"], "premium", "grace while past due");
     sim.update(&sub, |s| *s.status = "canceled".into())
         .await
         .unwrap();
@@ -391,7 +419,7 @@ async fn a_learner_at_the_limit_pays_through_stripe_and_the_webhook_lifts_it() {
 async fn only_webhooks_signed_now_with_the_secret_are_applied_once_and_in_order() {
     use penpal::billing::simulator::Delivery;
     let data = tempfile::tempdir().unwrap();
-    let (server, db, sim) = with_stripe(data.path(), PAID).await;
+    let (server, db, sim, _sink) = with_stripe(data.path(), PAID).await;
     let base = server.url("");
     let ana = Client {
         base: base.clone(),
@@ -563,4 +591,107 @@ async fn penpal_simulate_stripe_serves_checkouts_to_the_right_key_only() {
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+const TRIAL: &str = r#"
+[billing.plans.free]
+turns_per_day = 1
+[billing.plans.premium]
+names = { en = "Premium", fr = "Premium" }
+interval = "month"
+trial_days = 30
+prices = { EUR = 2000 }
+"#;
+
+#[actix_rt::test]
+async fn a_trial_is_reminded_cancels_at_period_end_resumes_and_ends_with_the_account() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, _db, sim, sink) = with_stripe(data.path(), TRIAL).await;
+    let base = server.url("");
+    let ana = Client {
+        base: base.clone(),
+        token: Some(new_learner(&base, "B1").await),
+    };
+    let (_, page) = ana
+        .call(
+            "POST",
+            "/v1/billing/checkout",
+            Some(json!({"plan": "premium"})),
+        )
+        .await;
+    let session = page["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let sub = sim.complete_checkout(&session).await.unwrap();
+    let mine = until_plan(&ana, "premium").await;
+    assert_eq!(mine["subscription"]["status"], "trialing", "{mine}");
+    assert!(
+        mine["subscription"]["trial_end"].as_i64().unwrap()
+            > penpal::store::now_ms() / 1000 + 29 * 86_400
+    );
+
+    // Three days before its end, a reminder says when and what it will cost.
+    sim.trial_will_end(&sub).await.unwrap();
+    let reminder = mail(&sink, "ana@example.com", "Your Penpal trial ends soon").await;
+    assert!(
+        reminder.contains("Your Premium trial ends on"),
+        "{reminder}"
+    );
+    assert!(reminder.contains("20.00 EUR"), "{reminder}");
+
+    // Cancel at the period's end: access stays; resume: renewal is back.
+    let (status, changed) = ana
+        .call("POST", "/v1/billing/subscription/cancel", Some(json!({})))
+        .await;
+    assert_eq!(status, 202, "{changed}");
+    assert_eq!(changed["cancel_at_period_end"], true);
+    within(20, "the cancellation is held", async {
+        while plan_of(&ana).await["subscription"]["cancel_at_period_end"] != true {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert_eq!(plan_of(&ana).await["plan"]["id"], "premium");
+    let (status, changed) = ana
+        .call("POST", "/v1/billing/subscription/resume", None)
+        .await;
+    assert_eq!(
+        (status, &changed["cancel_at_period_end"]),
+        (202, &json!(false))
+    );
+
+    // A trial that ends without a card pauses: the learner is back on the free plan.
+    sim.update(&sub, |s| *s.status = "paused".into())
+        .await
+        .unwrap();
+    let mine = until_plan(&ana, "free").await;
+    assert_eq!(mine["subscription"]["status"], "paused");
+    // A second checkout has no trial: one per account.
+    let (status, _) = ana
+        .call(
+            "POST",
+            "/v1/billing/checkout",
+            Some(json!({"plan": "premium"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+
+    // Deleting the account cancels the subscription at the provider first.
+    sim.update(&sub, |s| *s.status = "active".into())
+        .await
+        .unwrap();
+    until_plan(&ana, "premium").await;
+    let (status, _) = ana
+        .call(
+            "DELETE",
+            "/v1/me",
+            Some(json!({"password": "correct horse battery"})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(sim.status_of(&sub).as_deref(), Some("canceled"));
 }

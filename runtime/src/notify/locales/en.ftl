@@ -73,7 +73,7 @@ trial-ending-action = Manage my subscription
 
 payment-failed-subject = Your Penpal payment did not go through
 payment-failed-intro = We could not take your payment of { $amount } for { $plan }.
-payment-failed-retry = We will try again on { $date }. Updating your payment method now keeps your subscription running.
+payment-failed-retry = We will try again over the next days. Updating your payment method now keeps your subscription running.
 payment-failed-action = Update my payment method
 
 receipt-subject = Your Penpal receipt

@@ -73,7 +73,7 @@ trial-ending-action = Gérer mon abonnement
 
 payment-failed-subject = Votre paiement Penpal n’a pas abouti
 payment-failed-intro = Nous n’avons pas pu prélever { $amount } pour { $plan }.
-payment-failed-retry = Nous réessaierons le { $date }. Mettre à jour votre moyen de paiement maintenant garde votre abonnement actif.
+payment-failed-retry = Nous réessaierons dans les prochains jours. Mettre à jour votre moyen de paiement maintenant garde votre abonnement actif.
 payment-failed-action = Mettre à jour mon moyen de paiement
 
 receipt-subject = Votre reçu Penpal
