@@ -3,6 +3,7 @@
 //! ([`routes`]), and the client for payment-provider plugins ([`provider::PaymentsClient`]).
 //! Webhooks, trials, coupons and tax build on these (see `docs/billing.md`).
 
+pub mod coupons;
 pub mod entitlements;
 pub mod money;
 pub mod plans;
@@ -43,7 +44,7 @@ impl crate::store::personal::PersonalData for BillingData {
     }
 
     fn delete(&self) -> &'static str {
-        "DELETE entitlement WHERE user = $u; DELETE subscription WHERE user = $u; DELETE billing_customer WHERE user = $u; DELETE billing_event WHERE user = $u;"
+        "DELETE entitlement WHERE user = $u; DELETE subscription WHERE user = $u; DELETE billing_customer WHERE user = $u; DELETE billing_event WHERE user = $u; DELETE coupon_redemption WHERE user = $u;"
     }
 
     fn release<'a>(

@@ -63,6 +63,7 @@ pub fn router(state: BillingState) -> OpenApiRouter {
         .routes(routes!(events))
         .routes(routes!(cancel))
         .routes(routes!(resume))
+        .routes(routes!(create_coupon, list_coupons))
         .with_state(state)
 }
 
@@ -422,6 +423,9 @@ pub struct NewCheckout {
     /// ISO 4217; the plan must be priced in it. EUR when left out.
     #[schema(pattern = "^[A-Za-z]{3}$")]
     currency: Option<String>,
+    /// A coupon code; one of its uses is taken now.
+    #[schema(max_length = 40)]
+    coupon: Option<String>,
 }
 
 /// Where to send the learner.
@@ -439,8 +443,8 @@ fn provider_name(s: &BillingState) -> ApiResult<&str> {
 
 #[utoipa::path(post, path = "/v1/billing/checkout", tag = "billing", request_body = NewCheckout,
     responses((status = 201, body = ProviderPage, description = "the provider's checkout page; the plan starts when its webhook arrives"),
-        (status = 409, description = "already subscribed (change it in the portal), or this server takes no payments"),
-        (status = 422, description = "not a paid plan, or not priced in this currency"),
+        (status = 409, description = "already subscribed (change it in the portal), this server takes no payments, or the coupon's uses are all taken"),
+        (status = 422, description = "not a paid plan, not priced in this currency, or a coupon that does not exist or apply"),
         (status = 503, description = "the payment provider is unavailable")),
     security(("bearer" = [])))]
 async fn checkout(
@@ -492,6 +496,30 @@ async fn checkout(
     let lang = crate::tutoring::profile::load(&s.db, &user.id)
         .await?
         .interface_language;
+    let coupon = match &body.coupon {
+        None => None,
+        Some(code) => {
+            // One redemption at a time on this node; the write itself holds across nodes.
+            let _one = s.applying.lock().await;
+            match super::coupons::redeem(
+                &s.db,
+                code,
+                &user.id,
+                &plan.id,
+                amount,
+                &currency,
+                held.is_empty(),
+            )
+            .await?
+            {
+                Ok(_) => Some(code.trim().to_ascii_uppercase()),
+                Err(e @ super::coupons::Refused::Exhausted(_)) => {
+                    return Err(ApiError::Conflict(e.to_string()));
+                }
+                Err(e) => return Err(ApiError::invalid("coupon", e.to_string())),
+            }
+        }
+    };
     let request = CheckoutRequest {
         customer_id: user.id.clone(),
         provider_customer_id: customer,
@@ -507,17 +535,22 @@ async fn checkout(
         }),
         // One trial per account.
         trial_days: if held.is_empty() { plan.trial_days } else { 0 },
-        coupon: None,
+        coupon: coupon.clone(),
         locale: lang,
         success_url: format!("{}/settings?billing=done", s.public_url),
         cancel_url: format!("{}/pricing", s.public_url),
         idempotency_key: crate::store::new_id(),
     };
-    let page = s
-        .payments
-        .create_checkout(provider, &request)
-        .await
-        .map_err(provider_error)?;
+    let page = match s.payments.create_checkout(provider, &request).await {
+        Ok(page) => page,
+        Err(e) => {
+            // No checkout, so no use of the coupon.
+            if let Some(code) = &coupon {
+                super::coupons::release(&s.db, code, &user.id).await?;
+            }
+            return Err(provider_error(e));
+        }
+    };
     Ok((StatusCode::CREATED, Json(ProviderPage { url: page.url })))
 }
 
@@ -677,5 +710,64 @@ async fn resume(
         Json(Changed {
             cancel_at_period_end: sub.cancel_at_period_end,
         }),
+    ))
+}
+
+/// A coupon and its uses.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CouponView {
+    /// The coupon.
+    pub coupon: super::coupons::Coupon,
+    /// Uses so far.
+    pub redeemed: u32,
+}
+
+#[utoipa::path(post, path = "/v1/admin/billing/coupons", tag = "admin", request_body = super::coupons::Coupon,
+    responses((status = 201, body = CouponView), (status = 409, description = "a coupon has this code"),
+        (status = 422, description = "a field is wrong; the error names it")),
+    security(("bearer" = [])))]
+async fn create_coupon(
+    State(s): State<BillingState>,
+    _: Operator,
+    Json(mut coupon): Json<super::coupons::Coupon>,
+) -> ApiResult<(StatusCode, Json<CouponView>)> {
+    coupon
+        .check()
+        .map_err(|(field, why)| ApiError::invalid(field, why))?;
+    if let (Some(plans), Some(listed)) = (&s.billing.plans, &coupon.plans)
+        && let Some(unknown) = listed.iter().find(|p| plans.get(p).is_none())
+    {
+        return Err(ApiError::invalid(
+            "plans",
+            format!("no plan is called `{unknown}`"),
+        ));
+    }
+    if !super::coupons::create(&s.db, &coupon).await? {
+        return Err(ApiError::Conflict(format!(
+            "a coupon is called `{}` already",
+            coupon.code
+        )));
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(CouponView {
+            coupon,
+            redeemed: 0,
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/admin/billing/coupons", tag = "admin",
+    responses((status = 200, body = [CouponView])), security(("bearer" = [])))]
+async fn list_coupons(
+    State(s): State<BillingState>,
+    _: Operator,
+) -> ApiResult<Json<Vec<CouponView>>> {
+    Ok(Json(
+        super::coupons::list(&s.db)
+            .await?
+            .into_iter()
+            .map(|(coupon, redeemed)| CouponView { coupon, redeemed })
+            .collect(),
     ))
 }

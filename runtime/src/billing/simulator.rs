@@ -346,6 +346,12 @@ impl Simulator {
         Some(())
     }
 
+    /// The parameters checkout session `id` was created with.
+    pub fn session(&self, id: &str) -> Option<Vec<(String, String)>> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.sessions.get(id).cloned()
+    }
+
     /// The status Stripe holds for subscription `id`.
     pub fn status_of(&self, id: &str) -> Option<String> {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());

@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (8, "scheduled-and-security-mail", V8),
     (9, "entitlements", V9),
     (10, "subscriptions", V10),
+    (11, "coupons", V11),
 ];
 
 const V1: &str = r#"
@@ -308,6 +309,21 @@ DEFINE FIELD provider ON billing_customer TYPE string;
 DEFINE FIELD customer ON billing_customer TYPE string;
 DEFINE INDEX billing_customer_user ON billing_customer FIELDS user;
 DEFINE INDEX billing_customer_at ON billing_customer FIELDS provider, customer UNIQUE;
+"#;
+
+/// Coupons and who used them.
+const V11: &str = r#"
+DEFINE TABLE coupon SCHEMAFULL;
+DEFINE FIELD spec ON coupon TYPE object FLEXIBLE;
+DEFINE FIELD redeemed ON coupon TYPE int ASSERT $value >= 0;
+DEFINE FIELD created_at ON coupon TYPE int;
+
+DEFINE TABLE coupon_redemption SCHEMAFULL;
+DEFINE FIELD code ON coupon_redemption TYPE string;
+DEFINE FIELD user ON coupon_redemption TYPE string;
+DEFINE FIELD plan ON coupon_redemption TYPE string;
+DEFINE FIELD at ON coupon_redemption TYPE int;
+DEFINE INDEX coupon_redemption_user ON coupon_redemption FIELDS code, user;
 "#;
 
 #[derive(Deserialize)]

@@ -695,3 +695,109 @@ async fn a_trial_is_reminded_cancels_at_period_end_resumes_and_ends_with_the_acc
     assert_eq!(status, 204);
     assert_eq!(sim.status_of(&sub).as_deref(), Some("canceled"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_racing_redemptions_of_a_ten_use_coupon_take_exactly_ten() {
+    use penpal::billing::coupons::{self, Coupon, Refused};
+    let db = penpal::store::Db::connect("mem://", None).await.unwrap();
+    let coupon: Coupon = serde_json::from_value(
+        json!({"code": "TEN", "percent_off": 50, "duration": "once", "max_redemptions": 10}),
+    )
+    .unwrap();
+    assert!(coupons::create(&db, &coupon).await.unwrap());
+    // No lock of penpal's: fifty transactions race on the database itself, as fifty nodes would.
+    let tries = (0..50).map(|i| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            coupons::redeem(&db, "ten", &format!("u{i}"), "premium", 2000, "EUR", true).await
+        })
+    });
+    let mut won = 0;
+    let mut exhausted = 0;
+    for t in tries {
+        match t.await.unwrap().unwrap() {
+            Ok(price) => {
+                assert_eq!(price, 1000);
+                won += 1;
+            }
+            Err(Refused::Exhausted(_)) => exhausted += 1,
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!((won, exhausted), (10, 40));
+    let (_, redeemed) = coupons::find(&db, "TEN").await.unwrap().unwrap();
+    assert_eq!(redeemed, 10);
+    let uses: Vec<Value> = db
+        .rows("SELECT * FROM coupon_redemption", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(uses.len(), 10);
+}
+
+#[actix_rt::test]
+async fn a_coupon_is_checked_taken_once_and_passed_to_the_provider() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, db, sim, _sink) = with_stripe(data.path(), PAID).await;
+    let base = server.url("");
+    let ana = Client {
+        base: base.clone(),
+        token: Some(new_learner(&base, "B1").await),
+    };
+    let ops = Client {
+        base,
+        token: Some(operator_token(server.addr, &db).await),
+    };
+    let spring = json!({"code": "spring-26", "percent_off": 20, "duration": "repeating", "months": 3,
+                        "max_redemptions": 1, "plans": ["premium"]});
+    let (status, made) = ops
+        .call("POST", "/v1/admin/billing/coupons", Some(spring.clone()))
+        .await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["coupon"]["code"], "SPRING-26");
+    assert_eq!(
+        ops.call("POST", "/v1/admin/billing/coupons", Some(spring))
+            .await
+            .0,
+        409
+    );
+    let (status, err) = ops
+        .call(
+            "POST",
+            "/v1/admin/billing/coupons",
+            Some(
+                json!({"code": "NOPLAN", "percent_off": 5, "duration": "once", "plans": ["gold"]}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, &err["error"]["field"]),
+        (422, &json!("plans")),
+        "{err}"
+    );
+
+    let checkout = |coupon: &str| {
+        ana.call(
+            "POST",
+            "/v1/billing/checkout",
+            Some(json!({"plan": "premium", "coupon": coupon})),
+        )
+    };
+    let (status, err) = checkout("WINTER").await;
+    assert_eq!(
+        (status, &err["error"]["field"]),
+        (422, &json!("coupon")),
+        "{err}"
+    );
+    let (status, page) = checkout("spring-26").await;
+    assert_eq!(status, 201, "{page}");
+    let session = page["url"].as_str().unwrap().rsplit('/').next().unwrap();
+    let params = sim.session(session).unwrap();
+    assert!(
+        params.contains(&("discounts[0][promotion_code]".into(), "SPRING-26".into())),
+        "{params:?}"
+    );
+    let (status, err) = checkout("SPRING-26").await;
+    assert_eq!(status, 409, "its one use is taken: {err}");
+    let (_, list) = ops.call("GET", "/v1/admin/billing/coupons", None).await;
+    assert_eq!(list[0]["redeemed"], 1, "{list}");
+}
