@@ -52,6 +52,7 @@ pub const PAGES: &[&str] = &[
     "/reset-password",
     "/verify-email",
     "/unsubscribe",
+    "/pricing",
     "/welcome",
     "/chat",
     "/progress",

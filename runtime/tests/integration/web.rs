@@ -44,9 +44,45 @@ async fn a_visitor_becomes_a_learner_in_the_browser() {
     let data = tempfile::tempdir().unwrap();
     // Mail goes to a real SMTP server; the journey reads it there and follows its links.
     let sink = Sink::start();
+    // Payments go to the Stripe simulator, whose checkout page the journey pays on.
+    let stripe = penpal::billing::simulator::Simulator::start(
+        "sk_test_web",
+        "whsec_web",
+        "http://127.0.0.1:9/",
+    )
+    .await
+    .unwrap();
+    let port = stripe.addr.port();
+    let config = data.path().join("penpal.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[billing]
+provider = "stripe"
+[billing.plans.free]
+names = {{ en = "Free", fr = "Gratuit" }}
+[billing.plans.premium]
+names = {{ en = "Premium", fr = "Premium" }}
+interval = "month"
+trial_days = 30
+prices = {{ EUR = 2000, USD = 2200, GBP = 1800 }}
+
+[plugins.stripe]
+grant = {{ http = ["http://localhost:{port}"], secrets = ["api_key", "webhook_secret"] }}
+settings = {{ api_base = "http://localhost:{port}" }}
+secrets = {{ api_key = "sk_test_web", webhook_secret = "whsec_web" }}
+"#
+        ),
+    )
+    .unwrap();
     let mut args = serve_args(data.path(), Some(llm));
     args.mail.smtp_url = Some(penpal::plugins::Secret::new(sink.url()));
+    args.plugins.config = Some(config);
+    args.plugins.plugin_allow_networks =
+        vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
     let server = start(args).await;
+    stripe.send_to(&server.url("/v1/billing/webhooks/stripe"));
     let maildir = sink.dir().to_path_buf();
 
     let shots = repo().join("target/web-screenshots");

@@ -350,6 +350,25 @@ try {
   assert.equal(await again.getByLabel('De', { exact: true }).inputValue(), '21:30', 'quiet hours are kept');
   assert.equal(await again.getByRole('checkbox', { name: 'Progrès — E-mail' }).isChecked(), false);
 
+  log('pricing: a free trial started on the payment page, shown in settings');
+  await page.goto(BASE + '/pricing');
+  await check(page, 'pricing-desktop', '/pricing');
+  const premium = page.locator('section.plan', { has: page.getByRole('heading', { name: 'Premium' }) });
+  await premium.getByText(/20,00\s€/).waitFor();
+  await premium.getByText('30 jours offerts pour commencer').waitFor();
+  await premium.getByRole('button', { name: 'Commencer mon essai gratuit' }).click();
+  await page.getByRole('heading', { name: 'Stripe checkout (simulator)' }).waitFor();
+  await page.getByRole('button', { name: 'Pay' }).click();
+  await page.waitForURL((u) => u.pathname === '/settings');
+  for (let i = 0; i < 50 && !(await page.getByText('En période d’essai.').count()); i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    await page.reload();
+  }
+  const planCard = page.locator('#plan');
+  await planCard.getByText('En période d’essai.').waitFor();
+  await planCard.getByText('votre abonnement').waitFor();
+  await check(page, 'settings-plan-desktop', '/settings');
+
   log('a page that does not exist says so');
   await page.goto(BASE + '/nowhere');
   await check(page, 'notfound-desktop');

@@ -28,6 +28,7 @@ const routes = [
   [/^\/reset-password$/, pages.resetPassword, {}],
   [/^\/verify-email$/, pages.verifyEmail, {}],
   [/^\/unsubscribe$/, pages.unsubscribe, {}],
+  [/^\/pricing$/, pages.pricing, {}],
   [/^\/welcome$/, pages.welcome, { auth: true, onboarding: true }],
   [/^\/chat(?:\/([A-Za-z0-9_-]+))?$/, chatPage, { auth: true }],
   [/^\/progress$/, pages.progress, { auth: true }],

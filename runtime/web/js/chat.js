@@ -237,6 +237,8 @@ async function thread(id, onLeave) {
       }
       case 'error': {
         showErr(ev.message);
+        // At the plan's limit: the way on is one click away.
+        if (ev.code === 'plan_limit') err.append(' ', h('a', { href: '/pricing' }, t('billing.seePlans')));
         const pending = log.querySelector('li.msg.learner[data-pending]');
         if (pending && ev.client_id === pending.dataset.client) {
           input.value = pending.dataset.text;

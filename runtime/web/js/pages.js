@@ -210,6 +210,85 @@ export function unsubscribe() {
   return page(t('unsub.title'), h('section', { class: 'card narrow' }, body));
 }
 
+/** An amount in minor units, as the interface language writes money. */
+function money(minor, currency) {
+  const digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits;
+  return new Intl.NumberFormat(getLang(), { style: 'currency', currency }).format(minor / 10 ** digits);
+}
+
+/** What a plan includes, in a few lines. */
+function includes(p) {
+  return h('ul', { class: 'plan-includes' },
+    h('li', {}, p.turns_per_day == null ? t('billing.unlimited') : t('billing.perDay', { n: p.turns_per_day })),
+    h('li', {}, p.modes == null ? t('billing.allModes') : t('billing.modes', { list: p.modes.map((m) => t(`mode.${m}`, {}, m)).join(', ') })),
+    p.trial_days ? h('li', {}, t('billing.trial', { n: p.trial_days })) : null);
+}
+
+/** The pricing page: the plans in a currency, and the way to start one. */
+export async function pricing() {
+  const params = new URLSearchParams(location.search);
+  const currency = (params.get('currency') || 'EUR').toUpperCase();
+  let list;
+  try {
+    list = await api('GET', `/v1/billing/plans?currency=${encodeURIComponent(currency)}&lang=${getLang()}`, undefined, { auth: false });
+  } catch (e) {
+    return page(t('billing.title'), h('p', { class: 'error', role: 'alert' }, explain(e)));
+  }
+  if (!list.billing) return page(t('billing.title'), h('p', {}, t('billing.off')));
+  const pick = select(['EUR', 'USD', 'GBP'].map((c) => [c, c]), currency, {
+    onchange: (e) => navigate(`/pricing?currency=${e.target.value}`),
+  });
+  const [err, showErr] = errorBox();
+  const cards = list.plans.map((p) => h('section', { class: 'card plan' },
+    h('h2', {}, p.name),
+    h('p', { class: 'price' }, p.price ? `${money(p.price.amount_minor, p.price.currency)} ${t(`billing.per.${p.interval}`)}` : t('billing.free')),
+    includes(p),
+    p.price ? h('button', {
+      type: 'button', class: 'primary',
+      onclick: async (e) => {
+        if (!app.state.me) { navigate('/signup'); return; }
+        e.target.disabled = true;
+        showErr('');
+        try {
+          const { url } = await api('POST', '/v1/billing/checkout', { plan: p.id, currency });
+          location.assign(url);
+        } catch (e2) { showErr(explain(e2)); e.target.disabled = false; }
+      },
+    }, p.trial_days ? t('billing.startTrial') : t('billing.choose')) : null));
+  return page(t('billing.title'), field(t('billing.currency'), pick), err, h('div', { class: 'plans' }, cards));
+}
+
+/** The settings card about the account's plan: what it is, today's use, and what to do. */
+async function planCard() {
+  const mine = await api('GET', '/v1/billing/subscription');
+  if (!mine.plan) return null;
+  const [err, showErr] = errorBox();
+  const sub = mine.subscription;
+  const act = (label, path, body) => h('button', {
+    type: 'button',
+    onclick: async () => {
+      showErr('');
+      try {
+        const r = await api('POST', path, body);
+        if (r && r.url) location.assign(r.url); else toast(t('billing.requested'));
+      } catch (e) { showErr(explain(e)); }
+    },
+  }, label);
+  const live = sub && !['canceled', 'incomplete_expired'].includes(sub.status);
+  return h('section', { class: 'card', id: 'plan' },
+    h('h2', {}, t('billing.yourPlan')),
+    h('p', {}, h('strong', {}, mine.plan.name), ' — ', t(`billing.source.${mine.source.kind}`)),
+    mine.plan.turns_per_day != null ? h('p', {}, t('billing.usedToday', { n: mine.turns_today, of: mine.plan.turns_per_day })) : null,
+    sub ? h('p', {}, t(`billing.status.${sub.status}`, {}, sub.status),
+      sub.cancel_at_period_end && sub.period_end ? ` ${t('billing.endsOn', { date: new Date(sub.period_end * 1000).toLocaleDateString(getLang()) })}` : '') : null,
+    err,
+    h('p', {},
+      h('a', { class: 'button', href: '/pricing' }, t('billing.seePlans')), ' ',
+      live ? act(t('billing.manage'), '/v1/billing/portal') : null, ' ',
+      live && !sub.cancel_at_period_end ? act(t('billing.cancel'), '/v1/billing/subscription/cancel', {}) : null,
+      live && sub.cancel_at_period_end ? act(t('billing.resume'), '/v1/billing/subscription/resume') : null));
+}
+
 /** The notification settings card: categories by channel, the hour, quiet hours, time zone. */
 async function notificationSettings() {
   const s = await api('GET', '/v1/me/notifications');
@@ -593,6 +672,7 @@ export async function settings() {
   field(t('auth.password'), delPw), delErr, h('button', { type: 'submit', class: 'danger' }, t('settings.delete')));
 
   const notifications = await notificationSettings();
+  const plan = await planCard();
   const newEmail = h('input', { type: 'email', autocomplete: 'email', required: true, maxlength: 254 });
   const emailPw = h('input', { type: 'password', autocomplete: 'current-password', required: true });
   const [emailErr, showEmailErr] = errorBox();
@@ -612,7 +692,7 @@ export async function settings() {
   }, h('h2', {}, t('email.title')), h('p', {}, t('email.current', { email: me.email })),
   field(t('email.new'), newEmail), field(t('auth.password'), emailPw), emailErr,
   h('button', { type: 'submit' }, t('email.change')), emailDone);
-  const shown = page(t('settings.title'), offer, save, notifications, emailForm,
+  const shown = page(t('settings.title'), offer, plan, save, notifications, emailForm,
     h('section', { class: 'card' }, h('h2', {}, t('settings.dataTitle')), h('p', {}, t('settings.dataText')), exportBtn,
       ' ', h('a', { href: '/v1/vocabulary/export.csv', class: 'button', onclick: downloadCsv }, t('settings.anki'))),
     del);
