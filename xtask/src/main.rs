@@ -65,6 +65,13 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         load: Vec<String>,
     },
+    /// Measure payment webhooks: signed events verified, stored and applied per second, beside
+    /// the same POST answered without verification in the same run.
+    BillingLoad {
+        /// Flags for the billing load tool.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        load: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -122,6 +129,30 @@ fn main() -> Result<()> {
             run(Command::new(root.join("target/release/penpal-mail-load"))
                 .current_dir(&root)
                 .args(load.iter().filter(|a| *a != "--")))
+        }
+        Task::BillingLoad { load } => {
+            build_plugins(&root)?;
+            run(cargo().current_dir(&root).args([
+                "build",
+                "--release",
+                "-p",
+                "penpal",
+                "--bin",
+                "penpal",
+            ]))?;
+            run(cargo().current_dir(&root).args([
+                "build",
+                "--release",
+                "-p",
+                "penpal-load",
+                "--bin",
+                "penpal-billing-load",
+            ]))?;
+            run(
+                Command::new(root.join("target/release/penpal-billing-load"))
+                    .current_dir(&root)
+                    .args(load.iter().filter(|a| *a != "--")),
+            )
         }
         Task::Bench => {
             build_plugins(&root)?;
