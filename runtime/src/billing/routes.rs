@@ -137,13 +137,26 @@ pub struct PlanList {
 }
 
 #[utoipa::path(get, path = "/v1/billing/plans", tag = "billing", params(PlansQuery),
-    responses((status = 200, body = PlanList), (status = 422, description = "no plan is priced in this currency")))]
+    responses((status = 200, body = PlanList),
+        (status = 422, description = "a currency that is not three letters or that no plan is priced in, or a language that is not two letters")))]
 async fn plans(
     State(s): State<BillingState>,
     Query(q): Query<PlansQuery>,
 ) -> ApiResult<Json<PlanList>> {
     let currency = q.currency.as_deref().unwrap_or("EUR").to_ascii_uppercase();
+    if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err(ApiError::invalid(
+            "currency",
+            "use an ISO 4217 code such as EUR",
+        ));
+    }
     let lang = q.lang.as_deref().unwrap_or("en");
+    if lang.len() != 2 || !lang.chars().all(|c| c.is_ascii_lowercase()) {
+        return Err(ApiError::invalid(
+            "lang",
+            "use a two-letter language such as en or fr",
+        ));
+    }
     let Some(plans) = &s.billing.plans else {
         return Ok(Json(PlanList {
             billing: false,
@@ -276,6 +289,7 @@ pub struct NewGrant {
 
 #[utoipa::path(post, path = "/v1/admin/billing/grants", tag = "admin", request_body = NewGrant,
     responses((status = 201, body = AccountPlan, description = "the account's plan now"),
+        (status = 403, description = "not an operator"),
         (status = 404, description = "no account has this address"),
         (status = 409, description = "billing is off on this server"),
         (status = 422, description = "no such plan, or a number of days outside 1 to 3660")),
@@ -615,6 +629,7 @@ pub struct EventRow {
 
 #[utoipa::path(get, path = "/v1/admin/billing/events", tag = "admin", params(EventsQuery),
     responses((status = 200, body = [EventRow], description = "payment events, newest first"),
+        (status = 403, description = "not an operator"),
         (status = 422, description = "an unknown status, or a limit outside 1 to 500")),
     security(("bearer" = [])))]
 async fn events(
@@ -723,7 +738,8 @@ pub struct CouponView {
 }
 
 #[utoipa::path(post, path = "/v1/admin/billing/coupons", tag = "admin", request_body = super::coupons::Coupon,
-    responses((status = 201, body = CouponView), (status = 409, description = "a coupon has this code"),
+    responses((status = 201, body = CouponView), (status = 403, description = "not an operator"),
+        (status = 409, description = "a coupon has this code"),
         (status = 422, description = "a field is wrong; the error names it")),
     security(("bearer" = [])))]
 async fn create_coupon(
@@ -758,7 +774,8 @@ async fn create_coupon(
 }
 
 #[utoipa::path(get, path = "/v1/admin/billing/coupons", tag = "admin",
-    responses((status = 200, body = [CouponView])), security(("bearer" = [])))]
+    responses((status = 200, body = [CouponView]), (status = 403, description = "not an operator")),
+    security(("bearer" = [])))]
 async fn list_coupons(
     State(s): State<BillingState>,
     _: Operator,

@@ -93,6 +93,12 @@ async fn a_free_learner_meets_the_limit_before_the_message_is_stored_and_a_grant
         json!({"amount_minor": 2200, "currency": "USD"})
     );
     assert_eq!(list["plans"][1]["trial_days"], 30);
+    for bad in ["currency=EURO", "lang=true"] {
+        let (status, err) = visitor
+            .call("GET", &format!("/v1/billing/plans?{bad}"), None)
+            .await;
+        assert_eq!(status, 422, "{bad} → {err}");
+    }
     let (status, err) = visitor
         .call("GET", "/v1/billing/plans?currency=JPY", None)
         .await;
