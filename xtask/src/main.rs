@@ -110,55 +110,30 @@ fn main() -> Result<()> {
         Task::MailLoad { load } => {
             build_plugins(&root)?;
             smtp_setup(&root)?;
-            run(cargo().current_dir(&root).args([
-                "build",
-                "--release",
-                "-p",
-                "penpal",
-                "--bin",
-                "penpal",
-            ]))?;
-            run(cargo().current_dir(&root).args([
-                "build",
-                "--release",
-                "-p",
-                "penpal-load",
-                "--bin",
-                "penpal-mail-load",
-            ]))?;
-            run(Command::new(root.join("target/release/penpal-mail-load"))
-                .current_dir(&root)
-                .args(load.iter().filter(|a| *a != "--")))
+            release_tool(&root, "penpal-mail-load", &load)
         }
         Task::BillingLoad { load } => {
             build_plugins(&root)?;
-            run(cargo().current_dir(&root).args([
-                "build",
-                "--release",
-                "-p",
-                "penpal",
-                "--bin",
-                "penpal",
-            ]))?;
-            run(cargo().current_dir(&root).args([
-                "build",
-                "--release",
-                "-p",
-                "penpal-load",
-                "--bin",
-                "penpal-billing-load",
-            ]))?;
-            run(
-                Command::new(root.join("target/release/penpal-billing-load"))
-                    .current_dir(&root)
-                    .args(load.iter().filter(|a| *a != "--")),
-            )
+            release_tool(&root, "penpal-billing-load", &load)
         }
         Task::Bench => {
             build_plugins(&root)?;
             run(cargo().current_dir(&root).args(["bench", "-p", "penpal"]))
         }
     }
+}
+
+/// Builds the release server and the load tool `bin`, then runs the tool with `load`.
+fn release_tool(root: &Path, bin: &str, load: &[String]) -> Result<()> {
+    run(cargo()
+        .current_dir(root)
+        .args(["build", "--release", "-p", "penpal", "--bin", "penpal"]))?;
+    run(cargo()
+        .current_dir(root)
+        .args(["build", "--release", "-p", "penpal-load", "--bin", bin]))?;
+    run(Command::new(root.join("target/release").join(bin))
+        .current_dir(root)
+        .args(load.iter().filter(|a| *a != "--")))
 }
 
 fn root() -> Result<PathBuf> {

@@ -449,6 +449,16 @@ pub struct ProviderPage {
     pub url: String,
 }
 
+/// `user`'s customer id at `provider`, once a payment event named one.
+async fn customer_at(db: &Db, user: &str, provider: &str) -> ApiResult<Option<String>> {
+    Ok(db
+        .one(
+            "SELECT VALUE customer FROM type::record('billing_customer', [$u, $p])",
+            serde_json::json!({"u": user, "p": provider}),
+        )
+        .await?)
+}
+
 fn provider_name(s: &BillingState) -> ApiResult<&str> {
     s.billing.provider.as_deref().ok_or_else(|| {
         ApiError::Conflict("this server takes no payments: plans are given by its operators".into())
@@ -501,12 +511,7 @@ async fn checkout(
         ));
     }
     let account = crate::auth::routes::user_by_id(&s.db, &user.id).await?;
-    let customer: Option<String> =
-        s.db.one(
-            "SELECT VALUE customer FROM type::record('billing_customer', [$u, $p])",
-            serde_json::json!({"u": user.id, "p": provider}),
-        )
-        .await?;
+    let customer = customer_at(&s.db, &user.id, provider).await?;
     let lang = crate::tutoring::profile::load(&s.db, &user.id)
         .await?
         .interface_language;
@@ -578,12 +583,7 @@ async fn portal(
     user: AuthUser,
 ) -> ApiResult<(StatusCode, Json<ProviderPage>)> {
     let provider = provider_name(&s)?;
-    let customer: Option<String> =
-        s.db.one(
-            "SELECT VALUE customer FROM type::record('billing_customer', [$u, $p])",
-            serde_json::json!({"u": user.id, "p": provider}),
-        )
-        .await?;
+    let customer = customer_at(&s.db, &user.id, provider).await?;
     let customer = customer.ok_or(ApiError::NotFound("billing account"))?;
     let page = s
         .payments
