@@ -241,8 +241,11 @@ fn event(e: &Value) -> Result<PaymentEvent, PluginError> {
         EventKind::InvoicePaid | EventKind::PaymentFailed => o["payment_intent"]
             .as_str()
             .or_else(|| o["charge"].as_str()),
-        EventKind::Refunded => o["id"].as_str(),
-        EventKind::DisputeOpened => o["charge"].as_str(),
+        // Invoices name the payment intent; a charge and a dispute name it beside the charge.
+        EventKind::Refunded => o["payment_intent"].as_str().or_else(|| o["id"].as_str()),
+        EventKind::DisputeOpened => o["payment_intent"]
+            .as_str()
+            .or_else(|| o["charge"].as_str()),
         _ => None,
     }
     .map(str::to_string);

@@ -5,6 +5,8 @@
 
 pub mod coupons;
 pub mod entitlements;
+pub mod invoices;
+pub mod manage;
 pub mod money;
 pub mod plans;
 pub mod provider;
@@ -37,6 +39,10 @@ impl crate::store::personal::PersonalData for BillingData {
                 "SELECT provider, status, plan, period_end, trial_end, cancel_at_period_end, updated_at FROM subscription WHERE user = $u",
             ),
             (
+                "invoices",
+                "SELECT provider, payment_id, plan, amount_minor, currency, refunded_minor, status, dispute, tax, paid_at FROM invoice WHERE user = $u ORDER BY paid_at",
+            ),
+            (
                 "payment_events",
                 "SELECT provider, provider_type, occurred_at, received_at, status FROM billing_event WHERE user = $u ORDER BY occurred_at",
             ),
@@ -44,7 +50,7 @@ impl crate::store::personal::PersonalData for BillingData {
     }
 
     fn delete(&self) -> &'static str {
-        "DELETE entitlement WHERE user = $u; DELETE subscription WHERE user = $u; DELETE billing_customer WHERE user = $u; DELETE billing_event WHERE user = $u; DELETE coupon_redemption WHERE user = $u;"
+        "DELETE entitlement WHERE user = $u; DELETE subscription WHERE user = $u; DELETE billing_customer WHERE user = $u; DELETE billing_event WHERE user = $u; DELETE coupon_redemption WHERE user = $u; UPDATE invoice SET user = 'deleted' WHERE user = $u;"
     }
 
     fn release<'a>(

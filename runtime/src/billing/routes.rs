@@ -64,6 +64,10 @@ pub fn router(state: BillingState) -> OpenApiRouter {
         .routes(routes!(cancel))
         .routes(routes!(resume))
         .routes(routes!(create_coupon, list_coupons))
+        .routes(routes!(super::manage::my_invoices))
+        .routes(routes!(super::manage::change_plan))
+        .routes(routes!(super::manage::customer))
+        .routes(routes!(super::manage::refund))
         .with_state(state)
 }
 
@@ -243,7 +247,7 @@ async fn newest(db: &Db, user: &str) -> ApiResult<Option<(String, SubscriptionVi
     Ok(row.map(|r| (r.provider_id, r.view)))
 }
 
-async fn account_plan(s: &BillingState, user: &str) -> ApiResult<AccountPlan> {
+pub(super) async fn account_plan(s: &BillingState, user: &str) -> ApiResult<AccountPlan> {
     let now = now_ms();
     let e = s.billing.entitlement(&s.db, user, now).await?;
     let lang = crate::tutoring::profile::load(&s.db, user)
@@ -344,7 +348,7 @@ pub struct WebhookReceipt {
 }
 
 /// A provider's error, as this API answers it.
-fn provider_error(e: CallError) -> ApiError {
+pub(super) fn provider_error(e: CallError) -> ApiError {
     match e {
         CallError::NotInstalled(_) => ApiError::NotFound("payment provider"),
         CallError::Plugin {
@@ -412,6 +416,13 @@ async fn webhook(
             Ok(Applied::Applied) => receipt.applied += 1,
             Ok(Applied::Ignored(why)) => {
                 tracing::warn!(provider = %provider, event = %event.id, why = %why, "a payment event was kept, not applied");
+            }
+            Ok(Applied::Later(why)) => {
+                webhooks::failed(&s.db, &provider, &event.id, &why).await?;
+                return Err(ApiError::Unavailable(format!(
+                    "payment event {} from {provider} waits for an earlier one: {why}",
+                    event.id
+                )));
             }
             Err(e) => {
                 let why = e.to_string();
@@ -675,7 +686,10 @@ pub struct Changed {
     pub cancel_at_period_end: bool,
 }
 
-async fn live_subscription(s: &BillingState, user: &str) -> ApiResult<(String, SubscriptionView)> {
+pub(super) async fn live_subscription(
+    s: &BillingState,
+    user: &str,
+) -> ApiResult<(String, SubscriptionView)> {
     newest(&s.db, user)
         .await?
         .filter(|(_, v)| !v.status.is_final())

@@ -39,8 +39,20 @@ struct Inner {
     subscriptions: HashMap<String, Sub>,
     /// Seconds added to the clock, to date events in the past or future.
     skew: i64,
-    /// Checkout requests by idempotency key, answered alike when repeated.
+    /// Checkout requests and refunds by idempotency key, answered alike when repeated.
     idempotent: HashMap<String, Value>,
+    /// Payments taken, by payment intent id.
+    payments: HashMap<String, Payment>,
+}
+
+/// A payment the simulator took.
+#[derive(Debug, Clone)]
+struct Payment {
+    charge: String,
+    customer: String,
+    amount: i64,
+    currency: String,
+    refunded: i64,
 }
 
 /// How to deliver an event.
@@ -277,10 +289,28 @@ impl Simulator {
             "customer.subscription.created",
             self.subscription_json(&sub_id)?,
         );
+        let payment = self.id("pi");
+        if amount > 0 {
+            let charge = self.id("ch");
+            self.inner
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .payments
+                .insert(
+                    payment.clone(),
+                    Payment {
+                        charge,
+                        customer: customer.clone(),
+                        amount,
+                        currency: currency.clone(),
+                        refunded: 0,
+                    },
+                );
+        }
         let paid = self.event(
             "invoice.paid",
             json!({"id": self.id("in"), "object": "invoice", "customer": customer, "subscription": sub_id,
-                   "amount_paid": amount, "currency": currency, "payment_intent": self.id("pi"),
+                   "amount_paid": amount, "currency": currency, "payment_intent": payment,
                    "parent": {"subscription_details": {"metadata": metadata}}}),
         );
         for e in [completed, created, paid] {
@@ -334,6 +364,77 @@ impl Simulator {
         self.deliver(&failed, &Delivery::default()).await;
         self.update(id, |s| *s.status = "past_due".into()).await?;
         Some(())
+    }
+
+    /// The payment intents the simulator took, oldest first.
+    pub fn payments(&self) -> Vec<String> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ids: Vec<String> = inner.payments.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// The payer of `payment` disputes it at their bank: `charge.dispute.created`.
+    pub async fn dispute(&self, payment: &str) -> Option<Value> {
+        let p = self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .payments
+            .get(payment)
+            .cloned()?;
+        let event = self.event(
+            "charge.dispute.created",
+            json!({"id": self.id("dp"), "object": "dispute", "charge": p.charge, "payment_intent": payment,
+                   "amount": p.amount, "currency": p.currency, "reason": "fraudulent", "status": "needs_response"}),
+        );
+        self.deliver(&event, &Delivery::default()).await;
+        Some(event)
+    }
+
+    /// Refunds `amount` (the rest when none) of `payment` and sends `charge.refunded`; the
+    /// refund object, or why Stripe would refuse it.
+    async fn refund_payment(&self, payment: &str, amount: Option<i64>) -> Result<Value, String> {
+        let (p, refund) = {
+            let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            // Refunds name a payment intent or its charge.
+            let p = inner
+                .payments
+                .iter()
+                .find(|(k, p)| *k == payment || p.charge == payment)
+                .map_or_else(|| payment.to_string(), |(k, _)| k.clone());
+            let Some(held) = inner.payments.get_mut(&p) else {
+                return Err(format!("No such payment_intent: '{payment}'"));
+            };
+            let amount = amount.unwrap_or(held.amount - held.refunded);
+            if amount <= 0 || held.refunded + amount > held.amount {
+                return Err(format!(
+                    "Refund amount ({amount}) is greater than unrefunded amount on charge ({})",
+                    held.amount - held.refunded
+                ));
+            }
+            held.refunded += amount;
+            (p, amount)
+        };
+        let held = self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .payments
+            .get(&p)
+            .cloned()
+            .ok_or("gone")?;
+        let event = self.event(
+            "charge.refunded",
+            json!({"id": held.charge, "object": "charge", "payment_intent": p, "customer": held.customer,
+                   "amount": held.amount, "amount_refunded": held.refunded, "currency": held.currency,
+                   "refunded": held.refunded == held.amount}),
+        );
+        self.deliver(&event, &Delivery::default()).await;
+        Ok(
+            json!({"id": self.id("re"), "object": "refund", "status": "succeeded", "amount": refund,
+                  "payment_intent": p, "charge": held.charge}),
+        )
     }
 
     /// Three days before the trial of `id` ends: `customer.subscription.trial_will_end`.
@@ -485,10 +586,30 @@ async fn update_subscription(
     if !authorized(&sim, &headers) {
         return unauthorized();
     }
-    let cancel = params
-        .iter()
-        .find(|(k, _)| k == "cancel_at_period_end")
-        .map(|(_, v)| v == "true");
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    let cancel = get("cancel_at_period_end").map(|v| v == "true");
+    // A change of price (a plan switch); Stripe prorates on the next invoice.
+    if let Some(amount) = get("items[0][price_data][unit_amount]").and_then(|a| a.parse().ok()) {
+        let mut inner = sim.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(sub) = inner.subscriptions.get_mut(&id) else {
+            return not_found("subscription");
+        };
+        sub.amount = amount;
+        if let Some(c) = get("items[0][price_data][currency]") {
+            sub.currency = c;
+        }
+        if let Some(i) = get("items[0][price_data][recurring][interval]") {
+            sub.interval = i;
+        }
+        if let Some(plan) = get("metadata[penpal_plan]") {
+            sub.metadata["penpal_plan"] = json!(plan);
+        }
+    }
     let Some(_) = sim
         .update(&id, |s| {
             if let Some(c) = cancel {
@@ -520,12 +641,58 @@ async fn cancel_now(
 async fn refund(
     State(sim): State<Simulator>,
     headers: HeaderMap,
-    Form(_params): Form<Vec<(String, String)>>,
+    Form(params): Form<Vec<(String, String)>>,
 ) -> Response {
     if !authorized(&sim, &headers) {
         return unauthorized();
     }
-    Json(json!({"id": sim.id("re"), "object": "refund", "status": "succeeded"})).into_response()
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if let Some(k) = &key
+        && let Some(v) = sim
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .idempotent
+            .get(k)
+    {
+        return Json(v.clone()).into_response();
+    }
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    let Some(payment) = get("payment_intent").or_else(|| get("charge")) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(
+                json!({"error": {"message": "Missing required param: charge or payment_intent."}}),
+            ),
+        )
+            .into_response();
+    };
+    let amount = get("amount").and_then(|a| a.parse().ok());
+    match sim.refund_payment(&payment, amount).await {
+        Ok(answer) => {
+            if let Some(k) = key {
+                sim.inner
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .idempotent
+                    .insert(k, answer.clone());
+            }
+            Json(answer).into_response()
+        }
+        Err(why) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": {"type": "invalid_request_error", "message": why}})),
+        )
+            .into_response(),
+    }
 }
 
 /// The hosted checkout page: one button that pays.

@@ -72,6 +72,9 @@ pub enum Applied {
     Applied,
     /// Kept, not applied: the reason says why (no account, an impossible transition).
     Ignored(String),
+    /// Not applied yet: it is about something the provider has not reported yet (a refund
+    /// before its payment). Answered with a 5xx so the provider delivers it again.
+    Later(String),
 }
 
 /// The event as stored, in JSON (the plugin's record, field by field).
@@ -206,14 +209,21 @@ async fn account(db: &Db, provider: &str, e: &PaymentEvent) -> StoreResult<Optio
         }
     }
     if let Some(s) = &e.subscription {
-        return db
+        let user: Option<String> = db
             .one(
                 "SELECT VALUE user FROM type::record('subscription', [$p, $s])",
                 json!({"p": provider, "s": s.id}),
             )
-            .await;
+            .await?;
+        if user.is_some() {
+            return Ok(user);
+        }
     }
-    Ok(None)
+    // Disputes name only the payment.
+    match &e.payment_id {
+        Some(payment) => super::invoices::payer(db, provider, payment).await,
+        None => Ok(None),
+    }
 }
 
 /// Applies a stored event in one transaction: the customer link, the subscription's new state
@@ -361,6 +371,11 @@ pub async fn apply(
                 Outcome::Refused(why) => outcome = Applied::Ignored(why),
             }
         }
+    }
+    if let super::invoices::Recorded::Later(why) =
+        super::invoices::record(db, &mut batch, provider, &user, e, plan.as_deref()).await?
+    {
+        return Ok(Applied::Later(why));
     }
     match &outcome {
         Applied::Ignored(why) => mark(&mut batch, "ignored", Some(&user), Some(why)),

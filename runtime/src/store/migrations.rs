@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (9, "entitlements", V9),
     (10, "subscriptions", V10),
     (11, "coupons", V11),
+    (12, "invoices", V12),
 ];
 
 const V1: &str = r#"
@@ -324,6 +325,24 @@ DEFINE FIELD user ON coupon_redemption TYPE string;
 DEFINE FIELD plan ON coupon_redemption TYPE string;
 DEFINE FIELD at ON coupon_redemption TYPE int;
 DEFINE INDEX coupon_redemption_user ON coupon_redemption FIELDS code, user;
+"#;
+
+/// What accounts paid, with refunds and disputes against each payment and the tax in it.
+const V12: &str = r#"
+DEFINE TABLE invoice SCHEMAFULL;
+DEFINE FIELD user ON invoice TYPE string;
+DEFINE FIELD provider ON invoice TYPE string;
+DEFINE FIELD payment_id ON invoice TYPE string;
+DEFINE FIELD subscription ON invoice TYPE option<string>;
+DEFINE FIELD plan ON invoice TYPE option<string>;
+DEFINE FIELD amount_minor ON invoice TYPE int ASSERT $value >= 0;
+DEFINE FIELD currency ON invoice TYPE string;
+DEFINE FIELD refunded_minor ON invoice TYPE int ASSERT $value >= 0;
+DEFINE FIELD status ON invoice TYPE string ASSERT $value INSIDE ['paid', 'partially_refunded', 'refunded'];
+DEFINE FIELD dispute ON invoice TYPE option<object> FLEXIBLE;
+DEFINE FIELD tax ON invoice TYPE option<object> FLEXIBLE;
+DEFINE FIELD paid_at ON invoice TYPE int;
+DEFINE INDEX invoice_user ON invoice FIELDS user, paid_at;
 "#;
 
 #[derive(Deserialize)]

@@ -807,3 +807,220 @@ async fn a_coupon_is_checked_taken_once_and_passed_to_the_provider() {
     let (_, list) = ops.call("GET", "/v1/admin/billing/coupons", None).await;
     assert_eq!(list[0]["redeemed"], 1, "{list}");
 }
+
+const MONTHLY_AND_YEARLY: &str = r#"
+[billing.plans.free]
+turns_per_day = 1
+[billing.plans.premium-monthly]
+interval = "month"
+prices = { EUR = 2000 }
+[billing.plans.premium-yearly]
+interval = "year"
+prices = { EUR = 20000 }
+"#;
+
+/// Waits until `c`'s only invoice satisfies `ok`.
+async fn until_invoice(c: &Client, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    within(20, what, async {
+        loop {
+            let (status, list) = c.call("GET", "/v1/billing/invoices", None).await;
+            assert_eq!(status, 200, "{list}");
+            if let Some(first) = list.get(0)
+                && ok(first)
+            {
+                return first.clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await
+}
+
+#[actix_rt::test]
+async fn payments_are_invoiced_refunded_by_operators_disputed_and_switched_to_yearly() {
+    use penpal::billing::simulator::Delivery;
+    let data = tempfile::tempdir().unwrap();
+    let (server, db, sim, _sink) = with_stripe(data.path(), MONTHLY_AND_YEARLY).await;
+    let base = server.url("");
+    let ana = Client {
+        base: base.clone(),
+        token: Some(new_learner(&base, "B1").await),
+    };
+    let (status, list) = ana.call("GET", "/v1/billing/invoices", None).await;
+    assert_eq!((status, list), (200, json!([])));
+    let (status, page) = ana
+        .call(
+            "POST",
+            "/v1/billing/checkout",
+            Some(json!({"plan": "premium-monthly"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{page}");
+    let session = page["url"].as_str().unwrap().rsplit('/').next().unwrap();
+    let sub = sim.complete_checkout(session).await.unwrap();
+    until_plan(&ana, "premium-monthly").await;
+    let invoice = until_invoice(&ana, "the first invoice", |_| true).await;
+    let payment = sim.payments().pop().unwrap();
+    assert_eq!(invoice["payment_id"], payment);
+    assert_eq!(invoice["amount_minor"], 2000);
+    assert_eq!(invoice["currency"], "EUR");
+    assert_eq!(invoice["status"], "paid");
+    assert_eq!(invoice["plan"], "premium-monthly");
+
+    // Operators see the whole history, and refund part of it, then the rest.
+    let ops = Client {
+        base: base.clone(),
+        token: Some(operator_token(server.addr, &db).await),
+    };
+    assert_eq!(
+        ana.call(
+            "GET",
+            "/v1/admin/billing/customer?email=ana@example.com",
+            None
+        )
+        .await
+        .0,
+        403
+    );
+    let (status, history) = ops
+        .call(
+            "GET",
+            "/v1/admin/billing/customer?email=ana@example.com",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history["plan"]["plan"]["id"], "premium-monthly");
+    assert_eq!(history["subscriptions"][0]["status"], "active");
+    assert_eq!(history["invoices"][0]["payment_id"], payment);
+    assert_eq!(history["events"].as_array().unwrap().len(), 3, "{history}");
+    assert_eq!(
+        ops.call(
+            "GET",
+            "/v1/admin/billing/customer?email=nobody@example.com",
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    for (body, status) in [
+        (
+            json!({"provider": "stripe", "payment_id": "pi_unknown"}),
+            404,
+        ),
+        (
+            json!({"provider": "stripe", "payment_id": payment, "amount_minor": 0}),
+            422,
+        ),
+        (
+            json!({"provider": "stripe", "payment_id": payment, "amount_minor": 2001}),
+            422,
+        ),
+    ] {
+        let (got, err) = ops
+            .call("POST", "/v1/admin/billing/refunds", Some(body.clone()))
+            .await;
+        assert_eq!(got, status, "{body}: {err}");
+    }
+    assert_eq!(
+        ana.call(
+            "POST",
+            "/v1/admin/billing/refunds",
+            Some(json!({"provider": "stripe", "payment_id": payment}))
+        )
+        .await
+        .0,
+        403
+    );
+    let (status, asked) = ops
+        .call(
+            "POST",
+            "/v1/admin/billing/refunds",
+            Some(json!({"provider": "stripe", "payment_id": payment, "amount_minor": 500})),
+        )
+        .await;
+    assert_eq!(status, 202, "{asked}");
+    let invoice = until_invoice(&ana, "a partial refund", |i| i["refunded_minor"] == 500).await;
+    assert_eq!(invoice["status"], "partially_refunded");
+    // Without an amount: what is left.
+    let (status, asked) = ops
+        .call(
+            "POST",
+            "/v1/admin/billing/refunds",
+            Some(json!({"provider": "stripe", "payment_id": payment})),
+        )
+        .await;
+    assert_eq!(
+        (status, &asked["amount_minor"]),
+        (202, &json!(1500)),
+        "{asked}"
+    );
+    let invoice = until_invoice(&ana, "the whole refund", |i| i["status"] == "refunded").await;
+    assert_eq!(invoice["refunded_minor"], 2000);
+    let (status, err) = ops
+        .call(
+            "POST",
+            "/v1/admin/billing/refunds",
+            Some(json!({"provider": "stripe", "payment_id": payment})),
+        )
+        .await;
+    assert_eq!(status, 409, "{err}");
+
+    // The payer disputes the payment at their bank: it shows on the invoice.
+    sim.dispute(&payment).await.unwrap();
+    let invoice = until_invoice(&ana, "the dispute", |i| !i["dispute"].is_null()).await;
+    assert_eq!(invoice["dispute"]["amount_minor"], 2000);
+
+    // A refund that arrives before its payment waits for it: refused (the provider retries),
+    // then applied once the payment is known.
+    let customer = history["events"][0]["user"].clone();
+    let early = sim.event(
+        "charge.refunded",
+        json!({"id": "ch_early", "object": "charge", "payment_intent": "pi_early",
+               "customer": null, "metadata": {"penpal_customer": customer},
+               "amount": 2000, "amount_refunded": 2000, "currency": "eur", "refunded": true}),
+    );
+    assert_eq!(sim.deliver(&early, &Delivery::default()).await, 503);
+    let paid = sim.event(
+        "invoice.paid",
+        json!({"id": "in_early", "object": "invoice", "subscription": sub,
+               "amount_paid": 2000, "currency": "eur", "payment_intent": "pi_early",
+               "parent": {"subscription_details": {"metadata": {"penpal_customer": customer, "penpal_plan": "premium-monthly"}}}}),
+    );
+    assert_eq!(sim.deliver(&paid, &Delivery::default()).await, 200);
+    assert_eq!(sim.deliver(&early, &Delivery::default()).await, 200);
+    let (_, list) = ana.call("GET", "/v1/billing/invoices", None).await;
+    let early = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["payment_id"] == "pi_early")
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(early["status"], "refunded", "{list}");
+
+    // Monthly to yearly: the provider prorates; the plan follows its webhook.
+    for (body, status) in [
+        (json!({"plan": "free"}), 422),
+        (json!({"plan": "premium-monthly"}), 409),
+    ] {
+        assert_eq!(
+            ana.call("POST", "/v1/billing/subscription/plan", Some(body.clone()))
+                .await
+                .0,
+            status,
+            "{body}"
+        );
+    }
+    let (status, changed) = ana
+        .call(
+            "POST",
+            "/v1/billing/subscription/plan",
+            Some(json!({"plan": "premium-yearly"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{changed}");
+    until_plan(&ana, "premium-yearly").await;
+    let (_, export) = ana.call("GET", "/v1/me/export", None).await;
+    assert_eq!(export["invoices"].as_array().unwrap().len(), 2, "{export}");
+}
