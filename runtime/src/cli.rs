@@ -50,6 +50,30 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         chunk_ms: u64,
     },
+    /// Run the Paddle Billing simulator (tests and offline development; charges nothing).
+    /// Point the `paddle` plugin's `api_base` setting at it and grant its host; it signs its
+    /// webhooks with `--secret`, which the plugin's `webhook_secret` must match.
+    SimulatePaddle {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:12112")]
+        listen: std::net::SocketAddr,
+        /// Where to send webhooks: penpal's `/v1/billing/webhooks/paddle`.
+        #[arg(
+            long,
+            default_value = "http://127.0.0.1:8080/v1/billing/webhooks/paddle"
+        )]
+        webhook: String,
+        /// The API key the plugin must send.
+        #[arg(long, env = "PENPAL_SIM_PADDLE_KEY", default_value = "pdl_test_penpal")]
+        api_key: String,
+        /// The notification destination's secret key.
+        #[arg(
+            long,
+            env = "PENPAL_SIM_PADDLE_SECRET",
+            default_value = "pdl_ntfset_penpal_simulator"
+        )]
+        secret: String,
+    },
     /// Run the Stripe simulator (tests and offline development; charges nothing). Point the
     /// `stripe` plugin's `api_base` setting at it and grant its host; it signs its webhooks
     /// with `--secret`, which the plugin's `webhook_secret` must match.
@@ -157,7 +181,25 @@ pub async fn main(cli: Cli) -> ExitCode {
             webhook,
             api_key,
             secret,
-        } => simulate_stripe(listen, &webhook, &api_key, &secret).await,
+        } => {
+            simulate(listen, "Stripe", &webhook, |l| {
+                crate::billing::simulator::Simulator::start_on(l, &api_key, &secret, &webhook)
+                    .map(|s| s.url())
+            })
+            .await
+        }
+        Command::SimulatePaddle {
+            listen,
+            webhook,
+            api_key,
+            secret,
+        } => {
+            simulate(listen, "Paddle", &webhook, |l| {
+                crate::billing::simulator::paddle::Paddle::start_on(l, &api_key, &secret, &webhook)
+                    .map(|s| s.url())
+            })
+            .await
+        }
     };
     match result {
         Ok(code) => code,
@@ -168,20 +210,19 @@ pub async fn main(cli: Cli) -> ExitCode {
     }
 }
 
-async fn simulate_stripe(
+/// Runs a payment-provider simulator on `listen` until interrupted; `start` starts it and
+/// gives its URL.
+async fn simulate(
     listen: std::net::SocketAddr,
+    provider: &str,
     webhook: &str,
-    api_key: &str,
-    secret: &str,
+    start: impl FnOnce(tokio::net::TcpListener) -> std::io::Result<String>,
 ) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e} (set --listen)"))?;
-    let sim = crate::billing::simulator::Simulator::start_on(listener, api_key, secret, webhook)?;
-    println!(
-        "Stripe simulator at {} (webhooks to {webhook}); it charges nothing",
-        sim.url()
-    );
+    let url = start(listener)?;
+    println!("{provider} simulator at {url} (webhooks to {webhook}); it charges nothing");
     tokio::signal::ctrl_c().await?;
     Ok(ExitCode::SUCCESS)
 }

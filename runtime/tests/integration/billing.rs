@@ -1024,3 +1024,207 @@ async fn payments_are_invoiced_refunded_by_operators_disputed_and_switched_to_ye
     let (_, export) = ana.call("GET", "/v1/me/export", None).await;
     assert_eq!(export["invoices"].as_array().unwrap().len(), 2, "{export}");
 }
+
+/// A server taking payments through the `paddle` plugin, against the Paddle simulator.
+async fn with_paddle(
+    data: &std::path::Path,
+    plans: &str,
+) -> (
+    Running,
+    penpal::store::Db,
+    penpal::billing::simulator::paddle::Paddle,
+) {
+    use penpal::billing::simulator::paddle::Paddle;
+    let sim = Paddle::start("pdl_test_penpal", "pdl_ntfset_sim", "http://127.0.0.1:9/")
+        .await
+        .unwrap();
+    let port = sim.addr.port();
+    let file = data.join("penpal.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+[billing]
+provider = "paddle"
+{plans}
+[plugins.paddle]
+grant = {{ http = ["http://localhost:{port}"], secrets = ["api_key", "webhook_secret"], kv = true }}
+settings = {{ api_base = "http://localhost:{port}" }}
+secrets = {{ api_key = "pdl_test_penpal", webhook_secret = "pdl_ntfset_sim" }}
+"#
+        ),
+    )
+    .unwrap();
+    let mut args = serve_args(data, None);
+    args.plugins.config = Some(file);
+    args.plugins.plugin_allow_networks =
+        vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+    let db = penpal::store::Db::connect("mem://", None).await.unwrap();
+    let server = start_on(args, db.clone()).await;
+    sim.send_to(&server.url("/v1/billing/webhooks/paddle"));
+    (server, db, sim)
+}
+
+#[actix_rt::test]
+async fn paddle_takes_the_same_journey_with_its_own_signatures_refunds_and_plan_changes() {
+    use penpal::billing::simulator::Delivery;
+    let data = tempfile::tempdir().unwrap();
+    let (server, db, sim) = with_paddle(data.path(), MONTHLY_AND_YEARLY).await;
+    let base = server.url("");
+    let ana = Client {
+        base: base.clone(),
+        token: Some(new_learner(&base, "B1").await),
+    };
+    let (status, page) = ana
+        .call(
+            "POST",
+            "/v1/billing/checkout",
+            Some(json!({"plan": "premium-monthly"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{page}");
+    let url = page["url"].as_str().unwrap();
+    assert!(url.starts_with(&sim.url()), "{url}");
+    let txn = url.rsplit('/').next().unwrap();
+    let sub = sim.complete_checkout(txn).await.unwrap();
+    let mine = until_plan(&ana, "premium-monthly").await;
+    assert_eq!(
+        mine["source"],
+        json!({"kind": "subscription", "id": format!("paddle:{sub}")})
+    );
+    let invoice = until_invoice(&ana, "the Paddle transaction", |_| true).await;
+    assert_eq!(invoice["payment_id"], txn);
+    assert_eq!(invoice["provider"], "paddle");
+    assert_eq!(invoice["amount_minor"], 2000);
+
+    // Paddle's signature scheme: `ts=…;h1=…` over "ts:body", 300 s, every h1 tried.
+    let probe = sim.event(
+        "subscription.updated",
+        json!({"id": sub, "status": "past_due", "custom_data": {"penpal_plan": "premium-monthly"}}),
+    );
+    let now = (penpal::store::now_ms() / 1000) as u64;
+    for (how, why) in [
+        (
+            Delivery {
+                tamper: true,
+                ..Default::default()
+            },
+            "altered after signing",
+        ),
+        (
+            Delivery {
+                timestamp: Some(now - 301),
+                ..Default::default()
+            },
+            "signed too long ago",
+        ),
+        (
+            Delivery {
+                secrets: Some(vec!["pdl_ntfset_other".into()]),
+                ..Default::default()
+            },
+            "signed with another secret",
+        ),
+    ] {
+        assert_eq!(sim.deliver(&probe, &how).await, 400, "{why}");
+    }
+    assert_eq!(plan_of(&ana).await["subscription"]["status"], "active");
+    let stripe_style = http()
+        .post(server.url("/v1/billing/webhooks/paddle"))
+        .header(
+            "stripe-signature",
+            format!(
+                "t={now},v1={}",
+                penpal::billing::simulator::sign("pdl_ntfset_sim", now, &probe.to_string())
+            ),
+        )
+        .body(probe.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stripe_style.status().as_u16(),
+        400,
+        "another provider's scheme"
+    );
+    let rotated = Delivery {
+        secrets: Some(vec!["pdl_ntfset_old".into(), "pdl_ntfset_sim".into()]),
+        ..Default::default()
+    };
+    for _ in 0..5 {
+        assert_eq!(sim.deliver(&probe, &rotated).await, 200);
+    }
+    let applied: Vec<Value> = db
+        .rows(
+            "SELECT VALUE status FROM billing_event WHERE event_id = $id",
+            json!({"id": probe["event_id"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        applied,
+        vec![json!("applied")],
+        "five deliveries, one event"
+    );
+    assert_eq!(plan_of(&ana).await["subscription"]["status"], "past_due");
+    sim.update(&sub, "active").await.unwrap();
+
+    // A refund needs Paddle's approval: the invoice moves when it is approved.
+    let ops = Client {
+        base: base.clone(),
+        token: Some(operator_token(server.addr, &db).await),
+    };
+    let (status, asked) = ops
+        .call(
+            "POST",
+            "/v1/admin/billing/refunds",
+            Some(json!({"provider": "paddle", "payment_id": txn, "amount_minor": 500})),
+        )
+        .await;
+    assert_eq!(status, 202, "{asked}");
+    let invoice = until_invoice(&ana, "the approved refund", |i| i["refunded_minor"] == 500).await;
+    assert_eq!(invoice["status"], "partially_refunded");
+    sim.chargeback(txn).await.unwrap();
+    until_invoice(&ana, "the chargeback", |i| !i["dispute"].is_null()).await;
+
+    // Cancel at the period's end, resume, switch to yearly, then end it now.
+    let (status, changed) = ana
+        .call("POST", "/v1/billing/subscription/cancel", Some(json!({})))
+        .await;
+    assert_eq!(
+        (status, &changed["cancel_at_period_end"]),
+        (202, &json!(true))
+    );
+    assert_eq!(sim.cancel_scheduled(&sub), Some(true));
+    within(20, "the scheduled cancellation", async {
+        while plan_of(&ana).await["subscription"]["cancel_at_period_end"] != true {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let (status, changed) = ana
+        .call("POST", "/v1/billing/subscription/resume", None)
+        .await;
+    assert_eq!(
+        (status, &changed["cancel_at_period_end"]),
+        (202, &json!(false))
+    );
+    let (status, changed) = ana
+        .call(
+            "POST",
+            "/v1/billing/subscription/plan",
+            Some(json!({"plan": "premium-yearly"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{changed}");
+    until_plan(&ana, "premium-yearly").await;
+    let (status, _) = ana
+        .call(
+            "POST",
+            "/v1/billing/subscription/cancel",
+            Some(json!({"at_period_end": false})),
+        )
+        .await;
+    assert_eq!(status, 202);
+    until_plan(&ana, "free").await;
+}

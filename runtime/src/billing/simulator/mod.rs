@@ -1,3 +1,5 @@
+//! Payment-provider simulators: Stripe here, Paddle in [`paddle`].
+//!
 //! A Stripe simulator for tests and offline development, as the scripted model is for the
 //! language model: a loopback HTTP server speaking the subset of Stripe's API the `stripe`
 //! plugin uses (Checkout Sessions, portal sessions, subscriptions, refunds), with a checkout
@@ -17,6 +19,8 @@ use axum::{Json, Router};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
+
+pub mod paddle;
 
 /// A subscription the simulator holds.
 #[derive(Debug, Clone)]
@@ -85,7 +89,7 @@ impl std::fmt::Debug for Simulator {
     }
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     (crate::store::now_ms() / 1000) as u64
 }
 
@@ -471,9 +475,14 @@ pub struct SubView<'a> {
 
 /// Stripe's signature: hex HMAC-SHA256 of `"{t}.{body}"`.
 pub fn sign(secret: &str, t: u64, body: &str) -> String {
+    sign_with(secret, &format!("{t}.{body}"))
+}
+
+/// Hex HMAC-SHA256 of `payload` under `secret`.
+pub(crate) fn sign_with(secret: &str, payload: &str) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
         .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
-    mac.update(format!("{t}.{body}").as_bytes());
+    mac.update(payload.as_bytes());
     mac.finalize()
         .into_bytes()
         .iter()
