@@ -125,6 +125,10 @@ pub struct BillingSection {
     /// The payment-provider plugin learners pay through (such as `stripe`); none: plans are
     /// granted by operators only.
     pub provider: Option<String>,
+    /// `consumers` (the default: prices include VAT, shown with its part) or `businesses`
+    /// (prices exclude VAT, shown with what is added).
+    #[serde(default)]
+    pub sells_to: crate::billing::tax::SellsTo,
     /// `[billing.plans.ID]`; none: the built-in free, premium-monthly and premium-yearly.
     #[serde(default)]
     pub plans: BTreeMap<String, PlanSection>,

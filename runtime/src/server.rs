@@ -279,6 +279,11 @@ pub async fn run_on(
             None => None,
         },
         provider: operator.billing.as_ref().and_then(|b| b.provider.clone()),
+        sells_to: operator
+            .billing
+            .as_ref()
+            .map(|b| b.sells_to)
+            .unwrap_or_default(),
     });
     if let Some(p) = &billing.provider
         && host

@@ -2,7 +2,8 @@
 //! Portal, subscription changes and refunds through Stripe's API (form-encoded, every POST
 //! with an `Idempotency-Key`), and webhooks verified from the raw body.
 //!
-//! Settings: `api_base` (default `https://api.stripe.com`; penpal's simulator in tests).
+//! Settings: `api_base` (default `https://api.stripe.com`; penpal's simulator in tests),
+//! `automatic_tax` (`true` to have Stripe Tax compute tax at checkout).
 //! Secrets: `api_key`, `webhook_secret` (`whsec_…`).
 //!
 //! A webhook's `Stripe-Signature` is `t=<unix seconds>,v1=<hex>,v1=<hex>…`: each `v1` is an
@@ -328,6 +329,12 @@ impl PaymentProvider for Stripe {
                 }
             }
             None => p.push(pair("mode", "payment")),
+        }
+        // Stripe Tax, when the operator's Stripe account has it: Stripe computes the tax from
+        // the address it collects.
+        if config::get("automatic_tax").as_deref() == Some("true") {
+            p.push(pair("automatic_tax[enabled]", "true"));
+            p.push(pair("billing_address_collection", "required"));
         }
         if let Some(code) = &r.coupon {
             p.push(pair("discounts[0][promotion_code]", code));

@@ -66,6 +66,8 @@ pub struct Billing {
     pub plans: Option<Plans>,
     /// The payment-provider plugin learners pay through.
     pub provider: Option<String>,
+    /// Whether prices include VAT.
+    pub sells_to: super::tax::SellsTo,
 }
 
 /// Why a turn may not start.

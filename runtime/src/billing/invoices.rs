@@ -57,6 +57,9 @@ pub struct Invoice {
     pub dispute: Option<Dispute>,
     /// When it was paid (Unix seconds, the provider's time).
     pub paid_at: i64,
+    /// The VAT inside it, for a payer in the EU whose country is known.
+    #[serde(default)]
+    pub tax: Option<super::tax::InvoiceTax>,
 }
 
 /// What recording an event's payment facts came to.
@@ -106,11 +109,14 @@ pub async fn record(
         // A trial's first invoice charges nothing: no receipt, no invoice.
         EventKind::InvoicePaid if amount.amount_minor > 0 => {
             if held(db, provider, payment).await?.is_none() {
+                let tax = super::tax::country_of(db, user).await?.and_then(|country| {
+                    super::tax::for_invoice(amount.amount_minor, &country, e.occurred_at as i64)
+                });
                 batch.push(
                     "CREATE type::record('invoice', [$in_p, $in_id]) CONTENT {
                         user: $in_user, provider: $in_p, payment_id: $in_id, subscription: $in_sub,
                         plan: $in_plan, amount_minor: $in_amount, currency: $in_cur,
-                        refunded_minor: 0, status: 'paid', paid_at: $in_at };",
+                        refunded_minor: 0, status: 'paid', paid_at: $in_at, tax: $in_tax };",
                     key.into_iter().chain([
                         ("in_user".to_string(), json!(user)),
                         (
@@ -121,6 +127,7 @@ pub async fn record(
                         ("in_amount".to_string(), json!(amount.amount_minor)),
                         ("in_cur".to_string(), json!(amount.currency)),
                         ("in_at".to_string(), json!(e.occurred_at as i64)),
+                        ("in_tax".to_string(), json!(tax)),
                     ]),
                 );
             }

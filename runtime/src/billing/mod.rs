@@ -13,6 +13,7 @@ pub mod provider;
 pub mod routes;
 pub mod simulator;
 pub mod subscription;
+pub mod tax;
 pub mod webhooks;
 
 pub use entitlements::{Billing, PlanLimit};
@@ -39,6 +40,10 @@ impl crate::store::personal::PersonalData for BillingData {
                 "SELECT provider, status, plan, period_end, trial_end, cancel_at_period_end, updated_at FROM subscription WHERE user = $u",
             ),
             (
+                "billing_country",
+                "SELECT VALUE country FROM billing_account WHERE user = $u",
+            ),
+            (
                 "invoices",
                 "SELECT provider, payment_id, plan, amount_minor, currency, refunded_minor, status, dispute, tax, paid_at FROM invoice WHERE user = $u ORDER BY paid_at",
             ),
@@ -50,7 +55,7 @@ impl crate::store::personal::PersonalData for BillingData {
     }
 
     fn delete(&self) -> &'static str {
-        "DELETE entitlement WHERE user = $u; DELETE subscription WHERE user = $u; DELETE billing_customer WHERE user = $u; DELETE billing_event WHERE user = $u; DELETE coupon_redemption WHERE user = $u; UPDATE invoice SET user = 'deleted' WHERE user = $u;"
+        "DELETE entitlement WHERE user = $u; DELETE subscription WHERE user = $u; DELETE billing_customer WHERE user = $u; DELETE billing_event WHERE user = $u; DELETE coupon_redemption WHERE user = $u; UPDATE invoice SET user = 'deleted' WHERE user = $u; DELETE billing_account WHERE user = $u;"
     }
 
     fn release<'a>(

@@ -78,6 +78,10 @@ pub struct Price {
     pub amount_minor: i64,
     /// ISO 4217, upper case.
     pub currency: String,
+    /// Its VAT for the asked country (EU only): inside the price when sold to consumers,
+    /// added to it when sold to businesses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tax: Option<super::tax::PriceTax>,
 }
 
 /// A plan as learners see it.
@@ -101,7 +105,15 @@ pub struct PlanView {
     pub modes: Option<Vec<ChatMode>>,
 }
 
-fn view(p: &Plan, lang: &str, currency: &str) -> PlanView {
+/// Where a payer's VAT is reckoned: their country and whom the operator sells to.
+#[derive(Debug, Clone, Copy)]
+struct TaxedFor<'a> {
+    country: &'a str,
+    sells_to: super::tax::SellsTo,
+}
+
+fn view(p: &Plan, lang: &str, currency: &str, taxed: Option<TaxedFor<'_>>) -> PlanView {
+    let today = super::tax::day_of(now_ms() / 1000);
     PlanView {
         id: p.id.clone(),
         name: p.name(lang).to_string(),
@@ -109,6 +121,7 @@ fn view(p: &Plan, lang: &str, currency: &str) -> PlanView {
         price: p.prices.get(currency).map(|amount| Price {
             amount_minor: *amount,
             currency: currency.to_string(),
+            tax: taxed.and_then(|t| super::tax::for_price(*amount, t.country, t.sells_to, today)),
         }),
         trial_days: p.trial_days,
         turns_per_day: p.turns_per_day,
@@ -127,6 +140,9 @@ pub struct PlansQuery {
     /// The language of plan names (`en`, `fr`); English when left out.
     #[param(pattern = "^[a-z]{2}$")]
     lang: Option<String>,
+    /// The payer's country (ISO 3166-1 alpha-2): EU prices then show their VAT.
+    #[param(pattern = "^[A-Za-z]{2}$")]
+    country: Option<String>,
 }
 
 /// The plans on offer.
@@ -142,7 +158,7 @@ pub struct PlanList {
 
 #[utoipa::path(get, path = "/v1/billing/plans", tag = "billing", params(PlansQuery),
     responses((status = 200, body = PlanList),
-        (status = 422, description = "a currency that is not three letters or that no plan is priced in, or a language that is not two letters")))]
+        (status = 422, description = "a currency that is not three letters or that no plan is priced in, a language or a country that is not two letters")))]
 async fn plans(
     State(s): State<BillingState>,
     Query(q): Query<PlansQuery>,
@@ -161,6 +177,19 @@ async fn plans(
             "use a two-letter language such as en or fr",
         ));
     }
+    let country = q.country.as_deref().map(str::to_ascii_uppercase);
+    if let Some(c) = &country
+        && (c.len() != 2 || !c.chars().all(|x| x.is_ascii_uppercase()))
+    {
+        return Err(ApiError::invalid(
+            "country",
+            "use a two-letter ISO 3166 country such as FR or US",
+        ));
+    }
+    let taxed = country.as_deref().map(|country| TaxedFor {
+        country,
+        sells_to: s.billing.sells_to,
+    });
     let Some(plans) = &s.billing.plans else {
         return Ok(Json(PlanList {
             billing: false,
@@ -171,7 +200,7 @@ async fn plans(
     let list: Vec<PlanView> = plans
         .all()
         .filter(|p| p.interval.is_none() || p.prices.contains_key(&currency))
-        .map(|p| view(p, lang, &currency))
+        .map(|p| view(p, lang, &currency, taxed))
         .collect();
     if list.iter().all(|p| p.interval.is_none()) {
         let offered: std::collections::BTreeSet<&str> = plans
@@ -227,6 +256,8 @@ pub struct AccountPlan {
     pub turns_today: i64,
     /// The newest subscription, if the account ever had one.
     pub subscription: Option<SubscriptionView>,
+    /// The country the account pays from (ISO 3166-1 alpha-2), as given at checkout.
+    pub country: Option<String>,
 }
 
 /// `user`'s newest subscription and its provider id.
@@ -253,6 +284,11 @@ pub(super) async fn account_plan(s: &BillingState, user: &str) -> ApiResult<Acco
     let lang = crate::tutoring::profile::load(&s.db, user)
         .await?
         .interface_language;
+    let country = super::tax::country_of(&s.db, user).await?;
+    let taxed = country.as_deref().map(|country| TaxedFor {
+        country,
+        sells_to: s.billing.sells_to,
+    });
     Ok(AccountPlan {
         plan: e.plan.as_ref().map(|p| {
             let currency = p
@@ -261,8 +297,9 @@ pub(super) async fn account_plan(s: &BillingState, user: &str) -> ApiResult<Acco
                 .next()
                 .cloned()
                 .unwrap_or_else(|| "EUR".into());
-            view(p, &lang, &currency)
+            view(p, &lang, &currency, taxed)
         }),
+        country: country.clone(),
         source: e.source,
         until: e.until,
         turns_today: entitlements::turns_today(&s.db, user, now).await?,
@@ -451,6 +488,10 @@ pub struct NewCheckout {
     /// A coupon code; one of its uses is taken now.
     #[schema(max_length = 40)]
     coupon: Option<String>,
+    /// The payer's country (ISO 3166-1 alpha-2), for VAT; the one given last time when left
+    /// out.
+    #[schema(pattern = "^[A-Za-z]{2}$")]
+    country: Option<String>,
 }
 
 /// Where to send the learner.
@@ -479,7 +520,7 @@ fn provider_name(s: &BillingState) -> ApiResult<&str> {
 #[utoipa::path(post, path = "/v1/billing/checkout", tag = "billing", request_body = NewCheckout,
     responses((status = 201, body = ProviderPage, description = "the provider's checkout page; the plan starts when its webhook arrives"),
         (status = 409, description = "already subscribed (change it in the portal), this server takes no payments, or the coupon's uses are all taken"),
-        (status = 422, description = "not a paid plan, not priced in this currency, or a coupon that does not exist or apply"),
+        (status = 422, description = "not a paid plan, not priced in this currency, a coupon that does not exist or apply, or a country that is not two letters"),
         (status = 503, description = "the payment provider is unavailable")),
     security(("bearer" = [])))]
 async fn checkout(
@@ -520,6 +561,16 @@ async fn checkout(
         return Err(ApiError::Conflict(
             "you have a subscription already: change or cancel it in the billing portal".into(),
         ));
+    }
+    if let Some(country) = &body.country {
+        let country = country.to_ascii_uppercase();
+        if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(ApiError::invalid(
+                "country",
+                "use a two-letter ISO 3166 country such as FR or US",
+            ));
+        }
+        super::tax::set_country(&s.db, &user.id, &country).await?;
     }
     let account = crate::auth::routes::user_by_id(&s.db, &user.id).await?;
     let customer = customer_at(&s.db, &user.id, provider).await?;

@@ -327,7 +327,8 @@ DEFINE FIELD at ON coupon_redemption TYPE int;
 DEFINE INDEX coupon_redemption_user ON coupon_redemption FIELDS code, user;
 "#;
 
-/// What accounts paid, with refunds and disputes against each payment and the tax in it.
+/// What accounts paid, with refunds and disputes against each payment and the tax in it; the
+/// country each account pays from.
 const V12: &str = r#"
 DEFINE TABLE invoice SCHEMAFULL;
 DEFINE FIELD user ON invoice TYPE string;
@@ -343,6 +344,11 @@ DEFINE FIELD dispute ON invoice TYPE option<object> FLEXIBLE;
 DEFINE FIELD tax ON invoice TYPE option<object> FLEXIBLE;
 DEFINE FIELD paid_at ON invoice TYPE int;
 DEFINE INDEX invoice_user ON invoice FIELDS user, paid_at;
+
+DEFINE TABLE billing_account SCHEMAFULL;
+DEFINE FIELD user ON billing_account TYPE string;
+DEFINE FIELD country ON billing_account TYPE option<string>;
+DEFINE FIELD updated_at ON billing_account TYPE int;
 "#;
 
 #[derive(Deserialize)]

@@ -848,11 +848,30 @@ async fn payments_are_invoiced_refunded_by_operators_disputed_and_switched_to_ye
     };
     let (status, list) = ana.call("GET", "/v1/billing/invoices", None).await;
     assert_eq!((status, list), (200, json!([])));
+    // Consumers' prices include VAT: the pricing page shows its part for their country.
+    let (_, offer) = ana.call("GET", "/v1/billing/plans?country=de", None).await;
+    assert_eq!(
+        offer["plans"][1]["price"]["tax"],
+        json!({"country": "DE", "rate_bp": 1900, "included": true, "tax_minor": 319, "total_minor": 2000}),
+        "{offer}"
+    );
+    let (_, offer) = ana.call("GET", "/v1/billing/plans?country=US", None).await;
+    assert!(offer["plans"][1]["price"].get("tax").is_none(), "{offer}");
+    assert_eq!(
+        ana.call(
+            "POST",
+            "/v1/billing/checkout",
+            Some(json!({"plan": "premium-monthly", "country": "DEU"}))
+        )
+        .await
+        .0,
+        422
+    );
     let (status, page) = ana
         .call(
             "POST",
             "/v1/billing/checkout",
-            Some(json!({"plan": "premium-monthly"})),
+            Some(json!({"plan": "premium-monthly", "country": "de"})),
         )
         .await;
     assert_eq!(status, 201, "{page}");
@@ -866,6 +885,11 @@ async fn payments_are_invoiced_refunded_by_operators_disputed_and_switched_to_ye
     assert_eq!(invoice["currency"], "EUR");
     assert_eq!(invoice["status"], "paid");
     assert_eq!(invoice["plan"], "premium-monthly");
+    assert_eq!(
+        invoice["tax"],
+        json!({"country": "DE", "rate_bp": 1900, "amount_minor": 319, "source": "penpal"})
+    );
+    assert_eq!(plan_of(&ana).await["country"], "DE");
 
     // Operators see the whole history, and refund part of it, then the rest.
     let ops = Client {
@@ -1227,4 +1251,32 @@ async fn paddle_takes_the_same_journey_with_its_own_signatures_refunds_and_plan_
         .await;
     assert_eq!(status, 202);
     until_plan(&ana, "free").await;
+}
+
+#[actix_rt::test]
+async fn businesses_see_prices_without_vat_and_what_is_added() {
+    let data = tempfile::tempdir().unwrap();
+    let plans = format!("sells_to = \"businesses\"\n{MONTHLY_AND_YEARLY}");
+    let (server, _db, _sim, _sink) = with_stripe(data.path(), &plans).await;
+    let anyone = Client {
+        base: server.url(""),
+        token: None,
+    };
+    let (status, offer) = anyone
+        .call("GET", "/v1/billing/plans?country=FI&currency=EUR", None)
+        .await;
+    assert_eq!(status, 200, "{offer}");
+    assert_eq!(
+        offer["plans"][2]["price"],
+        json!({"amount_minor": 20000, "currency": "EUR",
+               "tax": {"country": "FI", "rate_bp": 2550, "included": false, "tax_minor": 5100, "total_minor": 25100}}),
+        "{offer}"
+    );
+    for bad in ["France", "F1", "f"] {
+        let (status, err) = anyone
+            .call("GET", &format!("/v1/billing/plans?country={bad}"), None)
+            .await;
+        assert_eq!(status, 422, "{bad}: {err}");
+        assert_eq!(err["error"]["field"], "country", "{err}");
+    }
 }

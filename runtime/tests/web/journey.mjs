@@ -351,10 +351,18 @@ try {
   assert.equal(await again.getByRole('checkbox', { name: 'Progrès — E-mail' }).isChecked(), false);
 
   log('pricing: a free trial started on the payment page, shown in settings');
-  await page.goto(BASE + '/pricing');
+  await page.getByRole('navigation', { name: 'Principale' }).getByRole('link', { name: 'Tarifs' }).click();
+  await page.waitForURL((u) => u.pathname === '/pricing');
   await check(page, 'pricing-desktop', '/pricing');
   const premium = page.locator('section.plan', { has: page.getByRole('heading', { name: 'Premium' }) });
   await premium.getByText(/20,00\s€/).waitFor();
+  // A British browser shows no VAT; a learner in France picks it and sees the VAT inside.
+  const where = page.getByLabel('Pays (pour la TVA)');
+  assert.equal(await where.inputValue(), '', 'the United Kingdom is outside EU VAT');
+  assert.equal(await premium.getByText(/TVA/).count(), 0);
+  await where.selectOption('FR');
+  await page.waitForURL((u) => u.searchParams.get('country') === 'FR');
+  await premium.getByText(/TVA 20\s?%\s?incluse \(3,33\s€\)/).waitFor();
   await premium.getByText('30 jours offerts pour commencer').waitFor();
   await premium.getByRole('button', { name: 'Commencer mon essai gratuit' }).click();
   await page.getByRole('heading', { name: 'Stripe checkout (simulator)' }).waitFor();
@@ -367,6 +375,9 @@ try {
   const planCard = page.locator('#plan');
   await planCard.getByText('En période d’essai.').waitFor();
   await planCard.getByText('votre abonnement').waitFor();
+  // A trial charges nothing: no payment yet.
+  await planCard.getByRole('heading', { name: 'Paiements' }).waitFor();
+  await planCard.getByText('Aucun paiement pour l’instant.').waitFor();
   await check(page, 'settings-plan-desktop', '/settings');
 
   log('a page that does not exist says so');

@@ -71,10 +71,10 @@ function header() {
   };
   if (state.me) {
     nav.push(link('/chat', t('nav.chat')), link('/progress', t('nav.progress')), link('/review', t('nav.review')),
-      link('/settings', t('nav.settings')),
+      link('/pricing', t('nav.pricing')), link('/settings', t('nav.settings')),
       h('button', { type: 'button', class: 'link', onclick: async () => { await endSession(); state.me = null; navigate('/'); } }, t('nav.signout')));
   } else {
-    nav.push(link('/demo', t('nav.demo')), link('/login', t('nav.login')), link('/signup', t('nav.signup')));
+    nav.push(link('/demo', t('nav.demo')), link('/pricing', t('nav.pricing')), link('/login', t('nav.login')), link('/signup', t('nav.signup')));
   }
   const langPick = select(LANGS.map((l) => [l, l === 'fr' ? 'Français' : 'English']), getLang(), {
     id: 'ui-lang', onchange: (e) => switchLang(e.target.value),

@@ -5,7 +5,7 @@ export const LANGS = ['en', 'fr'];
 
 const en = {
   'nav.label': 'Main', 'nav.chat': 'Chat', 'nav.progress': 'Progress', 'nav.review': 'Review', 'nav.settings': 'Settings',
-  'nav.signout': 'Sign out', 'nav.demo': 'Try it', 'nav.login': 'Sign in', 'nav.signup': 'Sign up',
+  'nav.signout': 'Sign out', 'nav.demo': 'Try it', 'nav.login': 'Sign in', 'nav.signup': 'Sign up', 'nav.pricing': 'Pricing',
   'theme.toggle': 'Dark theme', 'theme.system': 'Same as my device', 'theme.light': 'Light', 'theme.dark': 'Dark',
   'landing.title': 'Practise a language by chatting with a tutor who never tires',
   'landing.lead': 'Penpal is an AI language tutor. Write in the language you are learning; your tutor answers as it types, corrects your mistakes on your own words, and keeps the new words for you to review.',
@@ -84,6 +84,11 @@ const en = {
   'billing.status.unpaid': 'Unpaid.', 'billing.status.paused': 'Paused.', 'billing.status.canceled': 'Canceled.', 'billing.status.incomplete': 'Waiting for your first payment.',
   'billing.endsOn': 'It ends on {date}.', 'billing.manage': 'Payment and invoices', 'billing.cancel': 'Cancel at the end of the period',
   'billing.resume': 'Keep my subscription', 'billing.requested': 'Done: your plan shows the change in a moment.',
+  'billing.country': 'Country (for VAT)', 'billing.otherCountry': 'Elsewhere', 'billing.vatIncluded': 'VAT {rate} included ({amount})',
+  'billing.vatAdded': 'plus VAT {rate} ({amount}): {total}', 'billing.switchTo': 'Switch to {plan}',
+  'billing.invoices': 'Payments', 'billing.noInvoices': 'No payments yet.', 'billing.invoice.paid': 'paid',
+  'billing.invoice.partially_refunded': 'partly refunded ({amount})', 'billing.invoice.refunded': 'refunded',
+  'billing.invoice.disputed': 'disputed at your bank', 'billing.invoice.vat': 'of which VAT {amount}',
   'mode.tutor': 'tutor', 'mode.conversation': 'conversation', 'mode.role-play': 'role-play',
   'notify.day': 'The weekly digest arrives on', 'day.monday': 'Monday', 'day.tuesday': 'Tuesday', 'day.wednesday': 'Wednesday', 'day.thursday': 'Thursday',
   'day.friday': 'Friday', 'day.saturday': 'Saturday', 'day.sunday': 'Sunday',
@@ -109,7 +114,7 @@ const en = {
 
 const fr = {
   'nav.label': 'Principale', 'nav.chat': 'Discuter', 'nav.progress': 'Progrès', 'nav.review': 'Révision', 'nav.settings': 'Réglages',
-  'nav.signout': 'Se déconnecter', 'nav.demo': 'Essayer', 'nav.login': 'Se connecter', 'nav.signup': 'S’inscrire',
+  'nav.signout': 'Se déconnecter', 'nav.demo': 'Essayer', 'nav.login': 'Se connecter', 'nav.signup': 'S’inscrire', 'nav.pricing': 'Tarifs',
   'theme.toggle': 'Thème sombre', 'theme.system': 'Comme mon appareil', 'theme.light': 'Clair', 'theme.dark': 'Sombre',
   'landing.title': 'Pratiquez une langue en discutant avec un tuteur infatigable',
   'landing.lead': 'Penpal est un tuteur de langues par IA. Écrivez dans la langue que vous apprenez : votre tuteur répond au fil de la frappe, corrige vos erreurs sur vos propres mots et garde les mots nouveaux pour vos révisions.',
@@ -188,6 +193,11 @@ const fr = {
   'billing.status.unpaid': 'Impayé.', 'billing.status.paused': 'En pause.', 'billing.status.canceled': 'Résilié.', 'billing.status.incomplete': 'En attente de votre premier paiement.',
   'billing.endsOn': 'Il se termine le {date}.', 'billing.manage': 'Paiement et factures', 'billing.cancel': 'Résilier à la fin de la période',
   'billing.resume': 'Garder mon abonnement', 'billing.requested': 'C’est fait : votre formule affiche le changement dans un instant.',
+  'billing.country': 'Pays (pour la TVA)', 'billing.otherCountry': 'Ailleurs', 'billing.vatIncluded': 'TVA {rate} incluse ({amount})',
+  'billing.vatAdded': 'plus TVA {rate} ({amount}) : {total}', 'billing.switchTo': 'Passer à {plan}',
+  'billing.invoices': 'Paiements', 'billing.noInvoices': 'Aucun paiement pour l’instant.', 'billing.invoice.paid': 'payé',
+  'billing.invoice.partially_refunded': 'remboursé en partie ({amount})', 'billing.invoice.refunded': 'remboursé',
+  'billing.invoice.disputed': 'contesté auprès de votre banque', 'billing.invoice.vat': 'dont TVA {amount}',
   'mode.tutor': 'tuteur', 'mode.conversation': 'conversation', 'mode.role-play': 'jeu de rôle',
   'notify.day': 'Le bilan de la semaine arrive le', 'day.monday': 'lundi', 'day.tuesday': 'mardi', 'day.wednesday': 'mercredi', 'day.thursday': 'jeudi',
   'day.friday': 'vendredi', 'day.saturday': 'samedi', 'day.sunday': 'dimanche',

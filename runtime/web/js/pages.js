@@ -224,24 +224,57 @@ function includes(p) {
     p.trial_days ? h('li', {}, t('billing.trial', { n: p.trial_days })) : null);
 }
 
-/** The pricing page: the plans in a currency, and the way to start one. */
+const EU = ['AT', 'BE', 'BG', 'CY', 'CZ', 'DE', 'DK', 'EE', 'ES', 'FI', 'FR', 'GR', 'HR', 'HU', 'IE', 'IT', 'LT', 'LU', 'LV', 'MT', 'NL', 'PL', 'PT', 'RO', 'SE', 'SI', 'SK'];
+
+/** The payer's country: the one in the address, else the one they paid from, else the browser's region. */
+function guessCountry(params, saved) {
+  const asked = (params.get('country') || '').toUpperCase();
+  if (/^[A-Z]{2}$/.test(asked)) return asked;
+  if (saved) return saved;
+  const region = (navigator.language || '').split('-')[1];
+  return region && /^[A-Za-z]{2}$/.test(region) ? region.toUpperCase() : '';
+}
+
+/** A VAT rate in basis points, as people write it ("19 %", "25.5 %"). */
+function rate(bp) {
+  return new Intl.NumberFormat(getLang(), { style: 'percent', maximumFractionDigits: 2 }).format(bp / 10000);
+}
+
+/** The line under a price saying what VAT it holds or adds. */
+function vatLine(price) {
+  const tax = price.tax;
+  if (!tax) return null;
+  const amount = money(tax.tax_minor, price.currency);
+  return h('p', { class: 'vat' }, tax.included
+    ? t('billing.vatIncluded', { rate: rate(tax.rate_bp), amount })
+    : t('billing.vatAdded', { rate: rate(tax.rate_bp), amount, total: money(tax.total_minor, price.currency) }));
+}
+
+/** The pricing page: the plans in a currency for a country, and the way to start one. */
 export async function pricing() {
   const params = new URLSearchParams(location.search);
   const currency = (params.get('currency') || 'EUR').toUpperCase();
+  const saved = app.state.me ? (await api('GET', '/v1/billing/subscription').catch(() => ({}))).country : null;
+  const country = guessCountry(params, saved);
   let list;
   try {
-    list = await api('GET', `/v1/billing/plans?currency=${encodeURIComponent(currency)}&lang=${getLang()}`, undefined, { auth: false });
+    const where = country ? `&country=${encodeURIComponent(country)}` : '';
+    list = await api('GET', `/v1/billing/plans?currency=${encodeURIComponent(currency)}&lang=${getLang()}${where}`, undefined, { auth: false });
   } catch (e) {
     return page(t('billing.title'), h('p', { class: 'error', role: 'alert' }, explain(e)));
   }
   if (!list.billing) return page(t('billing.title'), h('p', {}, t('billing.off')));
-  const pick = select(['EUR', 'USD', 'GBP'].map((c) => [c, c]), currency, {
-    onchange: (e) => navigate(`/pricing?currency=${e.target.value}`),
-  });
+  const go = (c, k) => navigate(`/pricing?currency=${c}${k ? `&country=${k}` : ''}`);
+  const pick = select(['EUR', 'USD', 'GBP'].map((c) => [c, c]), currency, { onchange: (e) => go(e.target.value, country) });
+  const names = new Intl.DisplayNames([getLang()], { type: 'region' });
+  const countries = EU.map((c) => [c, names.of(c)]).sort((a, b) => a[1].localeCompare(b[1], getLang()));
+  const known = EU.includes(country);
+  const where = select([['', t('billing.otherCountry')], ...countries], known ? country : '', { onchange: (e) => go(currency, e.target.value) });
   const [err, showErr] = errorBox();
   const cards = list.plans.map((p) => h('section', { class: 'card plan' },
     h('h2', {}, p.name),
     h('p', { class: 'price' }, p.price ? `${money(p.price.amount_minor, p.price.currency)} ${t(`billing.per.${p.interval}`)}` : t('billing.free')),
+    p.price ? vatLine(p.price) : null,
     includes(p),
     p.price ? h('button', {
       type: 'button', class: 'primary',
@@ -250,18 +283,32 @@ export async function pricing() {
         e.target.disabled = true;
         showErr('');
         try {
-          const { url } = await api('POST', '/v1/billing/checkout', { plan: p.id, currency });
+          const { url } = await api('POST', '/v1/billing/checkout', { plan: p.id, currency, ...(country ? { country } : {}) });
           location.assign(url);
         } catch (e2) { showErr(explain(e2)); e.target.disabled = false; }
       },
     }, p.trial_days ? t('billing.startTrial') : t('billing.choose')) : null));
-  return page(t('billing.title'), field(t('billing.currency'), pick), err, h('div', { class: 'plans' }, cards));
+  return page(t('billing.title'), field(t('billing.currency'), pick), field(t('billing.country'), where), err, h('div', { class: 'plans' }, cards));
+}
+
+/** The account's payments, newest first, with refunds, disputes and VAT. */
+function invoiceList(invoices) {
+  if (!invoices.length) return h('p', {}, t('billing.noInvoices'));
+  return h('ul', { class: 'invoices' }, invoices.map((i) => h('li', {},
+    `${new Date(i.paid_at * 1000).toLocaleDateString(getLang())} — ${money(i.amount_minor, i.currency)} — `,
+    t(`billing.invoice.${i.status}`, { amount: money(i.refunded_minor, i.currency) }),
+    i.tax ? ` (${t('billing.invoice.vat', { amount: money(i.tax.amount_minor, i.currency) })})` : '',
+    i.dispute ? ` — ${t('billing.invoice.disputed')}` : '')));
 }
 
 /** The settings card about the account's plan: what it is, today's use, and what to do. */
 async function planCard() {
   const mine = await api('GET', '/v1/billing/subscription');
   if (!mine.plan) return null;
+  const [invoices, offer] = await Promise.all([
+    api('GET', '/v1/billing/invoices').catch(() => []),
+    api('GET', `/v1/billing/plans?lang=${getLang()}`, undefined, { auth: false }).catch(() => ({ plans: [] })),
+  ]);
   const [err, showErr] = errorBox();
   const sub = mine.subscription;
   const act = (label, path, body) => h('button', {
@@ -286,7 +333,11 @@ async function planCard() {
       h('a', { class: 'button', href: '/pricing' }, t('billing.seePlans')), ' ',
       live ? act(t('billing.manage'), '/v1/billing/portal') : null, ' ',
       live && !sub.cancel_at_period_end ? act(t('billing.cancel'), '/v1/billing/subscription/cancel', {}) : null,
-      live && sub.cancel_at_period_end ? act(t('billing.resume'), '/v1/billing/subscription/resume') : null));
+      live && sub.cancel_at_period_end ? act(t('billing.resume'), '/v1/billing/subscription/resume') : null, ' ',
+      ...(live ? offer.plans.filter((p) => p.interval && p.id !== sub.plan && p.interval !== mine.plan.interval)
+        .map((p) => act(t('billing.switchTo', { plan: p.name }), '/v1/billing/subscription/plan', { plan: p.id })) : [])),
+    h('h3', {}, t('billing.invoices')),
+    invoiceList(invoices));
 }
 
 /** The notification settings card: categories by channel, the hour, quiet hours, time zone. */
