@@ -414,6 +414,16 @@ async fn a_learner_at_the_limit_pays_through_stripe_and_the_webhook_lifts_it() {
     let mine = plan_of(&ana).await;
     assert_eq!(mine["subscription"]["status"], "past_due", "{mine}");
     assert_eq!(mine["plan"]["id"], "premium", "grace while past due");
+    // The provider's retry goes through: active again, with a second receipt.
+    sim.renew(&sub).await.unwrap();
+    within(20, "the subscription recovers", async {
+        while plan_of(&ana).await["subscription"]["status"] != "active" {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let (_, paid) = ana.call("GET", "/v1/billing/invoices", None).await;
+    assert_eq!(paid.as_array().unwrap().len(), 2, "{paid}");
     sim.update(&sub, |s| *s.status = "canceled".into())
         .await
         .unwrap();
@@ -461,6 +471,20 @@ async fn only_webhooks_signed_now_with_the_secret_are_applied_once_and_in_order(
                 ..Delivery::default()
             },
             "altered after signing",
+        ),
+        (
+            Delivery {
+                body: Some(active.to_string()[..40].to_string()),
+                ..Delivery::default()
+            },
+            "truncated",
+        ),
+        (
+            Delivery {
+                body: Some(serde_json::to_string_pretty(&active).unwrap()),
+                ..Delivery::default()
+            },
+            "the same JSON, re-encoded",
         ),
     ] {
         assert_eq!(sim.deliver(&active, &how).await, 400, "{why}");
@@ -1149,6 +1173,20 @@ async fn paddle_takes_the_same_journey_with_its_own_signatures_refunds_and_plan_
             },
             "signed with another secret",
         ),
+        (
+            Delivery {
+                body: Some(probe.to_string()[..30].to_string()),
+                ..Default::default()
+            },
+            "truncated",
+        ),
+        (
+            Delivery {
+                body: Some(serde_json::to_string_pretty(&probe).unwrap()),
+                ..Default::default()
+            },
+            "re-encoded",
+        ),
     ] {
         assert_eq!(sim.deliver(&probe, &how).await, 400, "{why}");
     }
@@ -1279,4 +1317,51 @@ async fn businesses_see_prices_without_vat_and_what_is_added() {
         assert_eq!(status, 422, "{bad}: {err}");
         assert_eq!(err["error"]["field"], "country", "{err}");
     }
+}
+
+#[actix_rt::test]
+async fn a_trial_with_a_card_converts_to_paid_with_a_receipt() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, _db, sim, sink) = with_stripe(data.path(), TRIAL).await;
+    let base = server.url("");
+    let ana = Client {
+        base: base.clone(),
+        token: Some(new_learner(&base, "B1").await),
+    };
+    let (_, page) = ana
+        .call(
+            "POST",
+            "/v1/billing/checkout",
+            Some(json!({"plan": "premium"})),
+        )
+        .await;
+    let session = page["url"].as_str().unwrap().rsplit('/').next().unwrap();
+    let sub = sim.complete_checkout(session).await.unwrap();
+    let mine = until_plan(&ana, "premium").await;
+    assert_eq!(mine["subscription"]["status"], "trialing");
+    let (_, paid) = ana.call("GET", "/v1/billing/invoices", None).await;
+    assert_eq!(paid, json!([]), "a trial charges nothing");
+
+    // With a card on file the trial converts: the first charge, a receipt, an invoice.
+    let payment = sim.renew(&sub).await.unwrap();
+    within(20, "the trial converts", async {
+        while plan_of(&ana).await["subscription"]["status"] != "active" {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let receipt = mail(&sink, "ana@example.com", "Your Penpal receipt").await;
+    assert!(receipt.contains("20.00 EUR"), "{receipt}");
+    let (_, paid) = ana.call("GET", "/v1/billing/invoices", None).await;
+    assert_eq!(
+        (&paid[0]["payment_id"], &paid[0]["amount_minor"]),
+        (&json!(payment), &json!(2000)),
+        "{paid}"
+    );
+    let mine = plan_of(&ana).await;
+    assert_eq!(mine["plan"]["id"], "premium");
+    assert!(
+        mine["subscription"]["period_end"].as_i64().unwrap()
+            > penpal::store::now_ms() / 1000 + 29 * 86_400
+    );
 }

@@ -68,6 +68,8 @@ pub struct Delivery {
     pub timestamp: Option<u64>,
     /// Change the body after signing it.
     pub tamper: bool,
+    /// Send this body instead of the signed one (a truncated or re-encoded copy).
+    pub body: Option<String>,
 }
 
 /// A running simulator.
@@ -186,6 +188,7 @@ impl Simulator {
         } else {
             body
         };
+        let body = how.body.clone().unwrap_or(body);
         let client = reqwest::Client::new();
         let url = self
             .webhook
@@ -439,6 +442,52 @@ impl Simulator {
             json!({"id": self.id("re"), "object": "refund", "status": "succeeded", "amount": refund,
                   "payment_intent": p, "charge": held.charge}),
         )
+    }
+
+    /// Subscription `id` renews (a trial converting, a period ending, a failed payment
+    /// retried): a payment is taken, `invoice.paid` sent, and the subscription, active for
+    /// another period, with `customer.subscription.updated`.
+    pub async fn renew(&self, id: &str) -> Option<String> {
+        let (customer, amount, currency, metadata, interval) = {
+            let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let s = inner.subscriptions.get(id)?;
+            (
+                s.customer.clone(),
+                s.amount,
+                s.currency.clone(),
+                s.metadata.clone(),
+                s.interval.clone(),
+            )
+        };
+        let payment = self.id("pi");
+        let charge = self.id("ch");
+        {
+            let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            inner.payments.insert(
+                payment.clone(),
+                Payment {
+                    charge,
+                    customer: customer.clone(),
+                    amount,
+                    currency: currency.clone(),
+                    refunded: 0,
+                },
+            );
+            let s = inner.subscriptions.get_mut(id)?;
+            s.status = "active".into();
+            s.trial_end = None;
+            s.period_end = now() + if interval == "year" { 365 } else { 30 } * 86_400;
+        }
+        let paid = self.event(
+            "invoice.paid",
+            json!({"id": self.id("in"), "object": "invoice", "customer": customer, "subscription": id,
+                   "amount_paid": amount, "currency": currency, "payment_intent": payment,
+                   "parent": {"subscription_details": {"metadata": metadata}}}),
+        );
+        self.deliver(&paid, &Delivery::default()).await;
+        let updated = self.event("customer.subscription.updated", self.subscription_json(id)?);
+        self.deliver(&updated, &Delivery::default()).await;
+        Some(payment)
     }
 
     /// Three days before the trial of `id` ends: `customer.subscription.trial_will_end`.

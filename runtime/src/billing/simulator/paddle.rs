@@ -184,6 +184,7 @@ impl Paddle {
         } else {
             body
         };
+        let body = how.body.clone().unwrap_or(body);
         let url = self
             .webhook
             .lock()
