@@ -305,6 +305,10 @@ pub async fn run_on(
         )),
         scripted_model: llm_info.scripted,
         running: conversations.clone(),
+        plans: Arc::new(crate::billing::entitlements::Gatekeeper {
+            db: db.clone(),
+            billing: billing.clone(),
+        }),
     };
     // Each room holding personal data adds its part here.
     let personal: Vec<Arc<dyn PersonalData>> = vec![

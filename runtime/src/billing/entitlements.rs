@@ -192,3 +192,38 @@ pub async fn grant(
     )
     .await
 }
+
+/// The billing room's answer to what a plan lets an account open.
+pub struct Gatekeeper {
+    /// The database.
+    pub db: Db,
+    /// Plans and the rules they set.
+    pub billing: std::sync::Arc<Billing>,
+}
+
+impl crate::tutoring::state::PlanGate for Gatekeeper {
+    fn refuses<'a>(
+        &'a self,
+        user: &'a str,
+        mode: ChatMode,
+        personality: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = StoreResult<Option<String>>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            // Only what the plan includes: a day's used-up messages do not stop a learner from
+            // opening (and reading) a conversation.
+            let Some(plan) = self
+                .billing
+                .entitlement(&self.db, user, now_ms())
+                .await?
+                .plan
+            else {
+                return Ok(None);
+            };
+            Ok(plan
+                .allows(mode, personality)
+                .err()
+                .map(|l| l.explain(&plan)))
+        })
+    }
+}

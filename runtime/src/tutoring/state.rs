@@ -37,6 +37,22 @@ pub trait Running: Send + Sync {
     fn forget(&self, id: &str);
 }
 
+/// What an account's plan lets it open (the billing room answers; tutoring sits below it).
+pub trait PlanGate: Send + Sync {
+    /// Why `user` may not open a `mode` conversation with `personality` (what to do, for the
+    /// learner), or none when they may.
+    fn refuses<'a>(
+        &'a self,
+        user: &'a str,
+        mode: super::conversations::ChatMode,
+        personality: &'a str,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = crate::store::StoreResult<Option<String>>> + Send + 'a,
+        >,
+    >;
+}
+
 /// What the tutoring routes use.
 #[derive(Clone)]
 pub struct TutoringState {
@@ -52,6 +68,8 @@ pub struct TutoringState {
     pub scripted_model: bool,
     /// The running conversations.
     pub running: Arc<dyn Running>,
+    /// What each account's plan lets it open.
+    pub plans: Arc<dyn PlanGate>,
 }
 
 impl Deref for TutoringState {

@@ -149,10 +149,16 @@ async fn a_free_learner_meets_the_limit_before_the_message_is_stored_and_a_grant
     let (_, mine) = ana.call("GET", "/v1/billing/subscription", None).await;
     assert_eq!(mine["turns_today"], 2);
 
-    // Role-play is not in the free plan, whatever the count.
-    let scene = ana.conversation("role-play").await;
-    let (status, err) = ana.say(&scene, "Une table pour deux.").await;
+    // Role-play is not in the free plan: opening one is refused, saying what to do.
+    let (status, err) = ana
+        .call(
+            "POST",
+            "/v1/conversations",
+            Some(json!({"mode": "role-play", "scenario": "restaurant"})),
+        )
+        .await;
     assert_eq!(status, 402, "{err}");
+    assert_eq!(err["error"]["code"], "plan_limit");
     assert!(
         err["error"]["message"]
             .as_str()
@@ -208,6 +214,7 @@ async fn a_free_learner_meets_the_limit_before_the_message_is_stored_and_a_grant
     assert_eq!(granted["source"]["kind"], "complimentary");
     assert!(granted["until"].as_i64().unwrap() > penpal::store::now_ms());
     assert_eq!(ana.say(&conv, "Une troisième phrase.").await.0, 201);
+    let scene = ana.conversation("role-play").await;
     assert_eq!(ana.say(&scene, "Une table pour deux.").await.0, 201);
 
     let (_, export) = ana.call("GET", "/v1/me/export", None).await;

@@ -62,6 +62,7 @@ async fn a_visitor_becomes_a_learner_in_the_browser() {
 provider = "stripe"
 [billing.plans.free]
 names = {{ en = "Free", fr = "Gratuit" }}
+modes = ["tutor", "conversation"]
 [billing.plans.premium]
 names = {{ en = "Premium", fr = "Premium" }}
 interval = "month"

@@ -350,6 +350,15 @@ try {
   assert.equal(await again.getByLabel('De', { exact: true }).inputValue(), '21:30', 'quiet hours are kept');
   assert.equal(await again.getByRole('checkbox', { name: 'Progrès — E-mail' }).isChecked(), false);
 
+  log('a free learner asks for role-play: refused, with the way to the plans');
+  await page.goto(BASE + '/chat');
+  // The mode picker names each mode as a heading would (it once showed the plan list's words).
+  await page.getByLabel(/^Jeu de rôle —/).check();
+  await page.getByRole('button', { name: 'Commencer' }).click();
+  await page.getByText(/Role-play conversations are not part of the Gratuit plan|not part of the Free plan/).waitFor();
+  await page.getByRole('link', { name: 'Voir les formules' }).click();
+  await page.waitForURL((u) => u.pathname === '/pricing');
+
   log('pricing: a free trial started on the payment page, shown in settings');
   await page.getByRole('navigation', { name: 'Principale' }).getByRole('link', { name: 'Tarifs' }).click();
   await page.waitForURL((u) => u.pathname === '/pricing');

@@ -75,7 +75,11 @@ async function newConversation() {
       try {
         const c = await api('POST', '/v1/conversations', req);
         navigate(`/chat/${c.id}`);
-      } catch (e2) { showErr(explain(e2)); }
+      } catch (e2) {
+        showErr(explain(e2));
+        // Not in the learner's plan: the way on is one click away.
+        if (e2.code === 'plan_limit') err.append(' ', h('a', { href: '/pricing' }, t('billing.seePlans')));
+      }
     },
   }, body, err, h('button', { class: 'primary', type: 'submit' }, t('chat.start')));
   return h('section', { class: 'chat-main' }, h('h1', {}, t('chat.newTitle')), form);

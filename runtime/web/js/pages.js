@@ -220,7 +220,7 @@ function money(minor, currency) {
 function includes(p) {
   return h('ul', { class: 'plan-includes' },
     h('li', {}, p.turns_per_day == null ? t('billing.unlimited') : t('billing.perDay', { n: p.turns_per_day })),
-    h('li', {}, p.modes == null ? t('billing.allModes') : t('billing.modes', { list: p.modes.map((m) => t(`mode.${m}`, {}, m)).join(', ') })),
+    h('li', {}, p.modes == null ? t('billing.allModes') : t('billing.modes', { list: p.modes.map((m) => t(`billing.mode.${m}`, {}, m)).join(', ') })),
     p.trial_days ? h('li', {}, t('billing.trial', { n: p.trial_days })) : null);
 }
 

@@ -119,7 +119,9 @@ fn text_field(field: &'static str, v: Option<String>, max: usize) -> ApiResult<O
 }
 
 #[utoipa::path(post, path = "/v1/conversations", tag = "conversations", request_body = NewConversation,
-    responses((status = 201, body = Conversation), (status = 422, description = "invalid field")), security(("bearer" = [])))]
+    responses((status = 201, body = Conversation),
+        (status = 402, description = "`plan_limit`: the account's plan does not include this mode or personality; the message says what to do"),
+        (status = 422, description = "invalid field")), security(("bearer" = [])))]
 async fn create(
     State(app): State<TutoringState>,
     user: AuthUser,
@@ -186,6 +188,9 @@ async fn create(
                 ),
             ));
         }
+    }
+    if let Some(why) = app.plans.refuses(&user.id, mode, &personality).await? {
+        return Err(ApiError::PlanLimit(why));
     }
     let scenario = text_field("scenario", body.scenario, 64)?;
     if mode == ChatMode::RolePlay {
