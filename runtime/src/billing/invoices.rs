@@ -134,27 +134,18 @@ pub async fn record(
             Ok(Recorded::Done)
         }
         EventKind::Refunded => {
-            let Some(invoice) = held(db, provider, payment).await? else {
+            if held(db, provider, payment).await?.is_none() {
                 return Ok(Recorded::Later(format!(
                     "a refund of payment {payment}, which is not recorded yet"
                 )));
-            };
-            // The total so far: a late or repeated event never lowers it.
-            let refunded = invoice
-                .refunded_minor
-                .max(amount.amount_minor)
-                .min(invoice.amount_minor);
-            let status = if refunded >= invoice.amount_minor {
-                "refunded"
-            } else {
-                "partially_refunded"
-            };
+            }
+            // The total so far, worked out in the database: a late, repeated or concurrent
+            // event never lowers it.
             batch.push(
-                "UPDATE type::record('invoice', [$in_p, $in_id]) SET refunded_minor = $in_refunded, status = $in_status;",
-                key.into_iter().chain([
-                    ("in_refunded".to_string(), json!(refunded)),
-                    ("in_status".to_string(), json!(status)),
-                ]),
+                "UPDATE type::record('invoice', [$in_p, $in_id]) SET refunded_minor = math::min([math::max([refunded_minor, $in_refunded]), amount_minor]);
+                 UPDATE type::record('invoice', [$in_p, $in_id]) SET status = IF refunded_minor >= amount_minor THEN 'refunded' ELSE 'partially_refunded' END;",
+                key.into_iter()
+                    .chain([("in_refunded".to_string(), json!(amount.amount_minor))]),
             );
             Ok(Recorded::Done)
         }

@@ -339,12 +339,21 @@ pub async fn apply(
                             row[k] = v;
                         }
                     }
+                    // Compare and set: the write holds only if the subscription is still as
+                    // it was read. Another node applying an event about it in between makes
+                    // this transaction fail; the provider's next delivery reads afresh.
                     batch.push(
-                        "UPSERT type::record('subscription', [$sub_p, $sub_id]) CONTENT $sub_row;",
+                        "LET $sub_now = (SELECT VALUE as_of FROM type::record('subscription', [$sub_p, $sub_id]))[0];
+                         IF ($sub_now ?? -1) != $sub_read { THROW 'the subscription changed while this event was applied; the next delivery applies it' };
+                         UPSERT type::record('subscription', [$sub_p, $sub_id]) CONTENT $sub_row;",
                         [
                             ("sub_p".to_string(), json!(provider)),
                             ("sub_id".to_string(), json!(s.id)),
                             ("sub_row".to_string(), row),
+                            (
+                                "sub_read".to_string(),
+                                json!(held.as_ref().map_or(-1, |h| h.as_of)),
+                            ),
                         ],
                     );
                     let reference = format!("{provider}:{}", s.id);

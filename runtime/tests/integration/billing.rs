@@ -1372,3 +1372,85 @@ async fn a_trial_with_a_card_converts_to_paid_with_a_receipt() {
             > penpal::store::now_ms() / 1000 + 29 * 86_400
     );
 }
+
+/// Nodes sharing a database apply events about one subscription at the same moment: whatever
+/// the interleaving, the newest event's state is the one kept (a stale write fails and is
+/// applied again on the provider's next delivery, when it changes nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_applies_on_several_nodes_never_keep_an_older_state() {
+    use penpal::billing::provider::{EventKind, PaymentEvent, Subscription, SubscriptionStatus};
+    use penpal::billing::webhooks::{self, Applied, Mailing};
+    let db = penpal::store::Db::connect("mem://", None).await.unwrap();
+    db.exec(
+        "CREATE type::record('user', 'u1') CONTENT { email: 'u1@example.com', password_hash: 'x', role: 'learner', created_at: 0, password_changed_at: 0, profile: {} }",
+        json!({}),
+    )
+    .await
+    .unwrap();
+    let event = |i: u64| PaymentEvent {
+        id: format!("evt_{i}"),
+        kind: EventKind::SubscriptionUpdated,
+        provider_type: "customer.subscription.updated".into(),
+        customer_id: Some("u1".into()),
+        provider_customer_id: Some("cus_1".into()),
+        subscription: Some(Subscription {
+            id: "sub_1".into(),
+            status: if i.is_multiple_of(2) {
+                SubscriptionStatus::Active
+            } else {
+                SubscriptionStatus::PastDue
+            },
+            plan_id: Some("premium".into()),
+            current_period_end: Some(1_900_000_000 + i),
+            trial_end: None,
+            cancel_at_period_end: false,
+        }),
+        payment_id: None,
+        amount: None,
+        occurred_at: 1_800_000_000 + i,
+    };
+    let routing = penpal::store::outbox::Routing::default();
+    // Each of 24 events as a provider delivers it: until one delivery applies or recognises it.
+    let deliveries = (1..=24u64).map(|i| {
+        let db = db.clone();
+        let routing = routing.clone();
+        let e = event(i);
+        tokio::spawn(async move {
+            let mailing = Mailing {
+                routing: &routing,
+                public_url: "https://penpal.test",
+                plans: None,
+            };
+            for attempt in 0..20 {
+                if !webhooks::store(&db, "stripe", &e).await.unwrap() {
+                    return attempt;
+                }
+                match webhooks::apply(&db, "stripe", &e, mailing).await {
+                    Ok(Applied::Applied) => return attempt,
+                    Ok(other) => panic!("{other:?}"),
+                    Err(err) => webhooks::failed(&db, "stripe", &e.id, &err.to_string())
+                        .await
+                        .unwrap(),
+                }
+            }
+            panic!("event {} never applied", e.id)
+        })
+    });
+    for d in deliveries.collect::<Vec<_>>() {
+        d.await.unwrap();
+    }
+    let held: Vec<Value> = db
+        .rows(
+            "SELECT status, period_end, as_of FROM subscription",
+            json!({}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        held,
+        vec![
+            json!({"status": "active", "period_end": 1_900_000_024i64, "as_of": 1_800_000_024i64})
+        ],
+        "the newest event's state"
+    );
+}
