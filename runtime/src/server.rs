@@ -285,6 +285,19 @@ pub async fn run_on(
             .map(|b| b.sells_to)
             .unwrap_or_default(),
     });
+    if billing.plans.is_some() {
+        tokio::spawn(
+            crate::billing::sweep::Sweeper {
+                db: db.clone(),
+                routing: routing.clone(),
+                public_url: public_url.clone(),
+                plans: billing.plans.clone(),
+                every: Duration::from_secs(args.mail.schedule_secs.max(1)),
+                outbox: outbox.clone(),
+            }
+            .run(shutdown.clone()),
+        );
+    }
     if let Some(p) = &billing.provider
         && host
             .get_kind(p, crate::plugins::Kind::PaymentProvider)

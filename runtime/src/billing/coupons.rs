@@ -290,6 +290,38 @@ pub async fn release(db: &Db, code: &str, user: &str) -> StoreResult<()> {
     batch.commit(db).await
 }
 
+/// Gives back the coupon uses taken at checkouts that never completed (no checkout or
+/// subscription event confirmed them) before `before` (ms); how many.
+pub async fn release_stale(db: &Db, before: i64) -> StoreResult<usize> {
+    #[derive(serde::Deserialize)]
+    struct Stale {
+        id: serde_json::Value,
+        code: String,
+    }
+    let stale: Vec<Stale> = db
+        .rows(
+            "SELECT record::id(id) AS id, code FROM coupon_redemption WHERE confirmed != true AND at < $before",
+            json!({"before": before}),
+        )
+        .await?;
+    for s in &stale {
+        let mut batch = Batch::default();
+        // Deleted and counted down together, and only once however many nodes sweep.
+        batch.push(
+            "LET $gone = (DELETE type::record('coupon_redemption', $st_id) RETURN BEFORE);
+             IF array::len($gone) > 0 {
+                 UPDATE type::record('coupon', $st_code) SET redeemed -= 1 WHERE redeemed > 0;
+             };",
+            [
+                ("st_id".to_string(), json!(s.id)),
+                ("st_code".to_string(), json!(s.code)),
+            ],
+        );
+        batch.commit(db).await?;
+    }
+    Ok(stale.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ pub mod provider;
 pub mod routes;
 pub mod simulator;
 pub mod subscription;
+pub mod sweep;
 pub mod tax;
 pub mod webhooks;
 

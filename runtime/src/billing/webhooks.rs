@@ -50,16 +50,14 @@ fn message(
             "payment_failed",
             json!({"amount": amount.unwrap_or_else(|| "—".into()), "plan": plan_name}),
         )),
-        EventKind::TrialWillEnd => {
-            let price = plan
-                .and_then(|p| p.prices.iter().next())
-                .map(|(c, a)| super::money::format(*a, c))
-                .unwrap_or_else(|| "—".into());
-            Some((
-                "trial_ending",
-                json!({"plan": plan_name, "date": date(trial_end.unwrap_or(e.occurred_at)), "amount": price}),
-            ))
-        }
+        EventKind::TrialWillEnd => Some((
+            "trial_ending",
+            trial_ending(
+                plan.map(|p| p.id.as_str()),
+                trial_end.unwrap_or(e.occurred_at),
+                plans,
+            ),
+        )),
         _ => None,
     }
 }
@@ -390,43 +388,96 @@ pub async fn apply(
         Applied::Ignored(why) => mark(&mut batch, "ignored", Some(&user), Some(why)),
         _ => mark(&mut batch, "applied", Some(&user), None),
     }
+    // Coupon uses taken at checkout are kept for good once the checkout has led somewhere.
+    if matches!(
+        e.kind,
+        EventKind::CheckoutCompleted | EventKind::SubscriptionCreated
+    ) {
+        batch.push(
+            "UPDATE coupon_redemption SET confirmed = true WHERE user = $cr_user AND confirmed != true;",
+            [("cr_user".to_string(), json!(user))],
+        );
+    }
     if outcome == Applied::Applied
-        && let Some((template, mut vars)) = message(e, plan.as_deref(), trial_end, mailing.plans)
+        && let Some((template, vars)) = message(e, plan.as_deref(), trial_end, mailing.plans)
     {
-        #[derive(Deserialize)]
-        struct Owner {
-            email: String,
-            #[serde(default)]
-            name: Option<String>,
-            #[serde(default)]
-            lang: Option<String>,
-        }
-        let owner: Option<Owner> = db
-            .one(
-                "SELECT email, profile.display_name AS name, profile.interface_language AS lang FROM type::record('user', $u)",
-                json!({"u": user}),
-            )
-            .await?;
-        if let Some(o) = owner {
-            vars["name"] = json!(
-                o.name
-                    .unwrap_or_else(|| o.email.split('@').next().unwrap_or_default().to_string())
-            );
-            vars["link"] = json!(format!("{}/settings", mailing.public_url));
-            batch.notify(
-                &Notice {
-                    template,
-                    category: Category::Account,
-                    user: Some(user.clone()),
-                    to: o.email,
-                    lang: o.lang.unwrap_or_else(|| "en".into()),
-                    vars,
-                },
-                mailing.routing,
-                "bm",
+        if e.kind == EventKind::TrialWillEnd
+            && let Some(s) = &e.subscription
+        {
+            // The sweep's fallback reminder (for providers without this event) sees it sent.
+            batch.push(
+                "UPSERT type::record('notify_once', $tr_key) CONTENT { user: $tr_user, at: $tr_at };",
+                [
+                    ("tr_key".to_string(), json!(trial_key(provider, &s.id))),
+                    ("tr_user".to_string(), json!(user)),
+                    ("tr_at".to_string(), json!(now)),
+                ],
             );
         }
+        notify_owner(db, &mut batch, &user, template, vars, mailing).await?;
     }
     batch.commit(db).await?;
     Ok(outcome)
+}
+
+/// The `notify_once` key of the reminder that `provider`'s subscription `id`'s trial ends.
+pub fn trial_key(provider: &str, id: &str) -> String {
+    format!("trial_ending:{provider}:{id}")
+}
+
+/// Adds to `batch` the message `template` to `user` (an account message), with their name and
+/// a link to their settings beside `vars`.
+pub async fn notify_owner(
+    db: &Db,
+    batch: &mut Batch,
+    user: &str,
+    template: &'static str,
+    mut vars: Value,
+    mailing: Mailing<'_>,
+) -> StoreResult<()> {
+    #[derive(Deserialize)]
+    struct Owner {
+        email: String,
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        lang: Option<String>,
+    }
+    let owner: Option<Owner> = db
+        .one(
+            "SELECT email, profile.display_name AS name, profile.interface_language AS lang FROM type::record('user', $u)",
+            json!({"u": user}),
+        )
+        .await?;
+    if let Some(o) = owner {
+        vars["name"] = json!(
+            o.name
+                .unwrap_or_else(|| o.email.split('@').next().unwrap_or_default().to_string())
+        );
+        vars["link"] = json!(format!("{}/settings", mailing.public_url));
+        batch.notify(
+            &Notice {
+                template,
+                category: Category::Account,
+                user: Some(user.to_string()),
+                to: o.email,
+                lang: o.lang.unwrap_or_else(|| "en".into()),
+                vars,
+            },
+            mailing.routing,
+            "bm",
+        );
+    }
+    Ok(())
+}
+
+/// The values of the `trial_ending` message for a trial of `plan` ending at `trial_end`.
+pub fn trial_ending(plan: Option<&str>, trial_end: u64, plans: Option<&Plans>) -> Value {
+    let plan = plan.and_then(|p| plans?.get(p));
+    let plan_name = plan.map_or_else(|| "Premium".to_string(), |p| p.name("en").to_string());
+    let price = plan
+        .and_then(|p| p.prices.iter().next())
+        .map(|(c, a)| super::money::format(*a, c))
+        .unwrap_or_else(|| "—".into());
+    json!({"plan": plan_name, "date": crate::store::utc_date((trial_end / 86_400) as i64), "amount": price})
 }

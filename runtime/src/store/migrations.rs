@@ -328,7 +328,7 @@ DEFINE INDEX coupon_redemption_user ON coupon_redemption FIELDS code, user;
 "#;
 
 /// What accounts paid, with refunds and disputes against each payment and the tax in it; the
-/// country each account pays from.
+/// country each account pays from; coupon uses confirmed by a completed checkout.
 const V12: &str = r#"
 DEFINE TABLE invoice SCHEMAFULL;
 DEFINE FIELD user ON invoice TYPE string;
@@ -344,6 +344,8 @@ DEFINE FIELD dispute ON invoice TYPE option<object> FLEXIBLE;
 DEFINE FIELD tax ON invoice TYPE option<object> FLEXIBLE;
 DEFINE FIELD paid_at ON invoice TYPE int;
 DEFINE INDEX invoice_user ON invoice FIELDS user, paid_at;
+
+DEFINE FIELD confirmed ON coupon_redemption TYPE option<bool>;
 
 DEFINE TABLE billing_account SCHEMAFULL;
 DEFINE FIELD user ON billing_account TYPE string;

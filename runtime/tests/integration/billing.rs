@@ -837,6 +837,32 @@ async fn a_coupon_is_checked_taken_once_and_passed_to_the_provider() {
     assert_eq!(status, 409, "its one use is taken: {err}");
     let (_, list) = ops.call("GET", "/v1/admin/billing/coupons", None).await;
     assert_eq!(list[0]["redeemed"], 1, "{list}");
+
+    // That checkout is abandoned: days later the sweep gives the use back.
+    let later = penpal::store::now_ms() + penpal::billing::sweep::ABANDONED_AFTER_MS + 1;
+    assert_eq!(
+        penpal::billing::coupons::release_stale(&db, later)
+            .await
+            .unwrap(),
+        1
+    );
+    let (_, list) = ops.call("GET", "/v1/admin/billing/coupons", None).await;
+    assert_eq!(list[0]["redeemed"], 0, "{list}");
+    // Taken again, and this time paid: a completed checkout keeps its use for good.
+    let (status, page) = checkout("SPRING-26").await;
+    assert_eq!(status, 201, "{page}");
+    let session = page["url"].as_str().unwrap().rsplit('/').next().unwrap();
+    sim.complete_checkout(session).await.unwrap();
+    until_plan(&ana, "premium").await;
+    let later = penpal::store::now_ms() + penpal::billing::sweep::ABANDONED_AFTER_MS + 1;
+    assert_eq!(
+        penpal::billing::coupons::release_stale(&db, later)
+            .await
+            .unwrap(),
+        0
+    );
+    let (_, list) = ops.call("GET", "/v1/admin/billing/coupons", None).await;
+    assert_eq!(list[0]["redeemed"], 1, "{list}");
 }
 
 const MONTHLY_AND_YEARLY: &str = r#"
@@ -1088,6 +1114,7 @@ async fn with_paddle(
     Running,
     penpal::store::Db,
     penpal::billing::simulator::paddle::Paddle,
+    Sink,
 ) {
     use penpal::billing::simulator::paddle::Paddle;
     let sim = Paddle::start("pdl_test_penpal", "pdl_ntfset_sim", "http://127.0.0.1:9/")
@@ -1110,21 +1137,26 @@ secrets = {{ api_key = "pdl_test_penpal", webhook_secret = "pdl_ntfset_sim" }}
         ),
     )
     .unwrap();
+    let sink = Sink::start();
     let mut args = serve_args(data, None);
     args.plugins.config = Some(file);
     args.plugins.plugin_allow_networks =
         vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+    args.mail.smtp_url = Some(penpal::plugins::Secret::new(sink.url()));
+    args.mail.public_url = Some("https://penpal.test".into());
+    // The billing sweep looks every second.
+    args.mail.schedule_secs = 1;
     let db = penpal::store::Db::connect("mem://", None).await.unwrap();
     let server = start_on(args, db.clone()).await;
     sim.send_to(&server.url("/v1/billing/webhooks/paddle"));
-    (server, db, sim)
+    (server, db, sim, sink)
 }
 
 #[actix_rt::test]
 async fn paddle_takes_the_same_journey_with_its_own_signatures_refunds_and_plan_changes() {
     use penpal::billing::simulator::Delivery;
     let data = tempfile::tempdir().unwrap();
-    let (server, db, sim) = with_paddle(data.path(), MONTHLY_AND_YEARLY).await;
+    let (server, db, sim, _sink) = with_paddle(data.path(), MONTHLY_AND_YEARLY).await;
     let base = server.url("");
     let ana = Client {
         base: base.clone(),
@@ -1453,4 +1485,40 @@ async fn concurrent_applies_on_several_nodes_never_keep_an_older_state() {
         ],
         "the newest event's state"
     );
+}
+
+#[actix_rt::test]
+async fn a_paddle_trial_about_to_end_is_reminded_once_by_penpal_itself() {
+    let data = tempfile::tempdir().unwrap();
+    // A one-day trial: inside the reminder's window from the start.
+    let plans = TRIAL.replace("trial_days = 30", "trial_days = 1");
+    let (server, db, sim, sink) = with_paddle(data.path(), &plans).await;
+    let base = server.url("");
+    let ana = Client {
+        base: base.clone(),
+        token: Some(new_learner(&base, "B1").await),
+    };
+    let (_, page) = ana
+        .call(
+            "POST",
+            "/v1/billing/checkout",
+            Some(json!({"plan": "premium"})),
+        )
+        .await;
+    let txn = page["url"].as_str().unwrap().rsplit('/').next().unwrap();
+    let sub = sim.complete_checkout(txn).await.unwrap();
+    let mine = until_plan(&ana, "premium").await;
+    assert_eq!(mine["subscription"]["status"], "trialing");
+    // Paddle sends no "trial will end": the sweep reminds, once, however often it runs.
+    let reminder = mail(&sink, "ana@example.com", "Your Penpal trial ends soon").await;
+    assert!(reminder.contains("20.00 EUR"), "{reminder}");
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let sent: Vec<Value> = db
+        .rows(
+            "SELECT VALUE template FROM outbox WHERE template = 'trial_ending'",
+            json!({}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 1, "one reminder for {sub}");
 }
