@@ -69,6 +69,8 @@ pub enum Recorded {
     Done,
     /// It is about a payment not known yet: apply it again later.
     Later(String),
+    /// A refund gave back this much more (minor units, currency) of payment `2`.
+    Refund(i64, String, String),
 }
 
 async fn held(db: &Db, provider: &str, payment: &str) -> StoreResult<Option<Invoice>> {
@@ -134,11 +136,11 @@ pub async fn record(
             Ok(Recorded::Done)
         }
         EventKind::Refunded => {
-            if held(db, provider, payment).await?.is_none() {
+            let Some(invoice) = held(db, provider, payment).await? else {
                 return Ok(Recorded::Later(format!(
                     "a refund of payment {payment}, which is not recorded yet"
                 )));
-            }
+            };
             // The total so far, worked out in the database: a late, repeated or concurrent
             // event never lowers it.
             batch.push(
@@ -147,7 +149,12 @@ pub async fn record(
                 key.into_iter()
                     .chain([("in_refunded".to_string(), json!(amount.amount_minor))]),
             );
-            Ok(Recorded::Done)
+            let more = amount.amount_minor.min(invoice.amount_minor) - invoice.refunded_minor;
+            Ok(if more > 0 {
+                Recorded::Refund(more, invoice.currency, payment.clone())
+            } else {
+                Recorded::Done
+            })
         }
         EventKind::DisputeOpened => {
             if held(db, provider, payment).await?.is_none() {

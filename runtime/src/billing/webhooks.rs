@@ -379,11 +379,14 @@ pub async fn apply(
             }
         }
     }
-    if let super::invoices::Recorded::Later(why) =
-        super::invoices::record(db, &mut batch, provider, &user, e, plan.as_deref()).await?
-    {
-        return Ok(Applied::Later(why));
-    }
+    let refund =
+        match super::invoices::record(db, &mut batch, provider, &user, e, plan.as_deref()).await? {
+            super::invoices::Recorded::Later(why) => return Ok(Applied::Later(why)),
+            super::invoices::Recorded::Refund(more, currency, payment) => Some(json!({
+                "amount": super::money::format(more, &currency), "reference": payment,
+            })),
+            super::invoices::Recorded::Done => None,
+        };
     match &outcome {
         Applied::Ignored(why) => mark(&mut batch, "ignored", Some(&user), Some(why)),
         _ => mark(&mut batch, "applied", Some(&user), None),
@@ -415,6 +418,9 @@ pub async fn apply(
             );
         }
         notify_owner(db, &mut batch, &user, template, vars, mailing).await?;
+    }
+    if let Some(vars) = refund {
+        notify_owner(db, &mut batch, &user, "refund", vars, mailing).await?;
     }
     batch.commit(db).await?;
     Ok(outcome)

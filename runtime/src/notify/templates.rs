@@ -54,6 +54,8 @@ const SOURCES: &[(&str, &str)] = &[
     ),
     // For billing: `amount`, `plan`, `date`, `reference`, `link`.
     ("receipt", include_str!("templates/receipt.j2")),
+    // For billing: `amount` (this refund), `reference`, `link`.
+    ("refund", include_str!("templates/refund.j2")),
     // For schools: `teacher`, `class`, `school`, `days`, `link`.
     (
         "class_invitation",

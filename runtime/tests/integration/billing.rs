@@ -897,7 +897,7 @@ async fn until_invoice(c: &Client, what: &str, ok: impl Fn(&Value) -> bool) -> V
 async fn payments_are_invoiced_refunded_by_operators_disputed_and_switched_to_yearly() {
     use penpal::billing::simulator::Delivery;
     let data = tempfile::tempdir().unwrap();
-    let (server, db, sim, _sink) = with_stripe(data.path(), MONTHLY_AND_YEARLY).await;
+    let (server, db, sim, sink) = with_stripe(data.path(), MONTHLY_AND_YEARLY).await;
     let base = server.url("");
     let ana = Client {
         base: base.clone(),
@@ -1024,6 +1024,11 @@ async fn payments_are_invoiced_refunded_by_operators_disputed_and_switched_to_ye
     assert_eq!(status, 202, "{asked}");
     let invoice = until_invoice(&ana, "a partial refund", |i| i["refunded_minor"] == 500).await;
     assert_eq!(invoice["status"], "partially_refunded");
+    let notice = mail(&sink, "ana@example.com", "Your Penpal refund").await;
+    assert!(
+        notice.contains(&format!("We refunded 5.00 EUR of your payment {payment}")),
+        "{notice}"
+    );
     // Without an amount: what is left.
     let (status, asked) = ops
         .call(

@@ -81,6 +81,10 @@ receipt-intro = Thank you: we received { $amount } for { $plan } on { $date }.
 receipt-reference = Reference: { $reference }.
 receipt-action = See my invoices
 
+refund-subject = Your Penpal refund
+refund-intro = We refunded { $amount } of your payment { $reference }.
+refund-when = Banks take a few days to show it on your statement.
+
 class-invitation-subject = You are invited to a class on Penpal
 class-invitation-intro = { $teacher } invites you to join { $class } at { $school } on Penpal.
 class-invitation-action = Join the class

@@ -81,6 +81,10 @@ receipt-intro = Merci : nous avons reçu { $amount } pour { $plan } le { $date }
 receipt-reference = Référence : { $reference }.
 receipt-action = Voir mes factures
 
+refund-subject = Votre remboursement Penpal
+refund-intro = Nous avons remboursé { $amount } de votre paiement { $reference }.
+refund-when = Les banques mettent quelques jours à l’afficher sur votre relevé.
+
 class-invitation-subject = Vous êtes invité·e à une classe sur Penpal
 class-invitation-intro = { $teacher } vous invite à rejoindre { $class } de { $school } sur Penpal.
 class-invitation-action = Rejoindre la classe
