@@ -47,6 +47,7 @@ pub mod analysis;
 pub mod http;
 pub mod lang;
 pub mod prompt;
+pub mod signature;
 
 /// The generated bindings. Not a stable API: use the re-exports instead.
 #[doc(hidden)]

@@ -16,15 +16,13 @@
 //! Paddle has no idempotency keys: the plugin keeps the answer to each key in its key-value
 //! store, so a repeated checkout or refund request is answered, not made twice.
 
-use hmac::{Hmac, Mac};
 use penpal_host_api::payments::{
     CheckoutRequest, EventKind, Interval, Money, PaymentEvent, PaymentProvider, Redirect,
     Subscription, SubscriptionStatus, Webhook,
 };
 use penpal_host_api::types::PluginError;
-use penpal_host_api::{config, http, kv};
+use penpal_host_api::{config, http, kv, signature};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 /// Oldest (or furthest in the future) a signature may be, in seconds.
 pub const TOLERANCE: u64 = 300;
@@ -166,31 +164,13 @@ pub fn verify(header: &str, body: &[u8], secret: &[u8], now: u64) -> Result<(), 
             ts.abs_diff(now)
         )));
     }
-    for sig in &signatures {
-        let Some(raw) = unhex(sig) else { continue };
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
-            .map_err(|_| PluginError::Internal("the webhook secret was refused".into()))?;
-        mac.update(ts.to_string().as_bytes());
-        mac.update(b":");
-        mac.update(body);
-        // `verify_slice` compares in constant time.
-        if mac.verify_slice(&raw).is_ok() {
-            return Ok(());
-        }
+    let ts = ts.to_string();
+    if signature::matches_any(secret, &[ts.as_bytes(), b":", body], &signatures)? {
+        return Ok(());
     }
     Err(PluginError::Denied(
         "no signature matches the webhook secret".into(),
     ))
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 fn status(s: &str) -> SubscriptionStatus {

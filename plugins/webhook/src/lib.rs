@@ -8,11 +8,9 @@
 //! old `t`), and `Penpal-Delivery: <message id>` for receivers that deduplicate. A message
 //! already delivered is not posted again (its id is remembered in the plugin's store).
 
-use hmac::{Hmac, Mac};
 use penpal_host_api::notifications::{Category, Delivery, Notification, Notifier};
 use penpal_host_api::types::PluginError;
 use penpal_host_api::{config, http, kv};
-use sha2::Sha256;
 
 struct Webhook;
 
@@ -28,17 +26,8 @@ fn category(c: Category) -> &'static str {
 
 /// `Penpal-Signature` for `body` sent at `t` (unix seconds).
 pub fn signature(secret: &[u8], t: u64, body: &[u8]) -> Result<String, PluginError> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
-        .map_err(|_| PluginError::Internal("the signing key was refused".into()))?;
-    mac.update(t.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let t = t.to_string();
+    let hex = penpal_host_api::signature::sign_hex(secret, &[t.as_bytes(), b".", body])?;
     Ok(format!("t={t},v1={hex}"))
 }
 

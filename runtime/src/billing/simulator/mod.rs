@@ -189,26 +189,7 @@ impl Simulator {
             body
         };
         let body = how.body.clone().unwrap_or(body);
-        let client = reqwest::Client::new();
-        let url = self
-            .webhook
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        match client
-            .post(&url)
-            .header("stripe-signature", header)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-        {
-            Ok(r) => r.status().as_u16(),
-            Err(e) => {
-                tracing::warn!(error = %e, "the simulator could not deliver a webhook");
-                0
-            }
-        }
+        send_webhook(&self.webhook, "stripe-signature", header, body).await
     }
 
     /// The subscription object as Stripe shows it.
@@ -520,6 +501,31 @@ pub struct SubView<'a> {
     pub status: &'a mut String,
     /// Whether it stops at the period's end.
     pub cancel_at_period_end: &'a mut bool,
+}
+
+/// Posts a webhook to the address in `to`, signed in header `name`; penpal's status, or 0
+/// when it could not be reached.
+pub(crate) async fn send_webhook(
+    to: &Mutex<String>,
+    name: &str,
+    signature: String,
+    body: String,
+) -> u16 {
+    let url = to.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    match reqwest::Client::new()
+        .post(&url)
+        .header(name, signature)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+    {
+        Ok(r) => r.status().as_u16(),
+        Err(e) => {
+            tracing::warn!(error = %e, "the simulator could not deliver a webhook");
+            0
+        }
+    }
 }
 
 /// Stripe's signature: hex HMAC-SHA256 of `"{t}.{body}"`.

@@ -185,25 +185,7 @@ impl Paddle {
             body
         };
         let body = how.body.clone().unwrap_or(body);
-        let url = self
-            .webhook
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        match reqwest::Client::new()
-            .post(&url)
-            .header("paddle-signature", header)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-        {
-            Ok(r) => r.status().as_u16(),
-            Err(e) => {
-                tracing::warn!(error = %e, "the simulator could not deliver a webhook");
-                0
-            }
-        }
+        super::send_webhook(&self.webhook, "paddle-signature", header, body).await
     }
 
     fn subscription_json(&self, id: &str) -> Option<Value> {
