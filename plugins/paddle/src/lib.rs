@@ -27,6 +27,14 @@ use serde_json::{Value, json};
 /// Oldest (or furthest in the future) a signature may be, in seconds.
 pub const TOLERANCE: u64 = 300;
 
+/// `ts=…;h1=…`, each signature over `"{ts}:{body}"`.
+const SCHEME: signature::Scheme = signature::Scheme {
+    separator: ';',
+    time: "ts",
+    signature: "h1",
+    joiner: b":",
+};
+
 struct Paddle;
 
 fn api_base() -> String {
@@ -148,29 +156,7 @@ pub fn unix(t: &str) -> Option<u64> {
 /// Whether `header` carries a signature of `body` under `secret` no further than
 /// [`TOLERANCE`] from `now`.
 pub fn verify(header: &str, body: &[u8], secret: &[u8], now: u64) -> Result<(), PluginError> {
-    let mut ts = None;
-    let mut signatures = Vec::new();
-    for part in header.split(';') {
-        match part.trim().split_once('=') {
-            Some(("ts", v)) => ts = v.parse::<u64>().ok(),
-            Some(("h1", v)) => signatures.push(v.to_string()),
-            _ => {}
-        }
-    }
-    let ts = ts.ok_or_else(|| PluginError::Denied("the signature has no timestamp".into()))?;
-    if ts.abs_diff(now) > TOLERANCE {
-        return Err(PluginError::Denied(format!(
-            "the signature is {} s from now, more than the {TOLERANCE} s allowed",
-            ts.abs_diff(now)
-        )));
-    }
-    let ts = ts.to_string();
-    if signature::matches_any(secret, &[ts.as_bytes(), b":", body], &signatures)? {
-        return Ok(());
-    }
-    Err(PluginError::Denied(
-        "no signature matches the webhook secret".into(),
-    ))
+    signature::verify(&SCHEME, header, body, secret, now, TOLERANCE)
 }
 
 fn status(s: &str) -> SubscriptionStatus {
