@@ -128,10 +128,21 @@ pub struct BillingSection {
     /// `consumers` (the default: prices include VAT, shown with its part) or `businesses`
     /// (prices exclude VAT, shown with what is added).
     #[serde(default)]
-    pub sells_to: crate::billing::tax::SellsTo,
+    pub sells_to: SellsTo,
     /// `[billing.plans.ID]`; none: the built-in free, premium-monthly and premium-yearly.
     #[serde(default)]
     pub plans: BTreeMap<String, PlanSection>,
+}
+
+/// Whom the operator sells to, which decides whether price books include VAT.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SellsTo {
+    /// People: prices include VAT, shown with its part (EU law for consumer prices).
+    #[default]
+    Consumers,
+    /// Companies: prices exclude VAT, shown with what is added.
+    Businesses,
 }
 
 /// `[billing.plans.ID]`: a plan. The one without `interval` is the free plan.

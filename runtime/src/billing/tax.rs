@@ -46,16 +46,7 @@ static RATES: LazyLock<BTreeMap<String, Vec<Dated>>> = LazyLock::new(|| {
         .collect()
 });
 
-/// Whom the operator sells to, which decides whether price books include VAT.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SellsTo {
-    /// People: prices include VAT, shown with its part (EU law for consumer prices).
-    #[default]
-    Consumers,
-    /// Companies: prices exclude VAT, shown with what is added.
-    Businesses,
-}
+pub use crate::config::SellsTo;
 
 /// The standard VAT rate of `country` on `day`, in basis points; none outside the EU (or
 /// before the first dated rate).
