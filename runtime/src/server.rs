@@ -328,6 +328,7 @@ pub async fn run_on(
         Arc::new(crate::auth::routes::Accounts),
         Arc::new(crate::tutoring::personal::Tutoring),
         Arc::new(crate::notify::Notifications),
+        Arc::new(crate::lms::SchoolData),
         Arc::new(crate::billing::BillingData {
             db: db.clone(),
             payments: crate::billing::provider::PaymentsClient::new(host.clone()),
@@ -335,6 +336,7 @@ pub async fn run_on(
         conversations.clone(),
     ];
     let (resets, reset_requests) = tokio::sync::mpsc::channel(crate::auth::recovery::RESET_QUEUE);
+    let seat_plans = billing.plans.clone();
     let rooms = Rooms {
         auth: AuthState {
             db: db.clone(),
@@ -367,6 +369,14 @@ pub async fn run_on(
             applying: Arc::default(),
             routing: routing.clone(),
             outbox: outbox.clone(),
+        },
+        schools: crate::lms::routes::SchoolsState {
+            db: db.clone(),
+            keys: keys.clone(),
+            public_url: public_url.clone(),
+            routing: routing.clone(),
+            outbox: outbox.clone(),
+            plans: seat_plans,
         },
         notify: crate::notify::routes::NotifyState {
             db: db.clone(),

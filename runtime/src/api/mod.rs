@@ -35,6 +35,8 @@ pub struct Rooms {
     pub billing: crate::billing::routes::BillingState,
     /// Notification settings and unsubscribe links.
     pub notify: crate::notify::routes::NotifyState,
+    /// Schools, their members and invitations.
+    pub schools: crate::lms::routes::SchoolsState,
     /// Health, readiness, status.
     pub ops: OpsState,
 }
@@ -82,6 +84,7 @@ pub fn router(rooms: Rooms, settings: &HttpSettings) -> Router {
         .merge(crate::actors::live::router(rooms.live))
         .merge(crate::notify::routes::router(rooms.notify))
         .merge(crate::billing::routes::router(rooms.billing))
+        .merge(crate::lms::routes::router(rooms.schools))
         .merge(crate::ops::router(rooms.ops))
         .split_for_parts();
     let doc = Arc::new(docs::finish(doc));

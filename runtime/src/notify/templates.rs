@@ -56,6 +56,11 @@ const SOURCES: &[(&str, &str)] = &[
     ("receipt", include_str!("templates/receipt.j2")),
     // For billing: `amount` (this refund), `reference`, `link`.
     ("refund", include_str!("templates/refund.j2")),
+    // For schools: `inviter`, `school`, `role` (admin, teacher, learner), `days`, `link`.
+    (
+        "school_invitation",
+        include_str!("templates/school_invitation.j2"),
+    ),
     // For schools: `teacher`, `class`, `school`, `days`, `link`.
     (
         "class_invitation",
@@ -411,7 +416,8 @@ mod tests {
             "due": 6, "device": "Firefox on Linux", "ip": "203.0.113.9", "new": "ana@new.example",
             "old": "ana@old.example", "plan": "Penpal Plus", "date": "2027-02-01",
             "amount": "9.99 EUR", "reference": "in_123", "teacher": "M. Dupont",
-            "class": "B1 evening", "school": "Lycée Hugo", "days": 14,
+            "class": "B1 evening", "school": "Lycée Hugo", "days": 14, "inviter": "Mme Roux",
+            "role": "teacher",
         });
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/mail-previews");
         let _ = std::fs::create_dir_all(&dir);

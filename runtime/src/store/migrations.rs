@@ -23,6 +23,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (10, "subscriptions", V10),
     (11, "coupons", V11),
     (12, "invoices", V12),
+    (13, "schools", V13),
 ];
 
 const V1: &str = r#"
@@ -351,6 +352,37 @@ DEFINE TABLE billing_account SCHEMAFULL;
 DEFINE FIELD user ON billing_account TYPE string;
 DEFINE FIELD country ON billing_account TYPE option<string>;
 DEFINE FIELD updated_at ON billing_account TYPE int;
+"#;
+
+/// Schools as tenants: their members and roles, and invitations (hashed, expiring, counted).
+const V13: &str = r#"
+DEFINE TABLE school SCHEMAFULL;
+DEFINE FIELD name ON school TYPE string;
+DEFINE FIELD seats ON school TYPE int ASSERT $value >= 0;
+DEFINE FIELD plan ON school TYPE option<string>;
+DEFINE FIELD created_at ON school TYPE int;
+DEFINE FIELD created_by ON school TYPE string;
+
+DEFINE TABLE membership SCHEMAFULL;
+DEFINE FIELD school ON membership TYPE string;
+DEFINE FIELD user ON membership TYPE string;
+DEFINE FIELD role ON membership TYPE string ASSERT $value INSIDE ['admin', 'teacher', 'learner'];
+DEFINE FIELD joined_at ON membership TYPE int;
+DEFINE INDEX membership_user ON membership FIELDS user;
+DEFINE INDEX membership_school ON membership FIELDS school, role;
+
+DEFINE TABLE school_invitation SCHEMAFULL;
+DEFINE FIELD school ON school_invitation TYPE string;
+DEFINE FIELD token_hash ON school_invitation TYPE string;
+DEFINE FIELD role ON school_invitation TYPE string ASSERT $value INSIDE ['admin', 'teacher', 'learner'];
+DEFINE FIELD email ON school_invitation TYPE option<string>;
+DEFINE FIELD max_uses ON school_invitation TYPE int ASSERT $value >= 1;
+DEFINE FIELD uses ON school_invitation TYPE int ASSERT $value >= 0 AND $value <= max_uses;
+DEFINE FIELD expires_at ON school_invitation TYPE int;
+DEFINE FIELD created_by ON school_invitation TYPE string;
+DEFINE FIELD created_at ON school_invitation TYPE int;
+DEFINE INDEX school_invitation_token ON school_invitation FIELDS token_hash UNIQUE;
+DEFINE INDEX school_invitation_school ON school_invitation FIELDS school;
 "#;
 
 #[derive(Deserialize)]

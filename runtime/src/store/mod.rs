@@ -177,7 +177,12 @@ impl Db {
                     // only "not executed due to a failed transaction"; the cause (and whether
                     // it can be retried) is on a later one.
                     let retryable = matches!(&e, StoreError::Db(m) if m.contains("can be retried"));
-                    if retryable || first_error.is_none() {
+                    let only_canceled = matches!(&e, StoreError::Db(m) if m.contains("due to a failed transaction"));
+                    let have_cause = matches!(&first_error, Some(StoreError::Db(m)) if !m.contains("due to a failed transaction"))
+                        || matches!(&first_error, Some(StoreError::Conflict(_)));
+                    // The cause wins over the statements it canceled (a `THROW`'s message, a
+                    // conflict), so callers can tell why.
+                    if retryable || first_error.is_none() || (!only_canceled && !have_cause) {
                         first_error = Some(e);
                     }
                     if retryable {

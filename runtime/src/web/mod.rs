@@ -53,6 +53,7 @@ pub const PAGES: &[&str] = &[
     "/verify-email",
     "/unsubscribe",
     "/pricing",
+    "/join",
     "/welcome",
     "/chat",
     "/progress",

@@ -18,6 +18,7 @@ mod observability;
 mod protocol;
 mod sandbox;
 mod schemathesis;
+mod schools;
 mod scripted_llm;
 mod server;
 mod tutors;

@@ -82,7 +82,24 @@ secrets = {{ api_key = "sk_test_web", webhook_secret = "whsec_web" }}
     args.plugins.config = Some(config);
     args.plugins.plugin_allow_networks =
         vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
-    let server = start(args).await;
+    let db = penpal::store::Db::connect("mem://", None).await.unwrap();
+    let server = start_on(args, db.clone()).await;
+    // A school with a learners' invitation link, as its admin would hand it out.
+    let school = penpal::lms::schools::create(&db, "Lycée Hugo", 30, Some("premium"), "ops")
+        .await
+        .unwrap();
+    let invitation = penpal::lms::invitations::create(
+        &db,
+        &school,
+        penpal::lms::schools::SchoolRole::Learner,
+        None,
+        50,
+        14,
+        "ops",
+    )
+    .await
+    .unwrap();
+    let join_url = server.url(&format!("/join?token={}", invitation.token));
     stripe.send_to(&server.url("/v1/billing/webhooks/stripe"));
     let maildir = sink.dir().to_path_buf();
 
@@ -101,6 +118,7 @@ secrets = {{ api_key = "sk_test_web", webhook_secret = "whsec_web" }}
                 .env("CHROMIUM", chromium())
                 .env("SCREENSHOTS", &shots)
                 .env("MAILDIR", &maildir)
+                .env("JOIN_URL", join_url)
                 .output()
                 .expect("node runs (Node.js 20 or later is needed)")
         }),

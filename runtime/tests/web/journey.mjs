@@ -389,6 +389,14 @@ try {
   await planCard.getByText('Aucun paiement pour l’instant.').waitFor();
   await check(page, 'settings-plan-desktop', '/settings');
 
+  log('a school invitation: the learner joins and sees the school in settings');
+  await page.goto(process.env.JOIN_URL);
+  await check(page, 'join-desktop', '/join');
+  await page.getByText('Vous êtes invité·e à rejoindre Lycée Hugo sur Penpal en tant qu’élève.').waitFor();
+  await page.getByRole('button', { name: 'Rejoindre l’école' }).click();
+  await page.waitForURL((u) => u.pathname === '/settings');
+  await page.locator('#schools').getByText('Lycée Hugo').waitFor();
+
   log('a page that does not exist says so');
   await page.goto(BASE + '/nowhere');
   await check(page, 'notfound-desktop');

@@ -29,6 +29,7 @@ const routes = [
   [/^\/verify-email$/, pages.verifyEmail, {}],
   [/^\/unsubscribe$/, pages.unsubscribe, {}],
   [/^\/pricing$/, pages.pricing, {}],
+  [/^\/join$/, pages.join, {}],
   [/^\/welcome$/, pages.welcome, { auth: true, onboarding: true }],
   [/^\/chat(?:\/([A-Za-z0-9_-]+))?$/, chatPage, { auth: true }],
   [/^\/progress$/, pages.progress, { auth: true }],

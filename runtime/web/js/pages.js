@@ -446,6 +446,47 @@ export function resetPassword() {
   return page(t('reset.title'), body, h('p', {}, h('a', { href: '/forgot-password' }, t('reset.again'))));
 }
 
+/** An invitation to a school: what it offers, and joining (signed in) or signing in first. */
+export async function join() {
+  const token = new URLSearchParams(location.search).get('token') || '';
+  let offer;
+  try {
+    offer = await api('GET', `/v1/invitations/${encodeURIComponent(token)}`, undefined, { auth: false });
+  } catch (e) {
+    return page(t('join.title'), h('p', { class: 'error', role: 'alert' }, t('join.invalid')));
+  }
+  const intro = h('p', {}, t(`join.intro.${offer.role}`, { school: offer.school }));
+  if (!app.state.me) {
+    const here = `/join?token=${encodeURIComponent(token)}`;
+    return page(t('join.title'), intro, h('p', {},
+      h('a', { class: 'button primary', href: `/login?next=${encodeURIComponent(here)}` }, t('join.signin')), ' ',
+      h('a', { class: 'button', href: '/signup' }, t('auth.create'))));
+  }
+  const [err, showErr] = errorBox();
+  const button = h('button', {
+    type: 'button', class: 'primary',
+    onclick: async () => {
+      showErr('');
+      button.disabled = true;
+      try {
+        await api('POST', `/v1/invitations/${encodeURIComponent(token)}/accept`);
+        toast(t('join.done', { school: offer.school }));
+        navigate('/settings#schools');
+      } catch (e) { showErr(explain(e)); button.disabled = false; }
+    },
+  }, t('join.accept'));
+  return page(t('join.title'), intro, err, button);
+}
+
+/** The settings card listing the schools the account belongs to. */
+async function schoolsCard() {
+  const mine = await api('GET', '/v1/schools').catch(() => []);
+  if (!mine.length) return null;
+  return h('section', { class: 'card', id: 'schools' }, h('h2', {}, t('schools.title')),
+    h('ul', {}, mine.map((s) => h('li', {}, h('strong', {}, s.name), ` — ${t(`role.${s.role}`)}`,
+      s.role === 'admin' ? ` — ${t('schools.seats', { used: s.seats_used, of: s.seats })}` : ''))));
+}
+
 export async function verifyEmail() {
   const token = linkToken();
   if (!token) return page(t('verify.title'), h('p', {}, t('verify.nolink')));
@@ -723,7 +764,7 @@ export async function settings() {
   field(t('auth.password'), delPw), delErr, h('button', { type: 'submit', class: 'danger' }, t('settings.delete')));
 
   const notifications = await notificationSettings();
-  const plan = await planCard();
+  const [plan, schools] = await Promise.all([planCard(), schoolsCard()]);
   const newEmail = h('input', { type: 'email', autocomplete: 'email', required: true, maxlength: 254 });
   const emailPw = h('input', { type: 'password', autocomplete: 'current-password', required: true });
   const [emailErr, showEmailErr] = errorBox();
@@ -743,11 +784,12 @@ export async function settings() {
   }, h('h2', {}, t('email.title')), h('p', {}, t('email.current', { email: me.email })),
   field(t('email.new'), newEmail), field(t('auth.password'), emailPw), emailErr,
   h('button', { type: 'submit' }, t('email.change')), emailDone);
-  const shown = page(t('settings.title'), offer, plan, save, notifications, emailForm,
+  const shown = page(t('settings.title'), offer, plan, schools, save, notifications, emailForm,
     h('section', { class: 'card' }, h('h2', {}, t('settings.dataTitle')), h('p', {}, t('settings.dataText')), exportBtn,
       ' ', h('a', { href: '/v1/vocabulary/export.csv', class: 'button', onclick: downloadCsv }, t('settings.anki'))),
     del);
   if (location.hash === '#notifications') setTimeout(() => notifications.scrollIntoView(), 0);
+  if (location.hash === '#schools' && schools) setTimeout(() => schools.scrollIntoView(), 0);
   return shown;
 }
 

@@ -89,3 +89,11 @@ class-invitation-subject = You are invited to a class on Penpal
 class-invitation-intro = { $teacher } invites you to join { $class } at { $school } on Penpal.
 class-invitation-action = Join the class
 class-invitation-expiry = The invitation works for { $days } days.
+
+school-invitation-subject = You are invited to a school on Penpal
+school-invitation-intro = { $inviter } invites you to join { $school } on Penpal as { $role ->
+    [admin] an administrator
+    [teacher] a teacher
+   *[learner] a learner
+}.
+school-invitation-action = Join the school

@@ -89,3 +89,11 @@ class-invitation-subject = Vous êtes invité·e à une classe sur Penpal
 class-invitation-intro = { $teacher } vous invite à rejoindre { $class } de { $school } sur Penpal.
 class-invitation-action = Rejoindre la classe
 class-invitation-expiry = L’invitation est valable { $days } jours.
+
+school-invitation-subject = Vous êtes invité·e dans une école sur Penpal
+school-invitation-intro = { $inviter } vous invite à rejoindre { $school } sur Penpal en tant { $role ->
+    [admin] qu’administrateur·rice
+    [teacher] qu’enseignant·e
+   *[learner] qu’élève
+}.
+school-invitation-action = Rejoindre l’école
