@@ -700,6 +700,13 @@ async fn a_trial_is_reminded_cancels_at_period_end_resumes_and_ends_with_the_acc
         (status, &changed["cancel_at_period_end"]),
         (202, &json!(false))
     );
+    // The provider's webhook follows its answer.
+    within(20, "the resumption is held", async {
+        while plan_of(&ana).await["subscription"]["cancel_at_period_end"] != false {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
 
     // A trial that ends without a card pauses: the learner is back on the free plan.
     sim.update(&sub, |s| *s.status = "paused".into())
@@ -1315,6 +1322,13 @@ async fn paddle_takes_the_same_journey_with_its_own_signatures_refunds_and_plan_
         (status, &changed["cancel_at_period_end"]),
         (202, &json!(false))
     );
+    // The provider's webhook follows its answer.
+    within(20, "the resumption is held", async {
+        while plan_of(&ana).await["subscription"]["cancel_at_period_end"] != false {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
     let (status, changed) = ana
         .call(
             "POST",

@@ -310,6 +310,24 @@ impl Simulator {
     /// Changes subscription `id` with `change` and sends `customer.subscription.updated`
     /// (or `…deleted` once canceled); returns the event sent.
     pub async fn update(&self, id: &str, change: impl FnOnce(&mut SubView<'_>)) -> Option<Value> {
+        let event = self.change(id, change)?;
+        self.deliver(&event, &Delivery::default()).await;
+        Some(event)
+    }
+
+    /// Sends `events` in order after the API call that caused them has been answered, as
+    /// Stripe does (a plugin waiting for its answer must not wait for penpal's webhook).
+    fn send_later(&self, events: Vec<Value>) {
+        let sim = self.clone();
+        tokio::spawn(async move {
+            for e in events {
+                sim.deliver(&e, &Delivery::default()).await;
+            }
+        });
+    }
+
+    /// Changes subscription `id` with `change`; the event that reports it.
+    fn change(&self, id: &str, change: impl FnOnce(&mut SubView<'_>)) -> Option<Value> {
         {
             let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
             let s = inner.subscriptions.get_mut(id)?;
@@ -324,9 +342,7 @@ impl Simulator {
         } else {
             "customer.subscription.updated"
         };
-        let event = self.event(kind, object);
-        self.deliver(&event, &Delivery::default()).await;
-        Some(event)
+        Some(self.event(kind, object))
     }
 }
 
@@ -418,7 +434,7 @@ impl Simulator {
                    "amount": held.amount, "amount_refunded": held.refunded, "currency": held.currency,
                    "refunded": held.refunded == held.amount}),
         );
-        self.deliver(&event, &Delivery::default()).await;
+        self.send_later(vec![event]);
         Ok(
             json!({"id": self.id("re"), "object": "refund", "status": "succeeded", "amount": refund,
                   "payment_intent": p, "charge": held.charge}),
@@ -674,16 +690,14 @@ async fn update_subscription(
             sub.metadata["penpal_plan"] = json!(plan);
         }
     }
-    let Some(_) = sim
-        .update(&id, |s| {
-            if let Some(c) = cancel {
-                *s.cancel_at_period_end = c;
-            }
-        })
-        .await
-    else {
+    let Some(event) = sim.change(&id, |s| {
+        if let Some(c) = cancel {
+            *s.cancel_at_period_end = c;
+        }
+    }) else {
         return not_found("subscription");
     };
+    sim.send_later(vec![event]);
     sim.subscription_json(&id)
         .map_or_else(|| not_found("subscription"), |s| Json(s).into_response())
 }
@@ -696,8 +710,12 @@ async fn cancel_now(
     if !authorized(&sim, &headers) {
         return unauthorized();
     }
-    match sim.update(&id, |s| *s.status = "canceled".into()).await {
-        Some(e) => Json(e["data"]["object"].clone()).into_response(),
+    match sim.change(&id, |s| *s.status = "canceled".into()) {
+        Some(e) => {
+            let answer = e["data"]["object"].clone();
+            sim.send_later(vec![e]);
+            Json(answer).into_response()
+        }
         None => not_found("subscription"),
     }
 }

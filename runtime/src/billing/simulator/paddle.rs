@@ -266,15 +266,31 @@ impl Paddle {
     }
 
     async fn send_subscription(&self, id: &str) -> Option<Value> {
+        let event = self.subscription_event(id)?;
+        self.deliver(&event, &Delivery::default()).await;
+        Some(event)
+    }
+
+    /// The event reporting subscription `id` as it is now.
+    fn subscription_event(&self, id: &str) -> Option<Value> {
         let object = self.subscription_json(id)?;
         let kind = if object["status"] == "canceled" {
             "subscription.canceled"
         } else {
             "subscription.updated"
         };
-        let event = self.event(kind, object);
-        self.deliver(&event, &Delivery::default()).await;
-        Some(event)
+        Some(self.event(kind, object))
+    }
+
+    /// Sends `events` in order after the API call that caused them has been answered, as
+    /// Paddle does (a plugin waiting for its answer must not wait for penpal's webhook).
+    fn send_later(&self, events: Vec<Value>) {
+        let sim = self.clone();
+        tokio::spawn(async move {
+            for e in events {
+                sim.deliver(&e, &Delivery::default()).await;
+            }
+        });
     }
 
     /// The payer's bank opens a chargeback on transaction `txn`.
@@ -469,8 +485,12 @@ async fn update_subscription(
             sub.custom_data = custom.clone();
         }
     }
-    match sim.send_subscription(&id).await {
-        Some(e) => data(e["data"].clone()),
+    match sim.subscription_event(&id) {
+        Some(e) => {
+            let answer = e["data"].clone();
+            sim.send_later(vec![e]);
+            data(answer)
+        }
         None => not_found(&id),
     }
 }
@@ -495,8 +515,12 @@ async fn cancel_subscription(
             sub.cancel_scheduled = true;
         }
     }
-    match sim.send_subscription(&id).await {
-        Some(e) => data(e["data"].clone()),
+    match sim.subscription_event(&id) {
+        Some(e) => {
+            let answer = e["data"].clone();
+            sim.send_later(vec![e]);
+            data(answer)
+        }
         None => not_found(&id),
     }
 }
@@ -549,7 +573,6 @@ async fn create_adjustment(
     });
     sim.lock().adjustments.push(adj.clone());
     let created = sim.event("adjustment.created", adj.clone());
-    sim.deliver(&created, &Delivery::default()).await;
     // Paddle approves refunds on its own time; the simulator at once.
     let approved = {
         let mut inner = sim.lock();
@@ -559,10 +582,11 @@ async fn create_adjustment(
             a.clone()
         })
     };
+    let mut events = vec![created];
     if let Some(a) = approved {
-        let updated = sim.event("adjustment.updated", a);
-        sim.deliver(&updated, &Delivery::default()).await;
+        events.push(sim.event("adjustment.updated", a));
     }
+    sim.send_later(events);
     (StatusCode::CREATED, Json(json!({"data": adj}))).into_response()
 }
 
