@@ -73,7 +73,8 @@ pub enum Recorded {
     Refund(i64, String, String),
 }
 
-async fn held(db: &Db, provider: &str, payment: &str) -> StoreResult<Option<Invoice>> {
+/// The invoice for `payment` at `provider`.
+pub async fn get(db: &Db, provider: &str, payment: &str) -> StoreResult<Option<Invoice>> {
     db.one(
         "SELECT * FROM type::record('invoice', [$p, $id])",
         json!({"p": provider, "id": payment}),
@@ -110,7 +111,7 @@ pub async fn record(
     match e.kind {
         // A trial's first invoice charges nothing: no receipt, no invoice.
         EventKind::InvoicePaid if amount.amount_minor > 0 => {
-            if held(db, provider, payment).await?.is_none() {
+            if get(db, provider, payment).await?.is_none() {
                 let tax = super::tax::country_of(db, user).await?.and_then(|country| {
                     super::tax::for_invoice(amount.amount_minor, &country, e.occurred_at as i64)
                 });
@@ -136,7 +137,7 @@ pub async fn record(
             Ok(Recorded::Done)
         }
         EventKind::Refunded => {
-            let Some(invoice) = held(db, provider, payment).await? else {
+            let Some(invoice) = get(db, provider, payment).await? else {
                 return Ok(Recorded::Later(format!(
                     "a refund of payment {payment}, which is not recorded yet"
                 )));
@@ -157,7 +158,7 @@ pub async fn record(
             })
         }
         EventKind::DisputeOpened => {
-            if held(db, provider, payment).await?.is_none() {
+            if get(db, provider, payment).await?.is_none() {
                 return Ok(Recorded::Later(format!(
                     "a dispute of payment {payment}, which is not recorded yet"
                 )));
@@ -186,9 +187,4 @@ pub async fn list(db: &Db, user: &str) -> StoreResult<Vec<Invoice>> {
         json!({"u": user}),
     )
     .await
-}
-
-/// The invoice for `payment` at `provider`.
-pub async fn get(db: &Db, provider: &str, payment: &str) -> StoreResult<Option<Invoice>> {
-    held(db, provider, payment).await
 }

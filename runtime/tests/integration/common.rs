@@ -574,3 +574,20 @@ impl Sink {
         self.dir.path()
     }
 }
+
+/// The text of the mail to `to` titled `subject`, waiting for it.
+pub async fn mail(sink: &Sink, to: &str, subject: &str) -> String {
+    within(30, &format!("{subject:?} to {to}"), async {
+        loop {
+            for f in sink.files() {
+                let raw = std::fs::read(&f).unwrap();
+                let m = parse(&raw);
+                if crate::common::to(&m).as_deref() == Some(to) && m.subject() == Some(subject) {
+                    return m.body_text(0).unwrap().to_string();
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await
+}

@@ -76,23 +76,6 @@ async fn server(data: &std::path::Path) -> (Running, penpal::store::Db, Sink, Cl
     (server, db, sink, ops)
 }
 
-/// The text of the mail to `to` titled `subject`, waiting for it.
-async fn mail(sink: &Sink, to: &str, subject: &str) -> String {
-    within(30, &format!("{subject:?} to {to}"), async {
-        loop {
-            for f in sink.files() {
-                let raw = std::fs::read(&f).unwrap();
-                let m = parse(&raw);
-                if crate::common::to(&m).as_deref() == Some(to) && m.subject() == Some(subject) {
-                    return m.body_text(0).unwrap().to_string();
-                }
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-    })
-    .await
-}
-
 /// The first link to penpal in `text`.
 fn link(text: &str) -> String {
     let at = text.find("https://penpal.test/join?token=").unwrap();

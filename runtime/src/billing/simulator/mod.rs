@@ -315,6 +315,12 @@ impl Simulator {
         Some(event)
     }
 
+    /// The answer given earlier to idempotency key `key`, if any.
+    fn remembered(&self, key: Option<&str>) -> Option<Value> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.idempotent.get(key?).cloned()
+    }
+
     /// Sends `events` in order after the API call that caused them has been answered, as
     /// Stripe does (a plugin waiting for its answer must not wait for penpal's webhook).
     fn send_later(&self, events: Vec<Value>) {
@@ -596,15 +602,8 @@ async fn create_session(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    if let Some(k) = &key
-        && let Some(v) = sim
-            .inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .idempotent
-            .get(k)
-    {
-        return Json(v.clone()).into_response();
+    if let Some(v) = sim.remembered(key.as_deref()) {
+        return Json(v).into_response();
     }
     for required in ["success_url", "cancel_url", "mode"] {
         if !params.iter().any(|(k, _)| k == required) {
@@ -732,15 +731,8 @@ async fn refund(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    if let Some(k) = &key
-        && let Some(v) = sim
-            .inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .idempotent
-            .get(k)
-    {
-        return Json(v.clone()).into_response();
+    if let Some(v) = sim.remembered(key.as_deref()) {
+        return Json(v).into_response();
     }
     let get = |k: &str| {
         params

@@ -282,6 +282,18 @@ impl Paddle {
         Some(self.event(kind, object))
     }
 
+    /// Subscription `id` as the API answers it, its webhook sent after.
+    fn answer_then_send(&self, id: &str) -> Response {
+        match self.subscription_event(id) {
+            Some(e) => {
+                let answer = e["data"].clone();
+                self.send_later(vec![e]);
+                data(answer)
+            }
+            None => not_found(id),
+        }
+    }
+
     /// Sends `events` in order after the API call that caused them has been answered, as
     /// Paddle does (a plugin waiting for its answer must not wait for penpal's webhook).
     fn send_later(&self, events: Vec<Value>) {
@@ -485,14 +497,7 @@ async fn update_subscription(
             sub.custom_data = custom.clone();
         }
     }
-    match sim.subscription_event(&id) {
-        Some(e) => {
-            let answer = e["data"].clone();
-            sim.send_later(vec![e]);
-            data(answer)
-        }
-        None => not_found(&id),
-    }
+    sim.answer_then_send(&id)
 }
 
 async fn cancel_subscription(
@@ -515,14 +520,7 @@ async fn cancel_subscription(
             sub.cancel_scheduled = true;
         }
     }
-    match sim.subscription_event(&id) {
-        Some(e) => {
-            let answer = e["data"].clone();
-            sim.send_later(vec![e]);
-            data(answer)
-        }
-        None => not_found(&id),
-    }
+    sim.answer_then_send(&id)
 }
 
 async fn create_adjustment(
