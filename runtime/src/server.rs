@@ -337,6 +337,20 @@ pub async fn run_on(
     ];
     let (resets, reset_requests) = tokio::sync::mpsc::channel(crate::auth::recovery::RESET_QUEUE);
     let seat_plans = billing.plans.clone();
+    let tutoring_for_schools = tutoring.clone();
+    let scoring = crate::lms::assignments::Scoring {
+        db: db.clone(),
+        llm: tutoring.turns.llm.clone(),
+        pricing,
+        tutors: tutoring.turns.tutors.clone(),
+    };
+    tokio::spawn(
+        crate::lms::assignments::Scorer {
+            scoring: scoring.clone(),
+            every: Duration::from_secs(args.mail.schedule_secs.max(1)),
+        }
+        .run(shutdown.clone()),
+    );
     let rooms = Rooms {
         auth: AuthState {
             db: db.clone(),
@@ -377,6 +391,8 @@ pub async fn run_on(
             routing: routing.clone(),
             outbox: outbox.clone(),
             plans: seat_plans,
+            tutoring: tutoring_for_schools,
+            scoring: scoring.clone(),
         },
         notify: crate::notify::routes::NotifyState {
             db: db.clone(),

@@ -104,3 +104,39 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .strip_prefix("Bearer ")
         .map(str::trim)
 }
+
+/// For a `PATCH` field where `null` means "take it away": a field that is present (even as
+/// `null`) is `Some`, an absent one (with `#[serde(default)]`) is `None`.
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+fn whole_number<E: serde::de::Error>(n: serde_json::Number) -> Result<i64, E> {
+    n.as_i64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        })
+        .ok_or_else(|| E::custom(format!("expected a whole number, got {n}")))
+}
+
+/// An optional whole number, read so that `14.0` (which JSON Schema calls an integer) is 14.
+pub fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    <Option<serde_json::Number> as serde::Deserialize>::deserialize(d)?
+        .map(whole_number)
+        .transpose()
+}
+
+/// [`whole`] for a `PATCH` field where `null` takes the value away (see [`present`]).
+pub fn present_whole<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<i64>>, D::Error> {
+    Ok(Some(
+        <Option<serde_json::Number> as serde::Deserialize>::deserialize(d)?
+            .map(whole_number)
+            .transpose()?,
+    ))
+}

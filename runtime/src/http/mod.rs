@@ -11,4 +11,4 @@ pub mod limit;
 
 pub use client::{ClientIp, ClientKey, TrustedProxies, client_addr};
 pub use error::{ApiError, ApiResult, redact_secrets, report};
-pub use extract::{Json, Path, Query, bearer};
+pub use extract::{Json, Path, Query, bearer, present, present_whole, whole};

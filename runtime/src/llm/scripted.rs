@@ -18,11 +18,14 @@
 //! | `[[flaky]]` | a cut stream the first time this exact request is seen, then answers |
 //! | `[[slow:MS]]` | waits MS milliseconds before the first byte |
 //! | `[[usage:none]]` | a stream that reports no usage, as Ollama-style servers do |
+//! | `[[assessment:500]]` | (anywhere in a transcript) an assessment request answers HTTP 500 |
+//! | `[[assessment:malformed]]` | (anywhere in a transcript) an assessment answered in prose |
 //!
 //! Replies name the CEFR level found in the system prompt (`level B1`), so a test can see a
 //! learner's level reach the model, and end with how many earlier messages came with the
 //! request (`[history: 4]`), so a test can see the conversation's window reach it.
-//! Analyses correct a small table of classic French errors.
+//! Analyses correct a small table of classic French errors; rubric assessments (see
+//! `assessment`) are worked out from the transcript so tests can predict them.
 
 use std::time::Duration;
 
@@ -163,7 +166,20 @@ async fn completions(
         .response_format
         .as_ref()
         .is_some_and(|f| f.kind == "json_object");
-    let content = if json_mode {
+    let assessing = json_mode && system.starts_with(ASSESSMENT);
+    if assessing && marker(&last_user, "assessment") == Some("500") {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "scripted assessment error",
+        );
+    }
+    let content = if assessing {
+        if marker(&last_user, "assessment") == Some("malformed") {
+            "The learner did rather well, I would say.".to_string()
+        } else {
+            assessment(&last_user).to_string()
+        }
+    } else if json_mode {
         analysis(&last_user).to_string()
     } else {
         // How many earlier turns reached the model, so tests can see the window.
@@ -352,6 +368,50 @@ fn analysis(said: &str) -> Value {
         "corrections": corrections,
         "vocabulary": vocabulary,
         "level": {"observed": level, "confidence": 0.6},
+    })
+}
+
+/// How an assessment request's system prompt starts (see `lms::rubric::request`).
+const ASSESSMENT: &str = "You assess a language learner's";
+
+/// A rubric assessment of a transcript (`Learner: …` / `Tutor: …` lines), worked out so a
+/// test can predict it: task completion is the learner's turns (at most 4); accuracy 4 less
+/// the known errors; range the learner's different words of six letters or more (at most 4);
+/// fluency from the words per turn.
+fn assessment(transcript: &str) -> Value {
+    let said: Vec<&str> = transcript
+        .lines()
+        .filter_map(|l| l.strip_prefix("Learner: "))
+        .collect();
+    let errors: usize = said
+        .iter()
+        .map(|l| {
+            let lower = l.to_lowercase();
+            CORRECTIONS
+                .iter()
+                .filter(|(wrong, ..)| lower.contains(wrong))
+                .count()
+        })
+        .sum();
+    let long: std::collections::BTreeSet<String> = said
+        .iter()
+        .flat_map(|l| l.split(|c: char| !c.is_alphabetic()))
+        .filter(|w| w.chars().count() >= 6)
+        .map(str::to_lowercase)
+        .collect();
+    let per_turn = said.iter().map(|l| words(l)).sum::<u32>() / (said.len().max(1) as u32);
+    let fluency = match per_turn {
+        0..=2 => 1,
+        3..=5 => 2,
+        6..=9 => 3,
+        _ => 4,
+    };
+    json!({
+        "task_completion": {"score": said.len().min(4), "reason": format!("scripted: {} learner turns", said.len())},
+        "accuracy": {"score": 4 - errors.min(4), "reason": format!("scripted: {errors} known errors")},
+        "range": {"score": long.len().min(4), "reason": format!("scripted: {} long words", long.len())},
+        "fluency": {"score": fluency, "reason": format!("scripted: {per_turn} words per turn")},
+        "summary": "(penpal-scripted) A scripted assessment.",
     })
 }
 

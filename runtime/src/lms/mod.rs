@@ -1,25 +1,43 @@
 //! Schools and LMS integrations: schools as tenants with members, roles, seats and
-//! invitations ([`schools`], [`invitations`], [`routes`]), and the client for the `lms` world
-//! ([`platform::LmsClient`]); classes, assignments and LTI flows build on these (see
-//! `docs/schools.md`).
+//! invitations ([`schools`], [`invitations`], [`routes`]); classes ([`classes`]), assignments
+//! scored against a CEFR-aligned [`rubric`] ([`assignments`]), what teachers see of a class
+//! ([`dashboard`]) and their routes ([`class_routes`]); and the client for the `lms` world
+//! ([`platform::LmsClient`]). LTI flows build on these (see `docs/schools.md`).
 
+pub mod assignments;
+pub mod class_routes;
+pub mod classes;
+pub mod dashboard;
 pub mod invitations;
 pub mod platform;
 pub mod routes;
+pub mod rubric;
 pub mod schools;
 
-/// The lms room's part of a person's data: the schools they belong to.
+/// The lms room's part of a person's data: the schools and classes they belong to, their
+/// submissions and grades.
 pub struct SchoolData;
 
 impl crate::store::personal::PersonalData for SchoolData {
     fn export(&self) -> &'static [(&'static str, &'static str)] {
-        &[(
-            "schools",
-            "SELECT school, (type::record('school', school)).name AS name, role, joined_at FROM membership WHERE user = $u ORDER BY joined_at",
-        )]
+        &[
+            (
+                "schools",
+                "SELECT school, (type::record('school', school)).name AS name, role, joined_at FROM membership WHERE user = $u ORDER BY joined_at",
+            ),
+            (
+                "classes",
+                "SELECT class, (type::record('class', class)).name AS name, role, added_at FROM class_member WHERE user = $u ORDER BY added_at",
+            ),
+            (
+                "submissions",
+                "SELECT assignment, (type::record('assignment', assignment)).title AS title, conversation, status, started_at,
+                        submitted_at, turns, late, grade FROM submission WHERE user = $u ORDER BY started_at",
+            ),
+        ]
     }
 
     fn delete(&self) -> &'static str {
-        "DELETE membership WHERE user = $u;"
+        "DELETE membership WHERE user = $u; DELETE class_member WHERE user = $u; DELETE submission WHERE user = $u;"
     }
 }

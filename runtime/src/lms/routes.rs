@@ -33,6 +33,10 @@ pub struct SchoolsState {
     pub outbox: Arc<tokio::sync::Notify>,
     /// The plans seats may give (none: billing is off).
     pub plans: Option<crate::billing::plans::Plans>,
+    /// The tutoring room, for the conversations assignments open.
+    pub tutoring: crate::tutoring::state::TutoringState,
+    /// Scores handed-in assignments.
+    pub scoring: super::assignments::Scoring,
 }
 
 impl FromRef<SchoolsState> for Gate {
@@ -56,6 +60,7 @@ pub fn router(state: SchoolsState) -> OpenApiRouter {
         .routes(routes!(revoke_invitation))
         .routes(routes!(preview_invitation))
         .routes(routes!(accept_invitation))
+        .merge(super::class_routes::router())
         .with_state(state)
 }
 

@@ -333,6 +333,14 @@ pub async fn set_role(
         ],
     );
     seat(&mut batch, school, user, role, plan.as_deref());
+    // Class roles follow the school role: staff teach, learners learn.
+    batch.push(
+        "DELETE class_member WHERE school = $m_school AND user = $m_user AND role != $m_class_role;",
+        [(
+            "m_class_role".to_string(),
+            json!(if role == SchoolRole::Learner { "learner" } else { "teacher" }),
+        )],
+    );
     commit(db, batch, school, true).await
 }
 
@@ -347,6 +355,10 @@ pub async fn leave(db: &Db, school: &str, user: &str) -> StoreResult<Result<(), 
         ],
     );
     seat(&mut batch, school, user, SchoolRole::Teacher, None);
+    batch.push(
+        "DELETE class_member WHERE school = $m_school AND user = $m_user;",
+        [],
+    );
     commit(db, batch, school, true).await
 }
 

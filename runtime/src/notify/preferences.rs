@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::Sha256;
 use utoipa::ToSchema;
@@ -294,7 +294,7 @@ pub struct SettingsPatch {
     /// The day the weekly digest arrives.
     pub digest_day: Option<Weekday>,
     /// Quiet hours, or `null` to turn them off.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::present")]
     #[schema(value_type = Option<QuietHours>, nullable)]
     pub quiet_hours: Option<Option<QuietHours>>,
     /// Channels to turn on or off.
@@ -312,13 +312,6 @@ pub struct ChannelChoice {
     pub channel: String,
     /// On or off.
     pub enabled: bool,
-}
-
-/// A field that is present (even as `null`) is `Some`.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Signs and checks one-click unsubscribe links: who, which category, which channel.

@@ -24,6 +24,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (11, "coupons", V11),
     (12, "invoices", V12),
     (13, "schools", V13),
+    (14, "classes-and-assignments", V14),
 ];
 
 const V1: &str = r#"
@@ -383,6 +384,65 @@ DEFINE FIELD created_by ON school_invitation TYPE string;
 DEFINE FIELD created_at ON school_invitation TYPE int;
 DEFINE INDEX school_invitation_token ON school_invitation FIELDS token_hash UNIQUE;
 DEFINE INDEX school_invitation_school ON school_invitation FIELDS school;
+"#;
+
+/// Classes, their members, assignments and submissions with their grades; a conversation may
+/// run at a level set by its assignment.
+const V14: &str = r#"
+DEFINE FIELD level ON conversation TYPE option<string> ASSERT $value = NONE OR $value INSIDE ['A1', 'A2', 'B1', 'B2', 'C1', 'C2'];
+
+DEFINE TABLE class SCHEMAFULL;
+DEFINE FIELD school ON class TYPE string;
+DEFINE FIELD name ON class TYPE string;
+DEFINE FIELD language ON class TYPE string;
+DEFINE FIELD level ON class TYPE string ASSERT $value INSIDE ['A1', 'A2', 'B1', 'B2', 'C1', 'C2'];
+DEFINE FIELD archived ON class TYPE bool;
+DEFINE FIELD created_at ON class TYPE int;
+DEFINE FIELD created_by ON class TYPE string;
+DEFINE INDEX class_school ON class FIELDS school, created_at;
+
+DEFINE TABLE class_member SCHEMAFULL;
+DEFINE FIELD class ON class_member TYPE string;
+DEFINE FIELD school ON class_member TYPE string;
+DEFINE FIELD user ON class_member TYPE string;
+DEFINE FIELD role ON class_member TYPE string ASSERT $value INSIDE ['teacher', 'learner'];
+DEFINE FIELD added_at ON class_member TYPE int;
+DEFINE INDEX class_member_class ON class_member FIELDS class, role;
+DEFINE INDEX class_member_user ON class_member FIELDS user, school;
+
+DEFINE TABLE assignment SCHEMAFULL;
+DEFINE FIELD class ON assignment TYPE string;
+DEFINE FIELD school ON assignment TYPE string;
+DEFINE FIELD title ON assignment TYPE string;
+DEFINE FIELD instructions ON assignment TYPE option<string>;
+DEFINE FIELD mode ON assignment TYPE string ASSERT $value INSIDE ['tutor', 'conversation', 'role-play'];
+DEFINE FIELD personality ON assignment TYPE string;
+DEFINE FIELD scenario ON assignment TYPE option<string>;
+DEFINE FIELD topic ON assignment TYPE option<string>;
+DEFINE FIELD level ON assignment TYPE string ASSERT $value INSIDE ['A1', 'A2', 'B1', 'B2', 'C1', 'C2'];
+DEFINE FIELD min_turns ON assignment TYPE int ASSERT $value >= 1 AND $value <= 100;
+DEFINE FIELD due_at ON assignment TYPE option<int>;
+DEFINE FIELD created_at ON assignment TYPE int;
+DEFINE FIELD created_by ON assignment TYPE string;
+DEFINE INDEX assignment_class ON assignment FIELDS class, created_at;
+
+DEFINE TABLE submission SCHEMAFULL;
+DEFINE FIELD assignment ON submission TYPE string;
+DEFINE FIELD class ON submission TYPE string;
+DEFINE FIELD school ON submission TYPE string;
+DEFINE FIELD user ON submission TYPE string;
+DEFINE FIELD conversation ON submission TYPE string;
+DEFINE FIELD status ON submission TYPE string ASSERT $value INSIDE ['started', 'submitted', 'graded'];
+DEFINE FIELD started_at ON submission TYPE int;
+DEFINE FIELD submitted_at ON submission TYPE option<int>;
+DEFINE FIELD submitted_seq ON submission TYPE option<int>;
+DEFINE FIELD turns ON submission TYPE option<int>;
+DEFINE FIELD late ON submission TYPE bool;
+DEFINE FIELD auto ON submission TYPE option<object> FLEXIBLE;
+DEFINE FIELD grade ON submission TYPE option<object> FLEXIBLE;
+DEFINE INDEX submission_one ON submission FIELDS assignment, user UNIQUE;
+DEFINE INDEX submission_user ON submission FIELDS user;
+DEFINE INDEX submission_class ON submission FIELDS class, status;
 "#;
 
 #[derive(Deserialize)]

@@ -204,7 +204,7 @@ async fn demo_chat(
         })
         .collect();
     let ctx = TurnContext {
-        profile: profile.for_turn(&lang),
+        profile: profile.for_turn(&lang, None),
         mode: ChatMode::Tutor.wit(),
         scenario: None,
         topic: None,

@@ -273,13 +273,14 @@ impl Profile {
             .unwrap_or(Cefr::A1)
     }
 
-    /// The profile as a tutor plugin sees it, for a conversation in `language`.
-    pub fn for_turn(&self, language: &str) -> types::LearnerProfile {
+    /// The profile as a tutor plugin sees it, for a conversation in `language` run at
+    /// `level` (the learner's own when none).
+    pub fn for_turn(&self, language: &str, level: Option<Cefr>) -> types::LearnerProfile {
         types::LearnerProfile {
             display_name: self.display_name.clone(),
             native_language: self.native_language.clone().unwrap_or_else(|| "en".into()),
             target_language: language.to_string(),
-            level: self.level(language).wit(),
+            level: level.unwrap_or_else(|| self.level(language)).wit(),
             goals: self.goals.clone(),
             interests: self.interests.clone(),
             correction_intensity: self.correction_intensity.wit(),

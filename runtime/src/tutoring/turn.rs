@@ -147,7 +147,7 @@ pub async fn context(
             .sum()
     });
     let ctx = TurnContext {
-        profile: profile.for_turn(&conv.language),
+        profile: profile.for_turn(&conv.language, conv.level),
         mode: conv.mode.wit(),
         scenario: conv.scenario.clone(),
         topic: conv.topic.clone(),

@@ -6,6 +6,7 @@
 
 mod api_docs;
 mod billing;
+mod classes;
 mod cli;
 mod common;
 mod hardening;

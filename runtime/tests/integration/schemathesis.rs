@@ -61,13 +61,15 @@ async fn the_api_does_what_its_openapi_document_says() {
             .args(["run", &url])
             .args(["-H", &format!("Authorization: Bearer {token}")])
             // Every check (schemathesis's default), on examples, the coverage phase's edge
-            // cases and random fuzzing; a fixed seed keeps a failure reproducible.
+            // cases and random fuzzing; a fixed seed keeps a failure reproducible. One worker:
+            // with two, Hypothesis's shared lambda-description cache races under load and the
+            // run ends in a tool error ("Inconsistent results") that says nothing of the API.
             .args(["--phases", "examples,coverage,fuzzing"])
             .args([
                 "--max-examples",
                 "10",
                 "--workers",
-                "2",
+                "1",
                 "--seed",
                 "20261201",
             ])

@@ -6,13 +6,13 @@ use crate::common::*;
 use serde_json::{Value, json};
 
 /// A signed-in client of one server.
-struct Client {
-    base: String,
-    token: String,
+pub(crate) struct Client {
+    pub(crate) base: String,
+    pub(crate) token: String,
 }
 
 impl Client {
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut req = http()
             .request(method.parse().unwrap(), format!("{}{path}", self.base))
             .bearer_auth(&self.token);
@@ -30,7 +30,7 @@ impl Client {
 }
 
 /// Signs up `email` on the server at `base`.
-async fn account(base: &str, email: &str) -> Client {
+pub(crate) async fn account(base: &str, email: &str) -> Client {
     let resp = http()
         .post(format!("{base}/v1/auth/register"))
         .json(&json!({"email": email, "password": "correct horse battery", "display_name": email.split('@').next()}))
@@ -46,7 +46,7 @@ async fn account(base: &str, email: &str) -> Client {
 }
 
 /// The token in an invitation link.
-fn token(url: &str) -> String {
+pub(crate) fn token(url: &str) -> String {
     url.split("token=").nth(1).unwrap().to_string()
 }
 
@@ -59,7 +59,15 @@ prices = { EUR = 2000 }
 "#;
 
 /// A server with plans and mail, and an operator.
-async fn server(data: &std::path::Path) -> (Running, penpal::store::Db, Sink, Client) {
+pub(crate) async fn server(data: &std::path::Path) -> (Running, penpal::store::Db, Sink, Client) {
+    server_every(data, 300).await
+}
+
+/// [`server`] whose background work (the scorer, sweeps) runs every `secs` seconds.
+pub(crate) async fn server_every(
+    data: &std::path::Path,
+    secs: u64,
+) -> (Running, penpal::store::Db, Sink, Client) {
     let file = data.join("penpal.toml");
     std::fs::write(&file, PLANS).unwrap();
     let sink = Sink::start();
@@ -67,6 +75,7 @@ async fn server(data: &std::path::Path) -> (Running, penpal::store::Db, Sink, Cl
     args.plugins.config = Some(file);
     args.mail.smtp_url = Some(penpal::plugins::Secret::new(sink.url()));
     args.mail.public_url = Some("https://penpal.test".into());
+    args.mail.schedule_secs = secs;
     let db = penpal::store::Db::connect("mem://", None).await.unwrap();
     let server = start_on(args, db.clone()).await;
     let ops = Client {
@@ -77,7 +86,7 @@ async fn server(data: &std::path::Path) -> (Running, penpal::store::Db, Sink, Cl
 }
 
 /// The first link to penpal in `text`.
-fn link(text: &str) -> String {
+pub(crate) fn link(text: &str) -> String {
     let at = text.find("https://penpal.test/join?token=").unwrap();
     text[at..]
         .split(|c: char| c.is_whitespace() || c == '>' || c == ')')
@@ -87,7 +96,7 @@ fn link(text: &str) -> String {
 }
 
 /// A school made by the operator with `seats`, and its admin (`admin`) joined.
-async fn school(
+pub(crate) async fn school(
     base: &str,
     ops: &Client,
     sink: &Sink,
@@ -399,7 +408,7 @@ async fn a_school_admits_staff_and_learners_by_invitation_and_its_seats_hold() {
     assert_eq!(export["schools"][0]["name"], "Lycée Hugo", "{export}");
 }
 
-fn roles_id(members: &Value, email: &str) -> String {
+pub(crate) fn roles_id(members: &Value, email: &str) -> String {
     members
         .as_array()
         .unwrap()

@@ -77,6 +77,9 @@ pub struct Conversation {
     /// Topic.
     #[serde(default)]
     pub topic: Option<String>,
+    /// The level it runs at, when not the learner's own (a class assignment sets it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<crate::tutoring::profile::Cefr>,
     /// Archived conversations are listed only on request.
     pub archived: bool,
     /// Created (Unix ms).

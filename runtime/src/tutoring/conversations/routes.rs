@@ -12,9 +12,10 @@ use utoipa_axum::routes;
 use super::*;
 use crate::auth::AuthUser;
 use crate::http::{ApiError, ApiResult, Json, Path, Query};
+use crate::store::Db;
 use crate::store::{new_id, now_ms};
 use crate::tutoring::profile::{Cefr, language};
-use crate::tutoring::state::TutoringState;
+use crate::tutoring::state::{TurnDeps, TutoringState};
 
 /// A new conversation.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -142,10 +143,55 @@ async fn create(
                 )
             })?,
     };
-    let personality = body
-        .personality
-        .unwrap_or_else(|| mode.default_personality().to_string());
-    let plugin = app.tutors.get(&personality).ok_or_else(|| {
+    let level = profile.level(&language);
+    let spec = Opening {
+        personality: body
+            .personality
+            .unwrap_or_else(|| mode.default_personality().to_string()),
+        mode,
+        scenario: text_field("scenario", body.scenario, 64)?,
+        topic: text_field("topic", body.topic, 200)?,
+        title: text_field("title", body.title, 200)?,
+        language,
+        level: None,
+    };
+    check_offer(&app, &spec, level).await?;
+    if let Some(why) = app.plans.refuses(&user.id, mode, &spec.personality).await? {
+        return Err(ApiError::PlanLimit(why));
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(open(&app.db, &user.id, &new_id(), spec).await?),
+    ))
+}
+
+/// What a conversation is opened with, checked by [`check_offer`].
+#[derive(Debug, Clone)]
+pub struct Opening {
+    /// The tutor plugin.
+    pub personality: String,
+    /// How it is run.
+    pub mode: ChatMode,
+    /// Its target language.
+    pub language: String,
+    /// A role-play scenario the personality offers.
+    pub scenario: Option<String>,
+    /// Something to talk about.
+    pub topic: Option<String>,
+    /// Its title; one is made from the mode and topic when none is given.
+    pub title: Option<String>,
+    /// The level it runs at instead of the learner's (a class assignment's).
+    pub level: Option<Cefr>,
+}
+
+/// Whether `spec`'s personality offers it at `level`: the personality exists, runs the
+/// mode, teaches the language and serves the level, and a role-play names one of its
+/// scenarios. Each refusal names the field and what would do.
+pub async fn check_offer(app: &TurnDeps, spec: &Opening, level: Cefr) -> ApiResult<()> {
+    let personality = &spec.personality;
+    let mode = spec.mode;
+    let language = &spec.language;
+    let plugin = app.tutors.get(personality).ok_or_else(|| {
         ApiError::invalid(
             "personality",
             format!("no tutor personality is called `{personality}`: see GET /v1/tutors"),
@@ -166,19 +212,18 @@ async fn create(
                 ),
             ));
         }
-        let base = language.split('-').next().unwrap_or(&language);
+        let base = language.split('-').next().unwrap_or(language);
         if !info
             .languages
             .0
             .iter()
-            .any(|l| l.0 == language || l.0 == base)
+            .any(|l| &l.0 == language || l.0 == base)
         {
             return Err(ApiError::invalid(
                 "language",
                 format!("`{personality}` does not teach `{language}`"),
             ));
         }
-        let level = profile.level(&language);
         if !info.levels.0.iter().any(|l| Cefr::from(*l) == level) {
             return Err(ApiError::invalid(
                 "personality",
@@ -189,18 +234,14 @@ async fn create(
             ));
         }
     }
-    if let Some(why) = app.plans.refuses(&user.id, mode, &personality).await? {
-        return Err(ApiError::PlanLimit(why));
-    }
-    let scenario = text_field("scenario", body.scenario, 64)?;
     if mode == ChatMode::RolePlay {
-        let offered = app.tutors.scenarios(&personality).await.map_err(|e| {
+        let offered = app.tutors.scenarios(personality).await.map_err(|e| {
             let id = crate::http::report("a personality could not list its scenarios", &e);
             ApiError::Unavailable(format!(
                 "the personality is unavailable right now: try again (support id {id})"
             ))
         })?;
-        match &scenario {
+        match &spec.scenario {
             Some(s) if offered.iter().any(|o| &o.id == s) => {}
             _ => {
                 return Err(ApiError::invalid(
@@ -216,34 +257,48 @@ async fn create(
                 ));
             }
         }
-    } else if scenario.is_some() {
+    } else if spec.scenario.is_some() {
         return Err(ApiError::invalid("scenario", "scenarios are for role-play"));
     }
-    let topic = text_field("topic", body.topic, 200)?;
-    let title =
-        text_field("title", body.title, 200)?.unwrap_or_else(|| match (&topic, &scenario) {
-            (Some(t), _) => t.clone(),
-            (None, Some(s)) => format!("Role-play: {s}"),
-            (None, None) => format!(
-                "{} ({})",
-                match mode {
-                    ChatMode::Tutor => "Lesson",
-                    ChatMode::Conversation => "Conversation",
-                    ChatMode::RolePlay => "Role-play",
-                },
-                language
-            ),
-        });
+    Ok(())
+}
+
+/// Opens conversation `id` for `user` as `spec` says ([`check_offer`] and the plan were
+/// checked by the caller).
+pub async fn open(db: &Db, user: &str, id: &str, spec: Opening) -> ApiResult<Conversation> {
+    let Opening {
+        personality,
+        mode,
+        language,
+        scenario,
+        topic,
+        title,
+        level,
+    } = spec;
+    let title = title.unwrap_or_else(|| match (&topic, &scenario) {
+        (Some(t), _) => t.clone(),
+        (None, Some(s)) => format!("Role-play: {s}"),
+        (None, None) => format!(
+            "{} ({})",
+            match mode {
+                ChatMode::Tutor => "Lesson",
+                ChatMode::Conversation => "Conversation",
+                ChatMode::RolePlay => "Role-play",
+            },
+            language
+        ),
+    });
     let now = now_ms();
     let c = Conversation {
-        id: new_id(),
-        user: user.id.clone(),
+        id: id.to_string(),
+        user: user.to_string(),
         title,
         personality,
         mode,
         language,
         scenario,
         topic,
+        level,
         archived: false,
         created_at: now,
         updated_at: now,
@@ -253,18 +308,24 @@ async fn create(
         summary_upto: 0,
         pinned: Vec::new(),
     };
-    app.db
-        .exec(
-            "CREATE type::record('conversation', $id) CONTENT {
-                user: $c.user, title: $c.title, personality: $c.personality, mode: $c.mode, language: $c.language,
-                scenario: $scenario, topic: $topic, archived: false, created_at: $c.created_at,
-                updated_at: $c.updated_at, last_seq: 0, turns: 0, summary_upto: 0, pinned: [] }",
-            json!({"id": c.id, "c": {"user": c.user, "title": c.title, "personality": c.personality, "mode": c.mode,
-                   "language": c.language, "created_at": now, "updated_at": now},
-                   "scenario": c.scenario, "topic": c.topic}),
-        )
-        .await?;
-    Ok((StatusCode::CREATED, Json(c)))
+    // Absent, not null: the optional columns are `option<…>`.
+    let mut row = json!({"user": c.user, "title": c.title, "personality": c.personality, "mode": c.mode,
+        "language": c.language, "archived": false, "created_at": now, "updated_at": now,
+        "last_seq": 0, "turns": 0, "summary_upto": 0, "pinned": []});
+    for (key, value) in [("scenario", &c.scenario), ("topic", &c.topic)] {
+        if let Some(v) = value {
+            row[key] = json!(v);
+        }
+    }
+    if let Some(l) = c.level {
+        row["level"] = json!(l);
+    }
+    db.exec(
+        "CREATE type::record('conversation', $id) CONTENT $row",
+        json!({"id": c.id, "row": row}),
+    )
+    .await?;
+    Ok(c)
 }
 
 fn encode_cursor(updated_at: i64, id: &str) -> String {

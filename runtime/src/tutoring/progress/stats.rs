@@ -276,3 +276,33 @@ pub async fn week(db: &Db, user: &str, now: i64) -> StoreResult<Week> {
         .await?,
     })
 }
+
+/// One answered turn as statistics see it: when, how long, how many errors of which kind —
+/// never what was said.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TurnFact {
+    /// When (ms).
+    pub at: i64,
+    /// Words the learner wrote.
+    pub words: i64,
+    /// Errors corrected.
+    pub errors: i64,
+    /// Errors by category.
+    #[serde(default)]
+    pub categories: BTreeMap<String, i64>,
+}
+
+/// `user`'s turns in `language` since `since` (ms), oldest first: what a class's teachers see
+/// of their practice.
+pub async fn turns_since(
+    db: &Db,
+    user: &str,
+    language: &str,
+    since: i64,
+) -> StoreResult<Vec<TurnFact>> {
+    db.rows(
+        "SELECT at, words, errors, categories FROM turn_stat:[$u, $since]..=[$u, ..] WHERE language = $lang",
+        json!({"u": user, "since": since, "lang": language}),
+    )
+    .await
+}
