@@ -46,6 +46,7 @@ extern crate self as penpal_host_api;
 pub mod analysis;
 pub mod http;
 pub mod lang;
+pub mod lti;
 pub mod prompt;
 pub mod signature;
 

@@ -50,6 +50,22 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         chunk_ms: u64,
     },
+    /// Run an LTI 1.3 platform simulator (tests and offline development): a Moodle, Canvas or
+    /// Blackboard look-alike with its own keys. It prints what to register in penpal.
+    SimulateLms {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:12113")]
+        listen: std::net::SocketAddr,
+        /// Which platform it plays.
+        #[arg(long, value_enum, default_value = "moodle")]
+        profile: crate::lms::simulator::Profile,
+        /// Penpal's client id on it.
+        #[arg(long, default_value = "penpal-tool")]
+        client_id: String,
+        /// Where penpal runs (its login and launch URLs are under it).
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        penpal: String,
+    },
     /// Run the Paddle Billing simulator (tests and offline development; charges nothing).
     /// Point the `paddle` plugin's `api_base` setting at it and grant its host; it signs its
     /// webhooks with `--secret`, which the plugin's `webhook_secret` must match.
@@ -188,6 +204,12 @@ pub async fn main(cli: Cli) -> ExitCode {
             })
             .await
         }
+        Command::SimulateLms {
+            listen,
+            profile,
+            client_id,
+            penpal,
+        } => simulate_lms(listen, profile, &client_id, &penpal).await,
         Command::SimulatePaddle {
             listen,
             webhook,
@@ -223,6 +245,52 @@ async fn simulate(
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e} (set --listen)"))?;
     let url = start(listener)?;
     println!("{provider} simulator at {url} (webhooks to {webhook}); it charges nothing");
+    tokio::signal::ctrl_c().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs an LTI platform simulator until interrupted, printing what to register in penpal.
+async fn simulate_lms(
+    listen: std::net::SocketAddr,
+    profile: crate::lms::simulator::Profile,
+    client_id: &str,
+    penpal: &str,
+) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e} (set --listen)"))?;
+    let sim = crate::lms::simulator::Platform::start_on(listener, profile, client_id)?;
+    let penpal = penpal.trim_end_matches('/');
+    sim.register_tool(
+        &format!("{penpal}/lti/login"),
+        &format!("{penpal}/lti/launch"),
+    );
+    println!(
+        "{} simulator; register it in penpal (POST /v1/schools/{{school}}/lti/platforms):\n{}",
+        profile.plugin(),
+        serde_json::to_string_pretty(&serde_json::json!({
+            "name": format!("{} (simulator)", profile.plugin()), "plugin": profile.plugin(),
+            "issuer": sim.issuer(), "client_id": sim.client_id(), "deployment_ids": [sim.deployment_id()],
+            "auth_url": sim.auth_url(), "token_url": sim.token_url(), "jwks_url": sim.jwks_url(),
+        }))?
+    );
+    let teacher = sim.user(1, "Claire", "Dupont", true);
+    let course = crate::lms::simulator::Course {
+        id: "course-1".into(),
+        title: "Français B1".into(),
+        custom: serde_json::json!({"penpal_language": "fr", "penpal_level": "B1"}),
+    };
+    println!(
+        "a teacher's launch (open in a browser; penpal must allow 127.0.0.0/8 in PENPAL_PLUGIN_ALLOW_NETWORKS):\n{}",
+        sim.begin(
+            &teacher,
+            &course,
+            crate::lms::simulator::Message::ResourceLink {
+                id: "link-1".into(),
+                assignment: None
+            }
+        )
+    );
     tokio::signal::ctrl_c().await?;
     Ok(ExitCode::SUCCESS)
 }

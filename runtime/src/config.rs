@@ -43,8 +43,9 @@ pub struct PluginArgs {
     pub plugin_output_kib: usize,
 
     /// Special-purpose networks plugins may reach over HTTP despite being loopback, private or
-    /// link-local, comma-separated CIDRs (`10.20.0.0/16`). Empty (the default): only public
-    /// addresses.
+    /// link-local, comma-separated CIDRs (`10.20.0.0/16`); the same rule holds for the LMS
+    /// endpoints school admins register (plain HTTP only to these). Empty (the default): only
+    /// public addresses.
     #[arg(long = "plugin-allow-network", env = "PENPAL_PLUGIN_ALLOW_NETWORKS",
           value_delimiter = ',', value_parser = parse_network)]
     pub plugin_allow_networks: Vec<ipnet::IpNet>,

@@ -338,12 +338,30 @@ pub async fn run_on(
     let (resets, reset_requests) = tokio::sync::mpsc::channel(crate::auth::recovery::RESET_QUEUE);
     let seat_plans = billing.plans.clone();
     let tutoring_for_schools = tutoring.clone();
+    let score_wake = Arc::new(tokio::sync::Notify::new());
     let scoring = crate::lms::assignments::Scoring {
         db: db.clone(),
         llm: tutoring.turns.llm.clone(),
         pricing,
         tutors: tutoring.turns.tutors.clone(),
+        wake: score_wake.clone(),
     };
+    let outbound =
+        crate::lms::lti::outbound::Outbound::new(args.plugins.plugin_allow_networks.clone())?;
+    let tool_keys = crate::lms::lti::keys::ToolKeys::new(db.clone(), &key)?;
+    tokio::spawn(
+        crate::lms::lti::scores::ScoreSender {
+            db: db.clone(),
+            keys: tool_keys.clone(),
+            lms: crate::lms::platform::LmsClient::new(host.clone()),
+            outbound: outbound.clone(),
+            public_url: public_url.clone(),
+            every: Duration::from_secs(args.mail.schedule_secs.max(1)),
+            tokens: Default::default(),
+            wake: score_wake,
+        }
+        .run(shutdown.clone()),
+    );
     tokio::spawn(
         crate::lms::assignments::Scorer {
             scoring: scoring.clone(),
@@ -393,6 +411,20 @@ pub async fn run_on(
             plans: seat_plans,
             tutoring: tutoring_for_schools,
             scoring: scoring.clone(),
+        },
+        lti: {
+            crate::lms::lti::routes::LtiState {
+                db: db.clone(),
+                keys: keys.clone(),
+                tool_keys,
+                lti: crate::lms::lti::launch::Lti {
+                    db: db.clone(),
+                    keys: Arc::new(crate::lms::lti::jwks::PlatformKeys::new(outbound.clone())),
+                    lms: crate::lms::platform::LmsClient::new(host.clone()),
+                    public_url: public_url.clone(),
+                },
+                outbound,
+            }
         },
         notify: crate::notify::routes::NotifyState {
             db: db.clone(),

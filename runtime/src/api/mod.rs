@@ -37,6 +37,8 @@ pub struct Rooms {
     pub notify: crate::notify::routes::NotifyState,
     /// Schools, their members and invitations.
     pub schools: crate::lms::routes::SchoolsState,
+    /// LTI launches, platforms and the tool's keys.
+    pub lti: crate::lms::lti::routes::LtiState,
     /// Health, readiness, status.
     pub ops: OpsState,
 }
@@ -85,6 +87,7 @@ pub fn router(rooms: Rooms, settings: &HttpSettings) -> Router {
         .merge(crate::notify::routes::router(rooms.notify))
         .merge(crate::billing::routes::router(rooms.billing))
         .merge(crate::lms::routes::router(rooms.schools))
+        .merge(crate::lms::lti::routes::router(rooms.lti))
         .merge(crate::ops::router(rooms.ops))
         .split_for_parts();
     let doc = Arc::new(docs::finish(doc));

@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod devices;
+pub mod handoff;
 pub mod passwords;
 pub mod recovery;
 pub mod routes;

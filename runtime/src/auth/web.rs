@@ -51,6 +51,7 @@ pub fn router() -> OpenApiRouter<AuthState> {
         .routes(routes!(web_login))
         .routes(routes!(web_refresh))
         .routes(routes!(web_logout))
+        .routes(routes!(web_handoff))
 }
 
 /// The CSRF value bound to `refresh`: knowing it does not reveal the token, and it changes
@@ -230,6 +231,37 @@ async fn web_logout(State(app): State<AuthState>, headers: HeaderMap) -> ApiResu
         tokens::revoke_family(&app.db, &app.keys, &family).await?;
     }
     Ok(cleared(&app, StatusCode::NO_CONTENT.into_response()))
+}
+
+/// A one-time hand-off code (from an LMS launch or a single sign-on).
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Handoff {
+    /// The code the landing page was given.
+    #[schema(min_length = 1, max_length = 100)]
+    code: String,
+}
+
+#[utoipa::path(post, path = "/v1/auth/web/handoff", tag = "auth", request_body = Handoff,
+    responses((status = 200, body = WebSession, description = "signed in; sets the session cookies"),
+        (status = 401, description = "the code is unknown, used or expired: launch again"),
+        (status = 403, description = "not from penpal's own pages")))]
+async fn web_handoff(
+    State(app): State<AuthState>,
+    headers: HeaderMap,
+    Json(body): Json<Handoff>,
+) -> ApiResult<Response> {
+    same_origin(&headers)?;
+    let user = super::handoff::redeem(&app.db, &body.code)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "this sign-in link was used or has expired: launch penpal again from your course",
+            )
+        })?;
+    let role = super::routes::user_by_id(&app.db, &user).await?.role;
+    let t = tokens::issue(&app.db, &app.keys, &user, role, None).await?;
+    Ok(session(&app, StatusCode::OK, t))
 }
 
 #[cfg(test)]

@@ -417,6 +417,8 @@ pub struct Scoring {
     pub pricing: Pricing,
     /// The tutors, for a scenario's goal.
     pub tutors: crate::tutoring::tutor::TutorClient,
+    /// Wakes the LMS score sender after a grade is queued.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl Scoring {
@@ -477,22 +479,60 @@ impl Scoring {
             }
         };
         let grade = rubric::grade(answer.as_deref(), &evidence, a.min_turns, now_ms());
-        let stored: Option<String> = self
-            .db
-            .one(
-                "UPDATE type::record('submission', $id) SET status = 'graded', auto = $g, grade = $g
-                 WHERE status = 'submitted' RETURN VALUE record::id(id)",
-                json!({"id": s.id, "g": grade}),
-            )
-            .await?;
-        metrics::counter!("penpal_submissions_graded_total", "by" => "penpal").increment(1);
-        Ok(stored.map(|_| grade))
+        let stored = store_grade(
+            &self.db,
+            a,
+            s,
+            &grade,
+            "status = 'graded', auto = $g_grade, grade = $g_grade",
+            "['submitted']",
+        )
+        .await?;
+        if stored {
+            metrics::counter!("penpal_submissions_graded_total", "by" => "penpal").increment(1);
+            self.wake.notify_one();
+        }
+        Ok(stored.then_some(grade))
+    }
+}
+
+/// Stores `grade` on submission `s` (of `a`) with `set`, if its status is among `from`, and —
+/// in the same transaction — queues it for the learner's LMS gradebook when they came from
+/// one. Whether it was stored.
+async fn store_grade(
+    db: &Db,
+    a: &Assignment,
+    s: &Submission,
+    grade: &Grade,
+    set: &str,
+    from: &str,
+) -> StoreResult<bool> {
+    let route = super::lti::scores::route(db, &s.class, &s.user).await?;
+    let mut batch = crate::store::Batch::default();
+    batch.push(
+        &format!(
+            "LET $g_done = (UPDATE type::record('submission', $g_id) SET {set} WHERE status INSIDE {from} RETURN VALUE record::id(id));
+             IF array::len($g_done) = 0 {{ THROW 'not_handed_in' }};"
+        ),
+        [
+            ("g_id".to_string(), json!(s.id)),
+            ("g_grade".to_string(), json!(grade)),
+        ],
+    );
+    if let Some(route) = &route {
+        super::lti::scores::queue(&mut batch, route, &s.id, &a.id, &a.title, grade);
+    }
+    match batch.commit(db).await {
+        Ok(()) => Ok(true),
+        Err(StoreError::Db(e)) if e.contains("not_handed_in") => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
 /// A teacher's change to a grade: the criteria named get the teacher's score.
 pub async fn regrade(
     db: &Db,
+    a: &Assignment,
     s: &Submission,
     scores: &[(Criterion, u8)],
     comment: Option<String>,
@@ -533,14 +573,16 @@ pub async fn regrade(
     }
     let comment = comment.or_else(|| s.grade.as_ref().and_then(|g| g.comment.clone()));
     let grade = Grade::new(criteria, comment, by.to_string(), now_ms());
-    let stored: Option<String> = db
-        .one(
-            "UPDATE type::record('submission', $id) SET status = 'graded', grade = $g
-             WHERE status INSIDE ['submitted', 'graded'] RETURN VALUE record::id(id)",
-            json!({"id": s.id, "g": grade}),
-        )
-        .await?;
-    if stored.is_none() {
+    let stored = store_grade(
+        db,
+        a,
+        s,
+        &grade,
+        "status = 'graded', grade = $g_grade",
+        "['submitted', 'graded']",
+    )
+    .await?;
+    if !stored {
         return Err(ApiError::Conflict(
             "the learner has not handed this in yet".into(),
         ));

@@ -726,7 +726,7 @@ async fn grade_submission(
     Path(submission): Path<String>,
     Json(body): Json<GradeBody>,
 ) -> ApiResult<Json<Submission>> {
-    let (sub, _, teaches) = submission_access(&s, &submission, &user.id).await?;
+    let (sub, a, teaches) = submission_access(&s, &submission, &user.id).await?;
     if !teaches {
         return Err(ApiError::Forbidden(
             "grades are set by the class's teachers".into(),
@@ -763,7 +763,8 @@ async fn grade_submission(
             "give at least one score or a comment",
         ));
     }
-    let _: Grade = assignments::regrade(&s.db, &sub, &scores, comment, &user.id).await?;
+    let _: Grade = assignments::regrade(&s.db, &a, &sub, &scores, comment, &user.id).await?;
+    s.scoring.wake.notify_one();
     Ok(Json(
         assignments::submission(&s.db, &sub.id)
             .await?

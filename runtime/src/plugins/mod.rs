@@ -49,7 +49,7 @@ pub use bindings::v0_2::types;
 pub use bindings::{WitVersion, World, WorldId};
 pub use cache::{CacheOutcome, CompileCache};
 pub use call::{OutputSize, Returned, lift};
-pub use capabilities::{CallState, Identity, PluginConfig, Secret, Services};
+pub use capabilities::{CallState, Identity, PluginConfig, Secret, Services, special_purpose};
 pub use error::{CallError, LoadError, PluginError, escape_controls};
 pub use health::{Health, HealthReport, Outcome};
 pub use limits::Limits;

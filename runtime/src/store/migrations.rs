@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (12, "invoices", V12),
     (13, "schools", V13),
     (14, "classes-and-assignments", V14),
+    (15, "lti", V15),
 ];
 
 const V1: &str = r#"
@@ -443,6 +444,78 @@ DEFINE FIELD grade ON submission TYPE option<object> FLEXIBLE;
 DEFINE INDEX submission_one ON submission FIELDS assignment, user UNIQUE;
 DEFINE INDEX submission_user ON submission FIELDS user;
 DEFINE INDEX submission_class ON submission FIELDS class, status;
+"#;
+
+/// LTI 1.3: the tool's sealed keys, platforms schools register, login states, who is who on
+/// each platform, courses as classes, line items and the queue of scores to send; one-time
+/// hand-off codes that start a browser session.
+const V15: &str = r#"
+DEFINE TABLE lti_key SCHEMAFULL;
+DEFINE FIELD kid ON lti_key TYPE string;
+DEFINE FIELD sealed ON lti_key TYPE string;
+DEFINE FIELD active ON lti_key TYPE bool;
+DEFINE FIELD created_at ON lti_key TYPE int;
+DEFINE FIELD retired_at ON lti_key TYPE option<int>;
+
+DEFINE TABLE lti_platform SCHEMAFULL;
+DEFINE FIELD school ON lti_platform TYPE string;
+DEFINE FIELD name ON lti_platform TYPE string;
+DEFINE FIELD plugin ON lti_platform TYPE string;
+DEFINE FIELD issuer ON lti_platform TYPE string;
+DEFINE FIELD client_id ON lti_platform TYPE string;
+DEFINE FIELD deployment_ids ON lti_platform TYPE array<string>;
+DEFINE FIELD auth_url ON lti_platform TYPE string;
+DEFINE FIELD token_url ON lti_platform TYPE string;
+DEFINE FIELD jwks_url ON lti_platform TYPE string;
+DEFINE FIELD created_at ON lti_platform TYPE int;
+DEFINE INDEX lti_platform_client ON lti_platform FIELDS issuer, client_id UNIQUE;
+DEFINE INDEX lti_platform_school ON lti_platform FIELDS school;
+
+DEFINE TABLE lti_state SCHEMAFULL;
+DEFINE FIELD platform ON lti_state TYPE string;
+DEFINE FIELD nonce ON lti_state TYPE string;
+DEFINE FIELD target ON lti_state TYPE string;
+DEFINE FIELD expires_at ON lti_state TYPE int;
+
+DEFINE TABLE lti_user SCHEMAFULL;
+DEFINE FIELD issuer ON lti_user TYPE string;
+DEFINE FIELD sub ON lti_user TYPE string;
+DEFINE FIELD user ON lti_user TYPE string;
+DEFINE FIELD created_at ON lti_user TYPE int;
+DEFINE INDEX lti_user_user ON lti_user FIELDS user;
+
+DEFINE TABLE lti_context SCHEMAFULL;
+DEFINE FIELD platform ON lti_context TYPE string;
+DEFINE FIELD context_id ON lti_context TYPE string;
+DEFINE FIELD class ON lti_context TYPE string;
+DEFINE FIELD memberships_url ON lti_context TYPE option<string>;
+DEFINE FIELD line_items_url ON lti_context TYPE option<string>;
+
+DEFINE TABLE lti_line_item SCHEMAFULL;
+DEFINE FIELD url ON lti_line_item TYPE string;
+
+DEFINE TABLE lti_score SCHEMAFULL;
+DEFINE FIELD platform ON lti_score TYPE string;
+DEFINE FIELD line_items_url ON lti_score TYPE string;
+DEFINE FIELD user_sub ON lti_score TYPE string;
+DEFINE FIELD assignment ON lti_score TYPE string;
+DEFINE FIELD title ON lti_score TYPE string;
+DEFINE FIELD score ON lti_score TYPE number;
+DEFINE FIELD max ON lti_score TYPE number;
+DEFINE FIELD comment ON lti_score TYPE option<string>;
+DEFINE FIELD grading ON lti_score TYPE string ASSERT $value INSIDE ['pending-manual', 'fully-graded'];
+DEFINE FIELD at ON lti_score TYPE int;
+DEFINE FIELD status ON lti_score TYPE string ASSERT $value INSIDE ['pending', 'sent', 'failed'];
+DEFINE FIELD attempts ON lti_score TYPE int;
+DEFINE FIELD next_at ON lti_score TYPE int;
+DEFINE FIELD lease_until ON lti_score TYPE option<int>;
+DEFINE FIELD last_error ON lti_score TYPE option<string>;
+DEFINE FIELD sent_at ON lti_score TYPE option<int>;
+DEFINE INDEX lti_score_due ON lti_score FIELDS status, next_at;
+
+DEFINE TABLE handoff_code SCHEMAFULL;
+DEFINE FIELD user ON handoff_code TYPE string;
+DEFINE FIELD expires_at ON handoff_code TYPE int;
 "#;
 
 #[derive(Deserialize)]

@@ -13,6 +13,7 @@ mod hardening;
 mod learners;
 mod lifecycle;
 mod llm_client;
+mod lti;
 mod manifests;
 mod notify;
 mod observability;

@@ -1,0 +1,461 @@
+//! The launch: OIDC third-party login initiation, then the id token's checks, then what a
+//! verified launch makes (an account linked by issuer and `sub`, a school membership, the
+//! course as a class). Every check of the token runs before anything is stored; a failed
+//! launch stores nothing but the spent `state`.
+//!
+//! The checks, in order: `state` known, unspent and young (single use: spent as it is read);
+//! `alg` RS256 (`none` and HS* are refused before any key is read, so a public key can never
+//! serve as an HMAC secret); a `kid`; the platform's key by `kid` (one refetch of its JWKS on
+//! an unknown one); the signature; `iss` the platform's; `aud` holding penpal's client id, and
+//! `azp` naming it whenever there are several audiences (or an `azp` at all); `exp` not past
+//! and `iat` not ahead, with [`SKEW_S`]; `nonce` the one sent with this `state`; the
+//! deployment one the school registered; `version` 1.3.0; a message type penpal answers.
+
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, Validation};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::jwks::{KeyError, PlatformKeys};
+use super::platforms::{self, Platform};
+use super::{DEEP_LINKING, RESOURCE_LINK};
+use crate::auth::tokens::{hash_token, random_token};
+use crate::lms::classes::{self, ClassRole};
+use crate::lms::platform::{CourseRole, LmsClient};
+use crate::lms::schools::{self, Refused, SchoolRole};
+use crate::store::{Db, StoreError, now_ms};
+use crate::tutoring::profile::Cefr;
+
+/// Clock skew allowed on `exp` and `iat`.
+pub const SKEW_S: u64 = 60;
+/// How long a login's `state` can come back.
+pub const STATE_TTL_MS: i64 = 300_000;
+
+/// Why a launch was refused; each is a 4xx the platform's frame shows.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// No platform is registered for this issuer and client id.
+    #[error(
+        "no LMS platform is registered for issuer `{0}` with this client id: a school admin registers it in penpal first"
+    )]
+    UnknownPlatform(String),
+    /// The target is not one of penpal's pages.
+    #[error("the launch's target_link_uri is not a penpal page")]
+    Target,
+    /// A parameter is missing.
+    #[error("the login is missing `{0}`")]
+    Missing(&'static str),
+    /// The state is unknown, spent or expired.
+    #[error("this launch's state is unknown, used or expired: launch again from the course")]
+    State,
+    /// The token is not RS256.
+    #[error("the id token is signed with {0}; LTI needs RS256")]
+    Algorithm(String),
+    /// The token is malformed or names no key.
+    #[error("the id token is malformed: {0}")]
+    Malformed(String),
+    /// The key is unknown or the signature wrong.
+    #[error("the id token's signature does not verify: {0}")]
+    Signature(String),
+    /// A claim is wrong.
+    #[error("the id token's `{0}` is wrong: {1}")]
+    Claim(&'static str, String),
+    /// The platform's keys could not be read.
+    #[error("the platform's keys could not be fetched: {0}")]
+    Unreachable(String),
+    /// The school has no seat for a new learner.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// A launch whose token passed every check.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The platform it came from.
+    pub platform: Platform,
+    /// The token's claims.
+    pub claims: Value,
+    /// `LtiResourceLinkRequest` or `LtiDeepLinkingRequest`.
+    pub message_type: String,
+}
+
+/// The parameters of a login initiation (GET query or POST form).
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams, utoipa::ToSchema)]
+pub struct LoginParams {
+    /// The platform's issuer.
+    pub iss: Option<String>,
+    /// The platform's opaque user hint, passed back.
+    pub login_hint: Option<String>,
+    /// Where the launch should land.
+    pub target_link_uri: Option<String>,
+    /// The platform's opaque message hint, passed back.
+    pub lti_message_hint: Option<String>,
+    /// Penpal's client id at the platform.
+    pub client_id: Option<String>,
+    /// The deployment launching.
+    pub lti_deployment_id: Option<String>,
+}
+
+/// What launches use.
+#[derive(Clone)]
+pub struct Lti {
+    /// The database.
+    pub db: Db,
+    /// Platforms' keys.
+    pub keys: Arc<PlatformKeys>,
+    /// The LMS plugins.
+    pub lms: LmsClient,
+    /// Where learners reach penpal (no trailing slash).
+    pub public_url: String,
+}
+
+#[derive(Deserialize)]
+struct StateRow {
+    platform: String,
+    nonce: String,
+}
+
+impl Lti {
+    /// penpal's launch URL (the platform posts id tokens here).
+    pub fn launch_url(&self) -> String {
+        format!("{}/lti/launch", self.public_url)
+    }
+
+    /// Starts a login: stores a fresh `state` and `nonce` and answers the platform's
+    /// authorization URL to redirect to.
+    pub async fn login(&self, p: &LoginParams) -> Result<String, Refusal> {
+        let iss = p.iss.as_deref().ok_or(Refusal::Missing("iss"))?;
+        let hint = p
+            .login_hint
+            .as_deref()
+            .ok_or(Refusal::Missing("login_hint"))?;
+        let target = p
+            .target_link_uri
+            .as_deref()
+            .ok_or(Refusal::Missing("target_link_uri"))?;
+        if !(target == self.public_url || target.starts_with(&format!("{}/", self.public_url))) {
+            return Err(Refusal::Target);
+        }
+        let platform = platforms::find(&self.db, iss, p.client_id.as_deref())
+            .await
+            .map_err(|e| Refusal::Unreachable(e.to_string()))?
+            .ok_or_else(|| Refusal::UnknownPlatform(iss.to_string()))?;
+        let state = random_token();
+        let nonce = random_token();
+        self.db
+            .exec(
+                "CREATE type::record('lti_state', $id) CONTENT { platform: $p, nonce: $nonce, target: $target, expires_at: $exp }",
+                json!({"id": hash_token(&state), "p": platform.id, "nonce": nonce, "target": target,
+                       "exp": now_ms() + STATE_TTL_MS}),
+            )
+            .await
+            .map_err(|e| Refusal::Unreachable(e.to_string()))?;
+        let mut url = reqwest::Url::parse(&platform.auth_url)
+            .map_err(|e| Refusal::Unreachable(format!("the platform's auth URL: {e}")))?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("scope", "openid")
+                .append_pair("response_type", "id_token")
+                .append_pair("response_mode", "form_post")
+                .append_pair("prompt", "none")
+                .append_pair("client_id", &platform.client_id)
+                .append_pair("redirect_uri", &self.launch_url())
+                .append_pair("login_hint", hint)
+                .append_pair("state", &state)
+                .append_pair("nonce", &nonce);
+            if let Some(m) = &p.lti_message_hint {
+                q.append_pair("lti_message_hint", m);
+            }
+        }
+        Ok(url.to_string())
+    }
+
+    /// Checks a launch's `id_token` against the `state` it came back with.
+    pub async fn verify(&self, id_token: &str, state: &str) -> Result<Verified, Refusal> {
+        // Spent as it is read: a replayed form post finds nothing.
+        let row: Option<StateRow> = self
+            .db
+            .one(
+                "DELETE type::record('lti_state', $id) WHERE expires_at > $now RETURN BEFORE",
+                json!({"id": hash_token(state), "now": now_ms()}),
+            )
+            .await
+            .map_err(|e| Refusal::Unreachable(e.to_string()))?;
+        let row = row.ok_or(Refusal::State)?;
+        let header =
+            jsonwebtoken::decode_header(id_token).map_err(|e| Refusal::Malformed(e.to_string()))?;
+        if header.alg != Algorithm::RS256 {
+            return Err(Refusal::Algorithm(format!("{:?}", header.alg)));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| Refusal::Malformed("the header names no key (`kid`)".into()))?;
+        let platform = platforms::get(&self.db, &row.platform)
+            .await
+            .map_err(|e| Refusal::Unreachable(e.to_string()))?
+            .ok_or_else(|| Refusal::UnknownPlatform("(removed)".into()))?;
+        let key = self
+            .keys
+            .key(&platform.jwks_url, &kid)
+            .await
+            .map_err(|e| match e {
+                KeyError::UnknownKid(k) => {
+                    Refusal::Signature(format!("the platform publishes no key `{k}`"))
+                }
+                KeyError::Unreachable(why) => Refusal::Unreachable(why),
+            })?;
+        let mut v = Validation::new(Algorithm::RS256);
+        v.leeway = SKEW_S;
+        v.set_issuer(&[&platform.issuer]);
+        v.set_audience(&[&platform.client_id]);
+        v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<Value>(id_token, &key, &v).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            match e.kind() {
+                K::InvalidSignature => Refusal::Signature("wrong signature".into()),
+                K::ExpiredSignature => Refusal::Claim("exp", "the token has expired".into()),
+                K::InvalidIssuer => Refusal::Claim("iss", format!("not `{}`", platform.issuer)),
+                K::InvalidAudience => Refusal::Claim(
+                    "aud",
+                    "penpal's client id is not among the audiences".into(),
+                ),
+                K::MissingRequiredClaim(c) => Refusal::Malformed(format!("no `{c}` claim")),
+                other => Refusal::Malformed(format!("{other:?}")),
+            }
+        })?;
+        let c = data.claims;
+        let now = now_ms() / 1000;
+        let iat = c.get("iat").and_then(Value::as_i64).unwrap_or(i64::MAX);
+        if iat > now + SKEW_S as i64 {
+            return Err(Refusal::Claim("iat", "issued in the future".into()));
+        }
+        let several = c
+            .get("aud")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.len() > 1);
+        match c.get("azp").and_then(Value::as_str) {
+            Some(azp) if azp != platform.client_id => {
+                return Err(Refusal::Claim("azp", "not penpal's client id".into()));
+            }
+            None if several => {
+                return Err(Refusal::Claim(
+                    "azp",
+                    "missing, with several audiences".into(),
+                ));
+            }
+            _ => {}
+        }
+        if c.get("nonce").and_then(Value::as_str) != Some(row.nonce.as_str()) {
+            return Err(Refusal::Claim(
+                "nonce",
+                "not the one sent with this login".into(),
+            ));
+        }
+        let claim = |name: &str| c.get(format!("https://purl.imsglobal.org/spec/lti/claim/{name}"));
+        let deployment = claim("deployment_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !platform.deployment_ids.iter().any(|d| d == deployment) {
+            return Err(Refusal::Claim(
+                "deployment_id",
+                format!("`{deployment}` is not a deployment the school registered"),
+            ));
+        }
+        if claim("version").and_then(Value::as_str) != Some("1.3.0") {
+            return Err(Refusal::Claim("version", "penpal speaks LTI 1.3.0".into()));
+        }
+        let message_type = claim("message_type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if message_type != RESOURCE_LINK && message_type != DEEP_LINKING {
+            return Err(Refusal::Claim(
+                "message_type",
+                format!("penpal answers {RESOURCE_LINK} and {DEEP_LINKING}, not `{message_type}`"),
+            ));
+        }
+        metrics::counter!("penpal_lti_launches_total", "platform" => platform.plugin.clone())
+            .increment(1);
+        Ok(Verified {
+            platform,
+            claims: c,
+            message_type,
+        })
+    }
+}
+
+/// Where a verified launch lands.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    /// The account.
+    pub user: String,
+    /// The course's class.
+    pub class: String,
+    /// Their role in it.
+    pub role: ClassRole,
+    /// The assignment a link opens, if any.
+    pub assignment: Option<String>,
+    /// Whether a teacher came to pick content (deep linking).
+    pub deep_linking: bool,
+}
+
+impl Lti {
+    /// Provisions what a verified launch names: the account (linked by issuer and `sub`), the
+    /// school membership, the course as a class and the caller's place in it.
+    pub async fn arrive(&self, v: &Verified) -> Result<Arrival, Refusal> {
+        let store = |e: StoreError| Refusal::Unreachable(e.to_string());
+        let launch = self
+            .lms
+            .read_launch(&v.platform.plugin, &v.claims.to_string())
+            .await
+            .map_err(|e| Refusal::Claim("claims", e.to_string()))?;
+        let school = &v.platform.school;
+        let linked: Option<String> = self
+            .db
+            .one(
+                "SELECT VALUE user FROM type::record('lti_user', [$iss, $sub])",
+                json!({"iss": v.platform.issuer, "sub": launch.user_id}),
+            )
+            .await
+            .map_err(store)?;
+        let user = match linked {
+            Some(u) => u,
+            None => {
+                let name = launch.name.clone().unwrap_or_else(|| "Learner".to_string());
+                let made = crate::auth::handoff::external_account(
+                    &self.db,
+                    launch.email.as_deref(),
+                    &name,
+                )
+                .await
+                .map_err(|e| Refusal::Unreachable(e.to_string()))?;
+                let created = self
+                    .db
+                    .exec(
+                        "CREATE type::record('lti_user', [$iss, $sub]) CONTENT { issuer: $iss, sub: $sub, user: $u, created_at: $now }",
+                        json!({"iss": v.platform.issuer, "sub": launch.user_id, "u": made, "now": now_ms()}),
+                    )
+                    .await;
+                match created {
+                    Ok(()) => made,
+                    // Two first launches at once: the other one linked first.
+                    Err(StoreError::Conflict(_)) => self
+                        .db
+                        .one(
+                            "SELECT VALUE user FROM type::record('lti_user', [$iss, $sub])",
+                            json!({"iss": v.platform.issuer, "sub": launch.user_id}),
+                        )
+                        .await
+                        .map_err(store)?
+                        .ok_or(Refusal::State)?,
+                    Err(e) => return Err(store(e)),
+                }
+            }
+        };
+        let wanted = match launch.role {
+            CourseRole::Teacher | CourseRole::Administrator => SchoolRole::Teacher,
+            CourseRole::Learner | CourseRole::Other => SchoolRole::Learner,
+        };
+        let school_role = match schools::role_of(&self.db, school, &user)
+            .await
+            .map_err(store)?
+        {
+            Some(r) => r,
+            None => {
+                match schools::join(&self.db, school, &user, wanted)
+                    .await
+                    .map_err(store)?
+                {
+                    Ok(()) | Err(Refused::Member) => wanted,
+                    Err(r) => return Err(Refusal::Refused(r.to_string())),
+                }
+            }
+        };
+        let role = if school_role == SchoolRole::Learner {
+            ClassRole::Learner
+        } else {
+            ClassRole::Teacher
+        };
+        let context: Option<String> = self
+            .db
+            .one(
+                "SELECT VALUE class FROM type::record('lti_context', [$p, $ctx])",
+                json!({"p": v.platform.id, "ctx": launch.context_id}),
+            )
+            .await
+            .map_err(store)?;
+        let class = match context {
+            Some(c) => c,
+            None => {
+                let name = launch
+                    .context_title
+                    .clone()
+                    .unwrap_or_else(|| format!("Course {}", launch.context_id));
+                let custom = v
+                    .claims
+                    .get("https://purl.imsglobal.org/spec/lti/claim/custom");
+                let language = custom
+                    .and_then(|c| c.get("penpal_language"))
+                    .and_then(Value::as_str)
+                    .and_then(|l| crate::tutoring::profile::language("language", l).ok())
+                    .unwrap_or_else(|| "en".to_string());
+                let level = custom
+                    .and_then(|c| c.get("penpal_level"))
+                    .and_then(|l| serde_json::from_value::<Cefr>(l.clone()).ok())
+                    .unwrap_or(Cefr::A2);
+                let id = classes::create(&self.db, school, &name, &language, level, &user, false)
+                    .await
+                    .map_err(store)?;
+                let linked = self
+                    .db
+                    .exec(
+                        "CREATE type::record('lti_context', [$p, $ctx]) CONTENT { platform: $p, context_id: $ctx, class: $class }",
+                        json!({"p": v.platform.id, "ctx": launch.context_id, "class": id}),
+                    )
+                    .await;
+                match linked {
+                    Ok(()) => id,
+                    Err(StoreError::Conflict(_)) => {
+                        classes::delete(&self.db, &id).await.map_err(store)?;
+                        self.db
+                            .one(
+                                "SELECT VALUE class FROM type::record('lti_context', [$p, $ctx])",
+                                json!({"p": v.platform.id, "ctx": launch.context_id}),
+                            )
+                            .await
+                            .map_err(store)?
+                            .ok_or(Refusal::State)?
+                    }
+                    Err(e) => return Err(store(e)),
+                }
+            }
+        };
+        // The course's service endpoints, for roster sync and grades.
+        self.db
+            .exec(
+                "UPDATE type::record('lti_context', [$p, $ctx]) SET memberships_url = $m ?? memberships_url,
+                     line_items_url = $li ?? line_items_url",
+                json!({"p": v.platform.id, "ctx": launch.context_id, "m": launch.memberships_url,
+                       "li": launch.grades.as_ref().and_then(|g| g.line_items.clone())}),
+            )
+            .await
+            .map_err(store)?;
+        if classes::role_in(&self.db, &class, &user)
+            .await
+            .map_err(store)?
+            .is_none()
+        {
+            classes::add(&self.db, &class, school, &user, role)
+                .await
+                .map_err(store)?;
+        }
+        Ok(Arrival {
+            user,
+            class,
+            role,
+            assignment: launch.assignment_id,
+            deep_linking: v.message_type == DEEP_LINKING,
+        })
+    }
+}

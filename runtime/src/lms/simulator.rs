@@ -1,0 +1,687 @@
+//! An LTI 1.3 platform simulator, for tests and offline work: a loopback HTTP server with its
+//! own RSA keys and JWKS, an OIDC authorization endpoint that answers a tool's login with a
+//! signed launch (auto-posted form, as a browser sees it), in the shape of a **Moodle**,
+//! **Canvas** or **Blackboard** platform (their issuers, endpoint paths, deployment ids, user
+//! ids, role vocabularies and claim quirks). Tests drive it from Rust — start a launch, forge
+//! a claim, rotate keys — and `penpal simulate-lms` runs it by hand.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine as _;
+use jsonwebtoken::Header;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::lti::rsa::RsaKey;
+use super::lti::{DEEP_LINKING, RESOURCE_LINK};
+
+/// Which LMS the simulator plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Profile {
+    /// Moodle 4.x: the site URL is the issuer, numeric user ids.
+    Moodle,
+    /// Canvas: one issuer for every instance, `N:hash` deployments, UUID user ids.
+    Canvas,
+    /// Blackboard Learn: one issuer, names in parts, legacy role names.
+    Blackboard,
+}
+
+impl Profile {
+    /// The LMS plugin that reads it.
+    pub fn plugin(self) -> &'static str {
+        match self {
+            Profile::Moodle => "moodle",
+            Profile::Canvas => "canvas",
+            Profile::Blackboard => "blackboard",
+        }
+    }
+
+    fn paths(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Profile::Moodle => (
+                "/mod/lti/auth.php",
+                "/mod/lti/token.php",
+                "/mod/lti/certs.php",
+            ),
+            Profile::Canvas => (
+                "/api/lti/authorize_redirect",
+                "/login/oauth2/token",
+                "/api/lti/security/jwks",
+            ),
+            Profile::Blackboard => (
+                "/api/v1/gateway/oidcauth",
+                "/api/v1/gateway/oauth2/jwttoken",
+                "/api/v1/management/applications/jwks.json",
+            ),
+        }
+    }
+
+    fn deployment(self) -> &'static str {
+        match self {
+            Profile::Moodle => "1",
+            Profile::Canvas => "12:8865aa05b4b79b64a91a86042e43af5ea8ae79eb",
+            Profile::Blackboard => "b81accac-2d43-4a6f-8c6f-ab1b0a7b3d18",
+        }
+    }
+
+    fn roles(self, teacher: bool) -> Vec<&'static str> {
+        match (self, teacher) {
+            (Profile::Moodle, true) => vec![
+                "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor",
+                "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator",
+            ],
+            (Profile::Moodle, false) => {
+                vec!["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"]
+            }
+            (Profile::Canvas, true) => vec![
+                "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Instructor",
+                "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor",
+                "http://purl.imsglobal.org/vocab/lis/v2/system/person#User",
+            ],
+            (Profile::Canvas, false) => vec![
+                "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Student",
+                "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner",
+                "http://purl.imsglobal.org/vocab/lis/v2/system/person#User",
+            ],
+            (Profile::Blackboard, true) => vec![
+                "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Faculty",
+                "urn:lti:role:ims/lis/Instructor",
+            ],
+            (Profile::Blackboard, false) => vec![
+                "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Student",
+                "urn:lti:role:ims/lis/Learner",
+            ],
+        }
+    }
+}
+
+/// A person on the platform.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Their id there (`sub`).
+    pub id: String,
+    /// Given name.
+    pub given: String,
+    /// Family name.
+    pub family: String,
+    /// Their address (Blackboard leaves it out unless told to share it).
+    pub email: Option<String>,
+    /// Whether they teach the course.
+    pub teacher: bool,
+}
+
+/// What a launch opens.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// A resource link, optionally to a Penpal assignment (its custom parameter).
+    ResourceLink {
+        /// The link's id.
+        id: String,
+        /// The assignment it opens.
+        assignment: Option<String>,
+    },
+    /// A teacher picking content.
+    DeepLinking,
+}
+
+/// A course on the platform.
+#[derive(Debug, Clone)]
+pub struct Course {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Custom parameters the tool placement carries (`penpal_language`, `penpal_level`).
+    pub custom: Value,
+}
+
+#[derive(Default)]
+struct Inner {
+    keys: Vec<RsaKey>,
+    tool_login: String,
+    tool_launch: String,
+    tool_jwks: String,
+    pending: HashMap<String, (User, Course, Message)>,
+    /// Access tokens handed out, by token.
+    tokens: HashMap<String, i64>,
+    tokens_issued: usize,
+    line_items: Vec<Value>,
+    scores: Vec<(String, Value)>,
+    down: bool,
+}
+
+/// A running platform simulator.
+#[derive(Clone)]
+pub struct Platform {
+    addr: SocketAddr,
+    /// The LMS it plays.
+    pub profile: Profile,
+    client_id: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Platform {
+    /// Starts a `profile` platform on a loopback port, its tool registered as `client_id`.
+    pub async fn start(profile: Profile, client_id: &str) -> anyhow::Result<Platform> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Platform::start_on(listener, profile, client_id)
+    }
+
+    /// [`Platform::start`] on `listener`.
+    pub fn start_on(
+        listener: tokio::net::TcpListener,
+        profile: Profile,
+        client_id: &str,
+    ) -> anyhow::Result<Platform> {
+        let sim = Platform {
+            addr: listener.local_addr()?,
+            profile,
+            client_id: client_id.to_string(),
+            inner: Arc::new(Mutex::new(Inner {
+                keys: vec![RsaKey::generate()?],
+                ..Inner::default()
+            })),
+        };
+        let (auth, token, jwks) = profile.paths();
+        let app = Router::new()
+            .route(jwks, get(jwks_route))
+            .route(auth, get(authorize).post(authorize_form))
+            .route(token, axum::routing::post(token_route))
+            .route(
+                "/courses/{course}/lineitems",
+                get(list_line_items).post(create_line_item),
+            )
+            .route(
+                "/courses/{course}/lineitems/{item}/scores",
+                axum::routing::post(post_score),
+            )
+            .with_state(sim.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the LTI platform simulator stopped");
+            }
+        });
+        Ok(sim)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.addr.port())
+    }
+
+    /// Its issuer: the site for Moodle, one name for every Canvas or Blackboard instance.
+    pub fn issuer(&self) -> String {
+        match self.profile {
+            Profile::Moodle => self.base(),
+            Profile::Canvas => "https://canvas.instructure.com".into(),
+            Profile::Blackboard => "https://blackboard.com".into(),
+        }
+    }
+
+    /// Penpal's client id here.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The deployment penpal is launched from.
+    pub fn deployment_id(&self) -> &'static str {
+        self.profile.deployment()
+    }
+
+    /// Its OIDC authorization endpoint.
+    pub fn auth_url(&self) -> String {
+        format!("{}{}", self.base(), self.profile.paths().0)
+    }
+
+    /// Its token endpoint.
+    pub fn token_url(&self) -> String {
+        format!("{}{}", self.base(), self.profile.paths().1)
+    }
+
+    /// Its key set.
+    pub fn jwks_url(&self) -> String {
+        format!("{}{}", self.base(), self.profile.paths().2)
+    }
+
+    /// Where the tool starts logins and receives launches.
+    pub fn register_tool(&self, login_url: &str, launch_url: &str) {
+        let mut inner = self.lock();
+        inner.tool_login = login_url.to_string();
+        inner.tool_launch = launch_url.to_string();
+    }
+
+    /// Where the tool publishes its keys (client assertions are checked against them).
+    pub fn tool_jwks(&self, url: &str) {
+        self.lock().tool_jwks = url.to_string();
+    }
+
+    /// Takes the grade services down (503) or back up.
+    pub fn set_down(&self, down: bool) {
+        self.lock().down = down;
+    }
+
+    /// The scores posted, with the line item each went to.
+    pub fn scores(&self) -> Vec<(String, Value)> {
+        self.lock().scores.clone()
+    }
+
+    /// The line items made.
+    pub fn line_items(&self) -> Vec<Value> {
+        self.lock().line_items.clone()
+    }
+
+    /// Access tokens handed out.
+    pub fn tokens_issued(&self) -> usize {
+        self.lock().tokens_issued
+    }
+
+    /// A new signing key, published beside the old ones; its id.
+    pub fn rotate_key(&self) -> anyhow::Result<String> {
+        let key = RsaKey::generate()?;
+        let kid = key.kid.clone();
+        self.lock().keys.insert(0, key);
+        Ok(kid)
+    }
+
+    /// A user of this platform, its ids and names in the profile's shape.
+    pub fn user(&self, n: u32, given: &str, family: &str, teacher: bool) -> User {
+        let id = match self.profile {
+            Profile::Moodle => format!("{}", 100 + n),
+            Profile::Canvas => format!("535fa085-f2ff-4a6e-8b8f-{n:012}"),
+            Profile::Blackboard => format!("_{}_1", 200 + n),
+        };
+        User {
+            id,
+            given: given.into(),
+            family: family.into(),
+            email: (self.profile != Profile::Blackboard)
+                .then(|| format!("{}@{}.example", given.to_lowercase(), self.profile.plugin())),
+            teacher,
+        }
+    }
+
+    /// The URL a browser follows to launch `message` in `course` as `user`: the tool's login
+    /// initiation, with this platform's hints.
+    pub fn begin(&self, user: &User, course: &Course, message: Message) -> String {
+        let hint = crate::store::new_id();
+        let mut inner = self.lock();
+        inner
+            .pending
+            .insert(hint.clone(), (user.clone(), course.clone(), message));
+        let mut url = match reqwest::Url::parse(&inner.tool_login) {
+            Ok(u) => u,
+            Err(_) => return String::new(),
+        };
+        url.query_pairs_mut()
+            .append_pair("iss", &self.issuer())
+            .append_pair("login_hint", &user.id)
+            .append_pair("target_link_uri", &inner.tool_launch)
+            .append_pair("lti_message_hint", &hint)
+            .append_pair("client_id", &self.client_id)
+            .append_pair("lti_deployment_id", self.deployment_id());
+        url.to_string()
+    }
+
+    /// The claims of a launch of `message` in `course` by `user`, answering `nonce`.
+    pub fn claims(&self, user: &User, course: &Course, message: &Message, nonce: &str) -> Value {
+        let now = crate::store::now_ms() / 1000;
+        let lti = |name: &str| format!("https://purl.imsglobal.org/spec/lti/claim/{name}");
+        let mut c = json!({
+            "iss": self.issuer(),
+            "aud": self.client_id,
+            "sub": user.id,
+            "iat": now,
+            "exp": now + 300,
+            "nonce": nonce,
+            (lti("deployment_id")): self.deployment_id(),
+            (lti("version")): "1.3.0",
+            (lti("roles")): self.profile.roles(user.teacher),
+            (lti("context")): {"id": course.id, "title": course.title, "label": course.title,
+                               "type": ["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"]},
+            (lti("tool_platform")): {"guid": self.base(), "product_family_code": self.profile.plugin()},
+            (lti("custom")): course.custom,
+        });
+        if self.profile == Profile::Blackboard {
+            c["given_name"] = json!(user.given);
+            c["family_name"] = json!(user.family);
+        } else {
+            c["name"] = json!(format!("{} {}", user.given, user.family));
+            c["given_name"] = json!(user.given);
+            c["family_name"] = json!(user.family);
+        }
+        if let Some(e) = &user.email {
+            c["email"] = json!(e);
+        }
+        if self.profile == Profile::Canvas {
+            c["https://www.instructure.com/placement"] = json!("link_selection");
+            c[lti("lis")] = json!({"person_sourcedid": user.id});
+        }
+        let base = self.base();
+        c["https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"] = json!({
+            "context_memberships_url": format!("{base}/courses/{}/memberships", course.id),
+            "service_versions": ["2.0"],
+        });
+        match message {
+            Message::ResourceLink { id, assignment } => {
+                c[lti("message_type")] = json!(RESOURCE_LINK);
+                c[lti("resource_link")] = json!({"id": id, "title": "Penpal"});
+                c[lti("target_link_uri")] = json!(self.lock().tool_launch);
+                if let Some(a) = assignment {
+                    c[lti("custom")]["assignment"] = json!(a);
+                }
+                c["https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"] = json!({
+                    "scope": ["https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+                              "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+                              "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"],
+                    "lineitems": format!("{base}/courses/{}/lineitems", course.id),
+                });
+            }
+            Message::DeepLinking => {
+                c[lti("message_type")] = json!(DEEP_LINKING);
+                c["https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"] = json!({
+                    "deep_link_return_url": format!("{base}/courses/{}/deep_links", course.id),
+                    "accept_types": ["ltiResourceLink"],
+                    "accept_presentation_document_targets": ["iframe", "window"],
+                    "accept_multiple": false,
+                    "data": "opaque-platform-data",
+                });
+            }
+        }
+        c
+    }
+
+    /// Its published keys.
+    pub fn public_jwks(&self) -> Value {
+        let keys: Vec<Value> = self.lock().keys.iter().map(RsaKey::jwk).collect();
+        json!({ "keys": keys })
+    }
+
+    /// `claims` signed with the current key.
+    pub fn sign(&self, claims: &Value) -> anyhow::Result<String> {
+        let key = self.lock().keys[0].clone();
+        key.sign(claims)
+    }
+
+    /// `claims` signed with the current key under `header` (to forge a bad `alg` or `kid`).
+    pub fn sign_with(&self, header: Header, claims: &Value) -> anyhow::Result<String> {
+        let key = self.lock().keys[0].clone();
+        key.sign_with(header, claims)
+    }
+
+    /// The payload of a token, unverified (tests read what the platform signed).
+    pub fn payload(token: &str) -> Option<Value> {
+        let part = token.split('.').nth(1)?;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .ok()?;
+        serde_json::from_slice(&raw).ok()
+    }
+}
+
+async fn jwks_route(State(sim): State<Platform>) -> Json<Value> {
+    Json(sim.public_jwks())
+}
+
+#[derive(Debug, Deserialize)]
+struct AuthRequest {
+    scope: Option<String>,
+    response_type: Option<String>,
+    response_mode: Option<String>,
+    client_id: Option<String>,
+    redirect_uri: Option<String>,
+    login_hint: Option<String>,
+    lti_message_hint: Option<String>,
+    state: Option<String>,
+    nonce: Option<String>,
+    prompt: Option<String>,
+}
+
+fn refuse(why: &str) -> Response {
+    (StatusCode::BAD_REQUEST, why.to_string()).into_response()
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+async fn authorize_form(
+    sim: State<Platform>,
+    axum::extract::Form(r): axum::extract::Form<AuthRequest>,
+) -> Response {
+    answer(sim, r)
+}
+
+async fn authorize(sim: State<Platform>, Query(r): Query<AuthRequest>) -> Response {
+    answer(sim, r)
+}
+
+/// The authorization endpoint: checks the request as a platform does, then answers the
+/// browser with a form posting the signed launch to the tool.
+fn answer(State(sim): State<Platform>, r: AuthRequest) -> Response {
+    if r.scope.as_deref() != Some("openid") {
+        return refuse("scope must be openid");
+    }
+    if r.response_type.as_deref() != Some("id_token")
+        || r.response_mode.as_deref() != Some("form_post")
+    {
+        return refuse("response_type must be id_token, response_mode form_post");
+    }
+    if r.prompt.as_deref() != Some("none") {
+        return refuse("prompt must be none");
+    }
+    if r.client_id.as_deref() != Some(sim.client_id.as_str()) {
+        return refuse("unknown client_id");
+    }
+    let launch = sim.lock().tool_launch.clone();
+    if r.redirect_uri.as_deref() != Some(launch.as_str()) {
+        return refuse("redirect_uri is not the tool's registered one");
+    }
+    let (Some(state), Some(nonce), Some(hint)) = (r.state, r.nonce, r.lti_message_hint) else {
+        return refuse("state, nonce and lti_message_hint are required");
+    };
+    let Some((user, course, message)) = sim.lock().pending.remove(&hint) else {
+        return refuse("unknown or used lti_message_hint");
+    };
+    if r.login_hint.as_deref() != Some(user.id.as_str()) {
+        return refuse("login_hint is not the user this launch is for");
+    }
+    let claims = sim.claims(&user, &course, &message, &nonce);
+    let token = match sim.sign(&claims) {
+        Ok(t) => t,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    Html(format!(
+        "<!doctype html><html><body onload=\"document.forms[0].submit()\">\
+         <form method=\"post\" action=\"{}\">\
+         <input type=\"hidden\" name=\"id_token\" value=\"{}\">\
+         <input type=\"hidden\" name=\"state\" value=\"{}\">\
+         </form></body></html>",
+        escape(&launch),
+        escape(&token),
+        escape(&state)
+    ))
+    .into_response()
+}
+
+fn unavailable() -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response()
+}
+
+/// The token endpoint: client credentials with a client assertion (RFC 7523) the tool signed
+/// with a key from its published set.
+async fn token_route(
+    State(sim): State<Platform>,
+    axum::extract::Form(f): axum::extract::Form<HashMap<String, String>>,
+) -> Response {
+    let (down, jwks_url) = {
+        let inner = sim.lock();
+        (inner.down, inner.tool_jwks.clone())
+    };
+    if down {
+        return unavailable();
+    }
+    let bad = |why: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_client", "error_description": why})),
+        )
+            .into_response()
+    };
+    if f.get("grant_type").map(String::as_str) != Some("client_credentials")
+        || f.get("client_assertion_type").map(String::as_str)
+            != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    {
+        return bad("client_credentials with a JWT client assertion");
+    }
+    let Some(assertion) = f.get("client_assertion") else {
+        return bad("no client_assertion");
+    };
+    let Ok(header) = jsonwebtoken::decode_header(assertion) else {
+        return bad("the assertion is not a JWT");
+    };
+    let set: Value = match reqwest::get(&jwks_url).await {
+        Ok(r) => r.json().await.unwrap_or(Value::Null),
+        Err(_) => return bad("the tool's keys could not be fetched"),
+    };
+    let Some(jwk) = set["keys"]
+        .as_array()
+        .and_then(|ks| {
+            ks.iter()
+                .find(|k| k["kid"].as_str() == header.kid.as_deref())
+        })
+        .and_then(|k| serde_json::from_value::<jsonwebtoken::jwk::Jwk>(k.clone()).ok())
+    else {
+        return bad("the assertion's key is not in the tool's set");
+    };
+    let Ok(key) = jsonwebtoken::DecodingKey::from_jwk(&jwk) else {
+        return bad("unusable key");
+    };
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_audience(&[sim.token_url()]);
+    v.set_issuer(&[sim.client_id.as_str()]);
+    v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    match jsonwebtoken::decode::<Value>(assertion, &key, &v) {
+        Ok(t) if t.claims["sub"] == sim.client_id.as_str() && t.claims.get("jti").is_some() => {}
+        _ => return bad("the client assertion does not verify"),
+    }
+    let token = crate::store::new_id();
+    let mut inner = sim.lock();
+    inner
+        .tokens
+        .insert(token.clone(), crate::store::now_ms() + 3_600_000);
+    inner.tokens_issued += 1;
+    Json(
+        json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600,
+                "scope": f.get("scope").cloned().unwrap_or_default()}),
+    )
+    .into_response()
+}
+
+/// Why `headers` do not carry a live access token (503 when the services are down), if
+/// they do not.
+fn authorized(sim: &Platform, headers: &axum::http::HeaderMap) -> Result<(), Box<Response>> {
+    let inner = sim.lock();
+    if inner.down {
+        return Err(Box::new(unavailable()));
+    }
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match token.and_then(|t| inner.tokens.get(t)) {
+        Some(until) if *until > crate::store::now_ms() => Ok(()),
+        _ => Err(Box::new(
+            (StatusCode::UNAUTHORIZED, "a bearer token is needed").into_response(),
+        )),
+    }
+}
+
+async fn list_line_items(
+    State(sim): State<Platform>,
+    axum::extract::Path(course): axum::extract::Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if let Err(r) = authorized(&sim, &headers) {
+        return *r;
+    }
+    let prefix = format!("{}/courses/{course}/lineitems/", sim.base());
+    let items: Vec<Value> = sim
+        .lock()
+        .line_items
+        .iter()
+        .filter(|li| li["id"].as_str().is_some_and(|id| id.starts_with(&prefix)))
+        .filter(|li| {
+            q.get("resource_id")
+                .is_none_or(|r| li["resourceId"].as_str() == Some(r))
+        })
+        .cloned()
+        .collect();
+    Json(items).into_response()
+}
+
+async fn create_line_item(
+    State(sim): State<Platform>,
+    axum::extract::Path(course): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = authorized(&sim, &headers) {
+        return *r;
+    }
+    let Ok(mut item) = serde_json::from_slice::<Value>(&body) else {
+        return refuse("a line item is JSON");
+    };
+    if item["label"].as_str().is_none() || item["scoreMaximum"].as_f64().is_none_or(|m| m <= 0.0) {
+        return refuse("a line item needs a label and a positive scoreMaximum");
+    }
+    let mut inner = sim.lock();
+    let n = inner.line_items.len() + 1;
+    item["id"] = json!(format!("{}/courses/{course}/lineitems/{n}", sim.base()));
+    inner.line_items.push(item.clone());
+    (StatusCode::CREATED, Json(item)).into_response()
+}
+
+async fn post_score(
+    State(sim): State<Platform>,
+    axum::extract::Path((course, item)): axum::extract::Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = authorized(&sim, &headers) {
+        return *r;
+    }
+    if headers.get("content-type").and_then(|v| v.to_str().ok())
+        != Some("application/vnd.ims.lis.v1.score+json")
+    {
+        return refuse("scores are application/vnd.ims.lis.v1.score+json");
+    }
+    let Ok(score) = serde_json::from_slice::<Value>(&body) else {
+        return refuse("a score is JSON");
+    };
+    for field in ["userId", "timestamp", "activityProgress", "gradingProgress"] {
+        if score.get(field).is_none() {
+            return refuse(&format!("a score needs `{field}`"));
+        }
+    }
+    let url = format!("{}/courses/{course}/lineitems/{item}", sim.base());
+    let mut inner = sim.lock();
+    if !inner.line_items.iter().any(|li| li["id"] == url.as_str()) {
+        return (StatusCode::NOT_FOUND, "no such line item").into_response();
+    }
+    inner.scores.push((url, score));
+    StatusCode::NO_CONTENT.into_response()
+}

@@ -1,0 +1,711 @@
+//! LTI 1.3 launches against the platform simulator, one per profile (Moodle, Canvas,
+//! Blackboard): a school admin registers the platform, a teacher and a learner launch from a
+//! course, and each arrives signed in, in the school and in the course's class. Every bad
+//! launch the issue names is refused with nothing stored.
+
+use crate::common::*;
+use crate::schools::{Client, school};
+use jsonwebtoken::{Algorithm, Header};
+use penpal::lms::simulator::{Course, Message, Platform, Profile};
+use serde_json::{Value, json};
+
+/// A server whose outbound requests may reach the loopback simulator.
+async fn server(data: &std::path::Path) -> (Running, penpal::store::Db, Sink, Client) {
+    let file = data.join("penpal.toml");
+    std::fs::write(&file, "[billing.plans.free]\n[billing.plans.premium]\ninterval = \"month\"\nprices = { EUR = 2000 }\n").unwrap();
+    let sink = Sink::start();
+    let mut args = serve_args(data, None);
+    args.plugins.config = Some(file);
+    args.plugins.plugin_allow_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    args.mail.smtp_url = Some(penpal::plugins::Secret::new(sink.url()));
+    args.mail.public_url = Some("https://penpal.test".into());
+    let db = penpal::store::Db::connect("mem://", None).await.unwrap();
+    let server = start_on(args, db.clone()).await;
+    let ops = Client {
+        base: server.url(""),
+        token: operator_token(server.addr, &db).await,
+    };
+    (server, db, sink, ops)
+}
+
+/// An HTTP client that follows no redirect, as a test needs to see each hop.
+fn hops() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// Rewrites a penpal URL (public `https://penpal.test`) to the test server.
+fn local(base: &str, url: &str) -> String {
+    url.replace("https://penpal.test", base)
+}
+
+/// The id token and state in the platform's auto-posting form.
+fn form_fields(html: &str) -> (String, String) {
+    let field = |name: &str| {
+        let at = html.find(&format!("name=\"{name}\" value=\"")).unwrap() + name.len() + 15;
+        html[at..].split('"').next().unwrap().to_string()
+    };
+    (field("id_token"), field("state"))
+}
+
+/// Follows a launch to the platform's form: the tool's login redirect, the platform's answer.
+async fn to_form(base: &str, begin: &str) -> (String, String) {
+    let login = hops().get(local(base, begin)).send().await.unwrap();
+    assert_eq!(
+        login.status().as_u16(),
+        302,
+        "{}",
+        login.text().await.unwrap()
+    );
+    let to = login.headers()["location"].to_str().unwrap().to_string();
+    let url = reqwest::Url::parse(&to).unwrap();
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["redirect_uri"], "https://penpal.test/lti/launch");
+    assert_eq!(
+        (q["scope"].as_str(), q["response_mode"].as_str()),
+        ("openid", "form_post")
+    );
+    let answer = hops().get(&to).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    form_fields(&answer.text().await.unwrap())
+}
+
+/// Posts a launch; the status and where it leads.
+async fn post_launch(base: &str, token: &str, state: &str) -> (u16, String) {
+    let resp = hops()
+        .post(format!("{base}/lti/launch"))
+        .form(&[("id_token", token), ("state", state)])
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    match resp.headers().get("location") {
+        Some(l) => (status, l.to_str().unwrap().to_string()),
+        None => (status, resp.text().await.unwrap()),
+    }
+}
+
+/// Exchanges the hand-off code of a landing URL for a session.
+async fn signed_in(base: &str, landing: &str) -> (Client, String) {
+    let url = reqwest::Url::parse(&format!("{base}{landing}")).unwrap();
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    let resp = http()
+        .post(format!("{base}/v1/auth/web/handoff"))
+        .json(&json!({"code": q["code"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().await.unwrap();
+    (
+        Client {
+            base: base.to_string(),
+            token: body["access_token"].as_str().unwrap().to_string(),
+        },
+        q["next"].clone(),
+    )
+}
+
+fn course() -> Course {
+    Course {
+        id: "course-42".into(),
+        title: "Français B1".into(),
+        custom: json!({"penpal_language": "fr", "penpal_level": "B1"}),
+    }
+}
+
+/// A school whose admin registered `sim`; the school's id and admin.
+async fn registered(base: &str, ops: &Client, sink: &Sink, sim: &Platform) -> (String, Client) {
+    let (id, admin) = school(base, ops, sink, "Lycée Hugo", "roux@example.com", 5).await;
+    let (status, made) = admin
+        .call(
+            "POST",
+            &format!("/v1/schools/{id}/lti/platforms"),
+            Some(json!({"name": format!("{} (test)", sim.profile.plugin()), "plugin": sim.profile.plugin(),
+                "issuer": sim.issuer(), "client_id": sim.client_id(), "deployment_ids": [sim.deployment_id()],
+                "auth_url": sim.auth_url(), "token_url": sim.token_url(), "jwks_url": sim.jwks_url()})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let (_, list) = admin
+        .call("GET", &format!("/v1/schools/{id}/lti/platforms"), None)
+        .await;
+    assert_eq!(list["tool"]["login_url"], "https://penpal.test/lti/login");
+    sim.register_tool(
+        list["tool"]["login_url"].as_str().unwrap(),
+        list["tool"]["launch_url"].as_str().unwrap(),
+    );
+    (id, admin)
+}
+
+async fn count(db: &penpal::store::Db, table: &str) -> i64 {
+    db.one::<Value>(
+        &format!("SELECT count() AS n FROM {table} GROUP ALL"),
+        json!({}),
+    )
+    .await
+    .unwrap()
+    .and_then(|r| r["n"].as_i64())
+    .unwrap_or(0)
+}
+
+#[actix_rt::test]
+async fn a_teacher_and_a_learner_launch_from_each_platform_and_land_in_the_course() {
+    for profile in [Profile::Moodle, Profile::Canvas, Profile::Blackboard] {
+        let data = tempfile::tempdir().unwrap();
+        let (server, _db, sink, ops) = server(data.path()).await;
+        let base = server.url("");
+        let sim = Platform::start(profile, "penpal-tool-1").await.unwrap();
+        let (school_id, admin) = registered(&base, &ops, &sink, &sim).await;
+        let course = course();
+        let link = Message::ResourceLink {
+            id: "link-1".into(),
+            assignment: None,
+        };
+
+        let teacher = sim.user(1, "Claire", "Dupont", true);
+        let (token, state) = to_form(&base, &sim.begin(&teacher, &course, link.clone())).await;
+        let (status, landing) = post_launch(&base, &token, &state).await;
+        assert_eq!(status, 303, "{profile:?}: {landing}");
+        let (claire, next) = signed_in(&base, &landing).await;
+        let (_, schools) = claire.call("GET", "/v1/schools", None).await;
+        assert_eq!(schools[0]["id"], json!(school_id), "{profile:?}: {schools}");
+        assert_eq!(schools[0]["role"], "teacher", "{profile:?}");
+        let class = next.strip_prefix("/classes/").unwrap().to_string();
+        let (status, c) = claire
+            .call("GET", &format!("/v1/classes/{class}"), None)
+            .await;
+        assert_eq!(status, 200, "{c}");
+        assert_eq!(
+            (&c["name"], &c["language"], &c["level"]),
+            (&json!("Français B1"), &json!("fr"), &json!("B1"))
+        );
+        let (_, me) = claire.call("GET", "/v1/me", None).await;
+        assert_eq!(
+            me["profile"]["display_name"], "Claire Dupont",
+            "{profile:?}: {me}"
+        );
+
+        let learner = sim.user(2, "Ana", "Lima", false);
+        let (token, state) = to_form(&base, &sim.begin(&learner, &course, link.clone())).await;
+        let (status, landing) = post_launch(&base, &token, &state).await;
+        assert_eq!(status, 303, "{landing}");
+        let (ana, _) = signed_in(&base, &landing).await;
+        let (_, schools) = ana.call("GET", "/v1/schools", None).await;
+        assert_eq!(schools[0]["role"], "learner");
+        let (_, members) = claire
+            .call("GET", &format!("/v1/classes/{class}/members"), None)
+            .await;
+        let roles: Vec<(&str, &str)> = members
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["name"].as_str().unwrap(), m["role"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            roles,
+            [("Claire Dupont", "teacher"), ("Ana Lima", "learner")],
+            "{profile:?}"
+        );
+        let (_, plan) = ana.call("GET", "/v1/billing/subscription", None).await;
+        assert_eq!(
+            plan["source"]["kind"], "school",
+            "a launch takes a seat: {plan}"
+        );
+
+        // A second launch is the same account, not a new one.
+        let (token, state) = to_form(&base, &sim.begin(&learner, &course, link.clone())).await;
+        let (_, landing) = post_launch(&base, &token, &state).await;
+        let (again, _) = signed_in(&base, &landing).await;
+        let (_, me_again) = again.call("GET", "/v1/me", None).await;
+        let (_, me) = ana.call("GET", "/v1/me", None).await;
+        assert_eq!(me_again["id"], me["id"]);
+        // The hand-off code was single use.
+        let url = reqwest::Url::parse(&format!("{base}{landing}")).unwrap();
+        let code = url
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .to_string();
+        let reused = http()
+            .post(format!("{base}/v1/auth/web/handoff"))
+            .json(&json!({"code": code}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reused.status().as_u16(), 401);
+        let (_, platforms) = admin
+            .call(
+                "GET",
+                &format!("/v1/schools/{school_id}/lti/platforms"),
+                None,
+            )
+            .await;
+        assert_eq!(platforms["platforms"][0]["plugin"], profile.plugin());
+        server.stop().await;
+    }
+}
+
+#[actix_rt::test]
+async fn every_bad_launch_is_refused_and_stores_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, db, sink, ops) = server(data.path()).await;
+    let base = server.url("");
+    let sim = Platform::start(Profile::Moodle, "penpal-tool-1")
+        .await
+        .unwrap();
+    registered(&base, &ops, &sink, &sim).await;
+    let course = course();
+    let link = Message::ResourceLink {
+        id: "link-1".into(),
+        assignment: None,
+    };
+    let learner = sim.user(2, "Ana", "Lima", false);
+    let users = count(&db, "user").await;
+    let members = count(&db, "membership").await;
+
+    // A genuine launch's claims, re-signed after one change each.
+    type Forge = Box<dyn Fn(&Platform, &mut Value) -> Option<String>>;
+    let resign = |sim: &Platform, c: &Value| Some(sim.sign(c).unwrap());
+    let cases: Vec<(&str, Forge)> = vec![
+        (
+            "a bad signature",
+            Box::new(|sim, c| {
+                let t = sim.sign(c).unwrap();
+                let (head, sig) = t.rsplit_once('.').unwrap();
+                let mut sig = sig.to_string();
+                let flip = if sig.ends_with('A') { "B" } else { "A" };
+                sig.replace_range(sig.len() - 1.., flip);
+                Some(format!("{head}.{sig}"))
+            }),
+        ),
+        (
+            "an unknown kid, not in the refetched JWKS",
+            Box::new(|sim, c| {
+                let mut h = Header::new(Algorithm::RS256);
+                h.kid = Some("no-such-key".into());
+                Some(sim.sign_with(h, c).unwrap())
+            }),
+        ),
+        (
+            "alg none",
+            Box::new(|_, c| {
+                use base64::Engine as _;
+                let e = |v: &Value| {
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+                };
+                Some(format!(
+                    "{}.{}.",
+                    e(&json!({"alg": "none", "typ": "JWT"})),
+                    e(c)
+                ))
+            }),
+        ),
+        (
+            "HS256 with the public key as secret",
+            Box::new(|sim, c| {
+                let mut h = Header::new(Algorithm::HS256);
+                h.kid = sim.public_jwks()["keys"][0]["kid"]
+                    .as_str()
+                    .map(String::from);
+                let secret = sim.public_jwks()["keys"][0].to_string();
+                Some(
+                    jsonwebtoken::encode(
+                        &h,
+                        c,
+                        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+                    )
+                    .unwrap(),
+                )
+            }),
+        ),
+        (
+            "a wrong iss",
+            Box::new(move |sim, c| {
+                c["iss"] = json!("https://evil.example");
+                resign(sim, c)
+            }),
+        ),
+        (
+            "a wrong aud",
+            Box::new(move |sim, c| {
+                c["aud"] = json!("someone-else");
+                resign(sim, c)
+            }),
+        ),
+        (
+            "several audiences and no azp",
+            Box::new(move |sim, c| {
+                c["aud"] = json!([sim.client_id(), "someone-else"]);
+                resign(sim, c)
+            }),
+        ),
+        (
+            "expired",
+            Box::new(move |sim, c| {
+                let now = c["iat"].as_i64().unwrap();
+                c["iat"] = json!(now - 3600);
+                c["exp"] = json!(now - 600);
+                resign(sim, c)
+            }),
+        ),
+        (
+            "issued in the future",
+            Box::new(move |sim, c| {
+                let now = c["iat"].as_i64().unwrap();
+                c["iat"] = json!(now + 3600);
+                resign(sim, c)
+            }),
+        ),
+        (
+            "another nonce",
+            Box::new(move |sim, c| {
+                c["nonce"] = json!("not-the-nonce");
+                resign(sim, c)
+            }),
+        ),
+        (
+            "an unknown deployment",
+            Box::new(move |sim, c| {
+                c["https://purl.imsglobal.org/spec/lti/claim/deployment_id"] = json!("99");
+                resign(sim, c)
+            }),
+        ),
+        (
+            "a wrong message type",
+            Box::new(move |sim, c| {
+                c["https://purl.imsglobal.org/spec/lti/claim/message_type"] =
+                    json!("LtiSubmissionReviewRequest");
+                resign(sim, c)
+            }),
+        ),
+        (
+            "another LTI version",
+            Box::new(move |sim, c| {
+                c["https://purl.imsglobal.org/spec/lti/claim/version"] = json!("1.1");
+                resign(sim, c)
+            }),
+        ),
+    ];
+    for (what, forge) in cases {
+        let (token, state) = to_form(&base, &sim.begin(&learner, &course, link.clone())).await;
+        let mut claims = Platform::payload(&token).unwrap();
+        let bad = forge(&sim, &mut claims).unwrap();
+        let resp = hops()
+            .post(format!("{base}/lti/launch"))
+            .form(&[("id_token", bad.as_str()), ("state", state.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, 401, "{what}: {body}");
+        assert_eq!(body["error"]["code"], "launch_refused", "{what}: {body}");
+        // The genuine token cannot follow: the state went with the refusal.
+        let (status, _) = post_launch(&base, &token, &state).await;
+        assert_eq!(status, 401, "{what}: the state is single use");
+    }
+
+    // A replayed launch (same token, same state) and a made-up state.
+    let (token, state) = to_form(&base, &sim.begin(&learner, &course, link.clone())).await;
+    let (first, _) = post_launch(&base, &token, &state).await;
+    assert_eq!(first, 303);
+    let users_after_one = count(&db, "user").await;
+    let (replayed, _) = post_launch(&base, &token, &state).await;
+    assert_eq!(replayed, 401, "a replayed launch");
+    let (made_up, _) = post_launch(&base, &token, "made-up-state").await;
+    assert_eq!(made_up, 401, "a wrong state");
+    // The same token with a fresh state: its nonce belongs to the spent one.
+    let (_, fresh_state) = to_form(&base, &sim.begin(&learner, &course, link.clone())).await;
+    let (nonce_replay, _) = post_launch(&base, &token, &fresh_state).await;
+    assert_eq!(nonce_replay, 401, "a replayed nonce");
+
+    assert_eq!(
+        users_after_one,
+        users + 1,
+        "only the good launch made an account"
+    );
+    assert_eq!(count(&db, "user").await, users + 1);
+    assert_eq!(count(&db, "membership").await, members + 1);
+    assert_eq!(count(&db, "lti_user").await, 1);
+
+    // Logins that cannot start.
+    for (query, why) in [
+        (
+            "iss=https://unknown.example&login_hint=1&target_link_uri=https://penpal.test/lti/launch",
+            "unknown platform",
+        ),
+        (
+            &*format!(
+                "iss={}&login_hint=1&target_link_uri=https://evil.example/",
+                sim.issuer()
+            ),
+            "a target elsewhere",
+        ),
+        (
+            &*format!(
+                "iss={}&target_link_uri=https://penpal.test/lti/launch",
+                sim.issuer()
+            ),
+            "no login_hint",
+        ),
+    ] {
+        let resp = hops()
+            .get(format!("{base}/lti/login?{query}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400, "{why}");
+    }
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_platform_that_rotates_its_key_is_followed_and_the_tool_rotates_its_own() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, _db, sink, ops) = server(data.path()).await;
+    let base = server.url("");
+    let sim = Platform::start(Profile::Canvas, "penpal-tool-1")
+        .await
+        .unwrap();
+    registered(&base, &ops, &sink, &sim).await;
+    let learner = sim.user(2, "Ana", "Lima", false);
+    let link = Message::ResourceLink {
+        id: "link-1".into(),
+        assignment: None,
+    };
+    let (token, state) = to_form(&base, &sim.begin(&learner, &course(), link.clone())).await;
+    assert_eq!(post_launch(&base, &token, &state).await.0, 303);
+    // The platform signs with a new key the tool has not seen: one refetch finds it.
+    let kid = sim.rotate_key().unwrap();
+    let (token, state) = to_form(&base, &sim.begin(&learner, &course(), link.clone())).await;
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(kid.as_str()));
+    assert_eq!(post_launch(&base, &token, &state).await.0, 303);
+
+    // The tool's own keys: published, rotated by an operator with the old one kept.
+    let jwks: Value = http()
+        .get(format!("{base}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let first = jwks["keys"][0]["kid"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{jwks}"))
+        .to_string();
+    assert_eq!(jwks["keys"][0]["alg"], "RS256");
+    assert!(
+        jwks["keys"][0].get("d").is_none(),
+        "no private part is published"
+    );
+    let (status, rotated) = ops.call("POST", "/v1/admin/lti/keys/rotate", None).await;
+    assert_eq!(status, 200, "{rotated}");
+    let jwks: Value = http()
+        .get(format!("{base}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, [rotated["kid"].as_str().unwrap(), first.as_str()]);
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_grade_reaches_the_gradebook_and_waits_out_an_lms_that_is_down() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("penpal.toml");
+    std::fs::write(&file, "").unwrap();
+    let sink = Sink::start();
+    let mut args = serve_args(data.path(), None);
+    args.plugins.plugin_allow_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    args.mail.smtp_url = Some(penpal::plugins::Secret::new(sink.url()));
+    args.mail.public_url = Some("https://penpal.test".into());
+    args.mail.schedule_secs = 1;
+    let db = penpal::store::Db::connect("mem://", None).await.unwrap();
+    let server = start_on(args, db.clone()).await;
+    let base = server.url("");
+    let ops = Client {
+        base: base.clone(),
+        token: operator_token(server.addr, &db).await,
+    };
+    let sim = Platform::start(Profile::Moodle, "penpal-tool-1")
+        .await
+        .unwrap();
+    registered(&base, &ops, &sink, &sim).await;
+    sim.tool_jwks(&format!("{base}/.well-known/jwks.json"));
+    let course = course();
+    let teacher = sim.user(1, "Claire", "Dupont", true);
+    let plain = Message::ResourceLink {
+        id: "link-0".into(),
+        assignment: None,
+    };
+    let (token, state) = to_form(&base, &sim.begin(&teacher, &course, plain)).await;
+    let (_, landing) = post_launch(&base, &token, &state).await;
+    let (claire, next) = signed_in(&base, &landing).await;
+    let class = next.strip_prefix("/classes/").unwrap();
+    let (status, made) = claire
+        .call(
+            "POST",
+            &format!("/v1/classes/{class}/assignments"),
+            Some(json!({"title": "Au restaurant", "scenario": "restaurant", "min_turns": 2})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let assignment = made["id"].as_str().unwrap().to_string();
+
+    // The learner follows the assignment's link from the course, does it and hands it in.
+    let learner = sim.user(2, "Ana", "Lima", false);
+    let link = Message::ResourceLink {
+        id: "link-1".into(),
+        assignment: Some(assignment.clone()),
+    };
+    let (token, state) = to_form(&base, &sim.begin(&learner, &course, link)).await;
+    let (_, landing) = post_launch(&base, &token, &state).await;
+    let (ana, next) = signed_in(&base, &landing).await;
+    assert_eq!(next, format!("/assignments/{assignment}"));
+    let (_, started) = ana
+        .call("POST", &format!("/v1/assignments/{assignment}/start"), None)
+        .await;
+    let conversation = started["conversation"].as_str().unwrap().to_string();
+    for text in [
+        "Bonjour, je voudrais une table pour deux personnes.",
+        "Hier j'ai allé à le restaurant avec mon amis.",
+    ] {
+        let (status, _) = ana
+            .call(
+                "POST",
+                &format!("/v1/conversations/{conversation}/messages"),
+                Some(json!({"text": text})),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    let (status, handed) = ana
+        .call(
+            "POST",
+            &format!("/v1/assignments/{assignment}/submit"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{handed}");
+    assert_eq!(handed["grade"]["total"], 10);
+
+    let mut waited = 0;
+    let scores = loop {
+        let s = sim.scores();
+        if !s.is_empty() {
+            break s;
+        }
+        waited += 1;
+        if waited > 100 {
+            let queued: Vec<Value> = db.rows("SELECT * FROM lti_score", json!({})).await.unwrap();
+            let contexts: Vec<Value> = db
+                .rows("SELECT * FROM lti_context", json!({}))
+                .await
+                .unwrap();
+            panic!("no score reached the gradebook; queued: {queued:?}; contexts: {contexts:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let items = sim.line_items();
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        (
+            &items[0]["label"],
+            &items[0]["resourceId"],
+            &items[0]["scoreMaximum"]
+        ),
+        (&json!("Au restaurant"), &json!(assignment), &json!(16.0))
+    );
+    let (line_item, score) = &scores[0];
+    assert_eq!(line_item, items[0]["id"].as_str().unwrap());
+    assert_eq!(score["userId"], learner.id.as_str());
+    assert_eq!(
+        (&score["scoreGiven"], &score["scoreMaximum"]),
+        (&json!(10.0), &json!(16.0))
+    );
+    assert_eq!(
+        (&score["activityProgress"], &score["gradingProgress"]),
+        (&json!("Completed"), &json!("FullyGraded"))
+    );
+    assert!(
+        score["timestamp"].as_str().unwrap().ends_with('Z'),
+        "{score}"
+    );
+
+    // The LMS goes down; the teacher's change waits, is retried, and arrives once.
+    sim.set_down(true);
+    let (_, subs) = claire
+        .call(
+            "GET",
+            &format!("/v1/assignments/{assignment}/submissions"),
+            None,
+        )
+        .await;
+    let submission = subs[0]["id"].as_str().unwrap().to_string();
+    let (status, _) = claire
+        .call(
+            "PUT",
+            &format!("/v1/submissions/{submission}/grade"),
+            Some(json!({"scores": {"accuracy": 2}, "comment": "Attention aux contractions."})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    within(20, "a delivery fails while the LMS is down", async {
+        loop {
+            let row: Option<Value> = db
+                .one(
+                    "SELECT attempts, status FROM type::record('lti_score', $id)",
+                    json!({"id": submission}),
+                )
+                .await
+                .unwrap();
+            if row
+                .as_ref()
+                .is_some_and(|r| r["attempts"].as_i64() >= Some(1))
+            {
+                assert_eq!(row.unwrap()["status"], "pending");
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert_eq!(sim.scores().len(), 1, "nothing arrives while it is down");
+    sim.set_down(false);
+    let scores = within(30, "the retried score arrives", async {
+        loop {
+            let s = sim.scores();
+            if s.len() > 1 {
+                return s;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert_eq!(scores[1].1["scoreGiven"], json!(11.0));
+    assert_eq!(scores[1].1["comment"], "Attention aux contractions.");
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(sim.scores().len(), 2, "delivered once");
+    assert_eq!(
+        sim.line_items().len(),
+        1,
+        "the line item was found again, not made twice"
+    );
+    server.stop().await;
+}
