@@ -349,15 +349,18 @@ pub async fn run_on(
     let outbound =
         crate::lms::lti::outbound::Outbound::new(args.plugins.plugin_allow_networks.clone())?;
     let tool_keys = crate::lms::lti::keys::ToolKeys::new(db.clone(), &key)?;
+    let lti_tokens = Arc::new(crate::lms::lti::services::Tokens::new(
+        tool_keys.clone(),
+        outbound.clone(),
+    ));
     tokio::spawn(
         crate::lms::lti::scores::ScoreSender {
             db: db.clone(),
-            keys: tool_keys.clone(),
             lms: crate::lms::platform::LmsClient::new(host.clone()),
             outbound: outbound.clone(),
             public_url: public_url.clone(),
             every: Duration::from_secs(args.mail.schedule_secs.max(1)),
-            tokens: Default::default(),
+            tokens: lti_tokens.clone(),
             wake: score_wake,
         }
         .run(shutdown.clone()),
@@ -417,6 +420,7 @@ pub async fn run_on(
                 db: db.clone(),
                 keys: keys.clone(),
                 tool_keys,
+                tokens: lti_tokens,
                 lti: crate::lms::lti::launch::Lti {
                     db: db.clone(),
                     keys: Arc::new(crate::lms::lti::jwks::PlatformKeys::new(outbound.clone())),

@@ -154,6 +154,7 @@ struct Inner {
     tokens_issued: usize,
     line_items: Vec<Value>,
     scores: Vec<(String, Value)>,
+    rosters: HashMap<String, Vec<(User, bool)>>,
     down: bool,
 }
 
@@ -202,6 +203,7 @@ impl Platform {
                 "/courses/{course}/lineitems/{item}/scores",
                 axum::routing::post(post_score),
             )
+            .route("/courses/{course}/memberships", get(memberships))
             .with_state(sim.clone());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -263,6 +265,11 @@ impl Platform {
     /// Where the tool publishes its keys (client assertions are checked against them).
     pub fn tool_jwks(&self, url: &str) {
         self.lock().tool_jwks = url.to_string();
+    }
+
+    /// The members of course `course` (each with whether they are active), for roster sync.
+    pub fn set_roster(&self, course: &str, members: Vec<(User, bool)>) {
+        self.lock().rosters.insert(course.to_string(), members);
     }
 
     /// Takes the grade services down (503) or back up.
@@ -684,4 +691,50 @@ async fn post_score(
     }
     inner.scores.push((url, score));
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// Names and Role Provisioning Services: the course's members, two a page, with a `Link` to
+/// the next page.
+async fn memberships(
+    State(sim): State<Platform>,
+    axum::extract::Path(course): axum::extract::Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if let Err(r) = authorized(&sim, &headers) {
+        return *r;
+    }
+    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(0);
+    let all = sim.lock().rosters.get(&course).cloned().unwrap_or_default();
+    let members: Vec<Value> = all
+        .iter()
+        .skip(page * 2)
+        .take(2)
+        .map(|(u, active)| {
+            let mut m = json!({
+                "user_id": u.id,
+                "roles": sim.profile.roles(u.teacher),
+                "status": if *active { "Active" } else { "Inactive" },
+                "given_name": u.given,
+                "family_name": u.family,
+            });
+            if sim.profile != Profile::Blackboard {
+                m["name"] = json!(format!("{} {}", u.given, u.family));
+            }
+            if let Some(e) = &u.email {
+                m["email"] = json!(e);
+            }
+            m
+        })
+        .collect();
+    let url = format!("{}/courses/{course}/memberships", sim.base());
+    let body = Json(json!({"id": url, "context": {"id": course}, "members": members}));
+    let mut resp = body.into_response();
+    if (page + 1) * 2 < all.len()
+        && let Ok(v) =
+            axum::http::HeaderValue::from_str(&format!("<{url}?page={}>; rel=\"next\"", page + 1))
+    {
+        resp.headers_mut().insert(axum::http::header::LINK, v);
+    }
+    resp
 }

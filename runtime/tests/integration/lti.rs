@@ -709,3 +709,126 @@ async fn a_grade_reaches_the_gradebook_and_waits_out_an_lms_that_is_down() {
     );
     server.stop().await;
 }
+
+#[actix_rt::test]
+async fn the_roster_syncs_into_the_class_and_a_synced_learner_launches_into_the_same_account() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, _db, sink, ops) = server(data.path()).await;
+    let base = server.url("");
+    let sim = Platform::start(Profile::Blackboard, "penpal-tool-1")
+        .await
+        .unwrap();
+    let (school_id, admin) = registered(&base, &ops, &sink, &sim).await;
+    sim.tool_jwks(&format!("{base}/.well-known/jwks.json"));
+    let course = course();
+    let teacher = sim.user(1, "Claire", "Dupont", true);
+    let (token, state) = to_form(
+        &base,
+        &sim.begin(
+            &teacher,
+            &course,
+            Message::ResourceLink {
+                id: "link-0".into(),
+                assignment: None,
+            },
+        ),
+    )
+    .await;
+    let (_, landing) = post_launch(&base, &token, &state).await;
+    let (claire, next) = signed_in(&base, &landing).await;
+    let class = next.strip_prefix("/classes/").unwrap().to_string();
+    let ana = sim.user(2, "Ana", "Lima", false);
+    let roster = |ana_active: bool| {
+        vec![
+            (teacher.clone(), true),
+            (ana.clone(), ana_active),
+            (sim.user(3, "Bob", "Martin", false), true),
+            (sim.user(4, "Chloé", "Petit", false), true),
+            (sim.user(5, "Dan", "Roy", false), false),
+        ]
+    };
+    sim.set_roster(&course.id, roster(true));
+    let sync = format!("/v1/classes/{class}/roster/sync");
+    let (status, synced) = claire.call("POST", &sync, None).await;
+    assert_eq!(status, 200, "{synced}");
+    assert_eq!(
+        synced,
+        json!({"read": 5, "added": 3, "removed": 0, "no_seat": 0}),
+        "three pages of two, the teacher in already, Dan inactive"
+    );
+    let (_, members) = claire
+        .call("GET", &format!("/v1/classes/{class}/members"), None)
+        .await;
+    let names: Vec<&str> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["Claire Dupont", "Ana Lima", "Bob Martin", "Chloé Petit"]
+    );
+    let (again_status, again) = claire.call("POST", &sync, None).await;
+    assert_eq!((again_status, &again["added"]), (200, &json!(0)), "{again}");
+
+    // Ana, synced, launches: the same account, already in the class.
+    let (token, state) = to_form(
+        &base,
+        &sim.begin(
+            &ana,
+            &course,
+            Message::ResourceLink {
+                id: "link-0".into(),
+                assignment: None,
+            },
+        ),
+    )
+    .await;
+    let (_, landing) = post_launch(&base, &token, &state).await;
+    let (ana_client, _) = signed_in(&base, &landing).await;
+    let (_, me) = ana_client.call("GET", "/v1/me", None).await;
+    let synced_ana = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "Ana Lima")
+        .unwrap()["user"]
+        .clone();
+    assert_eq!(me["id"], synced_ana);
+
+    // The platform marks Ana inactive: the next sync takes her out of the class.
+    sim.set_roster(&course.id, roster(false));
+    let (_, synced) = claire.call("POST", &sync, None).await;
+    assert_eq!(synced["removed"], 1, "{synced}");
+    assert_eq!(
+        ana_client
+            .call("GET", &format!("/v1/classes/{class}"), None)
+            .await
+            .0,
+        404
+    );
+
+    // Learners cannot sync; a class made in penpal has no course to sync with.
+    assert_eq!(
+        ana_client.call("POST", &sync, None).await.0,
+        404,
+        "out of the class"
+    );
+    let (_, own) = admin
+        .call(
+            "POST",
+            &format!("/v1/schools/{school_id}/classes"),
+            Some(json!({"name": "Atelier", "language": "fr", "level": "A2"})),
+        )
+        .await;
+    let (status, err) = admin
+        .call(
+            "POST",
+            &format!("/v1/classes/{}/roster/sync", own["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{err}");
+    server.stop().await;
+}

@@ -2,7 +2,8 @@
 //! register ([`platforms`]), the platforms' keys ([`jwks`]), outbound requests to platforms
 //! ([`outbound`]), the launch — OIDC login initiation and the id token's checks — and what a
 //! verified launch provisions ([`launch`]), grades sent to gradebooks through a durable
-//! queue ([`scores`]), and their routes ([`routes`]). What differs by
+//! queue ([`scores`]), access tokens and roster sync ([`services`]), and their routes
+//! ([`routes`]). What differs by
 //! platform is read by the LMS plugin the platform names ([`crate::lms::platform::LmsClient`]);
 //! every key and token stays here.
 
@@ -14,6 +15,7 @@ pub mod platforms;
 pub mod routes;
 pub mod rsa;
 pub mod scores;
+pub mod services;
 
 /// The LTI message types penpal answers.
 pub const RESOURCE_LINK: &str = "LtiResourceLinkRequest";

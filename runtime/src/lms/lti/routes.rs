@@ -33,8 +33,10 @@ pub struct LtiState {
     pub tool_keys: Arc<ToolKeys>,
     /// Launches.
     pub lti: Lti,
-    /// Requests to platforms (to check registered URLs).
+    /// Requests to platforms (to check registered URLs, read rosters).
     pub outbound: Outbound,
+    /// Access tokens from platforms.
+    pub tokens: Arc<super::services::Tokens>,
 }
 
 impl FromRef<LtiState> for Gate {
@@ -55,6 +57,7 @@ pub fn router(state: LtiState) -> OpenApiRouter {
         .routes(routes!(register_platform, list_platforms))
         .routes(routes!(remove_platform))
         .routes(routes!(rotate_keys))
+        .routes(routes!(sync_roster))
         .with_state(state)
 }
 
@@ -383,4 +386,43 @@ async fn rotate_keys(State(s): State<LtiState>, op: Operator) -> ApiResult<Json<
     let kid = s.tool_keys.rotate().await?;
     tracing::info!(kid = %kid, by = %op.0.id, "LTI tool key rotated");
     Ok(Json(Rotated { kid }))
+}
+
+#[utoipa::path(post, path = "/v1/classes/{class}/roster/sync", tag = "lti",
+    responses((status = 200, body = super::services::Synced, description = "the course's members are in the class; inactive ones left it"),
+        (status = 403, description = "not its teacher or the school's admin"),
+        (status = 404, description = "no such class, or not in it"),
+        (status = 409, description = "the class did not come from an LMS course with a roster service"),
+        (status = 503, description = "the LMS could not be read")),
+    security(("bearer" = [])))]
+async fn sync_roster(
+    State(s): State<LtiState>,
+    user: AuthUser,
+    Path(class): Path<String>,
+) -> ApiResult<Json<super::services::Synced>> {
+    use super::services::SyncError;
+    let access = crate::lms::classes::access(&s.db, &class, &user.id)
+        .await?
+        .teacher()?;
+    let synced = super::services::sync(
+        &s.db,
+        &s.tokens,
+        &s.outbound,
+        &s.lti.lms,
+        &access.class.id,
+        &access.class.school,
+    )
+    .await
+    .map_err(|e| match e {
+        SyncError::NotLinked => ApiError::Conflict(e.to_string()),
+        SyncError::Platform(why) => {
+            let id = crate::http::report("a roster sync failed", &why);
+            ApiError::Unavailable(format!(
+                "the LMS could not be read: try again later (support id {id})"
+            ))
+        }
+        SyncError::Store(e) => e.into(),
+    })?;
+    tracing::info!(class = %access.class.id, by = %user.id, read = synced.read, added = synced.added, "roster synced");
+    Ok(Json(synced))
 }

@@ -6,17 +6,15 @@
 //! never lost. A newer grade replaces one still waiting; the platform keeps the latest score
 //! by its timestamp, so a retry is harmless.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::Mutex;
 
-use super::keys::ToolKeys;
 use super::outbound::{Outbound, body};
 use super::platforms::{self, Platform};
+use super::services::Tokens;
 use crate::lms::platform::{AssignmentLink, Grade as LmsGrade, GradingProgress, LmsClient};
 use crate::lms::rubric::Grade;
 use crate::store::{Batch, Db, StoreResult, now_ms};
@@ -107,8 +105,6 @@ struct Queued {
 pub struct ScoreSender {
     /// The database.
     pub db: Db,
-    /// The tool's keys (client assertions).
-    pub keys: Arc<ToolKeys>,
     /// The LMS plugins (line item and score bodies).
     pub lms: LmsClient,
     /// Requests to platforms.
@@ -117,8 +113,8 @@ pub struct ScoreSender {
     pub public_url: String,
     /// How often to look when not woken.
     pub every: Duration,
-    /// Access tokens by platform, with when they expire (ms).
-    pub tokens: Mutex<HashMap<String, (String, i64)>>,
+    /// Access tokens.
+    pub tokens: Arc<Tokens>,
     /// Wakes it when a grade is queued.
     pub wake: Arc<tokio::sync::Notify>,
 }
@@ -203,54 +199,6 @@ impl ScoreSender {
         Ok(sent)
     }
 
-    async fn token(&self, p: &Platform) -> anyhow::Result<String> {
-        if let Some((t, until)) = self.tokens.lock().await.get(&p.id)
-            && *until > now_ms() + 30_000
-        {
-            return Ok(t.clone());
-        }
-        let now = now_ms() / 1000;
-        let assertion = self.keys.signing().await?.sign(&json!({
-            "iss": p.client_id, "sub": p.client_id, "aud": p.token_url,
-            "iat": now, "exp": now + 300, "jti": crate::store::new_id(),
-        }))?;
-        if let Some(why) = self.outbound.refuses(&p.token_url) {
-            anyhow::bail!("the token endpoint: {why}");
-        }
-        let resp = self
-            .outbound
-            .client()
-            .post(&p.token_url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(&[
-                ("grant_type", "client_credentials"),
-                (
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                ),
-                ("client_assertion", &assertion),
-                ("scope", SCOPES),
-            ]))
-            .send()
-            .await?;
-        let status = resp.status();
-        let raw = body(resp).await?;
-        if !status.is_success() {
-            anyhow::bail!("the token endpoint answered {status}");
-        }
-        let v: Value = serde_json::from_slice(&raw)?;
-        let token = v["access_token"]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("the token endpoint gave no access_token"))?
-            .to_string();
-        let ttl = v["expires_in"].as_i64().unwrap_or(3600);
-        self.tokens
-            .lock()
-            .await
-            .insert(p.id.clone(), (token.clone(), now_ms() + ttl * 1000));
-        Ok(token)
-    }
-
     async fn line_item(&self, p: &Platform, q: &Queued, token: &str) -> anyhow::Result<String> {
         let known: Option<String> = self
             .db
@@ -333,7 +281,7 @@ impl ScoreSender {
         if let Some(why) = self.outbound.refuses(&q.line_items_url) {
             anyhow::bail!("the line items URL: {why}");
         }
-        let token = self.token(&p).await?;
+        let token = self.tokens.get(&p, SCOPES).await?;
         let line_item = self.line_item(&p, q, &token).await?;
         let grade = LmsGrade {
             user_id: q.user_sub.clone(),
@@ -368,32 +316,13 @@ impl ScoreSender {
         let status = resp.status();
         if status.as_u16() == 401 {
             // A token the platform no longer takes: the next attempt gets a fresh one.
-            self.tokens.lock().await.remove(&p.id);
+            self.tokens.forget(&p, SCOPES).await;
         }
         if !status.is_success() {
             anyhow::bail!("posting the score answered {status}");
         }
         Ok(())
     }
-}
-
-fn form(pairs: &[(&str, &str)]) -> String {
-    let enc = |s: &str| -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                b' ' => "+".to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 #[cfg(test)]
@@ -412,9 +341,9 @@ mod tests {
         };
         queue(&mut batch, &route, "sub1", "a1", "Task", &grade);
         batch.commit(&db).await.unwrap();
+        let outbound = Outbound::new(Vec::new()).unwrap();
         let sender = ScoreSender {
             db: db.clone(),
-            keys: ToolKeys::new(db.clone(), &[1; 32]).unwrap(),
             lms: LmsClient::new(std::sync::Arc::new(
                 crate::plugins::PluginHost::new(
                     crate::plugins::Limits::default(),
@@ -423,10 +352,13 @@ mod tests {
                 )
                 .unwrap(),
             )),
-            outbound: Outbound::new(Vec::new()).unwrap(),
+            tokens: Arc::new(Tokens::new(
+                crate::lms::lti::keys::ToolKeys::new(db.clone(), &[1; 32]).unwrap(),
+                outbound.clone(),
+            )),
+            outbound,
             public_url: "https://penpal.test".into(),
             every: Duration::from_secs(1),
-            tokens: Mutex::default(),
             wake: Arc::default(),
         };
         // The platform is gone, so delivery fails: the attempt is counted, the lease released.
