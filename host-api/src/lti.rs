@@ -4,7 +4,7 @@
 //!
 //! ```ignore
 //! const QUIRKS: Quirks = Quirks { name_from_parts: true, ..Quirks::STANDARD };
-//! fn read_launch(claims: String) -> Result<Launch, PluginError> { lti::read_launch(&claims, &QUIRKS) }
+//! penpal_host_api::export_lti_platform!("myplatform", "My Platform", QUIRKS);
 //! ```
 
 use serde_json::{Value, json};
@@ -254,6 +254,55 @@ pub fn read_roster(body: &str, quirks: &Quirks) -> Result<Vec<Member>, PluginErr
             })
         })
         .collect())
+}
+
+/// Exports an LMS plugin for a platform that differs from the specification only by its
+/// [`Quirks`]: `export_lti_platform!("moodle", "Moodle 4.x", QUIRKS);` implements every
+/// function of the `lms-integration` interface with this module's readers and shapers.
+#[macro_export]
+macro_rules! export_lti_platform {
+    ($id:literal, $name:literal, $quirks:expr) => {
+        struct __LtiPlatform;
+
+        impl $crate::lms::Lms for __LtiPlatform {
+            fn platform() -> $crate::lms::PlatformInfo {
+                $crate::lms::PlatformInfo {
+                    id: $id.into(),
+                    name: $name.into(),
+                }
+            }
+
+            fn read_launch(
+                claims: String,
+            ) -> Result<$crate::lms::Launch, $crate::types::PluginError> {
+                $crate::lti::read_launch(&claims, &$quirks)
+            }
+
+            fn deep_link_item(
+                link: $crate::lms::AssignmentLink,
+            ) -> Result<String, $crate::types::PluginError> {
+                Ok($crate::lti::deep_link_item(&link, &$quirks).to_string())
+            }
+
+            fn line_item(
+                link: $crate::lms::AssignmentLink,
+            ) -> Result<String, $crate::types::PluginError> {
+                Ok($crate::lti::line_item(&link).to_string())
+            }
+
+            fn score(grade: $crate::lms::Grade) -> Result<String, $crate::types::PluginError> {
+                Ok($crate::lti::score(&grade, &$quirks)?.to_string())
+            }
+
+            fn read_roster(
+                body: String,
+            ) -> Result<Vec<$crate::lms::Member>, $crate::types::PluginError> {
+                $crate::lti::read_roster(&body, &$quirks)
+            }
+        }
+
+        $crate::export_lms!(__LtiPlatform);
+    };
 }
 
 #[cfg(test)]

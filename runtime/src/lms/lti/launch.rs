@@ -285,6 +285,64 @@ impl Lti {
     }
 }
 
+/// The account of (`issuer`, `sub`): the one linked already, or a new one made from what the
+/// platform says of them (`email`, `name`) and linked. Launches and roster syncs share it.
+pub async fn linked_account(
+    db: &Db,
+    issuer: &str,
+    sub: &str,
+    email: Option<&str>,
+    name: Option<&str>,
+) -> anyhow::Result<String> {
+    let find = || async {
+        db.one::<String>(
+            "SELECT VALUE user FROM type::record('lti_user', [$iss, $sub])",
+            json!({"iss": issuer, "sub": sub}),
+        )
+        .await
+    };
+    if let Some(u) = find().await? {
+        return Ok(u);
+    }
+    let made = crate::auth::handoff::external_account(db, email, name.unwrap_or("Learner")).await?;
+    let created = db
+        .exec(
+            "CREATE type::record('lti_user', [$iss, $sub]) CONTENT { issuer: $iss, sub: $sub, user: $u, created_at: $now }",
+            json!({"iss": issuer, "sub": sub, "u": made, "now": now_ms()}),
+        )
+        .await;
+    match created {
+        Ok(()) => Ok(made),
+        // Two first arrivals at once: the other one linked first.
+        Err(StoreError::Conflict(_)) => find()
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the account link vanished")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `user`'s role in `school`: theirs if they are a member, else they join with the role their
+/// course role maps to (teachers and administrators teach, everyone else learns) — refused
+/// when the school has no seat for a learner.
+pub async fn school_place(
+    db: &Db,
+    school: &str,
+    user: &str,
+    course: CourseRole,
+) -> crate::store::StoreResult<Result<SchoolRole, Refused>> {
+    if let Some(r) = schools::role_of(db, school, user).await? {
+        return Ok(Ok(r));
+    }
+    let wanted = match course {
+        CourseRole::Teacher | CourseRole::Administrator => SchoolRole::Teacher,
+        CourseRole::Learner | CourseRole::Other => SchoolRole::Learner,
+    };
+    Ok(match schools::join(db, school, user, wanted).await? {
+        Ok(()) | Err(Refused::Member) => Ok(wanted),
+        Err(r) => Err(r),
+    })
+}
+
 /// Where a verified launch lands.
 #[derive(Debug, Clone)]
 pub struct Arrival {
@@ -311,67 +369,19 @@ impl Lti {
             .await
             .map_err(|e| Refusal::Claim("claims", e.to_string()))?;
         let school = &v.platform.school;
-        let linked: Option<String> = self
-            .db
-            .one(
-                "SELECT VALUE user FROM type::record('lti_user', [$iss, $sub])",
-                json!({"iss": v.platform.issuer, "sub": launch.user_id}),
-            )
-            .await
-            .map_err(store)?;
-        let user = match linked {
-            Some(u) => u,
-            None => {
-                let name = launch.name.clone().unwrap_or_else(|| "Learner".to_string());
-                let made = crate::auth::handoff::external_account(
-                    &self.db,
-                    launch.email.as_deref(),
-                    &name,
-                )
-                .await
-                .map_err(|e| Refusal::Unreachable(e.to_string()))?;
-                let created = self
-                    .db
-                    .exec(
-                        "CREATE type::record('lti_user', [$iss, $sub]) CONTENT { issuer: $iss, sub: $sub, user: $u, created_at: $now }",
-                        json!({"iss": v.platform.issuer, "sub": launch.user_id, "u": made, "now": now_ms()}),
-                    )
-                    .await;
-                match created {
-                    Ok(()) => made,
-                    // Two first launches at once: the other one linked first.
-                    Err(StoreError::Conflict(_)) => self
-                        .db
-                        .one(
-                            "SELECT VALUE user FROM type::record('lti_user', [$iss, $sub])",
-                            json!({"iss": v.platform.issuer, "sub": launch.user_id}),
-                        )
-                        .await
-                        .map_err(store)?
-                        .ok_or(Refusal::State)?,
-                    Err(e) => return Err(store(e)),
-                }
-            }
-        };
-        let wanted = match launch.role {
-            CourseRole::Teacher | CourseRole::Administrator => SchoolRole::Teacher,
-            CourseRole::Learner | CourseRole::Other => SchoolRole::Learner,
-        };
-        let school_role = match schools::role_of(&self.db, school, &user)
+        let user = linked_account(
+            &self.db,
+            &v.platform.issuer,
+            &launch.user_id,
+            launch.email.as_deref(),
+            launch.name.as_deref(),
+        )
+        .await
+        .map_err(|e| Refusal::Unreachable(e.to_string()))?;
+        let school_role = school_place(&self.db, school, &user, launch.role)
             .await
             .map_err(store)?
-        {
-            Some(r) => r,
-            None => {
-                match schools::join(&self.db, school, &user, wanted)
-                    .await
-                    .map_err(store)?
-                {
-                    Ok(()) | Err(Refused::Member) => wanted,
-                    Err(r) => return Err(Refusal::Refused(r.to_string())),
-                }
-            }
-        };
+            .map_err(|r| Refusal::Refused(r.to_string()))?;
         let role = if school_role == SchoolRole::Learner {
             ClassRole::Learner
         } else {

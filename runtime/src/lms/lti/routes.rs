@@ -171,24 +171,16 @@ async fn launch(
     } else {
         format!("/classes/{}", arrival.class)
     };
-    let to = format!("/lti?code={code}&next={}", urlencoding(&next));
+    let to = format!(
+        "/lti?{}",
+        super::services::form(&[("code", &code), ("next", &next)])
+    );
     let mut resp = StatusCode::SEE_OTHER.into_response();
     resp.headers_mut().insert(
         header::LOCATION,
         HeaderValue::from_str(&to).map_err(|e| ApiError::Internal(e.into()))?,
     );
     Ok(no_store(resp))
-}
-
-fn urlencoding(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// A platform to register (what its LTI 1.3 tool registration page shows).

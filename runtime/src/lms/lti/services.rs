@@ -17,8 +17,8 @@ use super::keys::ToolKeys;
 use super::outbound::{Outbound, body};
 use super::platforms::{self, Platform};
 use crate::lms::classes::{self, ClassRole};
-use crate::lms::platform::{CourseRole, LmsClient};
-use crate::lms::schools::{self, Refused, SchoolRole};
+use crate::lms::platform::LmsClient;
+use crate::lms::schools::SchoolRole;
 use crate::store::{Db, StoreError, now_ms};
 
 /// The roster scope.
@@ -253,39 +253,18 @@ pub async fn sync(
             }
             continue;
         }
-        let user = match linked {
-            Some(u) => u,
-            None => {
-                let name = m.name.clone().unwrap_or_else(|| "Learner".to_string());
-                let made = crate::auth::handoff::external_account(db, m.email.as_deref(), &name)
-                    .await
-                    .map_err(|e| fail(&e))?;
-                match db
-                    .exec(
-                        "CREATE type::record('lti_user', [$iss, $sub]) CONTENT { issuer: $iss, sub: $sub, user: $u, created_at: $now }",
-                        json!({"iss": p.issuer, "sub": m.user_id, "u": made, "now": now_ms()}),
-                    )
-                    .await
-                {
-                    Ok(()) => made,
-                    Err(StoreError::Conflict(_)) => continue,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        };
-        let wanted = match m.role {
-            CourseRole::Teacher | CourseRole::Administrator => SchoolRole::Teacher,
-            CourseRole::Learner | CourseRole::Other => SchoolRole::Learner,
-        };
-        let school_role = match schools::role_of(db, school, &user).await? {
-            Some(r) => r,
-            None => match schools::join(db, school, &user, wanted).await? {
-                Ok(()) | Err(Refused::Member) => wanted,
-                Err(_) => {
-                    out.no_seat += 1;
-                    continue;
-                }
-            },
+        let user = super::launch::linked_account(
+            db,
+            &p.issuer,
+            &m.user_id,
+            m.email.as_deref(),
+            m.name.as_deref(),
+        )
+        .await
+        .map_err(|e| fail(&e))?;
+        let Ok(school_role) = super::launch::school_place(db, school, &user, m.role).await? else {
+            out.no_seat += 1;
+            continue;
         };
         if classes::role_in(db, class, &user).await?.is_none() {
             let role = if school_role == SchoolRole::Learner {
