@@ -9,23 +9,20 @@ use jsonwebtoken::{Algorithm, Header};
 use penpal::lms::simulator::{Course, Message, Platform, Profile};
 use serde_json::{Value, json};
 
-/// A server whose outbound requests may reach the loopback simulator.
+/// A server whose outbound requests may reach the loopback simulator, its background work
+/// running every `secs` seconds.
+async fn server_every(
+    data: &std::path::Path,
+    secs: u64,
+) -> (Running, penpal::store::Db, Sink, Client) {
+    crate::schools::server_with(data, secs, |args| {
+        args.plugins.plugin_allow_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await
+}
+
 async fn server(data: &std::path::Path) -> (Running, penpal::store::Db, Sink, Client) {
-    let file = data.join("penpal.toml");
-    std::fs::write(&file, "[billing.plans.free]\n[billing.plans.premium]\ninterval = \"month\"\nprices = { EUR = 2000 }\n").unwrap();
-    let sink = Sink::start();
-    let mut args = serve_args(data, None);
-    args.plugins.config = Some(file);
-    args.plugins.plugin_allow_networks = vec!["127.0.0.0/8".parse().unwrap()];
-    args.mail.smtp_url = Some(penpal::plugins::Secret::new(sink.url()));
-    args.mail.public_url = Some("https://penpal.test".into());
-    let db = penpal::store::Db::connect("mem://", None).await.unwrap();
-    let server = start_on(args, db.clone()).await;
-    let ops = Client {
-        base: server.url(""),
-        token: operator_token(server.addr, &db).await,
-    };
-    (server, db, sink, ops)
+    server_every(data, 300).await
 }
 
 /// An HTTP client that follows no redirect, as a test needs to see each hop.
@@ -528,21 +525,8 @@ async fn a_platform_that_rotates_its_key_is_followed_and_the_tool_rotates_its_ow
 #[actix_rt::test]
 async fn a_grade_reaches_the_gradebook_and_waits_out_an_lms_that_is_down() {
     let data = tempfile::tempdir().unwrap();
-    let file = data.path().join("penpal.toml");
-    std::fs::write(&file, "").unwrap();
-    let sink = Sink::start();
-    let mut args = serve_args(data.path(), None);
-    args.plugins.plugin_allow_networks = vec!["127.0.0.0/8".parse().unwrap()];
-    args.mail.smtp_url = Some(penpal::plugins::Secret::new(sink.url()));
-    args.mail.public_url = Some("https://penpal.test".into());
-    args.mail.schedule_secs = 1;
-    let db = penpal::store::Db::connect("mem://", None).await.unwrap();
-    let server = start_on(args, db.clone()).await;
+    let (server, db, sink, ops) = server_every(data.path(), 1).await;
     let base = server.url("");
-    let ops = Client {
-        base: base.clone(),
-        token: operator_token(server.addr, &db).await,
-    };
     let sim = Platform::start(Profile::Moodle, "penpal-tool-1")
         .await
         .unwrap();

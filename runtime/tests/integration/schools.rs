@@ -68,6 +68,15 @@ pub(crate) async fn server_every(
     data: &std::path::Path,
     secs: u64,
 ) -> (Running, penpal::store::Db, Sink, Client) {
+    server_with(data, secs, |_| {}).await
+}
+
+/// [`server_every`] with `tweak` applied to its arguments.
+pub(crate) async fn server_with(
+    data: &std::path::Path,
+    secs: u64,
+    tweak: impl FnOnce(&mut penpal::config::ServeArgs),
+) -> (Running, penpal::store::Db, Sink, Client) {
     let file = data.join("penpal.toml");
     std::fs::write(&file, PLANS).unwrap();
     let sink = Sink::start();
@@ -76,6 +85,7 @@ pub(crate) async fn server_every(
     args.mail.smtp_url = Some(penpal::plugins::Secret::new(sink.url()));
     args.mail.public_url = Some("https://penpal.test".into());
     args.mail.schedule_secs = secs;
+    tweak(&mut args);
     let db = penpal::store::Db::connect("mem://", None).await.unwrap();
     let server = start_on(args, db.clone()).await;
     let ops = Client {
