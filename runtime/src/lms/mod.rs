@@ -36,10 +36,15 @@ impl crate::store::personal::PersonalData for SchoolData {
                 "SELECT assignment, (type::record('assignment', assignment)).title AS title, conversation, status, started_at,
                         submitted_at, turns, late, grade FROM submission WHERE user = $u ORDER BY started_at",
             ),
+            (
+                "platform_accounts",
+                "SELECT school, issuer, sub, created_at FROM lti_user WHERE user = $u ORDER BY created_at",
+            ),
         ]
     }
 
     fn delete(&self) -> &'static str {
-        "DELETE membership WHERE user = $u; DELETE class_member WHERE user = $u; DELETE submission WHERE user = $u;"
+        "DELETE membership WHERE user = $u; DELETE class_member WHERE user = $u; DELETE submission WHERE user = $u;
+         DELETE lti_user WHERE user = $u;"
     }
 }

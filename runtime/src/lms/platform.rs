@@ -35,6 +35,16 @@ impl LmsClient {
         LmsClient { host }
     }
 
+    /// The installed LMS plugins' names.
+    pub fn names(&self) -> Vec<String> {
+        self.host
+            .list()
+            .into_iter()
+            .filter(|p| p.kind() == Kind::Lms)
+            .map(|p| p.name().to_string())
+            .collect()
+    }
+
     /// The platform plugin `name` speaks to.
     pub async fn platform(&self, name: &str) -> Result<PlatformInfo, CallError> {
         let plugin = self.host.get_kind(name, Kind::Lms)?;

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 
 use super::lti::rsa::RsaKey;
 use super::lti::{DEEP_LINKING, RESOURCE_LINK};
+use crate::notify::templates::escape;
 
 /// Which LMS the simulator plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -60,6 +61,33 @@ impl Profile {
                 "/api/v1/gateway/oauth2/jwttoken",
                 "/api/v1/management/applications/jwks.json",
             ),
+        }
+    }
+
+    /// Its OpenID configuration and dynamic registration endpoints.
+    fn registration_paths(self) -> (&'static str, &'static str) {
+        match self {
+            Profile::Moodle => (
+                "/mod/lti/openid-configuration.php",
+                "/mod/lti/openid-registration.php",
+            ),
+            Profile::Canvas => (
+                "/api/lti/security/openid-configuration",
+                "/api/lti/registrations",
+            ),
+            Profile::Blackboard => (
+                "/api/v1/gateway/openid-configuration",
+                "/api/v1/gateway/registrations",
+            ),
+        }
+    }
+
+    /// Its `product_family_code`.
+    fn product_family(self) -> &'static str {
+        match self {
+            Profile::Moodle => "moodle",
+            Profile::Canvas => "canvas",
+            Profile::Blackboard => "BlackboardLearn",
         }
     }
 
@@ -156,6 +184,12 @@ struct Inner {
     scores: Vec<(String, Value)>,
     rosters: HashMap<String, Vec<(User, bool)>>,
     down: bool,
+    /// Registration tokens handed to tools' registration pages, unspent.
+    registration_tokens: Vec<String>,
+    /// What tools registered themselves as (dynamic registration), in order.
+    registrations: Vec<Value>,
+    /// Content items placed by deep linking, with their course.
+    placed: Vec<(String, Value)>,
 }
 
 /// A running platform simulator.
@@ -191,7 +225,10 @@ impl Platform {
             })),
         };
         let (auth, token, jwks) = profile.paths();
+        let (configuration, registration) = profile.registration_paths();
         let app = Router::new()
+            .route(configuration, get(openid_configuration))
+            .route(registration, axum::routing::post(register_route))
             .route(jwks, get(jwks_route))
             .route(auth, get(authorize).post(authorize_form))
             .route(token, axum::routing::post(token_route))
@@ -204,6 +241,10 @@ impl Platform {
                 axum::routing::post(post_score),
             )
             .route("/courses/{course}/memberships", get(memberships))
+            .route(
+                "/courses/{course}/deep_links",
+                axum::routing::post(deep_link_return),
+            )
             .with_state(sim.clone());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -255,6 +296,31 @@ impl Platform {
         format!("{}{}", self.base(), self.profile.paths().2)
     }
 
+    /// Its OpenID configuration URL (dynamic registration).
+    pub fn configuration_url(&self) -> String {
+        format!("{}{}", self.base(), self.profile.registration_paths().0)
+    }
+
+    /// The URL an administrator's browser opens when they paste `tool_url` (a tool's dynamic
+    /// registration link) into the platform: the link with the platform's OpenID configuration
+    /// and a fresh single-use registration token added.
+    pub fn registration_start(&self, tool_url: &str) -> String {
+        let token = crate::store::new_id();
+        self.lock().registration_tokens.push(token.clone());
+        let Ok(mut url) = reqwest::Url::parse(tool_url) else {
+            return String::new();
+        };
+        url.query_pairs_mut()
+            .append_pair("openid_configuration", &self.configuration_url())
+            .append_pair("registration_token", &token);
+        url.to_string()
+    }
+
+    /// The registrations tools posted, in order.
+    pub fn registrations(&self) -> Vec<Value> {
+        self.lock().registrations.clone()
+    }
+
     /// Where the tool starts logins and receives launches.
     pub fn register_tool(&self, login_url: &str, launch_url: &str) {
         let mut inner = self.lock();
@@ -280,6 +346,11 @@ impl Platform {
     /// The scores posted, with the line item each went to.
     pub fn scores(&self) -> Vec<(String, Value)> {
         self.lock().scores.clone()
+    }
+
+    /// The content items tools placed through deep linking, with the course of each.
+    pub fn placed(&self) -> Vec<(String, Value)> {
+        self.lock().placed.clone()
     }
 
     /// The line items made.
@@ -399,7 +470,9 @@ impl Platform {
                     "deep_link_return_url": format!("{base}/courses/{}/deep_links", course.id),
                     "accept_types": ["ltiResourceLink"],
                     "accept_presentation_document_targets": ["iframe", "window"],
-                    "accept_multiple": false,
+                    // Moodle and Blackboard take several items; Canvas's assignment
+                    // placement one.
+                    "accept_multiple": self.profile != Profile::Canvas,
                     "data": "opaque-platform-data",
                 });
             }
@@ -455,13 +528,6 @@ struct AuthRequest {
 
 fn refuse(why: &str) -> Response {
     (StatusCode::BAD_REQUEST, why.to_string()).into_response()
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 async fn authorize_form(
@@ -523,6 +589,104 @@ fn answer(State(sim): State<Platform>, r: AuthRequest) -> Response {
     .into_response()
 }
 
+/// The platform's OpenID configuration, as LTI Dynamic Registration reads it.
+async fn openid_configuration(State(sim): State<Platform>) -> Json<Value> {
+    let base = sim.base();
+    let (_, registration) = sim.profile.registration_paths();
+    Json(json!({
+        "issuer": sim.issuer(),
+        "authorization_endpoint": sim.auth_url(),
+        "token_endpoint": sim.token_url(),
+        "jwks_uri": sim.jwks_url(),
+        "registration_endpoint": format!("{base}{registration}"),
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["id_token"],
+        "scopes_supported": ["openid",
+            "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+            "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
+            "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+            "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"],
+        "claims_supported": ["iss", "aud", "sub", "name", "given_name", "family_name", "email"],
+        "subject_types_supported": ["public", "pairwise"],
+        "https://purl.imsglobal.org/spec/lti-platform-configuration": {
+            "product_family_code": sim.profile.product_family(),
+            "version": "4.3",
+            "messages_supported": [{"type": RESOURCE_LINK}, {"type": DEEP_LINKING}],
+        },
+    }))
+}
+
+/// The registration endpoint: checks the tool's registration as a platform does (a live
+/// registration token, the OpenID client fields LTI requires), remembers where the tool logs
+/// in, launches and publishes its keys, and answers with the client id and a deployment.
+async fn register_route(
+    State(sim): State<Platform>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    {
+        let mut inner = sim.lock();
+        match bearer.and_then(|b| inner.registration_tokens.iter().position(|t| *t == b)) {
+            Some(at) => {
+                inner.registration_tokens.remove(at);
+            }
+            None => {
+                return (StatusCode::UNAUTHORIZED, "no live registration token").into_response();
+            }
+        }
+    }
+    let bad = |why: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_client_metadata", "error_description": why})),
+        )
+            .into_response()
+    };
+    let Ok(r) = serde_json::from_slice::<Value>(&body) else {
+        return bad("not JSON");
+    };
+    let text = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+    let config = &r["https://purl.imsglobal.org/spec/lti-tool-configuration"];
+    if r["application_type"] != "web"
+        || r["response_types"] != json!(["id_token"])
+        || text("token_endpoint_auth_method") != "private_key_jwt"
+        || !r["grant_types"].as_array().is_some_and(|g| {
+            g.contains(&json!("implicit")) && g.contains(&json!("client_credentials"))
+        })
+    {
+        return bad(
+            "an LTI tool is a web application of id_token, implicit and client_credentials with private_key_jwt",
+        );
+    }
+    let login = text("initiate_login_uri");
+    let Some(launch) = r["redirect_uris"][0].as_str().map(str::to_string) else {
+        return bad("no redirect_uris");
+    };
+    let jwks = text("jwks_uri");
+    if login.is_empty() || jwks.is_empty() || config["target_link_uri"].as_str().is_none() {
+        return bad(
+            "initiate_login_uri, jwks_uri and the tool configuration's target_link_uri are required",
+        );
+    }
+    let mut inner = sim.lock();
+    inner.tool_login = login;
+    inner.tool_launch = launch;
+    inner.tool_jwks = jwks;
+    inner.registrations.push(r.clone());
+    let mut answer = r;
+    answer["client_id"] = json!(sim.client_id);
+    answer["https://purl.imsglobal.org/spec/lti-tool-configuration"]["deployment_id"] =
+        json!(sim.profile.deployment());
+    Json(answer).into_response()
+}
+
 fn unavailable() -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response()
 }
@@ -556,33 +720,10 @@ async fn token_route(
     let Some(assertion) = f.get("client_assertion") else {
         return bad("no client_assertion");
     };
-    let Ok(header) = jsonwebtoken::decode_header(assertion) else {
-        return bad("the assertion is not a JWT");
-    };
-    let set: Value = match reqwest::get(&jwks_url).await {
-        Ok(r) => r.json().await.unwrap_or(Value::Null),
-        Err(_) => return bad("the tool's keys could not be fetched"),
-    };
-    let Some(jwk) = set["keys"]
-        .as_array()
-        .and_then(|ks| {
-            ks.iter()
-                .find(|k| k["kid"].as_str() == header.kid.as_deref())
-        })
-        .and_then(|k| serde_json::from_value::<jsonwebtoken::jwk::Jwk>(k.clone()).ok())
-    else {
-        return bad("the assertion's key is not in the tool's set");
-    };
-    let Ok(key) = jsonwebtoken::DecodingKey::from_jwk(&jwk) else {
-        return bad("unusable key");
-    };
-    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    v.set_audience(&[sim.token_url()]);
-    v.set_issuer(&[sim.client_id.as_str()]);
-    v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-    match jsonwebtoken::decode::<Value>(assertion, &key, &v) {
-        Ok(t) if t.claims["sub"] == sim.client_id.as_str() && t.claims.get("jti").is_some() => {}
-        _ => return bad("the client assertion does not verify"),
+    match tool_token(&jwks_url, assertion, &sim.token_url(), &sim.client_id).await {
+        Ok(c) if c["sub"] == sim.client_id.as_str() && c.get("jti").is_some() => {}
+        Ok(_) => return bad("the client assertion names another subject or no jti"),
+        Err(why) => return bad(&why),
     }
     let token = crate::store::new_id();
     let mut inner = sim.lock();
@@ -594,6 +735,96 @@ async fn token_route(
         json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600,
                 "scope": f.get("scope").cloned().unwrap_or_default()}),
     )
+    .into_response()
+}
+
+/// The claims of `token`, a JWT the tool signed (RS256, a key of its set at `jwks_url`) for
+/// `audience`, issued as `client_id`; why not, if not.
+async fn tool_token(
+    jwks_url: &str,
+    token: &str,
+    audience: &str,
+    client_id: &str,
+) -> Result<Value, String> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| "not a JWT".to_string())?;
+    let set: Value = match reqwest::get(jwks_url).await {
+        Ok(r) => r.json().await.unwrap_or(Value::Null),
+        Err(_) => return Err("the tool's keys could not be fetched".into()),
+    };
+    let jwk = set["keys"]
+        .as_array()
+        .and_then(|ks| {
+            ks.iter()
+                .find(|k| k["kid"].as_str() == header.kid.as_deref())
+        })
+        .and_then(|k| serde_json::from_value::<jsonwebtoken::jwk::Jwk>(k.clone()).ok())
+        .ok_or("the token's key is not in the tool's set")?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).map_err(|_| "unusable key")?;
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_audience(&[audience]);
+    v.set_issuer(&[client_id]);
+    v.set_required_spec_claims(&["exp", "iat", "iss", "aud"]);
+    jsonwebtoken::decode::<Value>(token, &key, &v)
+        .map(|t| t.claims)
+        .map_err(|e| format!("the token does not verify: {e}"))
+}
+
+/// The deep-link return URL: the browser posts the tool's signed `LtiDeepLinkingResponse`
+/// (form field `JWT`); the platform checks it as Moodle does and places its resource links in
+/// the course, making a gradebook column for each that asks for one.
+async fn deep_link_return(
+    State(sim): State<Platform>,
+    axum::extract::Path(course): axum::extract::Path<String>,
+    axum::extract::Form(f): axum::extract::Form<HashMap<String, String>>,
+) -> Response {
+    let Some(jwt) = f.get("JWT") else {
+        return refuse("no JWT");
+    };
+    let jwks_url = sim.lock().tool_jwks.clone();
+    let c = match tool_token(&jwks_url, jwt, &sim.issuer(), &sim.client_id).await {
+        Ok(c) => c,
+        Err(why) => return refuse(&why),
+    };
+    let lti = |name: &str| format!("https://purl.imsglobal.org/spec/lti/claim/{name}");
+    let dl = |name: &str| format!("https://purl.imsglobal.org/spec/lti-dl/claim/{name}");
+    if c[lti("message_type")] != "LtiDeepLinkingResponse"
+        || c[lti("version")] != "1.3.0"
+        || c[lti("deployment_id")] != sim.deployment_id()
+        || c.get("nonce").is_none()
+    {
+        return refuse("an LtiDeepLinkingResponse 1.3.0 of this deployment, with a nonce");
+    }
+    if c[dl("data")] != "opaque-platform-data" {
+        return refuse("the data claim must come back unchanged");
+    }
+    let items = c[dl("content_items")]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if items.len() > 1 && sim.profile == Profile::Canvas {
+        return refuse("this placement accepts one item");
+    }
+    let base = sim.base();
+    let mut inner = sim.lock();
+    for item in &items {
+        if item["type"] != "ltiResourceLink" {
+            return refuse("only ltiResourceLink items are accepted");
+        }
+    }
+    for item in items {
+        if let Some(li) = item.get("lineItem") {
+            let n = inner.line_items.len() + 1;
+            let mut line = li.clone();
+            line["id"] = json!(format!("{base}/courses/{course}/lineitems/{n}"));
+            line["label"] = line.get("label").cloned().unwrap_or(item["title"].clone());
+            inner.line_items.push(line);
+        }
+        inner.placed.push((course.clone(), item));
+    }
+    Html(format!(
+        "<!doctype html><p>{}</p>",
+        escape(c[dl("msg")].as_str().unwrap_or("done"))
+    ))
     .into_response()
 }
 

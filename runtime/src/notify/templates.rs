@@ -284,7 +284,8 @@ fn translate(
     })
 }
 
-fn escape(text: &str) -> String {
+/// `text` made safe inside HTML text and quoted attributes.
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (13, "schools", V13),
     (14, "classes-and-assignments", V14),
     (15, "lti", V15),
+    (16, "lti-accounts-per-school", V16),
 ];
 
 const V1: &str = r#"
@@ -518,6 +519,40 @@ DEFINE FIELD user ON handoff_code TYPE string;
 DEFINE FIELD expires_at ON handoff_code TYPE int;
 "#;
 
+/// A platform account is trusted only by the school whose platform linked it: Canvas and
+/// Blackboard give every instance one issuer, so (issuer, `sub`) alone let another school's
+/// registration reach it. Each link moves under the schools it was used in. Dynamic
+/// Registration links (hashed, single use) and teachers' deep-linking picks.
+const V16: &str = r#"
+DEFINE TABLE lti_registration SCHEMAFULL;
+DEFINE FIELD school ON lti_registration TYPE string;
+DEFINE FIELD plugin ON lti_registration TYPE option<string>;
+DEFINE FIELD created_by ON lti_registration TYPE string;
+DEFINE FIELD created_at ON lti_registration TYPE int;
+DEFINE FIELD expires_at ON lti_registration TYPE int;
+
+DEFINE TABLE lti_deep_link SCHEMAFULL;
+DEFINE FIELD platform ON lti_deep_link TYPE string;
+DEFINE FIELD user ON lti_deep_link TYPE string;
+DEFINE FIELD class ON lti_deep_link TYPE string;
+DEFINE FIELD return_url ON lti_deep_link TYPE string;
+DEFINE FIELD data ON lti_deep_link TYPE option<string>;
+DEFINE FIELD accept_multiple ON lti_deep_link TYPE bool;
+DEFINE FIELD deployment_id ON lti_deep_link TYPE string;
+DEFINE FIELD expires_at ON lti_deep_link TYPE int;
+
+DEFINE FIELD school ON lti_user TYPE string;
+DEFINE INDEX lti_user_user_school ON lti_user FIELDS user, school;
+FOR $l IN (SELECT * FROM lti_user) {
+    FOR $s IN (SELECT VALUE school FROM membership WHERE user = $l.user
+               AND school IN (SELECT VALUE school FROM lti_platform WHERE issuer = $l.issuer)) {
+        CREATE type::record('lti_user', [$s, $l.issuer, $l.sub])
+            CONTENT { school: $s, issuer: $l.issuer, sub: $l.sub, user: $l.user, created_at: $l.created_at };
+    };
+    DELETE $l.id;
+};
+"#;
+
 #[derive(Deserialize)]
 struct Applied {
     version: u32,
@@ -572,6 +607,46 @@ async fn apply_upto(db: &Db, upto: u32) -> StoreResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    /// An account linked by (issuer, `sub`) before links were per school stays linked in each
+    /// school it was used in, and nowhere else.
+    #[tokio::test]
+    async fn platform_accounts_move_under_their_schools() {
+        let db = Db::connect_unmigrated("mem://").await.unwrap();
+        apply_upto(&db, 15).await.unwrap();
+        db.exec(
+            "CREATE lti_platform:p1 CONTENT { school: 's1', name: 'C', plugin: 'canvas', issuer: 'https://canvas.instructure.com',
+                client_id: 'a', deployment_ids: ['d'], auth_url: 'x', token_url: 'x', jwks_url: 'x', created_at: 1 };
+             CREATE membership CONTENT { school: 's1', user: 'u1', role: 'learner', joined_at: 1 };
+             CREATE membership CONTENT { school: 's2', user: 'u1', role: 'learner', joined_at: 1 };
+             CREATE lti_user:['https://canvas.instructure.com', 'sub-1'] CONTENT {
+                issuer: 'https://canvas.instructure.com', sub: 'sub-1', user: 'u1', created_at: 7 };",
+            json!({}),
+        )
+        .await
+        .unwrap();
+        apply(&db).await.unwrap();
+        let links: Vec<Value> = db
+            .rows(
+                "SELECT school, sub, user, created_at FROM lti_user",
+                json!({}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            links,
+            [json!({"school": "s1", "sub": "sub-1", "user": "u1", "created_at": 7})]
+        );
+        let user: Option<String> = db
+            .one(
+                "SELECT VALUE user FROM lti_user:['s1', 'https://canvas.instructure.com', 'sub-1']",
+                json!({}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(user.as_deref(), Some("u1"));
+    }
 
     /// A database written by the first schema keeps every row, now under its new key.
     #[tokio::test]

@@ -116,7 +116,19 @@ fn course() -> Course {
 
 /// A school whose admin registered `sim`; the school's id and admin.
 async fn registered(base: &str, ops: &Client, sink: &Sink, sim: &Platform) -> (String, Client) {
-    let (id, admin) = school(base, ops, sink, "Lycée Hugo", "roux@example.com", 5).await;
+    registered_as(base, ops, sink, sim, "Lycée Hugo", "roux@example.com").await
+}
+
+/// School `name`, whose admin `admin` registered `sim`; the school's id and admin.
+async fn registered_as(
+    base: &str,
+    ops: &Client,
+    sink: &Sink,
+    sim: &Platform,
+    name: &str,
+    admin: &str,
+) -> (String, Client) {
+    let (id, admin) = school(base, ops, sink, name, admin, 5).await;
     let (status, made) = admin
         .call(
             "POST",
@@ -245,6 +257,260 @@ async fn a_teacher_and_a_learner_launch_from_each_platform_and_land_in_the_cours
         assert_eq!(platforms["platforms"][0]["plugin"], profile.plugin());
         server.stop().await;
     }
+}
+
+/// A school admin makes a registration link, the LMS admin pastes it into Moodle, and penpal
+/// registers itself there (LTI Dynamic Registration): the platform is stored as if typed by
+/// hand and a learner launches at once. The link is single use; a configuration speaking for
+/// an issuer on another host is refused.
+#[actix_rt::test]
+async fn a_platform_registers_itself_through_dynamic_registration() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, db, sink, ops) = server(data.path()).await;
+    let base = server.url("");
+    let sim = Platform::start(Profile::Moodle, "moodle-client-7")
+        .await
+        .unwrap();
+    let (school_id, admin) = school(&base, &ops, &sink, "Lycée Hugo", "roux@example.com", 5).await;
+    let (status, link) = admin
+        .call(
+            "POST",
+            &format!("/v1/schools/{school_id}/lti/registrations"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 201, "{link}");
+    let url = link["url"].as_str().unwrap();
+    assert!(
+        url.starts_with("https://penpal.test/lti/register/"),
+        "{url}"
+    );
+
+    let opened = hops()
+        .get(sim.registration_start(&local(&base, url)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status().as_u16(), 200);
+    let csp = opened.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let sim_origin = sim
+        .configuration_url()
+        .split("/mod/")
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains(&format!("frame-ancestors {sim_origin}")),
+        "{csp}"
+    );
+    assert!(opened.headers().get("x-frame-options").is_none());
+    let page = opened.text().await.unwrap();
+    assert!(page.contains("Penpal is registered"), "{page}");
+    assert!(page.contains("org.imsglobal.lti.close"), "{page}");
+
+    let told = sim.registrations();
+    assert_eq!(told.len(), 1);
+    let r = &told[0];
+    assert_eq!(r["initiate_login_uri"], "https://penpal.test/lti/login");
+    assert_eq!(
+        r["redirect_uris"],
+        json!(["https://penpal.test/lti/launch"])
+    );
+    assert_eq!(r["jwks_uri"], "https://penpal.test/.well-known/jwks.json");
+    let scope = r["scope"].as_str().unwrap();
+    for s in [
+        "lti-ags/scope/lineitem",
+        "lti-ags/scope/score",
+        "lti-nrps/scope/contextmembership.readonly",
+    ] {
+        assert!(scope.contains(s), "{scope}");
+    }
+    let messages = &r["https://purl.imsglobal.org/spec/lti-tool-configuration"]["messages"];
+    assert!(
+        messages
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["type"] == "LtiDeepLinkingRequest"),
+        "{messages}"
+    );
+
+    let (_, list) = admin
+        .call(
+            "GET",
+            &format!("/v1/schools/{school_id}/lti/platforms"),
+            None,
+        )
+        .await;
+    let p = &list["platforms"][0];
+    assert_eq!(list["platforms"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(
+        (
+            &p["plugin"],
+            &p["issuer"],
+            &p["client_id"],
+            &p["deployment_ids"]
+        ),
+        (
+            &json!("moodle"),
+            &json!(sim.issuer()),
+            &json!("moodle-client-7"),
+            &json!([sim.deployment_id()])
+        )
+    );
+    assert_eq!(
+        (&p["auth_url"], &p["token_url"], &p["jwks_url"]),
+        (
+            &json!(sim.auth_url()),
+            &json!(sim.token_url()),
+            &json!(sim.jwks_url())
+        )
+    );
+    assert!(p["name"].as_str().unwrap().starts_with("Moodle"), "{p}");
+
+    // The platform learned where penpal logs in from the registration: a learner launches.
+    let ana = sim.user(2, "Ana", "Lima", false);
+    let link_msg = Message::ResourceLink {
+        id: "link-1".into(),
+        assignment: None,
+    };
+    let (token, state) = to_form(&base, &sim.begin(&ana, &course(), link_msg)).await;
+    let (status, landing) = post_launch(&base, &token, &state).await;
+    assert_eq!(status, 303, "{landing}");
+    let (ana, _) = signed_in(&base, &landing).await;
+    let (_, schools) = ana.call("GET", "/v1/schools", None).await;
+    assert_eq!(schools[0]["id"], json!(school_id));
+
+    // Single use.
+    let again = hops()
+        .get(sim.registration_start(&local(&base, url)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 404);
+    assert!(
+        again
+            .text()
+            .await
+            .unwrap()
+            .contains("unknown, used or expired")
+    );
+    // Opened by hand, without the LMS's configuration.
+    let bare = hops().get(local(&base, url)).send().await.unwrap();
+    assert_eq!(bare.status().as_u16(), 404);
+
+    // A server on loopback claiming Canvas's issuer speaks for a host it is not on.
+    let (_, link) = admin
+        .call(
+            "POST",
+            &format!("/v1/schools/{school_id}/lti/registrations"),
+            Some(json!({})),
+        )
+        .await;
+    let url = link["url"].as_str().unwrap();
+    let bare = hops().get(local(&base, url)).send().await.unwrap();
+    assert_eq!(bare.status().as_u16(), 400);
+    assert!(bare.text().await.unwrap().contains("openid_configuration"));
+    let claimer = Platform::start(Profile::Canvas, "canvas-client")
+        .await
+        .unwrap();
+    let refused = hops()
+        .get(claimer.registration_start(&local(&base, url)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("not on the host it was read from"), "{page}");
+    assert!(claimer.registrations().is_empty());
+    assert_eq!(count(&db, "lti_platform").await, 1);
+
+    // Only the school's admins make links.
+    let (status, _) = ana
+        .call(
+            "POST",
+            &format!("/v1/schools/{school_id}/lti/registrations"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 403);
+}
+
+/// Canvas (and Blackboard) give every instance one issuer, so a school could register a
+/// "platform" with that issuer and keys of its own: its launches must never reach the accounts
+/// another school's platform linked, nor that school's courses.
+#[actix_rt::test]
+async fn a_platform_sharing_an_issuer_cannot_sign_in_as_another_schools_learner() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, db, sink, ops) = server(data.path()).await;
+    let base = server.url("");
+    let genuine = Platform::start(Profile::Canvas, "penpal-hugo")
+        .await
+        .unwrap();
+    let (hugo, _) = registered(&base, &ops, &sink, &genuine).await;
+    let link = Message::ResourceLink {
+        id: "link-1".into(),
+        assignment: None,
+    };
+    let ana = genuine.user(2, "Ana", "Lima", false);
+    let (token, state) = to_form(&base, &genuine.begin(&ana, &course(), link.clone())).await;
+    let (status, landing) = post_launch(&base, &token, &state).await;
+    assert_eq!(status, 303, "{landing}");
+    let (ana_session, next) = signed_in(&base, &landing).await;
+    let (_, ana_me) = ana_session.call("GET", "/v1/me", None).await;
+    let hugo_class = next.strip_prefix("/classes/").unwrap().to_string();
+
+    // Another school registers its own "Canvas": same issuer, its own keys and client id.
+    let forger = Platform::start(Profile::Canvas, "penpal-evil")
+        .await
+        .unwrap();
+    assert_eq!(forger.issuer(), genuine.issuer());
+    let (evil, _) = registered_as(
+        &base,
+        &ops,
+        &sink,
+        &forger,
+        "Evil Academy",
+        "mal@example.com",
+    )
+    .await;
+    let same_sub = forger.user(2, "Ana", "Lima", false);
+    assert_eq!(same_sub.id, ana.id);
+    let (token, state) = to_form(&base, &forger.begin(&same_sub, &course(), link)).await;
+    let (status, landing) = post_launch(&base, &token, &state).await;
+    assert_eq!(status, 303, "{landing}");
+    let (forged, next) = signed_in(&base, &landing).await;
+    let (_, forged_me) = forged.call("GET", "/v1/me", None).await;
+    assert_ne!(
+        forged_me["id"], ana_me["id"],
+        "the forged launch signed in as Ana"
+    );
+    let (_, schools) = forged.call("GET", "/v1/schools", None).await;
+    assert_eq!(schools.as_array().unwrap().len(), 1, "{schools}");
+    assert_eq!(schools[0]["id"], json!(evil));
+    assert_ne!(
+        next,
+        format!("/classes/{hugo_class}"),
+        "the same course id reached Hugo's class"
+    );
+    let (status, _) = forged
+        .call("GET", &format!("/v1/classes/{hugo_class}"), None)
+        .await;
+    assert_eq!(status, 404);
+    let (_, schools) = ana_session.call("GET", "/v1/schools", None).await;
+    assert_eq!(schools.as_array().unwrap().len(), 1, "{schools}");
+    assert_eq!(schools[0]["id"], json!(hugo));
+    assert_eq!(count(&db, "lti_user").await, 2);
+    let (_, export) = ana_session.call("GET", "/v1/me/export", None).await;
+    assert_eq!(
+        export["platform_accounts"],
+        json!([{"school": hugo, "issuer": "https://canvas.instructure.com", "sub": ana.id,
+            "created_at": export["platform_accounts"][0]["created_at"]}]),
+        "{export}"
+    );
 }
 
 #[actix_rt::test]
@@ -692,6 +958,175 @@ async fn a_grade_reaches_the_gradebook_and_waits_out_an_lms_that_is_down() {
         "the line item was found again, not made twice"
     );
     server.stop().await;
+}
+
+/// The whole journey on each platform: a teacher opens penpal from the course to add content
+/// (deep linking), makes an assignment and places it; the LMS shows it with a gradebook
+/// column; a learner opens it from the course, does it and hands it in; the grade lands in
+/// that column.
+#[actix_rt::test]
+async fn a_teacher_places_an_assignment_and_its_grade_lands_in_that_column_on_each_platform() {
+    for profile in [Profile::Moodle, Profile::Canvas, Profile::Blackboard] {
+        let data = tempfile::tempdir().unwrap();
+        let (server, db, sink, ops) = server_every(data.path(), 1).await;
+        let base = server.url("");
+        let sim = Platform::start(profile, "penpal-tool-1").await.unwrap();
+        registered(&base, &ops, &sink, &sim).await;
+        sim.tool_jwks(&format!("{base}/.well-known/jwks.json"));
+        let course = course();
+
+        let teacher = sim.user(1, "Claire", "Dupont", true);
+        let (token, state) =
+            to_form(&base, &sim.begin(&teacher, &course, Message::DeepLinking)).await;
+        let (status, landing) = post_launch(&base, &token, &state).await;
+        assert_eq!(status, 303, "{profile:?}: {landing}");
+        let (claire, next) = signed_in(&base, &landing).await;
+        let (path, pick) = next.split_once("/pick?link=").unwrap();
+        let class = path.strip_prefix("/classes/").unwrap();
+        let (status, seen) = claire
+            .call("GET", &format!("/v1/lti/picks/{pick}"), None)
+            .await;
+        assert_eq!(status, 200, "{seen}");
+        assert_eq!(seen["class"], class);
+        assert_eq!(
+            seen["accept_multiple"],
+            profile != Profile::Canvas,
+            "{profile:?}"
+        );
+        let (status, made) = claire
+            .call(
+                "POST",
+                &format!("/v1/classes/{class}/assignments"),
+                Some(json!({"title": "Au restaurant", "scenario": "restaurant", "min_turns": 2})),
+            )
+            .await;
+        assert_eq!(status, 201, "{made}");
+        let assignment = made["id"].as_str().unwrap().to_string();
+
+        // Someone else cannot answer Claire's pick; an assignment of another class is refused.
+        let learner = sim.user(2, "Ana", "Lima", false);
+        let plain = Message::ResourceLink {
+            id: "link-0".into(),
+            assignment: None,
+        };
+        let (token, state) = to_form(&base, &sim.begin(&learner, &course, plain)).await;
+        let (_, landing) = post_launch(&base, &token, &state).await;
+        let (ana, _) = signed_in(&base, &landing).await;
+        let (status, _) = ana
+            .call(
+                "POST",
+                &format!("/v1/lti/picks/{pick}"),
+                Some(json!({"assignments": [assignment]})),
+            )
+            .await;
+        assert_eq!(status, 404);
+        let (status, body) = claire
+            .call(
+                "POST",
+                &format!("/v1/lti/picks/{pick}"),
+                Some(json!({"assignments": ["nope"]})),
+            )
+            .await;
+        assert_eq!(status, 422, "{body}");
+
+        let (status, answer) = claire
+            .call(
+                "POST",
+                &format!("/v1/lti/picks/{pick}"),
+                Some(json!({"assignments": [assignment]})),
+            )
+            .await;
+        assert_eq!(status, 200, "{profile:?}: {answer}");
+        // The browser posts the signed answer back to the LMS.
+        let returned = hops()
+            .post(answer["return_url"].as_str().unwrap())
+            .form(&[("JWT", answer["jwt"].as_str().unwrap())])
+            .send()
+            .await
+            .unwrap();
+        let said = returned.status().as_u16();
+        assert_eq!(said, 200, "{profile:?}: {}", returned.text().await.unwrap());
+        let placed = sim.placed();
+        assert_eq!(placed.len(), 1);
+        let item = &placed[0].1;
+        assert_eq!(item["title"], "Au restaurant");
+        assert_eq!(item["url"], "https://penpal.test/lti/launch");
+        let (status, _) = claire
+            .call(
+                "POST",
+                &format!("/v1/lti/picks/{pick}"),
+                Some(json!({"assignments": [assignment]})),
+            )
+            .await;
+        assert_eq!(status, 404, "a pick is answered once");
+        let columns = sim.line_items();
+        assert_eq!(
+            columns.len(),
+            1,
+            "{profile:?}: the LMS made the gradebook column"
+        );
+        assert_eq!(columns[0]["resourceId"], json!(assignment));
+
+        // Ana opens the placed link from the course.
+        let placed_assignment = item["custom"]["assignment"].as_str().map(str::to_string);
+        assert_eq!(placed_assignment.as_deref(), Some(assignment.as_str()));
+        let link = Message::ResourceLink {
+            id: "link-1".into(),
+            assignment: placed_assignment,
+        };
+        let (token, state) = to_form(&base, &sim.begin(&learner, &course, link)).await;
+        let (_, landing) = post_launch(&base, &token, &state).await;
+        let (ana, next) = signed_in(&base, &landing).await;
+        assert_eq!(next, format!("/assignments/{assignment}"));
+        let (_, started) = ana
+            .call("POST", &format!("/v1/assignments/{assignment}/start"), None)
+            .await;
+        let conversation = started["conversation"].as_str().unwrap().to_string();
+        for text in [
+            "Bonjour, je voudrais une table pour deux personnes.",
+            "Hier j'ai allé à le restaurant.",
+        ] {
+            let (status, _) = ana
+                .call(
+                    "POST",
+                    &format!("/v1/conversations/{conversation}/messages"),
+                    Some(json!({"text": text})),
+                )
+                .await;
+            assert_eq!(status, 201);
+        }
+        let (status, handed) = ana
+            .call(
+                "POST",
+                &format!("/v1/assignments/{assignment}/submit"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{handed}");
+        let scores = within(30, "the grade reaches the gradebook", async {
+            loop {
+                let s = sim.scores();
+                if !s.is_empty() {
+                    return s;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        })
+        .await;
+        assert_eq!(
+            scores[0].0,
+            columns[0]["id"].as_str().unwrap(),
+            "{profile:?}: into the placed column"
+        );
+        assert_eq!(scores[0].1["userId"], learner.id.as_str());
+        assert_eq!(
+            scores[0].1["scoreGiven"],
+            json!(handed["grade"]["total"].as_f64().unwrap())
+        );
+        assert_eq!(sim.line_items().len(), 1, "no second column");
+        assert_eq!(count(&db, "lti_deep_link").await, 0);
+        server.stop().await;
+    }
 }
 
 #[actix_rt::test]

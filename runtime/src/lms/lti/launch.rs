@@ -275,6 +275,16 @@ impl Lti {
                 format!("penpal answers {RESOURCE_LINK} and {DEEP_LINKING}, not `{message_type}`"),
             ));
         }
+        if message_type == DEEP_LINKING
+            && super::deep_link::Request::from_claims(&c)
+                .and_then(|r| reqwest::Url::parse(&r.return_url).ok())
+                .is_none_or(|u| !matches!(u.scheme(), "https" | "http"))
+        {
+            return Err(Refusal::Claim(
+                "deep_linking_settings",
+                "a deep-linking request needs a deep_link_return_url".into(),
+            ));
+        }
         metrics::counter!("penpal_lti_launches_total", "platform" => platform.plugin.clone())
             .increment(1);
         Ok(Verified {
@@ -285,10 +295,13 @@ impl Lti {
     }
 }
 
-/// The account of (`issuer`, `sub`): the one linked already, or a new one made from what the
-/// platform says of them (`email`, `name`) and linked. Launches and roster syncs share it.
+/// The account of (`issuer`, `sub`) in `school`: the one linked already, or a new one made
+/// from what the platform says of them (`email`, `name`) and linked. Launches and roster syncs
+/// share it. A link is the school's own: Canvas and Blackboard give every instance one issuer,
+/// so another school's platform naming the same `sub` must not reach this account.
 pub async fn linked_account(
     db: &Db,
+    school: &str,
     issuer: &str,
     sub: &str,
     email: Option<&str>,
@@ -296,8 +309,8 @@ pub async fn linked_account(
 ) -> anyhow::Result<String> {
     let find = || async {
         db.one::<String>(
-            "SELECT VALUE user FROM type::record('lti_user', [$iss, $sub])",
-            json!({"iss": issuer, "sub": sub}),
+            "SELECT VALUE user FROM type::record('lti_user', [$school, $iss, $sub])",
+            json!({"school": school, "iss": issuer, "sub": sub}),
         )
         .await
     };
@@ -307,8 +320,9 @@ pub async fn linked_account(
     let made = crate::auth::handoff::external_account(db, email, name.unwrap_or("Learner")).await?;
     let created = db
         .exec(
-            "CREATE type::record('lti_user', [$iss, $sub]) CONTENT { issuer: $iss, sub: $sub, user: $u, created_at: $now }",
-            json!({"iss": issuer, "sub": sub, "u": made, "now": now_ms()}),
+            "CREATE type::record('lti_user', [$school, $iss, $sub]) CONTENT { school: $school, issuer: $iss, sub: $sub,
+                 user: $u, created_at: $now }",
+            json!({"school": school, "iss": issuer, "sub": sub, "u": made, "now": now_ms()}),
         )
         .await;
     match created {
@@ -354,8 +368,8 @@ pub struct Arrival {
     pub role: ClassRole,
     /// The assignment a link opens, if any.
     pub assignment: Option<String>,
-    /// Whether a teacher came to pick content (deep linking).
-    pub deep_linking: bool,
+    /// The pick a teacher came to make (deep linking), if they did.
+    pub pick: Option<String>,
 }
 
 impl Lti {
@@ -371,6 +385,7 @@ impl Lti {
         let school = &v.platform.school;
         let user = linked_account(
             &self.db,
+            school,
             &v.platform.issuer,
             &launch.user_id,
             launch.email.as_deref(),
@@ -460,12 +475,21 @@ impl Lti {
                 .await
                 .map_err(store)?;
         }
+        // Learners who arrive through a deep-linking placement just land in the class.
+        let pick = match super::deep_link::Request::from_claims(&v.claims) {
+            Some(req) if v.message_type == DEEP_LINKING && role == ClassRole::Teacher => Some(
+                super::deep_link::open(&self.db, &v.platform.id, &user, &class, &req)
+                    .await
+                    .map_err(store)?,
+            ),
+            _ => None,
+        };
         Ok(Arrival {
             user,
             class,
             role,
             assignment: launch.assignment_id,
-            deep_linking: v.message_type == DEEP_LINKING,
+            pick,
         })
     }
 }

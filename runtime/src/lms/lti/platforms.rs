@@ -113,3 +113,17 @@ pub async fn remove(db: &Db, id: &str) -> StoreResult<()> {
     )
     .await
 }
+
+/// Renames platform `id` and/or replaces its deployments.
+pub async fn update(
+    db: &Db,
+    id: &str,
+    name: Option<&str>,
+    deployment_ids: Option<&[String]>,
+) -> StoreResult<()> {
+    db.exec(
+        "UPDATE type::record('lti_platform', $id) SET name = $name ?? name, deployment_ids = $d ?? deployment_ids",
+        json!({"id": id, "name": name, "d": deployment_ids}),
+    )
+    .await
+}

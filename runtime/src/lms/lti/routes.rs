@@ -55,7 +55,10 @@ pub fn router(state: LtiState) -> OpenApiRouter {
         .routes(routes!(login_get, login_post))
         .routes(routes!(launch))
         .routes(routes!(register_platform, list_platforms))
-        .routes(routes!(remove_platform))
+        .routes(routes!(remove_platform, update_platform))
+        .routes(routes!(new_registration))
+        .routes(routes!(register))
+        .routes(routes!(get_pick, answer_pick))
         .routes(routes!(rotate_keys))
         .routes(routes!(sync_roster))
         .with_state(state)
@@ -164,8 +167,8 @@ async fn launch(
     })?;
     let arrival = s.lti.arrive(&verified).await.map_err(refusal)?;
     let code = crate::auth::handoff::issue_code(&s.db, &arrival.user).await?;
-    let next = if arrival.deep_linking {
-        format!("/classes/{}/pick", arrival.class)
+    let next = if let Some(pick) = &arrival.pick {
+        format!("/classes/{}/pick?link={pick}", arrival.class)
     } else if let Some(a) = &arrival.assignment {
         format!("/assignments/{a}")
     } else {
@@ -244,6 +247,31 @@ impl LtiState {
     }
 }
 
+/// `v` trimmed, when it is 1 to `max` characters.
+fn field(name: &'static str, v: &str, max: usize) -> ApiResult<String> {
+    let v = v.trim();
+    if v.is_empty() || v.chars().count() > max {
+        return Err(ApiError::invalid(
+            name,
+            format!("give 1 to {max} characters"),
+        ));
+    }
+    Ok(v.to_string())
+}
+
+/// One to twenty deployment ids, each 1 to 200 characters.
+fn deployments(ids: &[String]) -> ApiResult<Vec<String>> {
+    if ids.is_empty() || ids.len() > 20 {
+        return Err(ApiError::invalid(
+            "deployment_ids",
+            "give one to twenty deployment ids",
+        ));
+    }
+    ids.iter()
+        .map(|d| field("deployment_ids", d, 200))
+        .collect()
+}
+
 #[utoipa::path(post, path = "/v1/schools/{school}/lti/platforms", tag = "lti", request_body = PlatformBody,
     responses((status = 201, body = Platform), (status = 403, description = "not the school's admin"),
         (status = 404, description = "no such school, or not a member"),
@@ -257,16 +285,6 @@ async fn register_platform(
     Json(b): Json<PlatformBody>,
 ) -> ApiResult<(StatusCode, Json<Platform>)> {
     let m = schools::member(&s.db, &school, &user.id, ADMIN).await?;
-    let field = |name: &'static str, v: &str, max: usize| -> ApiResult<String> {
-        let v = v.trim();
-        if v.is_empty() || v.chars().count() > max {
-            return Err(ApiError::invalid(
-                name,
-                format!("give 1 to {max} characters"),
-            ));
-        }
-        Ok(v.to_string())
-    };
     let name = field("name", &b.name, 120)?;
     let plugin = field("plugin", &b.plugin, 64)?;
     if s.lti.lms.platform(&plugin).await.is_err() {
@@ -279,16 +297,7 @@ async fn register_platform(
     }
     let issuer = field("issuer", &b.issuer, 500)?;
     let client_id = field("client_id", &b.client_id, 200)?;
-    let mut deployment_ids = Vec::new();
-    for d in &b.deployment_ids {
-        deployment_ids.push(field("deployment_ids", d, 200)?);
-    }
-    if deployment_ids.is_empty() || deployment_ids.len() > 20 {
-        return Err(ApiError::invalid(
-            "deployment_ids",
-            "give one to twenty deployment ids",
-        ));
-    }
+    let deployment_ids = deployments(&b.deployment_ids)?;
     let mut urls = Vec::new();
     for (name, v) in [
         ("auth_url", &b.auth_url),
@@ -362,6 +371,336 @@ async fn remove_platform(
         .ok_or(ApiError::NotFound("platform"))?;
     platforms::remove(&s.db, &p.id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Changes to a platform.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformPatch {
+    /// A new name: not blank.
+    #[schema(min_length = 1, max_length = 120, pattern = r"\S")]
+    name: Option<String>,
+    /// The deployments penpal is launched from, replacing the list (one to twenty) — such as
+    /// one the LMS made after a dynamic registration.
+    #[schema(min_items = 1, max_items = 20)]
+    deployment_ids: Option<Vec<String>>,
+}
+
+#[utoipa::path(patch, path = "/v1/schools/{school}/lti/platforms/{platform}", tag = "lti", request_body = PlatformPatch,
+    responses((status = 200, body = Platform), (status = 403, description = "not the school's admin"),
+        (status = 404, description = "no such school or platform, or not a member"),
+        (status = 422, description = "a blank name, or not one to twenty deployment ids")),
+    security(("bearer" = [])))]
+async fn update_platform(
+    State(s): State<LtiState>,
+    user: AuthUser,
+    Path((school, platform)): Path<(String, String)>,
+    Json(b): Json<PlatformPatch>,
+) -> ApiResult<Json<Platform>> {
+    let m = schools::member(&s.db, &school, &user.id, ADMIN).await?;
+    let p = platforms::get(&s.db, &platform)
+        .await?
+        .filter(|p| p.school == m.school)
+        .ok_or(ApiError::NotFound("platform"))?;
+    let name = b
+        .name
+        .as_deref()
+        .map(|n| field("name", n, 120))
+        .transpose()?;
+    let ids = b.deployment_ids.as_deref().map(deployments).transpose()?;
+    platforms::update(&s.db, &p.id, name.as_deref(), ids.as_deref()).await?;
+    tracing::info!(school = %m.school, platform = %p.id, by = %user.id, "LTI platform changed");
+    Ok(Json(
+        platforms::get(&s.db, &p.id)
+            .await?
+            .ok_or(ApiError::NotFound("platform"))?,
+    ))
+}
+
+/// A dynamic registration link to make.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationBody {
+    /// The LMS plugin to use; by default the one matching the platform's product family.
+    #[schema(min_length = 1, max_length = 64)]
+    plugin: Option<String>,
+}
+
+/// A link to paste into the LMS's LTI Dynamic Registration field.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegistrationLink {
+    /// The link: single use.
+    pub url: String,
+    /// When it stops working (ms since the epoch; seven days).
+    pub expires_at: i64,
+}
+
+#[utoipa::path(post, path = "/v1/schools/{school}/lti/registrations", tag = "lti", request_body = RegistrationBody,
+    responses((status = 201, body = RegistrationLink, description = "paste the link into the LMS (Moodle: Site administration → Plugins → External tool → Manage tools, \"Tool URL\"; Canvas: Developer Keys → LTI Registration)"),
+        (status = 403, description = "not the school's admin"),
+        (status = 404, description = "no such school, or not a member"),
+        (status = 422, description = "an LMS plugin that is not installed")),
+    security(("bearer" = [])))]
+async fn new_registration(
+    State(s): State<LtiState>,
+    user: AuthUser,
+    Path(school): Path<String>,
+    Json(b): Json<RegistrationBody>,
+) -> ApiResult<(StatusCode, Json<RegistrationLink>)> {
+    let m = schools::member(&s.db, &school, &user.id, ADMIN).await?;
+    let plugin = b
+        .plugin
+        .as_deref()
+        .map(|p| field("plugin", p, 64))
+        .transpose()?;
+    if let Some(p) = &plugin
+        && s.lti.lms.platform(p).await.is_err()
+    {
+        return Err(ApiError::invalid(
+            "plugin",
+            format!(
+                "no LMS plugin `{p}` is installed (moodle, canvas and blackboard come with penpal)"
+            ),
+        ));
+    }
+    let (token, expires_at) =
+        super::registration::new_link(&s.db, &m.school, &user.id, plugin.as_deref()).await?;
+    tracing::info!(school = %m.school, by = %user.id, "LTI registration link made");
+    Ok((
+        StatusCode::CREATED,
+        Json(RegistrationLink {
+            url: format!("{}/lti/register/{token}", s.lti.public_url),
+            expires_at,
+        }),
+    ))
+}
+
+/// What the LMS adds to a registration link it opens.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RegisterParams {
+    /// The platform's OpenID configuration URL.
+    openid_configuration: Option<String>,
+    /// The token its registration endpoint takes.
+    registration_token: Option<String>,
+}
+
+#[utoipa::path(get, path = "/lti/register/{token}", tag = "lti", params(RegisterParams),
+    responses((status = 200, content_type = "text/html", description = "registered: the platform is stored for the link's school; the page's Done button tells the LMS to close it (`org.imsglobal.lti.close`)"),
+        (status = 400, content_type = "text/html", description = "the LMS gave no configuration, or its configuration is unusable"),
+        (status = 404, content_type = "text/html", description = "the link is unknown, used or expired"),
+        (status = 409, content_type = "text/html", description = "this platform is registered already"),
+        (status = 502, content_type = "text/html", description = "the LMS refused the registration"),
+        (status = 503, content_type = "text/html", description = "the LMS or the database could not be reached")))]
+async fn register(
+    State(s): State<LtiState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    Query(q): Query<RegisterParams>,
+) -> Response {
+    use super::registration::{RegError, Registrar};
+    let frame = q
+        .openid_configuration
+        .as_deref()
+        .and_then(|u| reqwest::Url::parse(u).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| o != "null");
+    let registrar = Registrar {
+        db: &s.db,
+        outbound: &s.outbound,
+        lms: &s.lti.lms,
+        public_url: &s.lti.public_url,
+    };
+    let done = registrar
+        .register(
+            &token,
+            q.openid_configuration.as_deref(),
+            q.registration_token.as_deref(),
+        )
+        .await;
+    match done {
+        Ok(p) => {
+            tracing::info!(school = %p.school, platform = %p.id, issuer = %p.issuer, "LTI platform registered dynamically");
+            let next = if p.deployment_ids.is_empty() {
+                " Before the first launch, add the deployment id the LMS shows to this platform in Penpal (school settings, LMS platforms)."
+            } else {
+                " Teachers can now add Penpal to their courses."
+            };
+            registration_page(
+                StatusCode::OK,
+                "Penpal is registered",
+                &format!("{} is connected to Penpal.{next}", p.name),
+                frame.as_deref(),
+            )
+        }
+        Err(e) => {
+            let status = match &e {
+                RegError::Link => StatusCode::NOT_FOUND,
+                RegError::NoConfiguration | RegError::Config(_) | RegError::Plugin(_) => {
+                    StatusCode::BAD_REQUEST
+                }
+                RegError::Taken => StatusCode::CONFLICT,
+                RegError::Refused(_) => StatusCode::BAD_GATEWAY,
+                RegError::Unreachable(_) | RegError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            let message = match &e {
+                RegError::Store(err) => {
+                    let id = crate::http::report("a dynamic registration failed", err);
+                    format!("Penpal could not store the registration: try again (support id {id})")
+                }
+                other => {
+                    tracing::info!(why = %other, "LTI dynamic registration refused");
+                    other.to_string()
+                }
+            };
+            registration_page(
+                status,
+                "Penpal could not be registered",
+                &message,
+                frame.as_deref(),
+            )
+        }
+    }
+}
+
+/// The script of the registration page's button: the LMS closes its registration window.
+const CLOSE_SCRIPT: &str = "document.getElementById('done').addEventListener('click', function () { \
+(window.opener || window.parent).postMessage({ subject: 'org.imsglobal.lti.close' }, '*'); });";
+
+/// The page the LMS shows at the end of a registration (in its frame or window, which
+/// `frame` — the LMS's origin — may embed); its one script is allowed by hash.
+fn registration_page(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    frame: Option<&str>,
+) -> Response {
+    use crate::notify::templates::escape;
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(CLOSE_SCRIPT));
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'sha256-{hash}'; base-uri 'none'; \
+         form-action 'none'; frame-ancestors {}",
+        frame.unwrap_or("'none'")
+    );
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <link rel=\"stylesheet\" href=\"/assets/app.css\"></head><body><main class=\"page narrow\">\
+         <h1>{t}</h1><p>{m}</p><button id=\"done\" type=\"button\">Done</button></main>\
+         <script>{CLOSE_SCRIPT}</script></body></html>",
+        t = escape(title),
+        m = escape(message),
+    );
+    let mut resp = (status, axum::response::Html(html)).into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    // The LMS may open this page as a popup and needs `window.opener` back.
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("unsafe-none"),
+    );
+    no_store(resp)
+}
+
+#[utoipa::path(get, path = "/v1/lti/picks/{pick}", tag = "lti",
+    responses((status = 200, body = super::deep_link::Pick, description = "a pick the caller came to make from their LMS: the class whose assignments can be placed"),
+        (status = 404, description = "no such pick, not the caller's, used or expired (an hour)")),
+    security(("bearer" = [])))]
+async fn get_pick(
+    State(s): State<LtiState>,
+    user: AuthUser,
+    Path(pick): Path<String>,
+) -> ApiResult<Json<super::deep_link::Pick>> {
+    Ok(Json(
+        super::deep_link::get(&s.db, &pick, &user.id)
+            .await?
+            .ok_or(ApiError::NotFound("pick"))?,
+    ))
+}
+
+/// The assignments to place in the course.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PickBody {
+    /// Assignments of the pick's class, in the order the course lists them: none (to cancel)
+    /// to twenty, and at most one when the LMS accepts one.
+    #[schema(max_items = 20)]
+    assignments: Vec<String>,
+}
+
+#[utoipa::path(post, path = "/v1/lti/picks/{pick}", tag = "lti", request_body = PickBody,
+    responses((status = 200, body = super::deep_link::Response, description = "post `jwt` as the form field `JWT` to `return_url` from the browser; the pick is spent"),
+        (status = 404, description = "no such pick, not the caller's, used or expired"),
+        (status = 422, description = "an assignment not of the pick's class, too many, or several where the LMS takes one"),
+        (status = 503, description = "the platform was removed or the response could not be signed")),
+    security(("bearer" = [])))]
+async fn answer_pick(
+    State(s): State<LtiState>,
+    user: AuthUser,
+    Path(pick): Path<String>,
+    Json(b): Json<PickBody>,
+) -> ApiResult<Json<super::deep_link::Response>> {
+    use super::deep_link::{self, MAX_ITEMS};
+    let p = deep_link::get(&s.db, &pick, &user.id)
+        .await?
+        .ok_or(ApiError::NotFound("pick"))?;
+    if b.assignments.len() > MAX_ITEMS {
+        return Err(ApiError::invalid(
+            "assignments",
+            format!("place at most {MAX_ITEMS} assignments at once"),
+        ));
+    }
+    if b.assignments.len() > 1 && !p.accept_multiple {
+        return Err(ApiError::invalid(
+            "assignments",
+            "this LMS places one assignment at a time",
+        ));
+    }
+    let mut chosen = Vec::with_capacity(b.assignments.len());
+    for id in &b.assignments {
+        let a = crate::lms::assignments::get(&s.db, id)
+            .await?
+            .filter(|a| a.class == p.class)
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "assignments",
+                    format!("`{id}` is not an assignment of this class"),
+                )
+            })?;
+        if chosen
+            .iter()
+            .any(|c: &crate::lms::assignments::Assignment| c.id == a.id)
+        {
+            return Err(ApiError::invalid(
+                "assignments",
+                format!("`{id}` is there twice"),
+            ));
+        }
+        chosen.push(a);
+    }
+    let answer = deep_link::respond(
+        &s.db,
+        &s.tool_keys,
+        &s.lti.lms,
+        &s.lti.public_url,
+        &p,
+        &chosen,
+    )
+    .await
+    .map_err(|e| {
+        let id = crate::http::report("a deep-linking response could not be made", &e);
+        ApiError::Unavailable(format!(
+            "the answer to the LMS could not be made: try again (support id {id})"
+        ))
+    })?;
+    if !deep_link::spend(&s.db, &p.id, &user.id).await? {
+        return Err(ApiError::NotFound("pick"));
+    }
+    tracing::info!(pick = %p.id, class = %p.class, by = %user.id, placed = chosen.len(), "LTI deep link answered");
+    Ok(Json(answer))
 }
 
 /// The new signing key.

@@ -39,8 +39,8 @@ pub struct Route {
 pub async fn route(db: &Db, class: &str, user: &str) -> StoreResult<Option<Route>> {
     db.one(
         "LET $ctx = (SELECT platform, line_items_url FROM lti_context WHERE class = $c AND line_items_url != NONE LIMIT 1)[0];
-         LET $iss = (SELECT VALUE issuer FROM type::record('lti_platform', $ctx.platform))[0];
-         LET $sub = (SELECT VALUE sub FROM lti_user WHERE user = $u AND issuer = $iss LIMIT 1)[0];
+         LET $p = (SELECT school, issuer FROM type::record('lti_platform', $ctx.platform))[0];
+         LET $sub = (SELECT VALUE sub FROM lti_user WHERE user = $u AND school = $p.school AND issuer = $p.issuer LIMIT 1)[0];
          RETURN IF $ctx AND $sub { { platform: $ctx.platform, line_items_url: $ctx.line_items_url, sub: $sub } } ELSE { NONE };",
         json!({"c": class, "u": user}),
     )

@@ -240,8 +240,8 @@ pub async fn sync(
     for m in members {
         let linked: Option<String> = db
             .one(
-                "SELECT VALUE user FROM type::record('lti_user', [$iss, $sub])",
-                json!({"iss": p.issuer, "sub": m.user_id}),
+                "SELECT VALUE user FROM type::record('lti_user', [$school, $iss, $sub])",
+                json!({"school": school, "iss": p.issuer, "sub": m.user_id}),
             )
             .await?;
         if !m.active {
@@ -255,6 +255,7 @@ pub async fn sync(
         }
         let user = super::launch::linked_account(
             db,
+            school,
             &p.issuer,
             &m.user_id,
             m.email.as_deref(),
