@@ -80,6 +80,7 @@ impl utoipa::Modify for BearerAuth {
 
 /// The router and the OpenAPI document describing it.
 pub fn router(rooms: Rooms, settings: &HttpSettings) -> Router {
+    let lti_db = rooms.lti.db.clone();
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::auth::routes::router(rooms.auth))
         .merge(crate::tutoring::router(rooms.tutoring))
@@ -111,6 +112,7 @@ pub fn router(rooms: Rooms, settings: &HttpSettings) -> Router {
             }),
         )
         .merge(crate::web::router())
+        .merge(crate::web::lti_router(lti_db))
         .route_layer(axum::middleware::from_fn(observe::note_route))
         .fallback(crate::web::not_found)
         .method_not_allowed_fallback(|| async {

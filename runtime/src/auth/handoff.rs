@@ -43,15 +43,25 @@ pub async fn external_account(db: &Db, email: Option<&str>, name: &str) -> anyho
     Ok(id)
 }
 
-/// A one-time code signing `user` in.
-pub async fn issue_code(db: &Db, user: &str) -> StoreResult<String> {
+/// A one-time code signing `user` in; the page it opens may be framed by `frame` (the origin
+/// of the LMS that launched them), as LMSs show tools inside their own pages.
+pub async fn issue_code(db: &Db, user: &str, frame: Option<&str>) -> StoreResult<String> {
     let code = random_token();
     db.exec(
-        "CREATE type::record('handoff_code', $id) CONTENT { user: $u, expires_at: $exp }",
-        json!({"id": hash_token(&code), "u": user, "exp": now_ms() + CODE_TTL_MS}),
+        "CREATE type::record('handoff_code', $id) CONTENT { user: $u, frame: $frame ?? NONE, expires_at: $exp }",
+        json!({"id": hash_token(&code), "u": user, "frame": frame, "exp": now_ms() + CODE_TTL_MS}),
     )
     .await?;
     Ok(code)
+}
+
+/// The origin that may frame the page live code `code` opens, if any (the code stays).
+pub async fn frame_of(db: &Db, code: &str) -> StoreResult<Option<String>> {
+    db.one(
+        "SELECT VALUE frame FROM type::record('handoff_code', $id) WHERE expires_at > $now AND frame != NONE",
+        json!({"id": hash_token(code), "now": now_ms()}),
+    )
+    .await
 }
 
 /// The account `code` signs in, using it up; none when it is unknown, used or expired.

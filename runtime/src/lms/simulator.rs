@@ -245,6 +245,7 @@ impl Platform {
                 "/courses/{course}/deep_links",
                 axum::routing::post(deep_link_return),
             )
+            .route("/courses/{course}/launch", get(course_launch))
             .with_state(sim.clone());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -767,6 +768,61 @@ async fn tool_token(
     jsonwebtoken::decode::<Value>(token, &key, &v)
         .map(|t| t.claims)
         .map_err(|e| format!("the token does not verify: {e}"))
+}
+
+#[derive(Debug, Deserialize)]
+struct CourseLaunch {
+    /// `teacher` (Claire Dupont) or `learner` (Ana Lima).
+    #[serde(rename = "as")]
+    who: String,
+    /// The placed item to open (its index among the course's), else the course's plain link
+    /// — or, for the teacher, the deep-linking placement.
+    item: Option<usize>,
+}
+
+/// A link on the course's page, as a browser follows it: the launch of a placed item (or
+/// deep linking, or the plain link) by the course's teacher or learner, redirected to the
+/// tool's login initiation. Lets a browser test click through a course.
+async fn course_launch(
+    State(sim): State<Platform>,
+    axum::extract::Path(course): axum::extract::Path<String>,
+    Query(q): Query<CourseLaunch>,
+) -> Response {
+    let teacher = q.who == "teacher";
+    let user = if teacher {
+        sim.user(1, "Claire", "Dupont", true)
+    } else {
+        sim.user(2, "Ana", "Lima", false)
+    };
+    let c = Course {
+        id: course.clone(),
+        title: "Français B1".into(),
+        custom: json!({"penpal_language": "fr", "penpal_level": "B1"}),
+    };
+    let message = match q.item {
+        Some(n) => {
+            let placed: Vec<Value> = sim
+                .placed()
+                .into_iter()
+                .filter(|(c, _)| *c == course)
+                .map(|(_, item)| item)
+                .collect();
+            let Some(item) = placed.get(n) else {
+                return (StatusCode::NOT_FOUND, "no such item in the course").into_response();
+            };
+            Message::ResourceLink {
+                id: format!("placed-{n}"),
+                assignment: item["custom"]["assignment"].as_str().map(str::to_string),
+            }
+        }
+        None if teacher => Message::DeepLinking,
+        None => Message::ResourceLink {
+            id: "course-link".into(),
+            assignment: None,
+        },
+    };
+    let to = sim.begin(&user, &c, message);
+    (StatusCode::FOUND, [("location", to)]).into_response()
 }
 
 /// The deep-link return URL: the browser posts the tool's signed `LtiDeepLinkingResponse`

@@ -522,7 +522,8 @@ DEFINE FIELD expires_at ON handoff_code TYPE int;
 /// A platform account is trusted only by the school whose platform linked it: Canvas and
 /// Blackboard give every instance one issuer, so (issuer, `sub`) alone let another school's
 /// registration reach it. Each link moves under the schools it was used in. Dynamic
-/// Registration links (hashed, single use) and teachers' deep-linking picks.
+/// Registration links (hashed, single use), teachers' deep-linking picks and their signed
+/// answers on the way back; the LMS origin that may frame the page a hand-off code opens.
 const V16: &str = r#"
 DEFINE TABLE lti_registration SCHEMAFULL;
 DEFINE FIELD school ON lti_registration TYPE string;
@@ -540,6 +541,13 @@ DEFINE FIELD data ON lti_deep_link TYPE option<string>;
 DEFINE FIELD accept_multiple ON lti_deep_link TYPE bool;
 DEFINE FIELD deployment_id ON lti_deep_link TYPE string;
 DEFINE FIELD expires_at ON lti_deep_link TYPE int;
+
+DEFINE TABLE lti_return SCHEMAFULL;
+DEFINE FIELD return_url ON lti_return TYPE string;
+DEFINE FIELD jwt ON lti_return TYPE string;
+DEFINE FIELD expires_at ON lti_return TYPE int;
+
+DEFINE FIELD frame ON handoff_code TYPE option<string>;
 
 DEFINE FIELD school ON lti_user TYPE string;
 DEFINE INDEX lti_user_user_school ON lti_user FIELDS user, school;

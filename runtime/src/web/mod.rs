@@ -40,6 +40,7 @@ const ASSETS: &[Asset] = assets![
     "js/pages.js" => "text/javascript; charset=utf-8",
     "js/chat.js" => "text/javascript; charset=utf-8",
     "js/charts.js" => "text/javascript; charset=utf-8",
+    "js/school.js" => "text/javascript; charset=utf-8",
 ];
 
 /// The client-side routes: each is served the app shell, which draws the page.
@@ -60,6 +61,9 @@ pub const PAGES: &[&str] = &[
     "/review",
     "/settings",
     "/chat/{id}",
+    "/classes/{id}",
+    "/classes/{id}/pick",
+    "/assignments/{id}",
 ];
 
 /// Weak validators, computed once: the content hash of each asset.
@@ -146,6 +150,42 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         );
     }
     r
+}
+
+/// The page an LTI launch lands on (`/lti?code=…&next=…`): the app, which exchanges the code
+/// for a session. LMSs show tools inside their own pages, so while the code is live the
+/// launching LMS's origin (it came with the verified launch) may frame it; the app then runs
+/// in that frame without reloading.
+pub fn lti_router(db: crate::store::Db) -> Router {
+    Router::new()
+        .route("/lti", axum::routing::get(lti_landing))
+        .with_state(db)
+}
+
+async fn lti_landing(
+    axum::extract::State(db): axum::extract::State<crate::store::Db>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let frame = match q.get("code") {
+        Some(code) => crate::auth::handoff::frame_of(&db, code)
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    // Never revalidated: each landing's framing depends on its code.
+    let mut resp = asset_response(index(), StatusCode::OK, &HeaderMap::new());
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(origin) = frame
+        && let Ok(v) = HeaderValue::from_str(&PAGE_CSP.replace(
+            "frame-ancestors 'none'",
+            &format!("frame-ancestors 'self' {origin}"),
+        ))
+    {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    resp
 }
 
 /// What an unknown route answers: a browser asking for a page gets the app, which says the

@@ -980,6 +980,31 @@ async fn a_teacher_places_an_assignment_and_its_grade_lands_in_that_column_on_ea
             to_form(&base, &sim.begin(&teacher, &course, Message::DeepLinking)).await;
         let (status, landing) = post_launch(&base, &token, &state).await;
         assert_eq!(status, 303, "{profile:?}: {landing}");
+        // The LMS shows penpal inside its course page: the landing lets it frame the app.
+        let page = hops().get(format!("{base}{landing}")).send().await.unwrap();
+        let csp = page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let sim_origin = reqwest::Url::parse(&sim.auth_url())
+            .unwrap()
+            .origin()
+            .ascii_serialization();
+        assert!(
+            csp.contains(&format!("frame-ancestors 'self' {sim_origin}")),
+            "{profile:?}: {csp}"
+        );
+        assert!(page.headers().get("x-frame-options").is_none());
+        let forged = hops()
+            .get(format!("{base}/lti?code=made-up&next=/"))
+            .send()
+            .await
+            .unwrap();
+        let csp = forged.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
         let (claire, next) = signed_in(&base, &landing).await;
         let (path, pick) = next.split_once("/pick?link=").unwrap();
         let class = path.strip_prefix("/classes/").unwrap();
@@ -1037,10 +1062,41 @@ async fn a_teacher_places_an_assignment_and_its_grade_lands_in_that_column_on_ea
             )
             .await;
         assert_eq!(status, 200, "{profile:?}: {answer}");
-        // The browser posts the signed answer back to the LMS.
+        // The app goes to penpal's page that posts the signed answer back to the LMS.
+        let page = hops()
+            .get(local(&base, answer["continue_url"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status().as_u16(), 200);
+        let csp = page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let lms = reqwest::Url::parse(answer["return_url"].as_str().unwrap()).unwrap();
+        let lms = lms.origin().ascii_serialization();
+        assert!(csp.contains(&format!("form-action {lms}")), "{csp}");
+        assert!(csp.contains(&format!("frame-ancestors {lms}")), "{csp}");
+        let html = page.text().await.unwrap();
+        let action = html
+            .split("action=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert_eq!(action, answer["return_url"].as_str().unwrap());
+        let jwt = html
+            .split("name=\"JWT\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert_eq!(jwt, answer["jwt"].as_str().unwrap());
         let returned = hops()
-            .post(answer["return_url"].as_str().unwrap())
-            .form(&[("JWT", answer["jwt"].as_str().unwrap())])
+            .post(action)
+            .form(&[("JWT", jwt)])
             .send()
             .await
             .unwrap();
@@ -1059,6 +1115,12 @@ async fn a_teacher_places_an_assignment_and_its_grade_lands_in_that_column_on_ea
             )
             .await;
         assert_eq!(status, 404, "a pick is answered once");
+        let again = hops()
+            .get(local(&base, answer["continue_url"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status().as_u16(), 404, "the answer is posted once");
         let columns = sim.line_items();
         assert_eq!(
             columns.len(),

@@ -100,6 +100,33 @@ secrets = {{ api_key = "sk_test_web", webhook_secret = "whsec_web" }}
     .await
     .unwrap();
     let join_url = server.url(&format!("/join?token={}", invitation.token));
+    // The school's Moodle, registered; its course pages launch penpal.
+    let lms = penpal::lms::simulator::Platform::start(
+        penpal::lms::simulator::Profile::Moodle,
+        "penpal-web",
+    )
+    .await
+    .unwrap();
+    penpal::lms::lti::platforms::create(
+        &db,
+        &school,
+        &penpal::lms::lti::platforms::NewPlatform {
+            name: "Moodle".into(),
+            plugin: "moodle".into(),
+            issuer: lms.issuer(),
+            client_id: lms.client_id().into(),
+            deployment_ids: vec![lms.deployment_id().into()],
+            auth_url: lms.auth_url(),
+            token_url: lms.token_url(),
+            jwks_url: lms.jwks_url(),
+        },
+    )
+    .await
+    .unwrap();
+    lms.register_tool(&server.url("/lti/login"), &server.url("/lti/launch"));
+    lms.tool_jwks(&server.url("/.well-known/jwks.json"));
+    let lms_url = lms.configuration_url();
+    let lms_url = lms_url.split("/mod/").next().unwrap().to_string();
     stripe.send_to(&server.url("/v1/billing/webhooks/stripe"));
     let maildir = sink.dir().to_path_buf();
 
@@ -119,6 +146,7 @@ secrets = {{ api_key = "sk_test_web", webhook_secret = "whsec_web" }}
                 .env("SCREENSHOTS", &shots)
                 .env("MAILDIR", &maildir)
                 .env("JOIN_URL", join_url)
+                .env("LMS_URL", lms_url)
                 .output()
                 .expect("node runs (Node.js 20 or later is needed)")
         }),
@@ -134,6 +162,22 @@ secrets = {{ api_key = "sk_test_web", webhook_secret = "whsec_web" }}
         "the browser journey failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("journey complete"), "{stdout}");
+    // The learner's grade from the course went back to Moodle's gradebook.
+    let scores = within(30, "the grade reaches Moodle", async {
+        loop {
+            let s = lms.scores();
+            if !s.is_empty() {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        scores[0].1["userId"],
+        lms.user(2, "Ana", "Lima", false).id.as_str()
+    );
+    assert_eq!(lms.line_items().len(), 1, "the column the placement made");
 }
 
 /// The `name=value` of a `Set-Cookie` named `name`, and its attributes.

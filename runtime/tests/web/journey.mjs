@@ -397,6 +397,50 @@ try {
   await page.waitForURL((u) => u.pathname === '/settings');
   await page.locator('#schools').getByText('Lycée Hugo').waitFor();
 
+  log('from a Moodle course: a teacher places a Penpal assignment, a learner does it and hands it in');
+  const teacherCtx = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-GB' });
+  const teacher = await teacherCtx.newPage();
+  watch(teacher);
+  await teacher.goto(`${process.env.LMS_URL}/courses/c-web/launch?as=teacher`);
+  await check(teacher, 'lti-pick-desktop', '/classes/');
+  assert.match(new URL(teacher.url()).pathname, /\/pick$/);
+  await teacher.getByText('This class has no assignments yet').waitFor();
+  await teacher.getByLabel('Title').fill('Au restaurant');
+  await teacher.getByLabel('Minimum turns').fill('1');
+  await teacher.getByRole('button', { name: 'Create the assignment' }).click();
+  await teacher.getByLabel('Au restaurant').check();
+  await teacher.getByRole('button', { name: 'Add to the course' }).click();
+  // penpal's page posts the signed answer back to Moodle, which lists the new item.
+  await teacher.getByText('1 Penpal assignment added').waitFor();
+
+  const learnerCtx = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-GB' });
+  const learner = await learnerCtx.newPage();
+  watch(learner);
+  await learner.goto(`${process.env.LMS_URL}/courses/c-web/launch?as=learner&item=0`);
+  await check(learner, 'lti-assignment-desktop', '/assignments/');
+  const assignmentUrl = learner.url();
+  await learner.getByRole('heading', { name: 'Au restaurant' }).waitFor();
+  await learner.getByRole('button', { name: 'Start' }).click();
+  await learner.waitForURL(/\/chat\/[A-Za-z0-9_-]+$/);
+  const task = learner.getByLabel('Your message');
+  await task.fill('Bonjour, une table pour deux, s’il vous plaît.');
+  await task.press('Enter');
+  await learner.locator('.thread .msg.tutor:not(.streaming)').last().waitFor();
+  await learner.goto(assignmentUrl);
+  await learner.getByRole('button', { name: 'Hand in' }).click();
+  await learner.getByRole('heading', { name: /Grade: \d+ \/ 16/ }).waitFor();
+  await check(learner, 'lti-graded-desktop');
+
+  log('the teacher, opening the placed item, lands on the class dashboard with the hand-in');
+  await teacher.goto(`${process.env.LMS_URL}/courses/c-web/launch?as=teacher&item=0`);
+  await check(teacher, 'lti-dashboard-desktop', '/classes/');
+  const row = teacher.getByRole('row', { name: /Au restaurant/ });
+  await row.waitFor();
+  assert.deepEqual(await row.locator('td').allInnerTexts().then((c) => c.slice(0, 2)), ['1', '1'], 'one started, one handed in');
+  await teacher.getByRole('row', { name: /Ana Lima/ }).waitFor();
+  await teacherCtx.close();
+  await learnerCtx.close();
+
   log('a page that does not exist says so');
   await page.goto(BASE + '/nowhere');
   await check(page, 'notfound-desktop');

@@ -6,6 +6,7 @@ import { getLang, setLang, t, LANGS } from './i18n.js';
 import { h, fill, select } from './ui.js';
 import * as pages from './pages.js';
 import { chatPage } from './chat.js';
+import * as school from './school.js';
 
 const state = { me: null };
 export const app = {
@@ -31,7 +32,14 @@ const routes = [
   [/^\/pricing$/, pages.pricing, {}],
   [/^\/join$/, pages.join, {}],
   [/^\/welcome$/, pages.welcome, { auth: true, onboarding: true }],
+  // Learners who arrive from a school's LMS chat in their assignments before (or without)
+  // setting up a profile of their own.
+  [/^\/chat\/([A-Za-z0-9_-]+)$/, chatPage, { auth: true, onboarding: true }],
   [/^\/chat(?:\/([A-Za-z0-9_-]+))?$/, chatPage, { auth: true }],
+  [/^\/lti$/, school.ltiLanding, {}],
+  [/^\/classes\/([A-Za-z0-9_-]+)$/, school.classPage, { auth: true, onboarding: true }],
+  [/^\/classes\/([A-Za-z0-9_-]+)\/pick$/, school.pickPage, { auth: true, onboarding: true }],
+  [/^\/assignments\/([A-Za-z0-9_-]+)$/, school.assignmentPage, { auth: true, onboarding: true }],
   [/^\/progress$/, pages.progress, { auth: true }],
   [/^\/review$/, pages.review, { auth: true }],
   [/^\/settings$/, pages.settings, { auth: true }],

@@ -33,7 +33,8 @@ export function explain(e) {
   return t('error.server');
 }
 
-function page(title, ...children) {
+/** A page: its title (also the document's) and content. */
+export function page(title, ...children) {
   document.title = `${title} · Penpal`;
   return h('div', { class: 'page' }, h('h1', {}, title), children);
 }

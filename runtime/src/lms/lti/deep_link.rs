@@ -130,6 +130,42 @@ pub struct Response {
     pub return_url: String,
     /// The signed `LtiDeepLinkingResponse`, posted as the form field `JWT`.
     pub jwt: String,
+    /// A penpal page that posts it for the browser (two minutes, once): the web app goes
+    /// there, as its own pages may only post forms to penpal.
+    pub continue_url: String,
+}
+
+/// How long the page posting an answer works.
+pub const RETURN_TTL_MS: i64 = 120_000;
+
+/// Keeps `jwt` for the page that posts it to `return_url`; that page's token.
+pub async fn keep_answer(db: &Db, return_url: &str, jwt: &str) -> StoreResult<String> {
+    let token = random_token();
+    let now = now_ms();
+    db.exec(
+        "DELETE lti_return WHERE expires_at <= $now;
+         CREATE type::record('lti_return', $id) CONTENT { return_url: $r, jwt: $jwt, expires_at: $exp }",
+        json!({"id": crate::auth::tokens::hash_token(&token), "r": return_url, "jwt": jwt,
+               "now": now, "exp": now + RETURN_TTL_MS}),
+    )
+    .await?;
+    Ok(token)
+}
+
+/// The answer kept under `token` (return URL, JWT), taken once.
+pub async fn take_answer(db: &Db, token: &str) -> StoreResult<Option<(String, String)>> {
+    #[derive(Deserialize)]
+    struct Row {
+        return_url: String,
+        jwt: String,
+    }
+    let row: Option<Row> = db
+        .one(
+            "DELETE type::record('lti_return', $id) WHERE expires_at > $now RETURN BEFORE",
+            json!({"id": crate::auth::tokens::hash_token(token), "now": now_ms()}),
+        )
+        .await?;
+    Ok(row.map(|r| (r.return_url, r.jwt)))
 }
 
 /// The signed response placing `chosen` (assignments of the pick's class, checked by the
@@ -178,9 +214,11 @@ pub async fn respond(
         claims["https://purl.imsglobal.org/spec/lti-dl/claim/data"] = serde_json::from_str(data)?;
     }
     let jwt = keys.signing().await?.sign(&claims)?;
+    let token = keep_answer(db, &pick.return_url, &jwt).await?;
     Ok(Response {
         return_url: pick.return_url.clone(),
         jwt,
+        continue_url: format!("{public_url}/lti/return/{token}"),
     })
 }
 

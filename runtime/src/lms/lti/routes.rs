@@ -59,6 +59,7 @@ pub fn router(state: LtiState) -> OpenApiRouter {
         .routes(routes!(new_registration))
         .routes(routes!(register))
         .routes(routes!(get_pick, answer_pick))
+        .routes(routes!(post_answer))
         .routes(routes!(rotate_keys))
         .routes(routes!(sync_roster))
         .with_state(state)
@@ -166,10 +167,15 @@ async fn launch(
         refusal(r)
     })?;
     let arrival = s.lti.arrive(&verified).await.map_err(refusal)?;
-    let code = crate::auth::handoff::issue_code(&s.db, &arrival.user).await?;
+    let frame = frame_origin(&verified);
+    let code = crate::auth::handoff::issue_code(&s.db, &arrival.user, frame.as_deref()).await?;
     let next = if let Some(pick) = &arrival.pick {
         format!("/classes/{}/pick?link={pick}", arrival.class)
-    } else if let Some(a) = &arrival.assignment {
+    } else if let Some(a) = arrival
+        .assignment
+        .as_ref()
+        .filter(|_| arrival.role == crate::lms::classes::ClassRole::Learner)
+    {
         format!("/assignments/{a}")
     } else {
         format!("/classes/{}", arrival.class)
@@ -184,6 +190,23 @@ async fn launch(
         HeaderValue::from_str(&to).map_err(|e| ApiError::Internal(e.into()))?,
     );
     Ok(no_store(resp))
+}
+
+/// The origin of the LMS page a launch came from, which may frame penpal: where its
+/// `launch_presentation` returns (the course's site — Canvas authorizes on another host),
+/// else its authorization endpoint's.
+fn frame_origin(v: &super::launch::Verified) -> Option<String> {
+    let presented = v
+        .claims
+        .get("https://purl.imsglobal.org/spec/lti/claim/launch_presentation")
+        .and_then(|p| p.get("return_url"))
+        .and_then(Value::as_str);
+    presented
+        .into_iter()
+        .chain(std::iter::once(v.platform.auth_url.as_str()))
+        .filter_map(|u| reqwest::Url::parse(u).ok())
+        .find(|u| matches!(u.scheme(), "https" | "http"))
+        .map(|u| u.origin().ascii_serialization())
 }
 
 /// A platform to register (what its LTI 1.3 tool registration page shows).
@@ -566,8 +589,11 @@ async fn register(
 const CLOSE_SCRIPT: &str = "document.getElementById('done').addEventListener('click', function () { \
 (window.opener || window.parent).postMessage({ subject: 'org.imsglobal.lti.close' }, '*'); });";
 
+/// The script of the page taking a deep-linking answer back: it posts the form at once.
+const POST_SCRIPT: &str = "document.forms[0].submit();";
+
 /// The page the LMS shows at the end of a registration (in its frame or window, which
-/// `frame` — the LMS's origin — may embed); its one script is allowed by hash.
+/// `frame` — the LMS's origin — may embed).
 fn registration_page(
     status: StatusCode,
     title: &str,
@@ -575,22 +601,44 @@ fn registration_page(
     frame: Option<&str>,
 ) -> Response {
     use crate::notify::templates::escape;
+    lms_page(
+        status,
+        title,
+        &format!(
+            "<p>{}</p><button id=\"done\" type=\"button\">Done</button>",
+            escape(message)
+        ),
+        CLOSE_SCRIPT,
+        frame,
+        None,
+    )
+}
+
+/// A page penpal renders for an LMS's frame or window: `body` (markup the caller escaped),
+/// its one script allowed by hash, framed by `frame` and posting forms only to `posts_to`.
+fn lms_page(
+    status: StatusCode,
+    title: &str,
+    body: &str,
+    script: &str,
+    frame: Option<&str>,
+    posts_to: Option<&str>,
+) -> Response {
     use base64::Engine as _;
     use sha2::Digest as _;
-    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(CLOSE_SCRIPT));
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script));
     let csp = format!(
         "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'sha256-{hash}'; base-uri 'none'; \
-         form-action 'none'; frame-ancestors {}",
+         form-action {}; frame-ancestors {}",
+        posts_to.unwrap_or("'none'"),
         frame.unwrap_or("'none'")
     );
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <link rel=\"stylesheet\" href=\"/assets/app.css\"></head><body><main class=\"page narrow\">\
-         <h1>{t}</h1><p>{m}</p><button id=\"done\" type=\"button\">Done</button></main>\
-         <script>{CLOSE_SCRIPT}</script></body></html>",
-        t = escape(title),
-        m = escape(message),
+         <h1>{t}</h1>{body}</main><script>{script}</script></body></html>",
+        t = crate::notify::templates::escape(title),
     );
     let mut resp = (status, axum::response::Html(html)).into_response();
     let h = resp.headers_mut();
@@ -603,6 +651,47 @@ fn registration_page(
         HeaderValue::from_static("unsafe-none"),
     );
     no_store(resp)
+}
+
+#[utoipa::path(get, path = "/lti/return/{token}", tag = "lti",
+    responses((status = 200, content_type = "text/html", description = "a form posting the signed deep-linking answer (`JWT`) to the LMS, sent at once"),
+        (status = 404, content_type = "text/html", description = "unknown, used or expired (two minutes)")))]
+async fn post_answer(
+    State(s): State<LtiState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Response {
+    use crate::notify::templates::escape;
+    let taken = match super::deep_link::take_answer(&s.db, &token).await {
+        Ok(t) => t,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let Some((return_url, jwt)) = taken else {
+        return lms_page(
+            StatusCode::NOT_FOUND,
+            "Nothing to send",
+            "<p>This answer was sent already or has expired: choose the assignments again from your course.</p>",
+            "",
+            None,
+            None,
+        );
+    };
+    let origin = reqwest::Url::parse(&return_url)
+        .ok()
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| o != "null");
+    lms_page(
+        StatusCode::OK,
+        "Back to your course",
+        &format!(
+            "<form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"JWT\" value=\"{}\">\
+             <button type=\"submit\">Continue</button></form>",
+            escape(&return_url),
+            escape(&jwt)
+        ),
+        POST_SCRIPT,
+        origin.as_deref(),
+        origin.as_deref(),
+    )
 }
 
 #[utoipa::path(get, path = "/v1/lti/picks/{pick}", tag = "lti",

@@ -1,0 +1,212 @@
+// Pages for schools: the landing of a launch from an LMS course, a class (the teacher's
+// dashboard or the learner's assignments), the assignment picker teachers reach from their
+// LMS (deep linking) and a learner's assignment.
+
+import { api, startSession, ApiError } from './api.js';
+import { t, getLang } from './i18n.js';
+import { h, field, select, errorBox, toast, fmtDate } from './ui.js';
+import { app, navigate } from './app.js';
+import { explain, page } from './pages.js';
+
+/** A same-origin path to go on to, or `/chat`. */
+function safeNext(next) {
+  return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/chat';
+}
+
+const pct = (v) => (v === null || v === undefined ? '—' : `${Math.round(v * 100)} %`);
+
+/** `/lti?code=…&next=…`: the launch's one-time code becomes this browser's session. */
+export async function ltiLanding({ query }) {
+  try {
+    await startSession('handoff', { code: query.get('code') || '' });
+    await app.loadMe();
+  } catch (e) {
+    const why = e instanceof ApiError && e.status < 500 ? t('lti.expired') : explain(e);
+    return page(t('lti.title'), h('p', { class: 'error', role: 'alert' }, why));
+  }
+  // The page in the address bar must not keep the spent code.
+  setTimeout(() => navigate(safeNext(query.get('next')), true));
+  return page(t('lti.title'), h('p', { role: 'status' }, t('lti.opening')));
+}
+
+/** The fields of a new assignment; `onMade(assignment)` after it is made. */
+function newAssignmentForm(classId, onMade) {
+  const title = h('input', { required: true, maxlength: 200 });
+  const kind = select([['scenario', t('assign.kind.scenario')], ['topic', t('assign.kind.topic')]], 'scenario');
+  const scenario = select(['restaurant', 'travel', 'job-interview', 'business-meeting', 'doctor']
+    .map((s) => [s, t(`assign.scenario.${s}`)]), 'restaurant');
+  const topic = h('input', { maxlength: 200 });
+  const scenarioField = field(t('assign.scenario'), scenario);
+  const topicField = field(t('assign.topic'), topic);
+  topicField.hidden = true;
+  const turns = h('input', { type: 'number', min: 1, max: 100, value: 6 });
+  kind.addEventListener('change', () => {
+    scenarioField.hidden = kind.value !== 'scenario';
+    topicField.hidden = kind.value !== 'topic';
+  });
+  const [err, showErr] = errorBox();
+  const form = h('form', {
+    class: 'card',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      showErr('');
+      const body = { title: title.value, min_turns: Number(turns.value) };
+      if (kind.value === 'scenario') body.scenario = scenario.value; else body.topic = topic.value;
+      try {
+        const made = await api('POST', `/v1/classes/${encodeURIComponent(classId)}/assignments`, body);
+        toast(t('assign.made', { title: made.title }));
+        form.reset();
+        onMade(made);
+      } catch (x) { showErr(explain(x)); }
+    },
+  }, h('h2', {}, t('assign.new')), field(t('assign.title'), title), field(t('assign.kind'), kind),
+  scenarioField, topicField, field(t('assign.turns'), turns), err,
+  h('button', { type: 'submit', class: 'primary' }, t('assign.create')));
+  return form;
+}
+
+/** `/classes/{id}`: the teacher's dashboard, or the learner's list of assignments. */
+export async function classPage({ params }) {
+  const id = params[0];
+  let cls;
+  try { cls = await api('GET', `/v1/classes/${encodeURIComponent(id)}`); } catch (e) {
+    return page(t('class.title'), h('p', { class: 'error', role: 'alert' }, explain(e)));
+  }
+  const heading = `${cls.name} — ${cls.language.toUpperCase()} ${cls.level}`;
+  let board = null;
+  try { board = await api('GET', `/v1/classes/${encodeURIComponent(id)}/dashboard`); } catch (e) {
+    if (!(e instanceof ApiError && e.status === 403)) return page(heading, h('p', { class: 'error', role: 'alert' }, explain(e)));
+  }
+  if (!board) {
+    const list = await api('GET', `/v1/classes/${encodeURIComponent(id)}/assignments`);
+    return page(heading, h('h2', {}, t('class.assignments')), list.length
+      ? h('ul', { class: 'assignments' }, list.map((a) => h('li', {}, h('a', { href: `/assignments/${a.id}` }, a.title),
+        a.due_at ? ` — ${t('assign.due', { when: fmtDate(a.due_at, getLang()) })}` : '')))
+      : h('p', {}, t('class.none')));
+  }
+  const download = h('button', {
+    type: 'button',
+    onclick: async () => {
+      try {
+        const csv = await api('GET', `/v1/classes/${encodeURIComponent(id)}/gradebook.csv`);
+        const a = h('a', { href: URL.createObjectURL(new Blob([csv], { type: 'text/csv' })), download: `${cls.name}.csv` });
+        a.click();
+        URL.revokeObjectURL(a.href);
+      } catch (x) { toast(explain(x), 'error'); }
+    },
+  }, t('class.csv'));
+  const sync = h('button', {
+    type: 'button',
+    onclick: async () => {
+      try {
+        const s = await api('POST', `/v1/classes/${encodeURIComponent(id)}/roster/sync`);
+        toast(t('class.synced', { n: s.read }));
+      } catch (x) { toast(explain(x), 'error'); }
+    },
+  }, t('class.sync'));
+  const assignments = h('tbody', {}, board.assignments.map((a) => h('tr', {},
+    h('th', { scope: 'row' }, h('a', { href: `/assignments/${a.id}` }, a.title)),
+    h('td', {}, String(a.started)), h('td', {}, String(a.handed_in)), h('td', {}, String(a.needs_review)), h('td', {}, pct(a.average)))));
+  return page(heading,
+    h('p', {}, download, ' ', sync),
+    h('section', { class: 'card' }, h('h2', {}, t('class.assignments')), board.assignments.length
+      ? h('table', {}, h('thead', {}, h('tr', {}, [t('assign.title'), t('class.started'), t('class.handedIn'), t('class.review'), t('class.average')]
+        .map((c) => h('th', { scope: 'col' }, c)))), assignments)
+      : h('p', {}, t('class.none'))),
+    newAssignmentForm(id, () => navigate(location.pathname, true)),
+    h('section', { class: 'card' }, h('h2', {}, t('class.learners')), h('table', {},
+      h('thead', {}, h('tr', {}, [t('class.learner'), t('class.handedIn'), t('class.average')].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, board.learners.map((l) => h('tr', {}, h('th', { scope: 'row' }, l.name || l.email),
+        h('td', {}, String(l.handed_in)), h('td', {}, pct(l.average))))))),
+    h('section', { class: 'card' }, h('h2', {}, t('class.errors')), board.errors_by_category.length
+      ? h('ul', {}, board.errors_by_category.map((c) => h('li', {}, `${c.category}: ${c.errors}`)))
+      : h('p', {}, t('class.noErrors'))));
+}
+
+/** `/classes/{id}/pick?link=…`: a teacher came from the LMS to place assignments in the course. */
+export async function pickPage({ params, query }) {
+  const classId = params[0];
+  const link = query.get('link') || '';
+  let pick;
+  try { pick = await api('GET', `/v1/lti/picks/${encodeURIComponent(link)}`); } catch (e) {
+    return page(t('pick.title'), h('p', { class: 'error', role: 'alert' }, e instanceof ApiError && e.status === 404 ? t('pick.gone') : explain(e)));
+  }
+  const [err, showErr] = errorBox();
+  const list = h('fieldset', {}, h('legend', {}, pick.accept_multiple ? t('pick.several') : t('pick.one')));
+  const draw = async () => {
+    const all = await api('GET', `/v1/classes/${encodeURIComponent(classId)}/assignments`);
+    list.replaceChildren(list.firstChild);
+    if (!all.length) list.append(h('p', {}, t('pick.none')));
+    for (const a of all) {
+      const box = h('input', { type: pick.accept_multiple ? 'checkbox' : 'radio', name: 'assignment', value: a.id, id: `pick-${a.id}` });
+      list.append(h('div', { class: 'choice' }, box, h('label', { for: box.id }, a.title)));
+    }
+  };
+  await draw();
+  const send = async (ids) => {
+    showErr('');
+    try {
+      const answer = await api('POST', `/v1/lti/picks/${encodeURIComponent(link)}`, { assignments: ids });
+      // A page of penpal's own posts the signed answer back to the LMS.
+      location.assign(new URL(answer.continue_url).pathname);
+    } catch (x) { showErr(explain(x)); }
+  };
+  const form = h('form', {
+    onsubmit: (e) => {
+      e.preventDefault();
+      const ids = [...list.querySelectorAll('input:checked')].map((i) => i.value);
+      if (!ids.length) return showErr(t('pick.choose'));
+      return send(ids);
+    },
+  }, list, err, h('p', {}, h('button', { type: 'submit', class: 'primary' }, t('pick.add')), ' ',
+    h('button', { type: 'button', onclick: () => send([]) }, t('pick.cancel'))));
+  return page(t('pick.title'), form, newAssignmentForm(classId, () => draw()));
+}
+
+/** `/assignments/{id}`: a learner's task, started, continued and handed in here. */
+export async function assignmentPage({ params }) {
+  const id = params[0];
+  let view;
+  try { view = await api('GET', `/v1/assignments/${encodeURIComponent(id)}`); } catch (e) {
+    return page(t('assign.page'), h('p', { class: 'error', role: 'alert' }, explain(e)));
+  }
+  const a = view.assignment;
+  const sub = view.submission;
+  const [err, showErr] = errorBox();
+  const facts = h('ul', {},
+    a.scenario ? h('li', {}, t('assign.scenarioIs', { s: a.scenario })) : null,
+    a.topic ? h('li', {}, t('assign.topicIs', { s: a.topic })) : null,
+    h('li', {}, t('assign.turnsAtLeast', { n: a.min_turns })),
+    h('li', {}, t('assign.level', { level: a.level })),
+    a.due_at ? h('li', {}, t('assign.due', { when: fmtDate(a.due_at, getLang()) })) : null);
+  const parts = [a.instructions ? h('p', {}, a.instructions) : null, facts];
+  if (!sub) {
+    parts.push(h('button', {
+      type: 'button', class: 'primary',
+      onclick: async () => {
+        try {
+          const s = await api('POST', `/v1/assignments/${encodeURIComponent(id)}/start`);
+          navigate(`/chat/${s.conversation}`);
+        } catch (x) { showErr(explain(x)); }
+      },
+    }, t('assign.start')));
+  } else if (sub.status === 'started') {
+    parts.push(h('p', {}, h('a', { class: 'button primary', href: `/chat/${sub.conversation}` }, t('assign.continue')), ' ',
+      h('button', {
+        type: 'button',
+        onclick: async () => {
+          try {
+            await api('POST', `/v1/assignments/${encodeURIComponent(id)}/submit`);
+            navigate(location.pathname, true);
+          } catch (x) { showErr(explain(x)); }
+        },
+      }, t('assign.submit'))));
+  } else if (sub.grade) {
+    parts.push(h('section', { class: 'card' }, h('h2', {}, t('assign.grade', { total: sub.grade.total, max: sub.grade.max })),
+      sub.grade.comment ? h('p', {}, sub.grade.comment) : null));
+  } else {
+    parts.push(h('p', { role: 'status' }, t('assign.scoring')));
+  }
+  parts.push(err);
+  return page(a.title, parts);
+}
