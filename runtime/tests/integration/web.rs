@@ -84,14 +84,15 @@ secrets = {{ api_key = "sk_test_web", webhook_secret = "whsec_web" }}
         vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
     let db = penpal::store::Db::connect("mem://", None).await.unwrap();
     let server = start_on(args, db.clone()).await;
-    // A school with a learners' invitation link, as its admin would hand it out.
+    // A school with an invitation link for another administrator, as its first admin would
+    // hand it out.
     let school = penpal::lms::schools::create(&db, "Lycée Hugo", 30, Some("premium"), "ops")
         .await
         .unwrap();
     let invitation = penpal::lms::invitations::create(
         &db,
         &school,
-        penpal::lms::schools::SchoolRole::Learner,
+        penpal::lms::schools::SchoolRole::Admin,
         None,
         50,
         14,

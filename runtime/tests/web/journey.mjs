@@ -389,13 +389,21 @@ try {
   await planCard.getByText('Aucun paiement pour l’instant.').waitFor();
   await check(page, 'settings-plan-desktop', '/settings');
 
-  log('a school invitation: the learner joins and sees the school in settings');
+  log('a school invitation: they join as an administrator and see the school and its LMS in settings');
   await page.goto(process.env.JOIN_URL);
   await check(page, 'join-desktop', '/join');
-  await page.getByText('Vous êtes invité·e à rejoindre Lycée Hugo sur Penpal en tant qu’élève.').waitFor();
+  await page.getByText('Vous êtes invité·e à rejoindre Lycée Hugo sur Penpal en tant qu’administrateur·rice.').waitFor();
   await page.getByRole('button', { name: 'Rejoindre l’école' }).click();
   await page.waitForURL((u) => u.pathname === '/settings');
-  await page.locator('#schools').getByText('Lycée Hugo').waitFor();
+  const schoolCard = page.locator('#schools');
+  await schoolCard.getByText('Lycée Hugo').first().waitFor();
+  await schoolCard.getByRole('heading', { name: 'Plateformes d’apprentissage de Lycée Hugo' }).waitFor();
+  await schoolCard.getByText('Moodle', { exact: true }).waitFor();
+  await schoolCard.getByRole('button', { name: 'Créer un lien d’enregistrement' }).click();
+  const regLink = schoolCard.getByLabel(/Lien d’enregistrement/);
+  await regLink.waitFor();
+  assert.match(await regLink.inputValue(), /\/lti\/register\/[A-Za-z0-9_-]+$/);
+  await check(page, 'settings-school-admin-desktop', '/settings');
 
   log('from a Moodle course: a teacher places a Penpal assignment, a learner does it and hands it in');
   const teacherCtx = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-GB' });
@@ -422,6 +430,7 @@ try {
   await learner.getByRole('heading', { name: 'Au restaurant' }).waitFor();
   await learner.getByRole('button', { name: 'Start' }).click();
   await learner.waitForURL(/\/chat\/[A-Za-z0-9_-]+$/);
+  await learner.locator('.conn[data-state="online"]').waitFor();
   const task = learner.getByLabel('Your message');
   await task.fill('Bonjour, une table pour deux, s’il vous plaît.');
   await task.press('Enter');

@@ -210,3 +210,45 @@ export async function assignmentPage({ params }) {
   parts.push(err);
   return page(a.title, parts);
 }
+
+/** A school admin's LMS platforms: those registered, a Dynamic Registration link to paste
+ * into the LMS, and penpal's endpoints for registering by hand. */
+export async function platformsCard(school) {
+  const path = `/v1/schools/${encodeURIComponent(school.id)}/lti/platforms`;
+  const box = h('section', { class: 'platforms' });
+  const draw = async () => {
+    const { platforms, tool } = await api('GET', path);
+    const [err, showErr] = errorBox();
+    const linkOut = h('p', { role: 'status' });
+    const make = h('button', {
+      type: 'button',
+      onclick: async () => {
+        showErr('');
+        try {
+          const link = await api('POST', `/v1/schools/${encodeURIComponent(school.id)}/lti/registrations`, {});
+          const id = `reg-${school.id}`;
+          linkOut.replaceChildren(h('label', { for: id }, t('lms.link', { when: fmtDate(link.expires_at, getLang()) })),
+            h('input', { id, readonly: true, value: link.url, onfocus: (e) => e.target.select() }));
+        } catch (x) { showErr(explain(x)); }
+      },
+    }, t('lms.makeLink'));
+    box.replaceChildren(h('h3', {}, t('lms.title', { school: school.name })),
+      platforms.length
+        ? h('ul', {}, platforms.map((p) => h('li', {}, h('strong', {}, p.name), ` — ${p.issuer} — ${t('lms.client', { id: p.client_id })}`,
+          p.deployment_ids.length ? '' : ` — ${t('lms.noDeployment')}`, ' ',
+          h('button', {
+            type: 'button', class: 'link', 'aria-label': t('lms.removeOne', { name: p.name }),
+            onclick: async () => {
+              if (!confirm(t('lms.confirmRemove', { name: p.name }))) return;
+              try { await api('DELETE', `${path}/${encodeURIComponent(p.id)}`); await draw(); } catch (x) { showErr(explain(x)); }
+            },
+          }, t('lms.remove')))))
+        : h('p', {}, t('lms.none')),
+      h('p', {}, t('lms.dynamic')), make, linkOut, err,
+      h('details', {}, h('summary', {}, t('lms.byHand')),
+        h('dl', {}, h('dt', {}, t('lms.login')), h('dd', {}, tool.login_url), h('dt', {}, t('lms.launch')), h('dd', {}, tool.launch_url),
+          h('dt', {}, t('lms.jwks')), h('dd', {}, tool.jwks_url))));
+  };
+  try { await draw(); } catch (x) { box.replaceChildren(h('p', { class: 'error' }, explain(x))); }
+  return box;
+}
