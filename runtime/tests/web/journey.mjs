@@ -403,6 +403,16 @@ try {
   const regLink = schoolCard.getByLabel(/Lien d’enregistrement/);
   await regLink.waitFor();
   assert.match(await regLink.inputValue(), /\/lti\/register\/[A-Za-z0-9_-]+$/);
+  await schoolCard.getByRole('heading', { name: 'Membres de Lycée Hugo' }).waitFor();
+  await schoolCard.getByLabel('Rôle', { exact: true }).selectOption('teacher');
+  await schoolCard.getByRole('button', { name: 'Inviter' }).click();
+  const teacherLink = schoolCard.getByLabel(/Lien d’invitation/);
+  await teacherLink.waitFor();
+  assert.match(await teacherLink.inputValue(), /\/join\?token=/);
+  const teacherInvite = schoolCard.getByRole('listitem').filter({ hasText: 'enseignant·e — par lien' });
+  await teacherInvite.waitFor();
+  await teacherInvite.getByRole('button', { name: 'Révoquer' }).click();
+  await teacherInvite.waitFor({ state: 'detached' });
   await check(page, 'settings-school-admin-desktop', '/settings');
 
   log('from a Moodle course: a teacher places a Penpal assignment, a learner does it and hands it in');

@@ -6,7 +6,7 @@ import { t, getLang, LANGS } from './i18n.js';
 import { h, fill, field, select, errorBox, announce, toast } from './ui.js';
 import { app, navigate, switchLang, setTheme, currentTheme } from './app.js';
 import { barChart, lineChart, hbarChart } from './charts.js';
-import { platformsCard } from './school.js';
+import { membersCard, platformsCard } from './school.js';
 
 const LEVELS = ['A1', 'A2', 'B1', 'B2', 'C1', 'C2'];
 let languageCache = null;
@@ -484,11 +484,12 @@ export async function join() {
 async function schoolsCard() {
   const mine = await api('GET', '/v1/schools').catch(() => []);
   if (!mine.length) return null;
+  const staff = await Promise.all(mine.filter((s) => s.role !== 'learner').map((s) => membersCard(s)));
   const platforms = await Promise.all(mine.filter((s) => s.role === 'admin').map((s) => platformsCard(s)));
   return h('section', { class: 'card', id: 'schools' }, h('h2', {}, t('schools.title')),
     h('ul', {}, mine.map((s) => h('li', {}, h('strong', {}, s.name), ` — ${t(`role.${s.role}`)}`,
       s.role === 'admin' ? ` — ${t('schools.seats', { used: s.seats_used, of: s.seats })}` : ''))),
-    platforms);
+    staff, platforms);
 }
 
 export async function verifyEmail() {

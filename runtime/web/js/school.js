@@ -252,3 +252,56 @@ export async function platformsCard(school) {
   try { await draw(); } catch (x) { box.replaceChildren(h('p', { class: 'error' }, explain(x))); }
   return box;
 }
+
+/** A school's people, for its staff: members (admins change roles and remove them), and
+ * invitations by link or mail (admins invite anyone, teachers learners). */
+export async function membersCard(school) {
+  const base = `/v1/schools/${encodeURIComponent(school.id)}`;
+  const admin = school.role === 'admin';
+  const box = h('section', { class: 'members' });
+  const [err, showErr] = errorBox();
+  const made = h('p', { role: 'status' });
+  const roles = admin ? ['learner', 'teacher', 'admin'] : ['learner'];
+  const act = (f) => async (e) => {
+    showErr('');
+    try { await f(e); await draw(); } catch (x) { showErr(explain(x)); }
+  };
+  const draw = async () => {
+    const [members, invitations] = await Promise.all([api('GET', `${base}/members`), api('GET', `${base}/invitations`)]);
+    const role = select(roles.map((r) => [r, t(`role.${r}`)]), 'learner');
+    const email = h('input', { type: 'email', maxlength: 254 });
+    const invite = h('form', {
+      onsubmit: act(async (e) => {
+        e.preventDefault();
+        const body = { role: role.value };
+        if (email.value.trim()) body.email = email.value.trim();
+        const m = await api('POST', `${base}/invitations`, body);
+        const id = `inv-${school.id}`;
+        made.replaceChildren(body.email ? t('members.mailed', { to: body.email })
+          : h('span', {}, h('label', { for: id }, t('members.link')), h('input', { id, readonly: true, value: m.url, onfocus: (ev) => ev.target.select() })));
+      }),
+    }, field(t('members.role'), role), field(t('members.email'), email, t('members.emailHint')),
+    h('button', { type: 'submit' }, t('members.invite')));
+    box.replaceChildren(h('h3', {}, t('members.title', { school: school.name })),
+      h('ul', {}, members.map((m) => h('li', {}, h('strong', {}, m.name || m.email), ` — ${t(`role.${m.role}`)}`,
+        admin ? [' ', select(['learner', 'teacher', 'admin'].map((r) => [r, t(`role.${r}`)]), m.role, {
+          'aria-label': t('members.roleOf', { name: m.name || m.email }),
+          onchange: act((e) => api('PATCH', `${base}/members/${encodeURIComponent(m.user)}`, { role: e.target.value })),
+        }), ' ', h('button', {
+          type: 'button', class: 'link', 'aria-label': t('members.removeOne', { name: m.name || m.email }),
+          onclick: act(async () => {
+            if (confirm(t('members.confirmRemove', { name: m.name || m.email }))) await api('DELETE', `${base}/members/${encodeURIComponent(m.user)}`);
+          }),
+        }, t('lms.remove'))] : null))),
+      h('h4', {}, t('members.invitations')),
+      invitations.length
+        ? h('ul', {}, invitations.map((i) => h('li', {}, `${t(`role.${i.role}`)} — ${i.email || t('members.byLink')} — `,
+          t('members.uses', { uses: i.uses, max: i.max_uses }), ' ', h('button', {
+            type: 'button', class: 'link', onclick: act(() => api('DELETE', `${base}/invitations/${encodeURIComponent(i.id)}`)),
+          }, t('members.revoke')))))
+        : h('p', {}, t('members.noInvitations')),
+      invite, made, err);
+  };
+  try { await draw(); } catch (x) { box.replaceChildren(h('p', { class: 'error' }, explain(x))); }
+  return box;
+}
