@@ -57,22 +57,7 @@ fn bench(c: &mut Criterion) {
         let sim = Platform::start(Profile::Moodle, "bench-client")
             .await
             .unwrap();
-        let platform = platforms::create(
-            &db,
-            "school-1",
-            &NewPlatform {
-                name: "Moodle".into(),
-                plugin: "moodle".into(),
-                issuer: sim.issuer(),
-                client_id: sim.client_id().into(),
-                deployment_ids: vec![sim.deployment_id().into()],
-                auth_url: sim.auth_url(),
-                token_url: sim.token_url(),
-                jwks_url: sim.jwks_url(),
-            },
-        )
-        .await
-        .unwrap();
+        let platform = registered(&db, &sim).await;
         let outbound = Outbound::new(vec!["127.0.0.0/8".parse().unwrap()]).unwrap();
         let host = PluginHost::new(
             Limits::default(),
@@ -149,6 +134,26 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// `sim` registered for a school; the platform's id.
+async fn registered(db: &Db, sim: &Platform) -> String {
+    platforms::create(
+        db,
+        "school-1",
+        &NewPlatform {
+            name: "Moodle".into(),
+            plugin: "moodle".into(),
+            issuer: sim.issuer(),
+            client_id: sim.client_id().into(),
+            deployment_ids: vec![sim.deployment_id().into()],
+            auth_url: sim.auth_url(),
+            token_url: sim.token_url(),
+            jwks_url: sim.jwks_url(),
+        },
+    )
+    .await
+    .unwrap()
+}
+
 /// Stores logins `state-{from}` … for `platform`, each expecting [`NONCE`].
 async fn store_states(db: &Db, platform: &str, from: u64, n: u64) {
     let ids: Vec<String> = (from..from + n)
@@ -176,22 +181,7 @@ fn passback(c: &mut Criterion) {
         let sim = Platform::start(Profile::Moodle, "bench-client")
             .await
             .unwrap();
-        let platform = platforms::create(
-            &db,
-            "school-1",
-            &NewPlatform {
-                name: "Moodle".into(),
-                plugin: "moodle".into(),
-                issuer: sim.issuer(),
-                client_id: sim.client_id().into(),
-                deployment_ids: vec![sim.deployment_id().into()],
-                auth_url: sim.auth_url(),
-                token_url: sim.token_url(),
-                jwks_url: sim.jwks_url(),
-            },
-        )
-        .await
-        .unwrap();
+        let platform = registered(&db, &sim).await;
         // The tool's keys, published where the simulator checks client assertions.
         let keys = ToolKeys::new(db.clone(), &[7; 32]).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -150,6 +150,47 @@ async fn registered_as(
     (id, admin)
 }
 
+/// `user` opens `assignment` from the course through `link`, takes two turns and hands it in;
+/// the hand-in's answer.
+async fn do_assignment(
+    base: &str,
+    sim: &Platform,
+    user: &penpal::lms::simulator::User,
+    link: Message,
+    assignment: &str,
+) -> Value {
+    let (token, state) = to_form(base, &sim.begin(user, &course(), link)).await;
+    let (_, landing) = post_launch(base, &token, &state).await;
+    let (learner, next) = signed_in(base, &landing).await;
+    assert_eq!(next, format!("/assignments/{assignment}"));
+    let (_, started) = learner
+        .call("POST", &format!("/v1/assignments/{assignment}/start"), None)
+        .await;
+    let conversation = started["conversation"].as_str().unwrap().to_string();
+    for text in [
+        "Bonjour, je voudrais une table pour deux personnes.",
+        "Hier j'ai allé à le restaurant avec mon amis.",
+    ] {
+        let (status, _) = learner
+            .call(
+                "POST",
+                &format!("/v1/conversations/{conversation}/messages"),
+                Some(json!({"text": text})),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    let (status, handed) = learner
+        .call(
+            "POST",
+            &format!("/v1/assignments/{assignment}/submit"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{handed}");
+    handed
+}
+
 async fn count(db: &penpal::store::Db, table: &str) -> i64 {
     db.one::<Value>(
         &format!("SELECT count() AS n FROM {table} GROUP ALL"),
@@ -824,35 +865,7 @@ async fn a_grade_reaches_the_gradebook_and_waits_out_an_lms_that_is_down() {
         id: "link-1".into(),
         assignment: Some(assignment.clone()),
     };
-    let (token, state) = to_form(&base, &sim.begin(&learner, &course, link)).await;
-    let (_, landing) = post_launch(&base, &token, &state).await;
-    let (ana, next) = signed_in(&base, &landing).await;
-    assert_eq!(next, format!("/assignments/{assignment}"));
-    let (_, started) = ana
-        .call("POST", &format!("/v1/assignments/{assignment}/start"), None)
-        .await;
-    let conversation = started["conversation"].as_str().unwrap().to_string();
-    for text in [
-        "Bonjour, je voudrais une table pour deux personnes.",
-        "Hier j'ai allé à le restaurant avec mon amis.",
-    ] {
-        let (status, _) = ana
-            .call(
-                "POST",
-                &format!("/v1/conversations/{conversation}/messages"),
-                Some(json!({"text": text})),
-            )
-            .await;
-        assert_eq!(status, 201);
-    }
-    let (status, handed) = ana
-        .call(
-            "POST",
-            &format!("/v1/assignments/{assignment}/submit"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{handed}");
+    let handed = do_assignment(&base, &sim, &learner, link, &assignment).await;
     assert_eq!(handed["grade"]["total"], 10);
 
     let mut waited = 0;
@@ -1136,35 +1149,7 @@ async fn a_teacher_places_an_assignment_and_its_grade_lands_in_that_column_on_ea
             id: "link-1".into(),
             assignment: placed_assignment,
         };
-        let (token, state) = to_form(&base, &sim.begin(&learner, &course, link)).await;
-        let (_, landing) = post_launch(&base, &token, &state).await;
-        let (ana, next) = signed_in(&base, &landing).await;
-        assert_eq!(next, format!("/assignments/{assignment}"));
-        let (_, started) = ana
-            .call("POST", &format!("/v1/assignments/{assignment}/start"), None)
-            .await;
-        let conversation = started["conversation"].as_str().unwrap().to_string();
-        for text in [
-            "Bonjour, je voudrais une table pour deux personnes.",
-            "Hier j'ai allé à le restaurant.",
-        ] {
-            let (status, _) = ana
-                .call(
-                    "POST",
-                    &format!("/v1/conversations/{conversation}/messages"),
-                    Some(json!({"text": text})),
-                )
-                .await;
-            assert_eq!(status, 201);
-        }
-        let (status, handed) = ana
-            .call(
-                "POST",
-                &format!("/v1/assignments/{assignment}/submit"),
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "{handed}");
+        let handed = do_assignment(&base, &sim, &learner, link, &assignment).await;
         let scores = within(30, "the grade reaches the gradebook", async {
             loop {
                 let s = sim.scores();
