@@ -179,6 +179,18 @@ secrets = {{ api_key = "sk_test_web", webhook_secret = "whsec_web" }}
         lms.user(2, "Ana", "Lima", false).id.as_str()
     );
     assert_eq!(lms.line_items().len(), 1, "the column the placement made");
+    // And so did the teacher's override, with its comment.
+    let scores = within(30, "the override reaches Moodle", async {
+        loop {
+            let s = lms.scores();
+            if s.len() > 1 {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert_eq!(scores[1].1["comment"], "Très bien, continue !");
 }
 
 /// The `name=value` of a `Set-Cookie` named `name`, and its attributes.

@@ -457,6 +457,22 @@ try {
   await row.waitFor();
   assert.deepEqual(await row.locator('td').allInnerTexts().then((c) => c.slice(0, 2)), ['1', '1'], 'one started, one handed in');
   await teacher.getByRole('row', { name: /Ana Lima/ }).waitFor();
+
+  log('the teacher reads Ana\'s conversation and overrides the grade with a comment');
+  await teacher.getByRole('link', { name: 'Au restaurant' }).click();
+  await teacher.getByRole('heading', { name: 'Submissions' }).waitFor();
+  await teacher.getByRole('button', { name: 'Ana Lima' }).click();
+  await teacher.getByRole('heading', { name: 'The work of Ana Lima' }).waitFor();
+  await teacher.locator('.transcript li.learner', { hasText: 'Bonjour, une table pour deux' }).waitFor();
+  await check(teacher, 'lti-submission-desktop');
+  const before = Number((await teacher.getByRole('heading', { name: /^Grade: \d+ \/ 16$/ }).innerText()).match(/\d+/)[0]);
+  const range = teacher.getByLabel('Range');
+  const expected = before + 4 - Number(await range.inputValue());
+  await range.selectOption('4');
+  await teacher.getByLabel('Comment for the learner').fill('Très bien, continue !');
+  await teacher.getByRole('button', { name: 'Save the grade' }).click();
+  await teacher.getByText(`Grade saved: ${expected} / 16.`).waitFor();
+  await teacher.getByRole('row', { name: /Ana Lima/ }).getByText(`${expected} / 16`).waitFor();
   await teacherCtx.close();
   await learnerCtx.close();
 

@@ -163,6 +163,63 @@ export async function pickPage({ params, query }) {
   return page(t('pick.title'), form, newAssignmentForm(classId, () => draw()));
 }
 
+const CRITERIA = ['task_completion', 'accuracy', 'range', 'fluency'];
+
+/** An assignment's submissions for its teacher: each learner's status and grade; one opens
+ * to its conversation (as handed in) and a form overriding the grade with a comment. */
+function teacherView(all) {
+  const detail = h('section', { class: 'card', 'aria-live': 'polite' });
+  detail.hidden = true;
+  const open = async (s) => {
+    const d = await api('GET', `/v1/submissions/${encodeURIComponent(s.id)}`);
+    const who = s.name || s.email || t('class.learner');
+    const [err, showErr] = errorBox();
+    const picks = {};
+    const grade = d.submission.grade;
+    const rows = grade ? grade.criteria.map((c) => {
+      picks[c.criterion] = select([0, 1, 2, 3, 4].map((n) => [String(n), String(n)]), String(c.score), { id: `crit-${c.criterion}` });
+      return h('div', { class: 'field' }, h('label', { for: `crit-${c.criterion}` }, t(`crit.${c.criterion}`)), picks[c.criterion],
+        h('p', { class: 'hint' }, c.reason));
+    }) : [];
+    const comment = h('textarea', { id: 'grade-comment', rows: 3, maxlength: 2000 }, grade && grade.comment ? grade.comment : '');
+    detail.replaceChildren(h('h2', {}, t('sub.of', { name: who })),
+      h('h3', {}, t('sub.transcript')),
+      d.messages.length ? h('ol', { class: 'transcript' }, d.messages.map((m) => h('li', { class: `msg ${m.role}` },
+        h('strong', {}, m.role === 'learner' ? who : t('sub.tutor')), ' ', m.text))) : h('p', {}, t('sub.empty')),
+      grade ? h('form', {
+        onsubmit: async (e) => {
+          e.preventDefault();
+          showErr('');
+          const scores = {};
+          for (const c of CRITERIA) if (picks[c]) scores[c] = Number(picks[c].value);
+          const body = { scores };
+          if (comment.value.trim()) body.comment = comment.value.trim();
+          try {
+            const saved = await api('PUT', `/v1/submissions/${encodeURIComponent(s.id)}/grade`, body);
+            toast(t('sub.saved', { total: saved.grade.total, max: saved.grade.max }));
+            navigate(location.pathname, true);
+          } catch (x) { showErr(explain(x)); }
+        },
+      }, h('h3', {}, t('assign.grade', { total: grade.total, max: grade.max })), rows,
+      h('div', { class: 'field' }, h('label', { for: 'grade-comment' }, t('sub.comment')), comment), err,
+      h('button', { type: 'submit', class: 'primary' }, t('sub.save'))) : h('p', {}, t(`sub.status.${s.status}`)));
+    detail.hidden = false;
+    const title = detail.querySelector('h2');
+    title.tabIndex = -1;
+    title.focus();
+  };
+  const table = all.length ? h('table', {},
+    h('thead', {}, h('tr', {}, [t('class.learner'), t('sub.status'), t('sub.turns'), t('sub.grade')].map((c) => h('th', { scope: 'col' }, c)))),
+    h('tbody', {}, all.map((s) => h('tr', {},
+      h('th', { scope: 'row' }, h('button', { type: 'button', class: 'link', onclick: () => open(s).catch((x) => toast(explain(x), 'error')) },
+        s.name || s.email || t('class.learner'))),
+      h('td', {}, t(`sub.status.${s.status}`), s.late ? ` — ${t('sub.late')}` : ''),
+      h('td', {}, s.turns === null || s.turns === undefined ? '—' : String(s.turns)),
+      h('td', {}, s.grade ? `${s.grade.total} / ${s.grade.max}${s.grade.needs_review ? ` — ${t('class.review')}` : ''}` : '—')))))
+    : h('p', {}, t('sub.none'));
+  return [h('h2', {}, t('sub.title')), table, detail];
+}
+
 /** `/assignments/{id}`: a learner's task, started, continued and handed in here. */
 export async function assignmentPage({ params }) {
   const id = params[0];
@@ -172,6 +229,13 @@ export async function assignmentPage({ params }) {
   }
   const a = view.assignment;
   const sub = view.submission;
+  // Its teachers see everyone's submissions instead.
+  try {
+    const all = await api('GET', `/v1/assignments/${encodeURIComponent(id)}/submissions`);
+    return page(a.title, teacherView(all));
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 403)) return page(a.title, h('p', { class: 'error', role: 'alert' }, explain(e)));
+  }
   const [err, showErr] = errorBox();
   const facts = h('ul', {},
     a.scenario ? h('li', {}, t('assign.scenarioIs', { s: a.scenario })) : null,
