@@ -273,8 +273,19 @@ fn passback(c: &mut Criterion) {
                 enqueue(&sender.db, route, from, iters).await;
                 let start = Instant::now();
                 let mut sent = 0;
+                let mut idle = 0;
                 while sent < iters as usize {
-                    sent += sender.pass().await.unwrap();
+                    let n = sender.pass().await.unwrap();
+                    sent += n;
+                    idle = if n == 0 { idle + 1 } else { 0 };
+                    if idle > 100 {
+                        let why: Option<Value> = sender
+                            .db
+                            .one("SELECT last_error, attempts FROM lti_score WHERE status = 'pending' LIMIT 1", json!({}))
+                            .await
+                            .unwrap();
+                        panic!("scores stopped arriving after {sent} of {iters}: {why:?}");
+                    }
                 }
                 start.elapsed()
             }
@@ -283,21 +294,20 @@ fn passback(c: &mut Criterion) {
     g.finish();
 }
 
-/// Queues grades `from` … (one submission each) along `route`.
+/// Queues grades `from` … (one submission each) along `route`, each in its own transaction as
+/// grading does (a batch binds one grade's parameters).
 async fn enqueue(db: &Db, route: &Route, from: u64, n: u64) {
-    for chunk in (from..from + n).collect::<Vec<_>>().chunks(200) {
+    for i in from..from + n {
         let mut batch = Batch::default();
-        for i in chunk {
-            let grade = Grade::new(Vec::new(), None, "penpal".into(), now_ms());
-            queue(
-                &mut batch,
-                route,
-                &format!("sub-{i}"),
-                "assignment-1",
-                "Au restaurant",
-                &grade,
-            );
-        }
+        let grade = Grade::new(Vec::new(), None, "penpal".into(), now_ms());
+        queue(
+            &mut batch,
+            route,
+            &format!("sub-{i}"),
+            "assignment-1",
+            "Au restaurant",
+            &grade,
+        );
         batch.commit(db).await.unwrap();
     }
 }
