@@ -61,6 +61,7 @@ pub const PAGES: &[&str] = &[
     "/review",
     "/settings",
     "/chat/{id}",
+    "/classes",
     "/classes/{id}",
     "/classes/{id}/pick",
     "/assignments/{id}",

@@ -415,6 +415,15 @@ try {
   await teacherInvite.waitFor({ state: 'detached' });
   await check(page, 'settings-school-admin-desktop', '/settings');
 
+  log('the admin makes a class from the Classes page');
+  await page.getByRole('navigation').getByRole('link', { name: 'Classes' }).click();
+  await check(page, 'classes-desktop', '/classes');
+  await page.getByLabel('Nom').fill('Seconde B');
+  await page.getByLabel('Niveau').selectOption('B1');
+  await page.getByRole('button', { name: 'Créer la classe' }).click();
+  await page.getByRole('heading', { name: 'Seconde B — FR B1' }).waitFor();
+  await check(page, 'class-dashboard-desktop', '/classes/');
+
   log('from a Moodle course: a teacher places a Penpal assignment, a learner does it and hands it in');
   const teacherCtx = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-GB' });
   const teacher = await teacherCtx.newPage();

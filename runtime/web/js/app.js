@@ -15,6 +15,8 @@ export const app = {
   /** Reloads the signed-in learner's account and profile. */
   async loadMe() {
     state.me = signedIn() ? await api('GET', '/v1/me') : null;
+    // Members of a school get its classes in the navigation.
+    state.inSchool = state.me ? (await api('GET', '/v1/schools').catch(() => [])).length > 0 : false;
     return state.me;
   },
   render,
@@ -37,6 +39,7 @@ const routes = [
   [/^\/chat\/([A-Za-z0-9_-]+)$/, chatPage, { auth: true, onboarding: true }],
   [/^\/chat(?:\/([A-Za-z0-9_-]+))?$/, chatPage, { auth: true }],
   [/^\/lti$/, school.ltiLanding, {}],
+  [/^\/classes$/, school.classesPage, { auth: true, onboarding: true }],
   [/^\/classes\/([A-Za-z0-9_-]+)$/, school.classPage, { auth: true, onboarding: true }],
   [/^\/classes\/([A-Za-z0-9_-]+)\/pick$/, school.pickPage, { auth: true, onboarding: true }],
   [/^\/assignments\/([A-Za-z0-9_-]+)$/, school.assignmentPage, { auth: true, onboarding: true }],
@@ -79,7 +82,8 @@ function header() {
     return h('a', { href, 'aria-current': here ? 'page' : undefined }, label);
   };
   if (state.me) {
-    nav.push(link('/chat', t('nav.chat')), link('/progress', t('nav.progress')), link('/review', t('nav.review')),
+    nav.push(link('/chat', t('nav.chat')), state.inSchool ? link('/classes', t('nav.classes')) : null,
+      link('/progress', t('nav.progress')), link('/review', t('nav.review')),
       link('/pricing', t('nav.pricing')), link('/settings', t('nav.settings')),
       h('button', { type: 'button', class: 'link', onclick: async () => { await endSession(); state.me = null; navigate('/'); } }, t('nav.signout')));
   } else {

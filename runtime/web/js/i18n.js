@@ -5,7 +5,7 @@ export const LANGS = ['en', 'fr'];
 
 const en = {
   'nav.label': 'Main', 'nav.chat': 'Chat', 'nav.progress': 'Progress', 'nav.review': 'Review', 'nav.settings': 'Settings',
-  'nav.signout': 'Sign out', 'nav.demo': 'Try it', 'nav.login': 'Sign in', 'nav.signup': 'Sign up', 'nav.pricing': 'Pricing',
+  'nav.signout': 'Sign out', 'nav.classes': 'Classes', 'nav.demo': 'Try it', 'nav.login': 'Sign in', 'nav.signup': 'Sign up', 'nav.pricing': 'Pricing',
   'theme.toggle': 'Dark theme', 'theme.system': 'Same as my device', 'theme.light': 'Light', 'theme.dark': 'Dark',
   'landing.title': 'Practise a language by chatting with a tutor who never tires',
   'landing.lead': 'Penpal is an AI language tutor. Write in the language you are learning; your tutor answers as it types, corrects your mistakes on your own words, and keeps the new words for you to review.',
@@ -125,6 +125,10 @@ const en = {
   'sub.of': 'The work of {name}', 'sub.transcript': 'The conversation as handed in', 'sub.tutor': 'Tutor:', 'sub.empty': 'Nothing written yet.',
   'sub.comment': 'Comment for the learner', 'sub.save': 'Save the grade', 'sub.saved': 'Grade saved: {total} / {max}.',
   'crit.task_completion': 'Task completion', 'crit.accuracy': 'Accuracy', 'crit.range': 'Range', 'crit.fluency': 'Fluency',
+  'classes.title': 'Classes', 'classes.todo': 'My assignments', 'classes.none': 'No classes yet.',
+  'classes.counts': '{learners} learners, {assignments} assignments', 'classes.new': 'New class', 'classes.name': 'Name',
+  'classes.language': 'Language', 'classes.level': 'Level', 'classes.create': 'Create the class',
+  'classes.noSchool': 'You are not in a school yet: a school gives you an invitation link.',
   'schools.title': 'Schools', 'schools.seats': '{used} of {of} learner seats taken',
   'billing.country': 'Country (for VAT)', 'billing.otherCountry': 'Elsewhere', 'billing.vatIncluded': 'VAT {rate} included ({amount})',
   'billing.vatAdded': 'plus VAT {rate} ({amount}): {total}', 'billing.switchTo': 'Switch to {plan}',
@@ -156,7 +160,7 @@ const en = {
 
 const fr = {
   'nav.label': 'Principale', 'nav.chat': 'Discuter', 'nav.progress': 'Progrès', 'nav.review': 'Révision', 'nav.settings': 'Réglages',
-  'nav.signout': 'Se déconnecter', 'nav.demo': 'Essayer', 'nav.login': 'Se connecter', 'nav.signup': 'S’inscrire', 'nav.pricing': 'Tarifs',
+  'nav.signout': 'Se déconnecter', 'nav.classes': 'Classes', 'nav.demo': 'Essayer', 'nav.login': 'Se connecter', 'nav.signup': 'S’inscrire', 'nav.pricing': 'Tarifs',
   'theme.toggle': 'Thème sombre', 'theme.system': 'Comme mon appareil', 'theme.light': 'Clair', 'theme.dark': 'Sombre',
   'landing.title': 'Pratiquez une langue en discutant avec un tuteur infatigable',
   'landing.lead': 'Penpal est un tuteur de langues par IA. Écrivez dans la langue que vous apprenez : votre tuteur répond au fil de la frappe, corrige vos erreurs sur vos propres mots et garde les mots nouveaux pour vos révisions.',
@@ -276,6 +280,10 @@ const fr = {
   'sub.of': 'Le travail de {name}', 'sub.transcript': 'La conversation telle que rendue', 'sub.tutor': 'Tuteur :', 'sub.empty': 'Rien d’écrit pour l’instant.',
   'sub.comment': 'Commentaire pour l’élève', 'sub.save': 'Enregistrer la note', 'sub.saved': 'Note enregistrée : {total} / {max}.',
   'crit.task_completion': 'Réalisation de la tâche', 'crit.accuracy': 'Correction', 'crit.range': 'Étendue', 'crit.fluency': 'Aisance',
+  'classes.title': 'Classes', 'classes.todo': 'Mes devoirs', 'classes.none': 'Aucune classe pour l’instant.',
+  'classes.counts': '{learners} élèves, {assignments} devoirs', 'classes.new': 'Nouvelle classe', 'classes.name': 'Nom',
+  'classes.language': 'Langue', 'classes.level': 'Niveau', 'classes.create': 'Créer la classe',
+  'classes.noSchool': 'Vous n’êtes dans aucune école : une école vous donne un lien d’invitation.',
   'schools.title': 'Écoles', 'schools.seats': '{used} places d’élève prises sur {of}',
   'billing.country': 'Pays (pour la TVA)', 'billing.otherCountry': 'Ailleurs', 'billing.vatIncluded': 'TVA {rate} incluse ({amount})',
   'billing.vatAdded': 'plus TVA {rate} ({amount}) : {total}', 'billing.switchTo': 'Passer à {plan}',

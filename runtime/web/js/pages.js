@@ -472,6 +472,7 @@ export async function join() {
       button.disabled = true;
       try {
         await api('POST', `/v1/invitations/${encodeURIComponent(token)}/accept`);
+        app.state.inSchool = true;
         toast(t('join.done', { school: offer.school }));
         navigate('/settings#schools');
       } catch (e) { showErr(explain(e)); button.disabled = false; }

@@ -6,7 +6,7 @@ import { api, startSession, ApiError } from './api.js';
 import { t, getLang } from './i18n.js';
 import { h, field, select, errorBox, toast, fmtDate } from './ui.js';
 import { app, navigate } from './app.js';
-import { explain, page } from './pages.js';
+import { explain, page, languages } from './pages.js';
 
 /** A same-origin path to go on to, or `/chat`. */
 function safeNext(next) {
@@ -63,6 +63,47 @@ function newAssignmentForm(classId, onMade) {
   scenarioField, topicField, field(t('assign.turns'), turns), err,
   h('button', { type: 'submit', class: 'primary' }, t('assign.create')));
   return form;
+}
+
+/** `/classes`: the caller's assignments to do, and each school's classes (staff make new ones). */
+export async function classesPage() {
+  const [schools, todo] = await Promise.all([api('GET', '/v1/schools'), api('GET', '/v1/assignments')]);
+  const parts = [];
+  if (todo.length) {
+    parts.push(h('section', { class: 'card' }, h('h2', {}, t('classes.todo')), h('ul', {}, todo.map((x) => h('li', {},
+      h('a', { href: `/assignments/${x.assignment.id}` }, x.assignment.title), ` — ${x.class_name}`,
+      x.submission ? ` — ${t(`sub.status.${x.submission.status}`)}` : '',
+      x.assignment.due_at ? ` — ${t('assign.due', { when: fmtDate(x.assignment.due_at, getLang()) })}` : '')))));
+  }
+  const langs = await languages();
+  for (const school of schools) {
+    const list = await api('GET', `/v1/schools/${encodeURIComponent(school.id)}/classes`);
+    const section = h('section', { class: 'card' }, h('h2', {}, school.name),
+      list.length ? h('ul', {}, list.map((c) => h('li', {}, h('a', { href: `/classes/${c.class.id}` }, c.class.name),
+        ` — ${c.class.language.toUpperCase()} ${c.class.level} — ${t('classes.counts', { learners: c.learners, assignments: c.assignments })}`)))
+        : h('p', {}, t('classes.none')));
+    if (school.role !== 'learner') {
+      const name = h('input', { required: true, maxlength: 120 });
+      const language = select(langs, 'fr');
+      const level = select(['A1', 'A2', 'B1', 'B2', 'C1', 'C2'].map((l) => [l, l]), 'A2');
+      const [err, showErr] = errorBox();
+      section.append(h('form', {
+        onsubmit: async (e) => {
+          e.preventDefault();
+          showErr('');
+          try {
+            const made = await api('POST', `/v1/schools/${encodeURIComponent(school.id)}/classes`,
+              { name: name.value, language: language.value, level: level.value });
+            navigate(`/classes/${made.id}`);
+          } catch (x) { showErr(explain(x)); }
+        },
+      }, h('h3', {}, t('classes.new')), field(t('classes.name'), name), field(t('classes.language'), language),
+      field(t('classes.level'), level), err, h('button', { type: 'submit' }, t('classes.create'))));
+    }
+    parts.push(section);
+  }
+  if (!parts.length) parts.push(h('p', {}, t('classes.noSchool')));
+  return page(t('classes.title'), parts);
 }
 
 /** `/classes/{id}`: the teacher's dashboard, or the learner's list of assignments. */
