@@ -365,6 +365,11 @@ pub async fn run_on(
         }
         .run(shutdown.clone()),
     );
+    tokio::spawn(crate::lms::lti::sweep_every(
+        db.clone(),
+        Duration::from_secs(600),
+        shutdown.clone(),
+    ));
     tokio::spawn(
         crate::lms::assignments::Scorer {
             scoring: scoring.clone(),

@@ -64,6 +64,15 @@ pub async fn frame_of(db: &Db, code: &str) -> StoreResult<Option<String>> {
     .await
 }
 
+/// Removes expired codes (a launch that never reached its landing leaves one).
+pub async fn sweep(db: &Db) -> StoreResult<()> {
+    db.exec(
+        "DELETE handoff_code WHERE expires_at <= $now",
+        json!({"now": now_ms()}),
+    )
+    .await
+}
+
 /// The account `code` signs in, using it up; none when it is unknown, used or expired.
 pub async fn redeem(db: &Db, code: &str) -> StoreResult<Option<String>> {
     db.one(
