@@ -47,11 +47,7 @@ use serde_json::{Value, json};
 const NONCE: &str = "bench-nonce";
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let (lti, token, key, validation) = rt.block_on(async {
         let db = Db::connect("mem://", None).await.unwrap();
         let sim = Platform::start(Profile::Moodle, "bench-client")
@@ -59,12 +55,7 @@ fn bench(c: &mut Criterion) {
             .unwrap();
         let platform = registered(&db, &sim).await;
         let outbound = Outbound::new(vec!["127.0.0.0/8".parse().unwrap()]).unwrap();
-        let host = PluginHost::new(
-            Limits::default(),
-            CompileCache::disabled(),
-            Services::default(),
-        )
-        .unwrap();
+        let host = plugin_host();
         let lti = Lti {
             db,
             keys: Arc::new(PlatformKeys::new(outbound)),
@@ -134,6 +125,24 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A plugin host with nothing installed.
+fn plugin_host() -> PluginHost {
+    PluginHost::new(
+        Limits::default(),
+        CompileCache::disabled(),
+        Services::default(),
+    )
+    .unwrap()
+}
+
 /// `sim` registered for a school; the platform's id.
 async fn registered(db: &Db, sim: &Platform) -> String {
     platforms::create(
@@ -171,11 +180,7 @@ async fn store_states(db: &Db, platform: &str, from: u64, n: u64) {
 }
 
 fn passback(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let (sender, route, client, token) = rt.block_on(async {
         let db = Db::connect("mem://", None).await.unwrap();
         let sim = Platform::start(Profile::Moodle, "bench-client")
@@ -197,12 +202,7 @@ fn passback(c: &mut Criterion) {
         tokio::spawn(async move { axum::serve(listener, app).await });
         sim.tool_jwks(&jwks_url);
 
-        let host = PluginHost::new(
-            Limits::default(),
-            CompileCache::disabled(),
-            Services::default(),
-        )
-        .unwrap();
+        let host = plugin_host();
         let moodle =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins/moodle");
         assert!(

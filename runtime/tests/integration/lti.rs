@@ -150,6 +150,19 @@ async fn registered_as(
     (id, admin)
 }
 
+/// A role-play at the restaurant (two turns) that `teacher` sets in `class`; its id.
+async fn restaurant(teacher: &Client, class: &str) -> String {
+    let (status, made) = teacher
+        .call(
+            "POST",
+            &format!("/v1/classes/{class}/assignments"),
+            Some(json!({"title": "Au restaurant", "scenario": "restaurant", "min_turns": 2})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    made["id"].as_str().unwrap().to_string()
+}
+
 /// `user` opens `assignment` from the course through `link`, takes two turns and hands it in;
 /// the hand-in's answer.
 async fn do_assignment(
@@ -849,15 +862,7 @@ async fn a_grade_reaches_the_gradebook_and_waits_out_an_lms_that_is_down() {
     let (_, landing) = post_launch(&base, &token, &state).await;
     let (claire, next) = signed_in(&base, &landing).await;
     let class = next.strip_prefix("/classes/").unwrap();
-    let (status, made) = claire
-        .call(
-            "POST",
-            &format!("/v1/classes/{class}/assignments"),
-            Some(json!({"title": "Au restaurant", "scenario": "restaurant", "min_turns": 2})),
-        )
-        .await;
-    assert_eq!(status, 201, "{made}");
-    let assignment = made["id"].as_str().unwrap().to_string();
+    let assignment = restaurant(&claire, class).await;
 
     // The learner follows the assignment's link from the course, does it and hands it in.
     let learner = sim.user(2, "Ana", "Lima", false);
@@ -1031,15 +1036,7 @@ async fn a_teacher_places_an_assignment_and_its_grade_lands_in_that_column_on_ea
             profile != Profile::Canvas,
             "{profile:?}"
         );
-        let (status, made) = claire
-            .call(
-                "POST",
-                &format!("/v1/classes/{class}/assignments"),
-                Some(json!({"title": "Au restaurant", "scenario": "restaurant", "min_turns": 2})),
-            )
-            .await;
-        assert_eq!(status, 201, "{made}");
-        let assignment = made["id"].as_str().unwrap().to_string();
+        let assignment = restaurant(&claire, class).await;
 
         // Someone else cannot answer Claire's pick; an assignment of another class is refused.
         let learner = sim.user(2, "Ana", "Lima", false);

@@ -92,12 +92,11 @@ pub async fn open(
     let id = random_token();
     let now = now_ms();
     db.exec(
-        "DELETE lti_deep_link WHERE expires_at <= $now;
-         CREATE type::record('lti_deep_link', $id) CONTENT { platform: $p, user: $u, class: $c, return_url: $r,
+        "CREATE type::record('lti_deep_link', $id) CONTENT { platform: $p, user: $u, class: $c, return_url: $r,
              data: $data ?? NONE, accept_multiple: $multi, deployment_id: $d, expires_at: $exp }",
         json!({"id": id, "p": platform, "u": user, "c": class, "r": req.return_url,
                "data": req.data.as_ref().map(Value::to_string),
-               "multi": req.accept_multiple, "d": req.deployment_id, "now": now, "exp": now + PICK_TTL_MS}),
+               "multi": req.accept_multiple, "d": req.deployment_id, "exp": now + PICK_TTL_MS}),
     )
     .await?;
     Ok(id)
@@ -143,10 +142,9 @@ pub async fn keep_answer(db: &Db, return_url: &str, jwt: &str) -> StoreResult<St
     let token = random_token();
     let now = now_ms();
     db.exec(
-        "DELETE lti_return WHERE expires_at <= $now;
-         CREATE type::record('lti_return', $id) CONTENT { return_url: $r, jwt: $jwt, expires_at: $exp }",
+        "CREATE type::record('lti_return', $id) CONTENT { return_url: $r, jwt: $jwt, expires_at: $exp }",
         json!({"id": crate::auth::tokens::hash_token(&token), "r": return_url, "jwt": jwt,
-               "now": now, "exp": now + RETURN_TTL_MS}),
+               "exp": now + RETURN_TTL_MS}),
     )
     .await?;
     Ok(token)

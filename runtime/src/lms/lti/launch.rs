@@ -76,8 +76,8 @@ pub struct Verified {
     pub platform: Platform,
     /// The token's claims.
     pub claims: Value,
-    /// `LtiResourceLinkRequest` or `LtiDeepLinkingRequest`.
-    pub message_type: String,
+    /// What a deep-linking request asks for (checked: a return URL); none for a resource link.
+    pub deep_link: Option<super::deep_link::Request>,
 }
 
 /// The parameters of a login initiation (GET query or POST form).
@@ -275,22 +275,28 @@ impl Lti {
                 format!("penpal answers {RESOURCE_LINK} and {DEEP_LINKING}, not `{message_type}`"),
             ));
         }
-        if message_type == DEEP_LINKING
-            && super::deep_link::Request::from_claims(&c)
-                .and_then(|r| reqwest::Url::parse(&r.return_url).ok())
-                .is_none_or(|u| !matches!(u.scheme(), "https" | "http"))
-        {
-            return Err(Refusal::Claim(
-                "deep_linking_settings",
-                "a deep-linking request needs a deep_link_return_url".into(),
-            ));
-        }
+        let deep_link = if message_type == DEEP_LINKING {
+            let req = super::deep_link::Request::from_claims(&c)
+                .filter(|r| {
+                    reqwest::Url::parse(&r.return_url)
+                        .is_ok_and(|u| matches!(u.scheme(), "https" | "http"))
+                })
+                .ok_or_else(|| {
+                    Refusal::Claim(
+                        "deep_linking_settings",
+                        "a deep-linking request needs a deep_link_return_url".into(),
+                    )
+                })?;
+            Some(req)
+        } else {
+            None
+        };
         metrics::counter!("penpal_lti_launches_total", "platform" => platform.plugin.clone())
             .increment(1);
         Ok(Verified {
             platform,
             claims: c,
-            message_type,
+            deep_link,
         })
     }
 }
@@ -476,9 +482,9 @@ impl Lti {
                 .map_err(store)?;
         }
         // Learners who arrive through a deep-linking placement just land in the class.
-        let pick = match super::deep_link::Request::from_claims(&v.claims) {
-            Some(req) if v.message_type == DEEP_LINKING && role == ClassRole::Teacher => Some(
-                super::deep_link::open(&self.db, &v.platform.id, &user, &class, &req)
+        let pick = match &v.deep_link {
+            Some(req) if role == ClassRole::Teacher => Some(
+                super::deep_link::open(&self.db, &v.platform.id, &user, &class, req)
                     .await
                     .map_err(store)?,
             ),

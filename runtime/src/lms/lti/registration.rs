@@ -40,8 +40,7 @@ pub async fn new_link(
     let now = now_ms();
     let expires_at = now + LINK_TTL_MS;
     db.exec(
-        "DELETE lti_registration WHERE expires_at <= $now;
-         CREATE type::record('lti_registration', $id) CONTENT { school: $school, plugin: $plugin ?? NONE,
+        "CREATE type::record('lti_registration', $id) CONTENT { school: $school, plugin: $plugin ?? NONE,
              created_by: $by, created_at: $now, expires_at: $exp }",
         json!({"id": hash_token(&token), "school": school, "plugin": plugin, "by": by,
                "now": now, "exp": expires_at}),
@@ -149,7 +148,7 @@ impl Registrar<'_> {
             return Err(RegError::Config(format!("URL cannot be read: {why}")));
         }
         let config = self.configuration(config_url).await?;
-        let plugin = self.plugin(link.plugin, &config).await?;
+        let (plugin, lms_name) = self.plugin(link.plugin, &config).await?;
         let (client_id, deployment) = self.post(&config, registration_token).await?;
         // Spent only now: a platform that was down leaves the link usable for another try.
         let spent: Option<Value> = self
@@ -162,16 +161,8 @@ impl Registrar<'_> {
         if spent.is_none() {
             return Err(RegError::Link);
         }
-        let host = reqwest::Url::parse(&config.issuer)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_default();
-        let name = match self.lms.platform(&plugin).await {
-            Ok(info) => format!("{} ({host})", info.name),
-            Err(_) => host,
-        };
         let new = NewPlatform {
-            name,
+            name: format!("{lms_name} ({})", host(&config.issuer).unwrap_or_default()),
             plugin,
             issuer: config.issuer,
             client_id,
@@ -211,11 +202,6 @@ impl Registrar<'_> {
             .map_err(|e| RegError::Unreachable(e.to_string()))?;
         let config: Configuration = serde_json::from_slice(&raw)
             .map_err(|e| RegError::Config(format!("is not what LTI 1.3 platforms publish: {e}")))?;
-        let host = |u: &str| {
-            reqwest::Url::parse(u)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
-        };
         // The specification's rule: a configuration speaks only for an issuer on its own host.
         if host(&config.issuer).is_none() || host(&config.issuer) != host(url) {
             return Err(RegError::Config(format!(
@@ -243,15 +229,20 @@ impl Registrar<'_> {
         Ok(config)
     }
 
-    /// The LMS plugin for the platform: the link's, else the installed one whose platform id
-    /// begins the product family code (`moodle`, `canvas`, `BlackboardLearn`).
+    /// The LMS plugin for the platform and the name of the LMS it speaks to: the link's, else
+    /// the installed one whose platform id begins the product family code (`moodle`,
+    /// `canvas`, `BlackboardLearn`).
     async fn plugin(
         &self,
         fixed: Option<String>,
         config: &Configuration,
-    ) -> Result<String, RegError> {
+    ) -> Result<(String, String), RegError> {
         if let Some(p) = fixed {
-            return Ok(p);
+            let name = match self.lms.platform(&p).await {
+                Ok(info) => info.name,
+                Err(_) => p.clone(),
+            };
+            return Ok((p, name));
         }
         let family = config.platform.product_family_code.to_ascii_lowercase();
         for name in self.lms.names() {
@@ -259,7 +250,7 @@ impl Registrar<'_> {
                 && !info.id.is_empty()
                 && family.starts_with(&info.id.to_ascii_lowercase())
             {
-                return Ok(name);
+                return Ok((name, info.name));
             }
         }
         Err(RegError::Plugin(
@@ -274,10 +265,7 @@ impl Registrar<'_> {
         registration_token: Option<&str>,
     ) -> Result<(String, Option<String>), RegError> {
         let base = self.public_url;
-        let domain = reqwest::Url::parse(base)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_default();
+        let domain = host(base).unwrap_or_default();
         let scope: Vec<&str> = SCOPES
             .iter()
             .copied()
@@ -360,6 +348,13 @@ impl Registrar<'_> {
             .map(str::to_string);
         Ok((client_id.to_string(), deployment))
     }
+}
+
+/// The host of `url`, lower-cased.
+fn host(url: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
 }
 
 #[cfg(test)]

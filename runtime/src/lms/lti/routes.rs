@@ -192,6 +192,14 @@ async fn launch(
     Ok(no_store(resp))
 }
 
+/// The origin (`scheme://host[:port]`) of an `http(s)` `url`, for a policy's source list.
+fn origin(url: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "https" | "http"))
+        .map(|u| u.origin().ascii_serialization())
+}
+
 /// The origin of the LMS page a launch came from, which may frame penpal: where its
 /// `launch_presentation` returns (the course's site — Canvas authorizes on another host),
 /// else its authorization endpoint's.
@@ -204,9 +212,7 @@ fn frame_origin(v: &super::launch::Verified) -> Option<String> {
     presented
         .into_iter()
         .chain(std::iter::once(v.platform.auth_url.as_str()))
-        .filter_map(|u| reqwest::Url::parse(u).ok())
-        .find(|u| matches!(u.scheme(), "https" | "http"))
-        .map(|u| u.origin().ascii_serialization())
+        .find_map(origin)
 }
 
 /// A platform to register (what its LTI 1.3 tool registration page shows).
@@ -282,6 +288,20 @@ fn field(name: &'static str, v: &str, max: usize) -> ApiResult<String> {
     Ok(v.to_string())
 }
 
+/// `name` trimmed, when an LMS plugin of that name is installed.
+async fn installed_plugin(s: &LtiState, name: &str) -> ApiResult<String> {
+    let plugin = field("plugin", name, 64)?;
+    if s.lti.lms.platform(&plugin).await.is_err() {
+        return Err(ApiError::invalid(
+            "plugin",
+            format!(
+                "no LMS plugin `{plugin}` is installed (moodle, canvas and blackboard come with penpal)"
+            ),
+        ));
+    }
+    Ok(plugin)
+}
+
 /// One to twenty deployment ids, each 1 to 200 characters.
 fn deployments(ids: &[String]) -> ApiResult<Vec<String>> {
     if ids.is_empty() || ids.len() > 20 {
@@ -309,15 +329,7 @@ async fn register_platform(
 ) -> ApiResult<(StatusCode, Json<Platform>)> {
     let m = schools::member(&s.db, &school, &user.id, ADMIN).await?;
     let name = field("name", &b.name, 120)?;
-    let plugin = field("plugin", &b.plugin, 64)?;
-    if s.lti.lms.platform(&plugin).await.is_err() {
-        return Err(ApiError::invalid(
-            "plugin",
-            format!(
-                "no LMS plugin `{plugin}` is installed (moodle, canvas and blackboard come with penpal)"
-            ),
-        ));
-    }
+    let plugin = installed_plugin(&s, &b.plugin).await?;
     let issuer = field("issuer", &b.issuer, 500)?;
     let client_id = field("client_id", &b.client_id, 200)?;
     let deployment_ids = deployments(&b.deployment_ids)?;
@@ -471,21 +483,10 @@ async fn new_registration(
     Json(b): Json<RegistrationBody>,
 ) -> ApiResult<(StatusCode, Json<RegistrationLink>)> {
     let m = schools::member(&s.db, &school, &user.id, ADMIN).await?;
-    let plugin = b
-        .plugin
-        .as_deref()
-        .map(|p| field("plugin", p, 64))
-        .transpose()?;
-    if let Some(p) = &plugin
-        && s.lti.lms.platform(p).await.is_err()
-    {
-        return Err(ApiError::invalid(
-            "plugin",
-            format!(
-                "no LMS plugin `{p}` is installed (moodle, canvas and blackboard come with penpal)"
-            ),
-        ));
-    }
+    let plugin = match &b.plugin {
+        Some(p) => Some(installed_plugin(&s, p).await?),
+        None => None,
+    };
     let (token, expires_at) =
         super::registration::new_link(&s.db, &m.school, &user.id, plugin.as_deref()).await?;
     tracing::info!(school = %m.school, by = %user.id, "LTI registration link made");
@@ -521,12 +522,7 @@ async fn register(
     Query(q): Query<RegisterParams>,
 ) -> Response {
     use super::registration::{RegError, Registrar};
-    let frame = q
-        .openid_configuration
-        .as_deref()
-        .and_then(|u| reqwest::Url::parse(u).ok())
-        .map(|u| u.origin().ascii_serialization())
-        .filter(|o| o != "null");
+    let frame = q.openid_configuration.as_deref().and_then(origin);
     let registrar = Registrar {
         db: &s.db,
         outbound: &s.outbound,
@@ -675,10 +671,7 @@ async fn post_answer(
             None,
         );
     };
-    let origin = reqwest::Url::parse(&return_url)
-        .ok()
-        .map(|u| u.origin().ascii_serialization())
-        .filter(|o| o != "null");
+    let lms = origin(&return_url);
     lms_page(
         StatusCode::OK,
         "Back to your course",
@@ -689,8 +682,8 @@ async fn post_answer(
             escape(&jwt)
         ),
         POST_SCRIPT,
-        origin.as_deref(),
-        origin.as_deref(),
+        lms.as_deref(),
+        lms.as_deref(),
     )
 }
 
