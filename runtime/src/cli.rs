@@ -66,6 +66,25 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         penpal: String,
     },
+    /// Run an OpenID Connect identity provider simulator (tests and offline development), for a
+    /// school's own sign-in. It prints what to set in penpal and who can sign in.
+    SimulateIdp {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:12114")]
+        listen: std::net::SocketAddr,
+        /// Penpal's client id on it.
+        #[arg(long, default_value = "penpal")]
+        client_id: String,
+        /// Penpal's client secret on it.
+        #[arg(long, default_value = "penpal-simulator-secret")]
+        client_secret: String,
+        /// Where penpal runs (its redirect URI is under it).
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        penpal: String,
+        /// The address domain of its people.
+        #[arg(long, default_value = "school.example")]
+        domain: String,
+    },
     /// Run the Paddle Billing simulator (tests and offline development; charges nothing).
     /// Point the `paddle` plugin's `api_base` setting at it and grant its host; it signs its
     /// webhooks with `--secret`, which the plugin's `webhook_secret` must match.
@@ -210,6 +229,13 @@ pub async fn main(cli: Cli) -> ExitCode {
             client_id,
             penpal,
         } => simulate_lms(listen, profile, &client_id, &penpal).await,
+        Command::SimulateIdp {
+            listen,
+            client_id,
+            client_secret,
+            penpal,
+            domain,
+        } => simulate_idp(listen, &client_id, &client_secret, &penpal, &domain).await,
         Command::SimulatePaddle {
             listen,
             webhook,
@@ -290,6 +316,39 @@ async fn simulate_lms(
                 assignment: None
             }
         )
+    );
+    tokio::signal::ctrl_c().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn simulate_idp(
+    listen: std::net::SocketAddr,
+    client_id: &str,
+    client_secret: &str,
+    penpal: &str,
+    domain: &str,
+) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e} (set --listen)"))?;
+    let idp = crate::lms::sso::simulator::Idp::start_on(listener, client_id, client_secret)?;
+    idp.allow_redirect(&format!("{}/sso/callback", penpal.trim_end_matches('/')));
+    for (n, name) in ["Ada Lovelace", "Alan Turing"].into_iter().enumerate() {
+        let first = name.split(' ').next().unwrap_or(name).to_lowercase();
+        idp.add_person(
+            &format!("person-{}", n + 1),
+            &format!("{first}@{domain}"),
+            name,
+            true,
+        );
+    }
+    println!(
+        "identity provider simulator; a school admin sets it in penpal (PUT /v1/schools/{{school}}/sso; \
+         penpal must allow 127.0.0.0/8 in PENPAL_PLUGIN_ALLOW_NETWORKS):\n{}\nwho can sign in: ada@{domain}, alan@{domain}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "issuer": idp.issuer(), "client_id": client_id, "client_secret": client_secret,
+            "email_domains": [domain],
+        }))?
     );
     tokio::signal::ctrl_c().await?;
     Ok(ExitCode::SUCCESS)

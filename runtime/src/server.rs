@@ -365,6 +365,21 @@ pub async fn run_on(
         }
         .run(shutdown.clone()),
     );
+    let issuer_keys = Arc::new(crate::lms::lti::jwks::PlatformKeys::new(outbound.clone()));
+    let sso = crate::lms::sso::routes::SsoState {
+        sso: crate::lms::sso::Sso {
+            db: db.clone(),
+            outbound: outbound.clone(),
+            keys: issuer_keys.clone(),
+            sealer: Arc::new(crate::store::sealed::Sealer::new(
+                &key,
+                b"penpal school sign-in client secret v1",
+            )?),
+            public_url: public_url.clone(),
+        },
+        keys: keys.clone(),
+        secure_cookies: a.secure_cookies,
+    };
     tokio::spawn(crate::lms::lti::sweep_every(
         db.clone(),
         Duration::from_secs(600),
@@ -428,13 +443,14 @@ pub async fn run_on(
                 tokens: lti_tokens,
                 lti: crate::lms::lti::launch::Lti {
                     db: db.clone(),
-                    keys: Arc::new(crate::lms::lti::jwks::PlatformKeys::new(outbound.clone())),
+                    keys: issuer_keys,
                     lms: crate::lms::platform::LmsClient::new(host.clone()),
                     public_url: public_url.clone(),
                 },
                 outbound,
             }
         },
+        sso,
         notify: crate::notify::routes::NotifyState {
             db: db.clone(),
             keys: keys.clone(),

@@ -39,6 +39,8 @@ pub struct Rooms {
     pub schools: crate::lms::routes::SchoolsState,
     /// LTI launches, platforms and the tool's keys.
     pub lti: crate::lms::lti::routes::LtiState,
+    /// Schools' sign-in through their identity providers.
+    pub sso: crate::lms::sso::routes::SsoState,
     /// Health, readiness, status.
     pub ops: OpsState,
 }
@@ -89,6 +91,7 @@ pub fn router(rooms: Rooms, settings: &HttpSettings) -> Router {
         .merge(crate::billing::routes::router(rooms.billing))
         .merge(crate::lms::routes::router(rooms.schools))
         .merge(crate::lms::lti::routes::router(rooms.lti))
+        .merge(crate::lms::sso::routes::router(rooms.sso))
         .merge(crate::ops::router(rooms.ops))
         .split_for_parts();
     let doc = Arc::new(docs::finish(doc));

@@ -2,7 +2,7 @@
 //! invitations ([`schools`], [`invitations`], [`routes`]); classes ([`classes`]), assignments
 //! scored against a CEFR-aligned [`rubric`] ([`assignments`]), what teachers see of a class
 //! ([`dashboard`]) and their routes ([`class_routes`]); and the client for the `lms` world
-//! ([`platform::LmsClient`]); LTI 1.3 launches and platforms ([`lti`]). See `docs/schools.md`.
+//! ([`platform::LmsClient`]); LTI 1.3 launches and platforms ([`lti`]); schools' own sign-in through their identity provider ([`sso`]). See `docs/schools.md`.
 
 pub mod assignments;
 pub mod class_routes;
@@ -15,6 +15,7 @@ pub mod routes;
 pub mod rubric;
 pub mod schools;
 pub mod simulator;
+pub mod sso;
 
 /// The lms room's part of a person's data: the schools and classes they belong to, their
 /// submissions and grades.

@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (14, "classes-and-assignments", V14),
     (15, "lti", V15),
     (16, "lti-accounts-per-school", V16),
+    (17, "school-sign-in", V17),
 ];
 
 const V1: &str = r#"
@@ -559,6 +560,34 @@ FOR $l IN (SELECT * FROM lti_user) {
     };
     DELETE $l.id;
 };
+"#;
+
+/// Schools' own sign-in (OpenID Connect): the provider each school set, with its client
+/// secret sealed; the address domains that lead to it (one school each); logins on their way
+/// (state hashed, single use) with their nonce and PKCE verifier.
+const V17: &str = r#"
+DEFINE TABLE school_sso SCHEMAFULL;
+DEFINE FIELD issuer ON school_sso TYPE string;
+DEFINE FIELD client_id ON school_sso TYPE string;
+DEFINE FIELD secret_sealed ON school_sso TYPE string;
+DEFINE FIELD auth_method ON school_sso TYPE string ASSERT $value INSIDE ['client_secret_basic', 'client_secret_post'];
+DEFINE FIELD auth_url ON school_sso TYPE string;
+DEFINE FIELD token_url ON school_sso TYPE string;
+DEFINE FIELD jwks_url ON school_sso TYPE string;
+DEFINE FIELD domains ON school_sso TYPE array<string>;
+DEFINE FIELD updated_at ON school_sso TYPE int;
+DEFINE FIELD updated_by ON school_sso TYPE string;
+
+DEFINE TABLE sso_domain SCHEMAFULL;
+DEFINE FIELD school ON sso_domain TYPE string;
+DEFINE INDEX sso_domain_school ON sso_domain FIELDS school;
+
+DEFINE TABLE sso_state SCHEMAFULL;
+DEFINE FIELD school ON sso_state TYPE string;
+DEFINE FIELD nonce ON sso_state TYPE string;
+DEFINE FIELD verifier ON sso_state TYPE string;
+DEFINE FIELD next ON sso_state TYPE string;
+DEFINE FIELD expires_at ON sso_state TYPE int;
 "#;
 
 #[derive(Deserialize)]

@@ -11,6 +11,7 @@ mod migrations;
 pub mod outbox;
 pub use outbox::Batch;
 pub mod personal;
+pub mod sealed;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;

@@ -153,13 +153,14 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     r
 }
 
-/// The page an LTI launch lands on (`/lti?code=…&next=…`): the app, which exchanges the code
-/// for a session. LMSs show tools inside their own pages, so while the code is live the
+/// The page an LTI launch lands on (`/lti?code=…&next=…`), and a school sign-in
+/// (`/arrive?…`): the app, which exchanges the code for a session. LMSs show tools inside their own pages, so while the code is live the
 /// launching LMS's origin (it came with the verified launch) may frame it; the app then runs
 /// in that frame without reloading.
 pub fn lti_router(db: crate::store::Db) -> Router {
     Router::new()
         .route("/lti", axum::routing::get(lti_landing))
+        .route("/arrive", axum::routing::get(lti_landing))
         .with_state(db)
 }
 

@@ -26,7 +26,7 @@ async fn server(data: &std::path::Path) -> (Running, penpal::store::Db, Sink, Cl
 }
 
 /// An HTTP client that follows no redirect, as a test needs to see each hop.
-fn hops() -> reqwest::Client {
+pub(crate) fn hops() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(30))
@@ -35,7 +35,7 @@ fn hops() -> reqwest::Client {
 }
 
 /// Rewrites a penpal URL (public `https://penpal.test`) to the test server.
-fn local(base: &str, url: &str) -> String {
+pub(crate) fn local(base: &str, url: &str) -> String {
     url.replace("https://penpal.test", base)
 }
 
@@ -86,7 +86,7 @@ async fn post_launch(base: &str, token: &str, state: &str) -> (u16, String) {
 }
 
 /// Exchanges the hand-off code of a landing URL for a session.
-async fn signed_in(base: &str, landing: &str) -> (Client, String) {
+pub(crate) async fn signed_in(base: &str, landing: &str) -> (Client, String) {
     let url = reqwest::Url::parse(&format!("{base}{landing}")).unwrap();
     let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
     let resp = http()

@@ -23,6 +23,7 @@ mod schemathesis;
 mod schools;
 mod scripted_llm;
 mod server;
+mod sso;
 mod tutors;
 mod web;
 mod worlds;

@@ -128,6 +128,13 @@ secrets = {{ api_key = "sk_test_web", webhook_secret = "whsec_web" }}
     lms.tool_jwks(&server.url("/.well-known/jwks.json"));
     let lms_url = lms.configuration_url();
     let lms_url = lms_url.split("/mod/").next().unwrap().to_string();
+    // The school's own accounts: an identity provider its admin sets up in settings.
+    let idp = penpal::lms::sso::simulator::Idp::start("penpal-web", "web-idp-secret")
+        .await
+        .unwrap();
+    idp.allow_redirect(&server.url("/sso/callback"));
+    idp.add_person("lea-1", "lea.martin@hugo.example", "Léa Martin", true);
+    let idp_url = idp.issuer();
     stripe.send_to(&server.url("/v1/billing/webhooks/stripe"));
     let maildir = sink.dir().to_path_buf();
 
@@ -148,6 +155,7 @@ secrets = {{ api_key = "sk_test_web", webhook_secret = "whsec_web" }}
                 .env("MAILDIR", &maildir)
                 .env("JOIN_URL", join_url)
                 .env("LMS_URL", lms_url)
+                .env("IDP_URL", idp_url)
                 .output()
                 .expect("node runs (Node.js 20 or later is needed)")
         }),

@@ -141,7 +141,7 @@ try {
   const email = `ana.${Date.now()}@example.com`;
   const password = 'correct horse battery';
   await page.getByLabel('Your name').fill('Ana');
-  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Email', { exact: true }).fill(email);
   await page.getByLabel('Password').fill('short');
   await page.getByRole('button', { name: 'Create account' }).click();
   // The browser's own check or the server's: either way the form says what is wrong.
@@ -414,6 +414,38 @@ try {
   await teacherInvite.getByRole('button', { name: 'Révoquer' }).click();
   await teacherInvite.waitFor({ state: 'detached' });
   await check(page, 'settings-school-admin-desktop', '/settings');
+
+  log('the admin lets the school’s people sign in with the school’s own accounts');
+  const sso = schoolCard.locator('section.sso');
+  await sso.getByRole('heading', { name: 'Connexion avec les comptes de Lycée Hugo' }).waitFor();
+  await sso.getByText('Non configuré').waitFor();
+  await sso.getByLabel('URL de l’émetteur').fill(process.env.IDP_URL);
+  await sso.getByLabel('Identifiant client').fill('penpal-web');
+  await sso.getByLabel('Secret client').fill('web-idp-secret');
+  await sso.getByLabel(/Domaines d’adresse/).fill('hugo.example');
+  await sso.getByRole('button', { name: 'Enregistrer la connexion' }).click();
+  await sso.getByText('Enregistré : la configuration du fournisseur a été lue et vérifiée.').waitFor();
+  assert.equal(await sso.getByLabel('Secret client').inputValue(), '', 'the secret is never shown again');
+  await sso.getByText(`${BASE}/sso/callback`).waitFor();
+
+  log('a learner of the school signs in with the school’s account from the sign-in page');
+  const pupilCtx = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-GB' });
+  const pupil = await pupilCtx.newPage();
+  watch(pupil);
+  await pupil.goto(BASE + '/login');
+  await check(pupil, 'login-school-desktop', '/login');
+  await pupil.getByRole('heading', { name: 'Sign in with your school' }).waitFor();
+  await pupil.getByLabel('School email').fill('lea@elsewhere.example');
+  await pupil.getByRole('button', { name: 'Continue with my school' }).click();
+  await pupil.getByText('No school signs in people with this address').waitFor();
+  await pupil.getByLabel('School email').fill('lea@hugo.example');
+  await pupil.getByRole('button', { name: 'Continue with my school' }).click();
+  // The provider does not know that address: its page lists whom to sign in as.
+  await pupil.getByRole('link', { name: 'Continue as Léa Martin (lea.martin@hugo.example)' }).click();
+  await pupil.waitForURL((u) => u.pathname === '/classes');
+  await check(pupil, 'sso-classes-desktop', '/classes');
+  await pupil.getByText('Lycée Hugo').first().waitFor();
+  await pupilCtx.close();
 
   log('the admin makes a class from the Classes page');
   await page.getByRole('navigation').getByRole('link', { name: 'Classes' }).click();

@@ -38,7 +38,7 @@ const routes = [
   // setting up a profile of their own.
   [/^\/chat\/([A-Za-z0-9_-]+)$/, chatPage, { auth: true, onboarding: true }],
   [/^\/chat(?:\/([A-Za-z0-9_-]+))?$/, chatPage, { auth: true }],
-  [/^\/lti$/, school.ltiLanding, {}],
+  [/^\/(lti|arrive)$/, school.ltiLanding, {}],
   [/^\/classes$/, school.classesPage, { auth: true, onboarding: true }],
   [/^\/classes\/([A-Za-z0-9_-]+)$/, school.classPage, { auth: true, onboarding: true }],
   [/^\/classes\/([A-Za-z0-9_-]+)\/pick$/, school.pickPage, { auth: true, onboarding: true }],

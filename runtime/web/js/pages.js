@@ -6,7 +6,7 @@ import { t, getLang, LANGS } from './i18n.js';
 import { h, fill, field, select, errorBox, announce, toast } from './ui.js';
 import { app, navigate, switchLang, setTheme, currentTheme } from './app.js';
 import { barChart, lineChart, hbarChart } from './charts.js';
-import { membersCard, platformsCard } from './school.js';
+import { membersCard, platformsCard, ssoCard, schoolSignIn } from './school.js';
 
 const LEVELS = ['A1', 'A2', 'B1', 'B2', 'C1', 'C2'];
 let languageCache = null;
@@ -168,8 +168,17 @@ function authForm(kind) {
 }
 
 export const signup = () => page(t('auth.signupTitle'), authForm('register'));
-export const login = () => page(t('auth.loginTitle'), authForm('login'),
-  h('p', { class: 'narrow' }, h('a', { href: '/forgot-password' }, t('auth.forgot'))));
+const SSO_REASONS = ['not_set', 'expired', 'declined', 'refused', 'no_seat', 'unavailable'];
+
+export function login() {
+  // A school sign-in that did not happen comes back here saying why.
+  const reason = new URLSearchParams(location.search).get('sso');
+  return page(t('auth.loginTitle'),
+    SSO_REASONS.includes(reason) ? h('p', { class: 'error narrow', role: 'alert' }, t(`sso.reason.${reason}`)) : null,
+    authForm('login'),
+    h('p', { class: 'narrow' }, h('a', { href: '/forgot-password' }, t('auth.forgot'))),
+    schoolSignIn());
+}
 
 /**
  * The token a mailed link carries after `#token=`. The fragment never reaches a server; it is
@@ -486,11 +495,13 @@ async function schoolsCard() {
   const mine = await api('GET', '/v1/schools').catch(() => []);
   if (!mine.length) return null;
   const staff = await Promise.all(mine.filter((s) => s.role !== 'learner').map((s) => membersCard(s)));
-  const platforms = await Promise.all(mine.filter((s) => s.role === 'admin').map((s) => platformsCard(s)));
+  const admin = mine.filter((s) => s.role === 'admin');
+  const platforms = await Promise.all(admin.map((s) => platformsCard(s)));
+  const signIns = await Promise.all(admin.map((s) => ssoCard(s)));
   return h('section', { class: 'card', id: 'schools' }, h('h2', {}, t('schools.title')),
     h('ul', {}, mine.map((s) => h('li', {}, h('strong', {}, s.name), ` — ${t(`role.${s.role}`)}`,
       s.role === 'admin' ? ` — ${t('schools.seats', { used: s.seats_used, of: s.seats })}` : ''))),
-    staff, platforms);
+    staff, platforms, signIns);
 }
 
 export async function verifyEmail() {

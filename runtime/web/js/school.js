@@ -15,18 +15,90 @@ function safeNext(next) {
 
 const pct = (v) => (v === null || v === undefined ? '—' : `${Math.round(v * 100)} %`);
 
-/** `/lti?code=…&next=…`: the launch's one-time code becomes this browser's session. */
+/** `/lti?code=…&next=…` (from an LMS) and `/arrive?…` (from a school's sign-in): the
+ * one-time code becomes this browser's session. */
 export async function ltiLanding({ query }) {
+  const school = location.pathname === '/arrive';
   try {
     await startSession('handoff', { code: query.get('code') || '' });
     await app.loadMe();
   } catch (e) {
-    const why = e instanceof ApiError && e.status < 500 ? t('lti.expired') : explain(e);
+    const why = e instanceof ApiError && e.status < 500 ? t(school ? 'arrive.expired' : 'lti.expired') : explain(e);
     return page(t('lti.title'), h('p', { class: 'error', role: 'alert' }, why));
   }
   // The page in the address bar must not keep the spent code.
   setTimeout(() => navigate(safeNext(query.get('next')), true));
-  return page(t('lti.title'), h('p', { role: 'status' }, t('lti.opening')));
+  return page(t('lti.title'), h('p', { role: 'status' }, t(school ? 'arrive.opening' : 'lti.opening')));
+}
+
+/** The sign-in page's way in for schools with their own accounts: an address finds the
+ * school, and the browser goes through the school's provider. */
+export function schoolSignIn() {
+  const email = h('input', { type: 'email', autocomplete: 'email', required: true, maxlength: 254 });
+  const [err, showErr] = errorBox();
+  const go = h('button', { type: 'submit' }, t('sso.go'));
+  return h('form', {
+    class: 'card narrow', 'aria-labelledby': 'sso-title',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      showErr('');
+      go.disabled = true;
+      try {
+        const found = await api('GET', `/v1/sso/discover?email=${encodeURIComponent(email.value.trim())}`);
+        const next = new URLSearchParams(location.search).get('next');
+        location.assign(next ? `${found.url}&next=${encodeURIComponent(safeNext(next))}` : found.url);
+      } catch (x) {
+        showErr(x instanceof ApiError && x.status === 404 ? t('sso.none') : explain(x));
+        go.disabled = false;
+      }
+    },
+  }, h('h2', { id: 'sso-title' }, t('sso.title')), h('p', {}, t('sso.lead')), field(t('sso.email'), email), err, go);
+}
+
+/** A school admin's sign-in with the school's own accounts (OpenID Connect). */
+export async function ssoCard(school) {
+  const path = `/v1/schools/${encodeURIComponent(school.id)}/sso`;
+  const box = h('section', { class: 'sso' });
+  const draw = async (note) => {
+    const v = await api('GET', path);
+    const p = v.provider;
+    const issuer = h('input', { type: 'url', required: true, maxlength: 500, value: p ? p.issuer : '', placeholder: 'https://accounts.school.example' });
+    const client = h('input', { required: true, maxlength: 200, value: p ? p.client_id : '' });
+    const secret = h('input', { type: 'password', autocomplete: 'off', maxlength: 500, required: !p });
+    const domains = h('input', { maxlength: 2000, value: p ? p.domains.join(', ') : '', placeholder: 'school.example' });
+    const [err, showErr] = errorBox();
+    const save = h('button', { type: 'submit', class: 'primary' }, t('ssoset.save'));
+    const form = h('form', {
+      onsubmit: async (e) => {
+        e.preventDefault();
+        showErr('');
+        save.disabled = true;
+        const body = {
+          issuer: issuer.value.trim(), client_id: client.value.trim(),
+          email_domains: domains.value.split(/[\s,]+/).filter(Boolean),
+        };
+        if (secret.value) body.client_secret = secret.value;
+        try { await api('PUT', path, body); await draw(t('ssoset.saved')); } catch (x) { showErr(explain(x)); save.disabled = false; }
+      },
+    },
+    field(t('ssoset.issuer'), issuer), field(t('ssoset.client'), client),
+    field(t('ssoset.secret'), secret, p ? t('ssoset.keep') : null),
+    field(t('ssoset.domains'), domains, t('ssoset.domainsHint')), err, save,
+    p ? h('button', {
+      type: 'button',
+      onclick: async () => {
+        if (!confirm(t('ssoset.confirmRemove'))) return;
+        try { await api('DELETE', path); await draw(); } catch (x) { showErr(explain(x)); }
+      },
+    }, t('ssoset.remove')) : null);
+    box.replaceChildren(h('h3', {}, t('ssoset.title', { school: school.name })), h('p', {}, t('ssoset.lead')),
+      note ? h('p', { role: 'status' }, note) : (p ? null : h('p', {}, t('ssoset.off'))),
+      h('dl', {}, h('dt', {}, t('ssoset.redirect')), h('dd', {}, v.redirect_uri),
+        h('dt', {}, t('ssoset.link')), h('dd', {}, v.sign_in_url)),
+      form);
+  };
+  try { await draw(); } catch (x) { box.replaceChildren(h('p', { class: 'error' }, explain(x))); }
+  return box;
 }
 
 /** The fields of a new assignment; `onMade(assignment)` after it is made. */

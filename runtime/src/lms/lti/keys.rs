@@ -6,14 +6,12 @@
 
 use std::sync::Arc;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
 use super::rsa::RsaKey;
+use crate::store::sealed::Sealer;
 use crate::store::{Db, StoreResult, now_ms};
 
 /// How long a retired key stays published.
@@ -24,7 +22,7 @@ const FRESH_MS: i64 = 60_000;
 /// The tool's keys.
 pub struct ToolKeys {
     db: Db,
-    seal: LessSafeKey,
+    seal: Sealer,
     current: RwLock<Option<(RsaKey, i64)>>,
 }
 
@@ -37,53 +35,25 @@ struct Row {
 impl ToolKeys {
     /// The keys in `db`, sealed under `secret` (the server secret).
     pub fn new(db: Db, secret: &[u8]) -> anyhow::Result<Arc<ToolKeys>> {
-        let derived = aws_lc_rs::hmac::sign(
-            &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret),
-            b"penpal lti tool key sealing v1",
-        );
-        let key = UnboundKey::new(&AES_256_GCM, derived.as_ref())
-            .map_err(|_| anyhow::anyhow!("could not derive the key-sealing key"))?;
         Ok(Arc::new(ToolKeys {
             db,
-            seal: LessSafeKey::new(key),
+            seal: Sealer::new(secret, b"penpal lti tool key sealing v1")?,
             current: RwLock::new(None),
         }))
     }
 
     fn seal(&self, kid: &str, plain: &[u8]) -> anyhow::Result<String> {
-        let nonce_bytes: [u8; NONCE_LEN] = rand::random();
-        let mut sealed = plain.to_vec();
-        self.seal
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce_bytes),
-                Aad::from(kid.as_bytes()),
-                &mut sealed,
-            )
-            .map_err(|_| anyhow::anyhow!("could not seal a key"))?;
-        let mut out = nonce_bytes.to_vec();
-        out.extend(sealed);
-        Ok(STANDARD.encode(out))
+        self.seal.seal(kid, plain)
     }
 
     fn open(&self, row: &Row) -> anyhow::Result<RsaKey> {
-        let raw = STANDARD.decode(&row.sealed)?;
-        if raw.len() <= NONCE_LEN {
-            anyhow::bail!("a sealed key is too short");
-        }
-        let (nonce, sealed) = raw.split_at(NONCE_LEN);
-        let mut buf = sealed.to_vec();
-        let nonce = Nonce::try_assume_unique_for_key(nonce)
-            .map_err(|_| anyhow::anyhow!("a sealed key's nonce is malformed"))?;
-        let plain = self
-            .seal
-            .open_in_place(nonce, Aad::from(row.kid.as_bytes()), &mut buf)
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "the LTI key {} does not open with this server's secret: was PENPAL_JWT_SECRET changed?",
-                    row.kid
-                )
-            })?;
-        RsaKey::from_pkcs1(&row.kid, plain)
+        let plain = self.seal.open(&row.kid, &row.sealed).map_err(|_| {
+            anyhow::anyhow!(
+                "the LTI key {} does not open with this server's secret: was PENPAL_JWT_SECRET changed?",
+                row.kid
+            )
+        })?;
+        RsaKey::from_pkcs1(&row.kid, &plain)
     }
 
     async fn insert_active(&self, retire_others: bool) -> anyhow::Result<()> {
@@ -169,6 +139,8 @@ pub async fn prune(db: &Db) -> StoreResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
 
     #[tokio::test]
     async fn keys_are_made_once_sealed_rotated_and_kept_for_the_overlap() {

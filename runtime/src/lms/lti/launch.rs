@@ -4,20 +4,16 @@
 //! launch stores nothing but the spent `state`.
 //!
 //! The checks, in order: `state` known, unspent and young (single use: spent as it is read);
-//! `alg` RS256 (`none` and HS* are refused before any key is read, so a public key can never
-//! serve as an HMAC secret); a `kid`; the platform's key by `kid` (one refetch of its JWKS on
-//! an unknown one); the signature; `iss` the platform's; `aud` holding penpal's client id, and
-//! `azp` naming it whenever there are several audiences (or an `azp` at all); `exp` not past
-//! and `iat` not ahead, with [`SKEW_S`]; `nonce` the one sent with this `state`; the
-//! deployment one the school registered; `version` 1.3.0; a message type penpal answers.
+//! the id token's own ([`super::id_token`]: RS256, the platform's key by `kid`, signature,
+//! `iss`, `aud`/`azp`, `exp`/`iat`, the `nonce` sent with this `state`); the deployment one
+//! the school registered; `version` 1.3.0; a message type penpal answers.
 
 use std::sync::Arc;
 
-use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::jwks::{KeyError, PlatformKeys};
+use super::jwks::PlatformKeys;
 use super::platforms::{self, Platform};
 use super::{DEEP_LINKING, RESOURCE_LINK};
 use crate::auth::tokens::{hash_token, random_token};
@@ -27,8 +23,7 @@ use crate::lms::schools::{self, Refused, SchoolRole};
 use crate::store::{Db, StoreError, now_ms};
 use crate::tutoring::profile::Cefr;
 
-/// Clock skew allowed on `exp` and `iat`.
-pub const SKEW_S: u64 = 60;
+pub use super::id_token::SKEW_S;
 /// How long a login's `state` can come back.
 pub const STATE_TTL_MS: i64 = 300_000;
 
@@ -183,75 +178,21 @@ impl Lti {
             .await
             .map_err(|e| Refusal::Unreachable(e.to_string()))?;
         let row = row.ok_or(Refusal::State)?;
-        let header =
-            jsonwebtoken::decode_header(id_token).map_err(|e| Refusal::Malformed(e.to_string()))?;
-        if header.alg != Algorithm::RS256 {
-            return Err(Refusal::Algorithm(format!("{:?}", header.alg)));
-        }
-        let kid = header
-            .kid
-            .ok_or_else(|| Refusal::Malformed("the header names no key (`kid`)".into()))?;
         let platform = platforms::get(&self.db, &row.platform)
             .await
             .map_err(|e| Refusal::Unreachable(e.to_string()))?
             .ok_or_else(|| Refusal::UnknownPlatform("(removed)".into()))?;
-        let key = self
-            .keys
-            .key(&platform.jwks_url, &kid)
-            .await
-            .map_err(|e| match e {
-                KeyError::UnknownKid(k) => {
-                    Refusal::Signature(format!("the platform publishes no key `{k}`"))
-                }
-                KeyError::Unreachable(why) => Refusal::Unreachable(why),
-            })?;
-        let mut v = Validation::new(Algorithm::RS256);
-        v.leeway = SKEW_S;
-        v.set_issuer(&[&platform.issuer]);
-        v.set_audience(&[&platform.client_id]);
-        v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<Value>(id_token, &key, &v).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind as K;
-            match e.kind() {
-                K::InvalidSignature => Refusal::Signature("wrong signature".into()),
-                K::ExpiredSignature => Refusal::Claim("exp", "the token has expired".into()),
-                K::InvalidIssuer => Refusal::Claim("iss", format!("not `{}`", platform.issuer)),
-                K::InvalidAudience => Refusal::Claim(
-                    "aud",
-                    "penpal's client id is not among the audiences".into(),
-                ),
-                K::MissingRequiredClaim(c) => Refusal::Malformed(format!("no `{c}` claim")),
-                other => Refusal::Malformed(format!("{other:?}")),
-            }
-        })?;
-        let c = data.claims;
-        let now = now_ms() / 1000;
-        let iat = c.get("iat").and_then(Value::as_i64).unwrap_or(i64::MAX);
-        if iat > now + SKEW_S as i64 {
-            return Err(Refusal::Claim("iat", "issued in the future".into()));
-        }
-        let several = c
-            .get("aud")
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.len() > 1);
-        match c.get("azp").and_then(Value::as_str) {
-            Some(azp) if azp != platform.client_id => {
-                return Err(Refusal::Claim("azp", "not penpal's client id".into()));
-            }
-            None if several => {
-                return Err(Refusal::Claim(
-                    "azp",
-                    "missing, with several audiences".into(),
-                ));
-            }
-            _ => {}
-        }
-        if c.get("nonce").and_then(Value::as_str) != Some(row.nonce.as_str()) {
-            return Err(Refusal::Claim(
-                "nonce",
-                "not the one sent with this login".into(),
-            ));
-        }
+        let c = super::id_token::check(
+            &self.keys,
+            id_token,
+            &super::id_token::Expected {
+                issuer: &platform.issuer,
+                client_id: &platform.client_id,
+                jwks_url: &platform.jwks_url,
+                nonce: &row.nonce,
+            },
+        )
+        .await?;
         let claim = |name: &str| c.get(format!("https://purl.imsglobal.org/spec/lti/claim/{name}"));
         let deployment = claim("deployment_id")
             .and_then(Value::as_str)

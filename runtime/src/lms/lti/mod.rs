@@ -8,6 +8,7 @@
 //! names ([`crate::lms::platform::LmsClient`]); every key and token stays here.
 
 pub mod deep_link;
+pub mod id_token;
 pub mod jwks;
 pub mod keys;
 pub mod launch;
@@ -19,15 +20,16 @@ pub mod rsa;
 pub mod scores;
 pub mod services;
 
-/// Removes what has expired: login states, registration links, teachers' picks and answers
-/// on their way back, and tool keys retired past their overlap. A login flood or abandoned
+/// Removes what has expired: login states (LTI's and schools' sign-ins), registration links,
+/// teachers' picks and answers on their way back, and tool keys retired past their overlap. A login flood or abandoned
 /// picks leave nothing behind.
 pub async fn sweep(db: &crate::store::Db) -> crate::store::StoreResult<()> {
     db.exec(
         "DELETE lti_state WHERE expires_at <= $now;
          DELETE lti_registration WHERE expires_at <= $now;
          DELETE lti_deep_link WHERE expires_at <= $now;
-         DELETE lti_return WHERE expires_at <= $now;",
+         DELETE lti_return WHERE expires_at <= $now;
+         DELETE sso_state WHERE expires_at <= $now;",
         serde_json::json!({"now": crate::store::now_ms()}),
     )
     .await?;

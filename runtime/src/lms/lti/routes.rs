@@ -276,8 +276,8 @@ impl LtiState {
     }
 }
 
-/// `v` trimmed, when it is 1 to `max` characters.
-fn field(name: &'static str, v: &str, max: usize) -> ApiResult<String> {
+/// `v` trimmed, when it has 1 to `max` characters.
+pub(crate) fn field(name: &'static str, v: &str, max: usize) -> ApiResult<String> {
     let v = v.trim();
     if v.is_empty() || v.chars().count() > max {
         return Err(ApiError::invalid(
