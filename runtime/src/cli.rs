@@ -1,4 +1,5 @@
-//! The `penpal` command line: `serve`, `plugin check`, `plugin install`, `plugins`.
+//! The `penpal` command line: `serve`, `plugin check|install|sign|verify`, `key generate`,
+//! `plugins`, and the simulators.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,6 +11,7 @@ use crate::actors::supervisor::GRANTS_FILE;
 use crate::auth::Role;
 use crate::auth::admin;
 use crate::config::{DbArgs, PluginArgs, ServeArgs};
+use crate::marketplace::signature::{PublicKey, Signature, SigningKey};
 use crate::plugins::check::{self, CheckReport};
 use crate::plugins::manifest::{HostPattern, MANIFEST_FILE, SecretName};
 use crate::plugins::{Capabilities, CompileCache, Package, PluginHost, Services};
@@ -34,6 +36,9 @@ enum Command {
     /// Work with one plugin package.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Publishers' signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Run the scripted OpenAI-compatible server (tests and offline development; not a model).
     ScriptedLlm {
         /// Address to listen on.
@@ -170,7 +175,33 @@ enum AdminCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Make an ed25519 key to sign plugin packages with; prints the public key to register.
+    Generate {
+        /// Where to write the private key (readable by its owner only; never overwritten).
+        #[arg(long, default_value = "penpal-publisher.key")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum PluginCommand {
+    /// Sign a package: writes penpal-plugin.sig beside its manifest.
+    Sign {
+        /// A package directory, its penpal-plugin.toml, or its .wasm.
+        path: PathBuf,
+        /// The private key file (`penpal key generate` makes one).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Check a package's signature against a publisher's public key.
+    Verify {
+        /// A package directory, its penpal-plugin.toml, or its .wasm.
+        path: PathBuf,
+        /// The publisher's public key (base64, as `penpal key generate` prints it).
+        #[arg(long = "public-key")]
+        public_key: String,
+    },
     /// Validate a plugin's manifest and component, and show what it asks for.
     Check {
         /// A package directory, its penpal-plugin.toml, or its .wasm.
@@ -201,6 +232,11 @@ pub async fn main(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Plugin(PluginCommand::Check { path, json }) => check_command(&path, json),
+        Command::Plugin(PluginCommand::Sign { path, key }) => sign_command(&path, &key),
+        Command::Plugin(PluginCommand::Verify { path, public_key }) => {
+            verify_command(&path, &public_key)
+        }
+        Command::Key(KeyCommand::Generate { out }) => generate_key(&out),
         Command::Plugin(PluginCommand::Install { path, grants, args }) => {
             install_command(&path, &grants, &args)
         }
@@ -450,6 +486,97 @@ fn check_package(host: &PluginHost, path: &Path) -> anyhow::Result<(Package, Che
         report.problems.push(e.to_string());
     }
     Ok((package, report))
+}
+
+fn generate_key(out: &Path) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    let key = SigningKey::generate()?;
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    let mut f = file.open(out).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => anyhow::anyhow!(
+            "{} exists already: penpal never overwrites a key (choose another path with --out)",
+            out.display()
+        ),
+        _ => anyhow::anyhow!("cannot write {}: {e}", out.display()),
+    })?;
+    f.write_all(key.to_pem().as_bytes())?;
+    f.sync_all()?;
+    let public = key.public();
+    println!(
+        "private key written to {} (keep it secret; back it up)",
+        out.display()
+    );
+    println!("public key   {}", public.to_base64());
+    println!("fingerprint  {}", public.fingerprint());
+    println!("register the public key with your publisher account before you publish");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A package's manifest bytes (exactly as on disk) and component bytes.
+fn signed_parts(path: &Path) -> anyhow::Result<(Package, Vec<u8>)> {
+    let package = Package::open(path)?;
+    let manifest = std::fs::read(&package.manifest_path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", package.manifest_path.display()))?;
+    Ok((package, manifest))
+}
+
+fn signature_path(package: &Package) -> PathBuf {
+    package
+        .manifest_path
+        .with_file_name(crate::marketplace::signature::SIGNATURE_FILE)
+}
+
+fn sign_command(path: &Path, key: &Path) -> anyhow::Result<ExitCode> {
+    let pem = std::fs::read_to_string(key).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read the key {}: {e} (make one with `penpal key generate`)",
+            key.display()
+        )
+    })?;
+    let key = SigningKey::from_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("{e}: give the file `penpal key generate` wrote"))?;
+    let (package, manifest) = signed_parts(path)?;
+    let sig = key.sign(&manifest, &package.wasm);
+    let out = signature_path(&package);
+    std::fs::write(&out, sig.to_toml())
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+    println!(
+        "signed {} {} with key {}: {}",
+        package.manifest.plugin.name,
+        package.manifest.plugin.version,
+        sig.key,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify_command(path: &Path, public_key: &str) -> anyhow::Result<ExitCode> {
+    let key = PublicKey::parse(public_key)?;
+    let (package, manifest) = signed_parts(path)?;
+    let file = signature_path(&package);
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read {}: {e} (sign the package with `penpal plugin sign`)",
+            file.display()
+        )
+    })?;
+    let sig = Signature::parse(&text)?;
+    match sig.verify(&manifest, &package.wasm, &key) {
+        Ok(()) => {
+            println!(
+                "{} {}: signed by key {}",
+                package.manifest.plugin.name, package.manifest.plugin.version, sig.key
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("penpal: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 fn check_command(path: &Path, json: bool) -> anyhow::Result<ExitCode> {

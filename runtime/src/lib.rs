@@ -23,6 +23,7 @@
 //! | [`tutoring`] | profiles, conversations, the catalogue, the turn pipeline (on [`tutoring::state::TurnDeps`]), memory, progress, the demo, the live protocol, the tutor client |
 //! | [`notify`] | the outbox's delivery, the SMTP channel, mail templates and translations, the notifier client |
 //! | [`billing`], [`lms`] | their worlds' clients (payment providers, LMS plugins); their rooms grow around them |
+//! | [`marketplace`] | signed packages (so far: what a signature covers, publisher keys) |
 //! | [`actors`] | the `Conversation`, `Session` and `PluginSupervisor` actors, and the live socket they serve |
 //! | [`ops`] | health, readiness, version, metrics and traces |
 //! | [`web`] | the web app's pages and assets |
@@ -61,6 +62,7 @@ pub mod config;
 pub mod http;
 pub mod llm;
 pub mod lms;
+pub mod marketplace;
 pub mod notify;
 pub mod ops;
 pub mod plugins;

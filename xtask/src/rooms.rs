@@ -21,7 +21,7 @@ const ORDER: &[&str] = &[
     // Models and their accounting; typed configuration; the HTTP vocabulary.
     "llm", "config", "http",
     // Domain rooms: each owns its types, state, store queries and handlers.
-    "auth", "tutoring", "billing", "notify", "lms",
+    "auth", "tutoring", "billing", "notify", "lms", "marketplace",
     // Actors run the domain's turns for live connections (and serve the socket).
     "actors",
     // Operations, pages and the HTTP surface that composes the rooms.

@@ -278,3 +278,105 @@ fn the_third_party_example_passes_check() {
     assert!(out.contains("asks for   kv"), "{out}");
     assert!(out.contains("penpal:plugin/kv@0.2.0"), "{out}");
 }
+
+/// A copy of package `name` in `dir` (signing writes beside the manifest).
+fn package_copy(name: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let to = dir.join(name);
+    std::fs::create_dir_all(&to).unwrap();
+    for entry in std::fs::read_dir(plugin(name)).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+    to
+}
+
+#[test]
+fn an_author_signs_a_package_and_any_change_or_other_key_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("me.key");
+    let key_arg = key.to_str().unwrap();
+    let (ok, out, err) = penpal(&["key", "generate", "--out", key_arg]);
+    assert!(ok, "{out}{err}");
+    let public = out
+        .lines()
+        .find_map(|l| l.strip_prefix("public key   "))
+        .unwrap()
+        .to_string();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the private key is its owner's only");
+    }
+    let (ok, _, err) = penpal(&["key", "generate", "--out", key_arg]);
+    assert!(!ok);
+    assert!(err.contains("penpal never overwrites a key"), "{err}");
+
+    let pkg = package_copy("roleplay", dir.path());
+    let pkg_arg = pkg.to_str().unwrap();
+    let (ok, _, err) = penpal(&["plugin", "verify", pkg_arg, "--public-key", &public]);
+    assert!(!ok);
+    assert!(
+        err.contains("sign the package with `penpal plugin sign`"),
+        "{err}"
+    );
+    let (ok, out, err) = penpal(&["plugin", "sign", pkg_arg, "--key", key_arg]);
+    assert!(ok, "{out}{err}");
+    assert!(out.starts_with("signed roleplay 0.1.0 with key "), "{out}");
+    assert!(pkg.join("penpal-plugin.sig").exists());
+    let (ok, out, err) = penpal(&["plugin", "verify", pkg_arg, "--public-key", &public]);
+    assert!(ok, "{out}{err}");
+
+    // Another publisher's key.
+    let other = dir.path().join("other.key");
+    let (_, other_out, _) = penpal(&["key", "generate", "--out", other.to_str().unwrap()]);
+    let other_public = other_out
+        .lines()
+        .find_map(|l| l.strip_prefix("public key   "))
+        .unwrap()
+        .to_string();
+    let (ok, _, err) = penpal(&["plugin", "verify", pkg_arg, "--public-key", &other_public]);
+    assert!(!ok);
+    assert!(
+        err.contains("sign it with the key registered for this publisher"),
+        "{err}"
+    );
+
+    // One byte of the component, or of the manifest, changed after signing.
+    let wasm = pkg.join("plugin.wasm");
+    let original = std::fs::read(&wasm).unwrap();
+    let mut changed = original.clone();
+    let last = changed.len() - 1;
+    changed[last] ^= 1;
+    std::fs::write(&wasm, &changed).unwrap();
+    let (ok, _, err) = penpal(&["plugin", "verify", pkg_arg, "--public-key", &public]);
+    assert!(!ok);
+    assert!(err.contains("changed after it was signed"), "{err}");
+    std::fs::write(&wasm, &original).unwrap();
+    let manifest = pkg.join("penpal-plugin.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replacen("description = \"", "description = \"Now ", 1),
+    )
+    .unwrap();
+    let (ok, _, err) = penpal(&["plugin", "verify", pkg_arg, "--public-key", &public]);
+    assert!(!ok);
+    assert!(err.contains("changed after it was signed"), "{err}");
+
+    // A key file that is not one says what to give.
+    let (ok, _, err) = penpal(&[
+        "plugin",
+        "sign",
+        pkg_arg,
+        "--key",
+        manifest.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("give the file `penpal key generate` wrote"),
+        "{err}"
+    );
+}

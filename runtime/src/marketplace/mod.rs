@@ -1,0 +1,5 @@
+//! The marketplace: signed plugin packages, publishers, versions, installs and their grants.
+//! Built in steps (`docs/marketplace.md`); so far what a package's signature covers and how it
+//! is made and checked ([`signature`]).
+
+pub mod signature;
