@@ -186,7 +186,8 @@ enum KeyCommand {
 
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
-    /// Sign a package: writes penpal-plugin.sig beside its manifest.
+    /// Sign a package: writes penpal-plugin.sig beside its manifest, and NAME-VERSION.penpal
+    /// (the archive a registry takes: the signed files, README.md and screenshots/).
     Sign {
         /// A package directory, its penpal-plugin.toml, or its .wasm.
         path: PathBuf,
@@ -196,7 +197,7 @@ enum PluginCommand {
     },
     /// Check a package's signature against a publisher's public key.
     Verify {
-        /// A package directory, its penpal-plugin.toml, or its .wasm.
+        /// A .penpal archive, a package directory, its penpal-plugin.toml, or its .wasm.
         path: PathBuf,
         /// The publisher's public key (base64, as `penpal key generate` prints it).
         #[arg(long = "public-key")]
@@ -530,6 +531,7 @@ fn signature_path(package: &Package) -> PathBuf {
 }
 
 fn sign_command(path: &Path, key: &Path) -> anyhow::Result<ExitCode> {
+    use crate::marketplace::archive::{self, Archive};
     let pem = std::fs::read_to_string(key).map_err(|e| {
         anyhow::anyhow!(
             "cannot read the key {}: {e} (make one with `penpal key generate`)",
@@ -543,33 +545,80 @@ fn sign_command(path: &Path, key: &Path) -> anyhow::Result<ExitCode> {
     let out = signature_path(&package);
     std::fs::write(&out, sig.to_toml())
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+    // The archive a registry takes: the signed files, the README and screenshots beside them.
+    let dir = package.manifest_path.parent().unwrap_or(Path::new("."));
+    let readme = std::fs::read_to_string(dir.join(archive::README)).ok();
+    let mut screenshots = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir.join("screenshots")) {
+        for e in entries.flatten() {
+            screenshots.push((
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path())?,
+            ));
+        }
+        screenshots.sort();
+    }
+    let component_name = package
+        .manifest
+        .plugin
+        .component
+        .clone()
+        .unwrap_or_else(|| "plugin.wasm".into());
+    let packed = archive::pack(&Archive {
+        manifest,
+        component: (component_name, package.wasm.clone()),
+        signature: sig.to_toml().into_bytes(),
+        readme,
+        screenshots,
+    })?;
+    // The archive is read back under the registry's rules, so a package that would be
+    // refused at publish is refused here, where it can be fixed.
+    archive::unpack(&packed)?;
+    let m = &package.manifest.plugin;
+    let archive_path = dir.join(format!("{}-{}.penpal", m.name, m.version));
+    std::fs::write(&archive_path, &packed)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", archive_path.display()))?;
     println!(
-        "signed {} {} with key {}: {}",
-        package.manifest.plugin.name,
-        package.manifest.plugin.version,
+        "signed {} {} with key {}: {} and {}",
+        m.name,
+        m.version,
         sig.key,
-        out.display()
+        out.display(),
+        archive_path.display()
     );
     Ok(ExitCode::SUCCESS)
 }
 
 fn verify_command(path: &Path, public_key: &str) -> anyhow::Result<ExitCode> {
     let key = PublicKey::parse(public_key)?;
-    let (package, manifest) = signed_parts(path)?;
-    let file = signature_path(&package);
-    let text = std::fs::read_to_string(&file).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot read {}: {e} (sign the package with `penpal plugin sign`)",
-            file.display()
+    // An archive, or a package directory with its signature file.
+    let (name, manifest, component, text) = if path.extension().is_some_and(|e| e == "penpal") {
+        let bytes = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let a = crate::marketplace::archive::unpack(&bytes)?;
+        let text = String::from_utf8_lossy(&a.signature).into_owned();
+        (path.display().to_string(), a.manifest, a.component.1, text)
+    } else {
+        let (package, manifest) = signed_parts(path)?;
+        let file = signature_path(&package);
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read {}: {e} (sign the package with `penpal plugin sign`)",
+                file.display()
+            )
+        })?;
+        let m = &package.manifest.plugin;
+        (
+            format!("{} {}", m.name, m.version),
+            manifest,
+            package.wasm,
+            text,
         )
-    })?;
+    };
     let sig = Signature::parse(&text)?;
-    match sig.verify(&manifest, &package.wasm, &key) {
+    match sig.verify(&manifest, &component, &key) {
         Ok(()) => {
-            println!(
-                "{} {}: signed by key {}",
-                package.manifest.plugin.name, package.manifest.plugin.version, sig.key
-            );
+            println!("{name}: signed by key {}", sig.key);
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

@@ -325,9 +325,44 @@ fn an_author_signs_a_package_and_any_change_or_other_key_is_caught() {
     let (ok, out, err) = penpal(&["plugin", "sign", pkg_arg, "--key", key_arg]);
     assert!(ok, "{out}{err}");
     assert!(out.starts_with("signed roleplay 0.1.0 with key "), "{out}");
+    assert!(out.trim_end().ends_with("roleplay-0.1.0.penpal"), "{out}");
     assert!(pkg.join("penpal-plugin.sig").exists());
     let (ok, out, err) = penpal(&["plugin", "verify", pkg_arg, "--public-key", &public]);
     assert!(ok, "{out}{err}");
+
+    // The archive a registry takes verifies too; one changed byte inside it does not.
+    let archive = pkg.join("roleplay-0.1.0.penpal");
+    let (ok, out, err) = penpal(&[
+        "plugin",
+        "verify",
+        archive.to_str().unwrap(),
+        "--public-key",
+        &public,
+    ]);
+    assert!(ok, "{out}{err}");
+    let mut unpacked =
+        penpal::marketplace::archive::unpack(&std::fs::read(&archive).unwrap()).unwrap();
+    assert_eq!(
+        unpacked.component.1,
+        std::fs::read(pkg.join("plugin.wasm")).unwrap()
+    );
+    let at = unpacked.component.1.len() / 2;
+    unpacked.component.1[at] ^= 1;
+    let forged = dir.path().join("forged.penpal");
+    std::fs::write(
+        &forged,
+        penpal::marketplace::archive::pack(&unpacked).unwrap(),
+    )
+    .unwrap();
+    let (ok, _, err) = penpal(&[
+        "plugin",
+        "verify",
+        forged.to_str().unwrap(),
+        "--public-key",
+        &public,
+    ]);
+    assert!(!ok);
+    assert!(err.contains("changed after it was signed"), "{err}");
 
     // Another publisher's key.
     let other = dir.path().join("other.key");
