@@ -41,7 +41,7 @@ struct Trip {
 /// unless `keep_cookie` is false.
 async fn trip(base: &str, start: &str, keep_cookie: bool) -> Trip {
     let (callback, cookie) = to_provider_and_back(base, start, "/as/").await;
-    back_at_penpal(base, &callback, keep_cookie.then_some(cookie.as_str())).await
+    back_at_penpal(&callback, keep_cookie.then_some(cookie.as_str())).await
 }
 
 /// The provider's answer to a sign-in begun at `start`: its redirect back to penpal (rewritten
@@ -93,8 +93,7 @@ async fn to_provider_and_back(base: &str, start: &str, choose: &str) -> (String,
     (local(base, &back), state_cookie)
 }
 
-async fn back_at_penpal(base: &str, callback: &str, cookie: Option<&str>) -> Trip {
-    let _ = base;
+async fn back_at_penpal(callback: &str, cookie: Option<&str>) -> Trip {
     let mut req = hops().get(callback);
     if let Some(c) = cookie {
         req = req.header("cookie", c);
@@ -284,12 +283,12 @@ async fn a_school_sets_its_provider_and_its_learners_sign_in_through_it() {
         "/as/",
     )
     .await;
-    let t = back_at_penpal(&base, &callback, Some(&cookie)).await;
+    let t = back_at_penpal(&callback, Some(&cookie)).await;
     let (again, next) = signed_in(&base, &t.location).await;
     assert_eq!(next, "/chat");
     let (_, me_again) = again.call("GET", "/v1/me", None).await;
     assert_eq!(me_again["id"], me["id"]);
-    let replay = back_at_penpal(&base, &callback, Some(&cookie)).await;
+    let replay = back_at_penpal(&callback, Some(&cookie)).await;
     assert_eq!(replay.location, "/login?sso=expired");
     // An outside page to go on to becomes the Classes page.
     let t = trip(
@@ -353,12 +352,12 @@ async fn a_sign_in_that_does_not_check_out_stores_nothing() {
 
     // Without the cookie of the browser that started it: refused, and the state is not spent.
     let (callback, cookie) = to_provider_and_back(&base, &start, "/as/").await;
-    let t = back_at_penpal(&base, &callback, None).await;
+    let t = back_at_penpal(&callback, None).await;
     assert_eq!(t.location, "/login?sso=expired");
-    let t = back_at_penpal(&base, &callback, Some("penpal_sso=forged")).await;
+    let t = back_at_penpal(&callback, Some("penpal_sso=forged")).await;
     assert_eq!(t.location, "/login?sso=expired");
     assert_eq!(stored(&db).await, before);
-    let t = back_at_penpal(&base, &callback, Some(&cookie)).await;
+    let t = back_at_penpal(&callback, Some(&cookie)).await;
     assert!(t.location.starts_with("/arrive?"), "{}", t.location);
     let before = stored(&db).await;
 
@@ -390,7 +389,7 @@ async fn a_sign_in_that_does_not_check_out_stores_nothing() {
     // The person cancels on the provider's page.
     let (callback, cookie_cancel) =
         to_provider_and_back(&base, &format!("/sso/{id}/login"), "/cancel").await;
-    let t = back_at_penpal(&base, &callback, Some(&cookie_cancel)).await;
+    let t = back_at_penpal(&callback, Some(&cookie_cancel)).await;
     assert_eq!(t.location, "/login?sso=declined");
 
     // A wrong client secret: the provider refuses the code.
@@ -416,7 +415,7 @@ async fn no_school_reads_changes_or_claims_another_schools_sign_in() {
     let (server, _db, sink, ops) = server(dir.path()).await;
     let base = server.url("");
     let idp = idp().await;
-    let (hugo, hugo_admin) = school_with_provider(&base, &ops, &sink, &idp, 5).await;
+    let (hugo, _) = school_with_provider(&base, &ops, &sink, &idp, 5).await;
     let (zola, zola_admin) = school(&base, &ops, &sink, "Lycée Zola", "marc@example.com", 5).await;
 
     // Another school's admin cannot read, change or remove it: the same 404 as no school.
@@ -462,7 +461,6 @@ async fn no_school_reads_changes_or_claims_another_schools_sign_in() {
     assert_eq!(schools.as_array().unwrap().len(), 1, "{schools}");
     let stranger = account(&base, "ines@example.com").await;
     assert_eq!(stranger.call("GET", &path, None).await.0, 404);
-    let _ = hugo_admin;
 }
 
 #[actix_rt::test]

@@ -42,10 +42,6 @@ impl ToolKeys {
         }))
     }
 
-    fn seal(&self, kid: &str, plain: &[u8]) -> anyhow::Result<String> {
-        self.seal.seal(kid, plain)
-    }
-
     fn open(&self, row: &Row) -> anyhow::Result<RsaKey> {
         let plain = self.seal.open(&row.kid, &row.sealed).map_err(|_| {
             anyhow::anyhow!(
@@ -58,7 +54,7 @@ impl ToolKeys {
 
     async fn insert_active(&self, retire_others: bool) -> anyhow::Result<()> {
         let key = RsaKey::generate()?;
-        let sealed = self.seal(&key.kid, key.pkcs1())?;
+        let sealed = self.seal.seal(&key.kid, key.pkcs1())?;
         let now = now_ms();
         // Without `retire_others`, a key is made only when none signs (two nodes starting at
         // once make one between them).

@@ -529,11 +529,10 @@ impl Sso {
             form.push(("client_secret", secret));
         } else {
             // RFC 6749 §2.3.1: each part form-encoded before the Basic encoding.
-            let enc = |s: &str| super::lti::services::form(&[("", s)])[1..].to_string();
             let basic = base64::engine::general_purpose::STANDARD.encode(format!(
                 "{}:{}",
-                enc(&p.client_id),
-                enc(secret)
+                super::lti::services::form_encode(&p.client_id),
+                super::lti::services::form_encode(secret)
             ));
             req = req.header("authorization", format!("Basic {basic}"));
         }
