@@ -457,6 +457,10 @@ pub async fn run_on(
             routing,
             signer,
         },
+        marketplace: crate::marketplace::routes::MarketplaceState {
+            registry: crate::marketplace::registry::Registry::new(db.clone(), host.clone()),
+            keys: keys.clone(),
+        },
         ops: OpsState {
             db,
             keys,

@@ -41,6 +41,8 @@ pub struct Rooms {
     pub lti: crate::lms::lti::routes::LtiState,
     /// Schools' sign-in through their identity providers.
     pub sso: crate::lms::sso::routes::SsoState,
+    /// Publishers and the registry.
+    pub marketplace: crate::marketplace::routes::MarketplaceState,
     /// Health, readiness, status.
     pub ops: OpsState,
 }
@@ -92,6 +94,7 @@ pub fn router(rooms: Rooms, settings: &HttpSettings) -> Router {
         .merge(crate::lms::routes::router(rooms.schools))
         .merge(crate::lms::lti::routes::router(rooms.lti))
         .merge(crate::lms::sso::routes::router(rooms.sso))
+        .merge(crate::marketplace::routes::router(rooms.marketplace))
         .merge(crate::ops::router(rooms.ops))
         .split_for_parts();
     let doc = Arc::new(docs::finish(doc));

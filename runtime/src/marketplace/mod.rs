@@ -1,6 +1,12 @@
 //! The marketplace: signed plugin packages, publishers, versions, installs and their grants.
 //! Built in steps (`docs/marketplace.md`); so far what a package's signature covers and how it
-//! is made and checked ([`signature`]), and the archive a package travels in ([`archive`]).
+//! is made and checked ([`signature`]), the archive a package travels in ([`archive`]), content
+//! stored by digest ([`blobs`]), publishers and their keys ([`publishers`]), and the registry's
+//! publish with every check it makes ([`registry`]), served by [`routes`].
 
 pub mod archive;
+pub mod blobs;
+pub mod publishers;
+pub mod registry;
+pub mod routes;
 pub mod signature;

@@ -108,14 +108,17 @@ impl fmt::Display for Kind {
 }
 
 /// The `[capabilities]` section: everything beyond logging and reading settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Capabilities {
-    /// Hosts reachable over outbound HTTPS (`api.example.com`, or `*.example.com`).
+    /// Hosts reachable over outbound HTTPS (`api.example.com`, or `*.example.com`; `operator`
+    /// for whichever hosts the operator grants).
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     pub http: Vec<HostPattern>,
     /// Names of operator secrets the plugin reads.
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     pub secrets: Vec<SecretName>,
     /// A private key-value store.
     #[serde(default)]

@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (15, "lti", V15),
     (16, "lti-accounts-per-school", V16),
     (17, "school-sign-in", V17),
+    (18, "marketplace-registry", V18),
 ];
 
 const V1: &str = r#"
@@ -588,6 +589,64 @@ DEFINE FIELD nonce ON sso_state TYPE string;
 DEFINE FIELD verifier ON sso_state TYPE string;
 DEFINE FIELD next ON sso_state TYPE string;
 DEFINE FIELD expires_at ON sso_state TYPE int;
+"#;
+
+/// The marketplace's registry: publishers (one per account) and their signing keys, packages
+/// (a name claimed by its first publish) and their versions, and content stored by its
+/// SHA-256 in chunks, so every node sharing the database serves the same bytes.
+const V18: &str = r#"
+DEFINE TABLE publisher SCHEMAFULL;
+DEFINE FIELD owner ON publisher TYPE string;
+DEFINE FIELD name ON publisher TYPE string;
+DEFINE FIELD created_at ON publisher TYPE int;
+DEFINE INDEX publisher_owner ON publisher FIELDS owner UNIQUE;
+
+DEFINE TABLE publisher_key SCHEMAFULL;
+DEFINE FIELD publisher ON publisher_key TYPE string;
+DEFINE FIELD public_key ON publisher_key TYPE string;
+DEFINE FIELD label ON publisher_key TYPE string;
+DEFINE FIELD created_at ON publisher_key TYPE int;
+DEFINE FIELD revoked_at ON publisher_key TYPE option<int>;
+DEFINE INDEX publisher_key_publisher ON publisher_key FIELDS publisher;
+
+DEFINE TABLE package SCHEMAFULL;
+DEFINE FIELD publisher ON package TYPE string;
+DEFINE FIELD kind ON package TYPE string;
+DEFINE FIELD display_name ON package TYPE string;
+DEFINE FIELD description ON package TYPE string;
+DEFINE FIELD languages ON package TYPE array<string>;
+DEFINE FIELD levels ON package TYPE array<string>;
+DEFINE FIELD latest ON package TYPE string;
+DEFINE FIELD downloads ON package TYPE int;
+DEFINE FIELD created_at ON package TYPE int;
+DEFINE FIELD updated_at ON package TYPE int;
+DEFINE INDEX package_publisher ON package FIELDS publisher;
+
+DEFINE TABLE package_version SCHEMAFULL;
+DEFINE FIELD package ON package_version TYPE string;
+DEFINE FIELD version ON package_version TYPE string;
+DEFINE FIELD manifest ON package_version TYPE string;
+DEFINE FIELD archive ON package_version TYPE string;
+DEFINE FIELD component ON package_version TYPE string;
+DEFINE FIELD size ON package_version TYPE int;
+DEFINE FIELD key ON package_version TYPE string;
+DEFINE FIELD wit ON package_version TYPE string;
+DEFINE FIELD requested ON package_version TYPE object FLEXIBLE;
+DEFINE FIELD readme ON package_version TYPE option<string>;
+DEFINE FIELD screenshots ON package_version TYPE array<object> FLEXIBLE;
+DEFINE FIELD yanked ON package_version TYPE bool;
+DEFINE FIELD published_at ON package_version TYPE int;
+DEFINE FIELD published_by ON package_version TYPE string;
+DEFINE INDEX package_version_package ON package_version FIELDS package;
+DEFINE INDEX package_version_key ON package_version FIELDS key;
+
+DEFINE TABLE blob SCHEMAFULL;
+DEFINE FIELD size ON blob TYPE int;
+DEFINE FIELD chunks ON blob TYPE int;
+DEFINE FIELD created_at ON blob TYPE int;
+
+DEFINE TABLE blob_chunk SCHEMAFULL;
+DEFINE FIELD data ON blob_chunk TYPE string;
 "#;
 
 #[derive(Deserialize)]

@@ -15,6 +15,7 @@ mod lifecycle;
 mod llm_client;
 mod lti;
 mod manifests;
+mod marketplace;
 mod notify;
 mod observability;
 mod protocol;

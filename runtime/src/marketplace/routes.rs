@@ -1,0 +1,264 @@
+//! The registry over HTTP: publisher sign-up, a publisher's public page with its keys, key
+//! registration and revocation, and publishing a package archive.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, FromRef, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::archive::MAX_ARCHIVE;
+use super::publishers::{self, KeyView, Publisher, PublisherError, PublisherRow};
+use super::registry::{PublishError, Published, Registry};
+use super::signature::PublicKey;
+use crate::auth::{AuthUser, Gate, Keys};
+use crate::http::{ApiError, ApiResult, Json, Path};
+use crate::lms::lti::routes::field;
+
+/// What the marketplace's handlers use.
+#[derive(Clone)]
+pub struct MarketplaceState {
+    /// The registry.
+    pub registry: Registry,
+    /// Token keys, to know who is signed in.
+    pub keys: Arc<Keys>,
+}
+
+impl FromRef<MarketplaceState> for Gate {
+    fn from_ref(s: &MarketplaceState) -> Gate {
+        Gate {
+            db: s.registry.db.clone(),
+            keys: s.keys.clone(),
+        }
+    }
+}
+
+/// The marketplace's routes.
+pub fn router(state: MarketplaceState) -> OpenApiRouter {
+    // Archives are larger than any other body: only this route takes them.
+    let upload = OpenApiRouter::new()
+        .routes(routes!(publish))
+        .layer(DefaultBodyLimit::max(MAX_ARCHIVE))
+        .with_state(state.clone());
+    OpenApiRouter::new()
+        .routes(routes!(become_publisher))
+        .routes(routes!(my_publisher))
+        .routes(routes!(publisher_page))
+        .routes(routes!(register_key))
+        .routes(routes!(revoke_key))
+        .with_state(state)
+        .merge(upload)
+}
+
+fn publisher_error(e: PublisherError) -> ApiError {
+    match e {
+        PublisherError::Unverified => ApiError::Forbidden(e.to_string()),
+        PublisherError::AlreadyPublisher(_)
+        | PublisherError::SlugTaken(_)
+        | PublisherError::KeyTaken
+        | PublisherError::TooManyKeys => ApiError::Conflict(e.to_string()),
+        PublisherError::NoSuchKey => ApiError::NotFound("key"),
+        PublisherError::Store(e) => e.into(),
+    }
+}
+
+fn publish_error(e: PublishError) -> ApiError {
+    match e {
+        PublishError::TooLarge => ApiError::TooLarge(e.to_string()),
+        PublishError::NameTaken(_)
+        | PublishError::Reserved(_)
+        | PublishError::VersionExists { .. }
+        | PublishError::NotNewer { .. } => ApiError::Conflict(e.to_string()),
+        PublishError::Archive(_) => ApiError::invalid("archive", e.to_string()),
+        PublishError::Manifest(_)
+        | PublishError::ComponentName { .. }
+        | PublishError::Publisher { .. }
+        | PublishError::KindChanged { .. } => ApiError::invalid("manifest", e.to_string()),
+        PublishError::Signature(_) | PublishError::UnknownKey(_) | PublishError::RevokedKey(_) => {
+            ApiError::invalid("signature", e.to_string())
+        }
+        PublishError::Component(_) => ApiError::invalid("component", e.to_string()),
+        PublishError::Store(e) => e.into(),
+    }
+}
+
+/// The publisher the signed-in account is, when it is `slug`.
+async fn own(s: &MarketplaceState, user: &AuthUser, slug: &str) -> ApiResult<PublisherRow> {
+    match publishers::of_owner(&s.registry.db, &user.id).await? {
+        Some(p) if p.slug == slug => Ok(p),
+        _ if publishers::get(&s.registry.db, slug).await?.is_some() => Err(ApiError::Forbidden(
+            "only the publisher's own account may change it".into(),
+        )),
+        _ => Err(ApiError::NotFound("publisher")),
+    }
+}
+
+/// Becoming a publisher.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPublisher {
+    /// The name in URLs and in manifests (`publisher = "…"`): 2–39 of `a-z`, `0-9` and `-`,
+    /// starting with a letter.
+    #[schema(min_length = 2, max_length = 39, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$")]
+    slug: String,
+    /// The name people see.
+    #[schema(min_length = 1, max_length = 80)]
+    name: String,
+}
+
+#[utoipa::path(post, path = "/v1/publishers", tag = "marketplace", request_body = NewPublisher,
+    responses((status = 201, body = Publisher, description = "the account publishes as this publisher from now on"),
+        (status = 401, description = "not signed in"),
+        (status = 403, description = "the account's address is not verified"),
+        (status = 409, description = "the account publishes already, or the name is taken"),
+        (status = 422, description = "a name that is not a slug, or a blank or overlong display name")),
+    security(("bearer" = [])))]
+async fn become_publisher(
+    State(s): State<MarketplaceState>,
+    user: AuthUser,
+    Json(b): Json<NewPublisher>,
+) -> ApiResult<(StatusCode, Json<Publisher>)> {
+    if !publishers::valid_slug(&b.slug) {
+        return Err(ApiError::invalid(
+            "slug",
+            "2 to 39 of a-z, 0-9 and -, starting with a letter, such as `ada-tutors`",
+        ));
+    }
+    let name = field("name", &b.name, 80)?;
+    let p = publishers::create(&s.registry.db, &user.id, &b.slug, &name)
+        .await
+        .map_err(publisher_error)?;
+    tracing::info!(publisher = %p.slug, "publisher signed up");
+    Ok((StatusCode::CREATED, Json(p)))
+}
+
+#[utoipa::path(get, path = "/v1/me/publisher", tag = "marketplace",
+    responses((status = 200, body = Publisher), (status = 401, description = "not signed in"),
+        (status = 404, description = "the account does not publish")),
+    security(("bearer" = [])))]
+async fn my_publisher(
+    State(s): State<MarketplaceState>,
+    user: AuthUser,
+) -> ApiResult<Json<Publisher>> {
+    let row = publishers::of_owner(&s.registry.db, &user.id)
+        .await?
+        .ok_or(ApiError::NotFound("publisher"))?;
+    publishers::get(&s.registry.db, &row.slug)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound("publisher"))
+}
+
+#[utoipa::path(get, path = "/v1/publishers/{publisher}", tag = "marketplace",
+    params(("publisher" = String, Path, max_length = 39)),
+    responses((status = 200, body = Publisher, description = "the publisher and every key it registered, revoked ones included"),
+        (status = 404, description = "no such publisher")))]
+async fn publisher_page(
+    State(s): State<MarketplaceState>,
+    Path(slug): Path<String>,
+) -> ApiResult<Json<Publisher>> {
+    publishers::get(&s.registry.db, &slug)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound("publisher"))
+}
+
+/// A key to register.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    /// The public key `penpal key generate` printed: base64 of its 32 bytes.
+    #[schema(min_length = 1, max_length = 100)]
+    public_key: String,
+    /// A note to tell keys apart ("laptop", "CI").
+    #[schema(min_length = 1, max_length = 80)]
+    label: String,
+}
+
+#[utoipa::path(post, path = "/v1/publishers/{publisher}/keys", tag = "marketplace", request_body = NewKey,
+    params(("publisher" = String, Path, max_length = 39)),
+    responses((status = 201, body = KeyView, description = "packages signed by it publish from now on"),
+        (status = 401, description = "not signed in"), (status = 403, description = "another account's publisher"),
+        (status = 404, description = "no such publisher"),
+        (status = 409, description = "the key is registered already, or the publisher holds the most keys it may"),
+        (status = 422, description = "not an ed25519 public key, or a blank or overlong label")),
+    security(("bearer" = [])))]
+async fn register_key(
+    State(s): State<MarketplaceState>,
+    user: AuthUser,
+    Path(slug): Path<String>,
+    Json(b): Json<NewKey>,
+) -> ApiResult<(StatusCode, Json<KeyView>)> {
+    let p = own(&s, &user, &slug).await?;
+    let key = PublicKey::parse(&b.public_key)
+        .map_err(|e| ApiError::invalid("public_key", e.to_string()))?;
+    let label = field("label", &b.label, 80)?;
+    let view = publishers::add_key(&s.registry.db, &p.slug, &key, &label)
+        .await
+        .map_err(publisher_error)?;
+    tracing::info!(publisher = %p.slug, key = %view.fingerprint, "publisher key registered");
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[utoipa::path(delete, path = "/v1/publishers/{publisher}/keys/{fingerprint}", tag = "marketplace",
+    params(("publisher" = String, Path, max_length = 39), ("fingerprint" = String, Path, max_length = 64)),
+    responses((status = 204, description = "revoked: what it signed no longer publishes or installs"),
+        (status = 401, description = "not signed in"), (status = 403, description = "another account's publisher"),
+        (status = 404, description = "no such publisher, or no such key of it")),
+    security(("bearer" = [])))]
+async fn revoke_key(
+    State(s): State<MarketplaceState>,
+    user: AuthUser,
+    Path((slug, fingerprint)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let p = own(&s, &user, &slug).await?;
+    publishers::revoke_key(&s.registry.db, &p.slug, &fingerprint)
+        .await
+        .map_err(publisher_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A package archive's bytes.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)] // only its schema is used: the handler reads the raw body
+struct PackageArchive(Vec<u8>);
+
+#[utoipa::path(post, path = "/v1/marketplace/packages", tag = "marketplace",
+    request_body(content = PackageArchive, content_type = "application/octet-stream",
+        description = "a package archive, NAME-VERSION.penpal as `penpal plugin sign` packs it (at most 30 MiB)"),
+    responses((status = 201, body = Published, description = "published: the version is listed and installable"),
+        (status = 401, description = "not signed in"), (status = 403, description = "the account is not a publisher"),
+        (status = 409, description = "the name belongs to another publisher or to one of this server's plugins, or the version is not new and greater than every published one"),
+        (status = 413, description = "the archive is larger than 30 MiB"),
+        (status = 422, description = "the archive, manifest, signature or component is refused; `field` says which and the message what to fix")),
+    security(("bearer" = [])))]
+async fn publish(
+    State(s): State<MarketplaceState>,
+    user: AuthUser,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<Published>)> {
+    let p = publishers::of_owner(&s.registry.db, &user.id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::Forbidden(
+                "this account does not publish: become a publisher first (POST /v1/publishers)"
+                    .into(),
+            )
+        })?;
+    let bytes = body.map_err(|r| match r.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => publish_error(PublishError::TooLarge),
+        _ => ApiError::BadRequest(r.body_text()),
+    })?;
+    let published = s
+        .registry
+        .publish(&p, bytes.to_vec())
+        .await
+        .map_err(publish_error)?;
+    Ok((StatusCode::CREATED, Json(published)))
+}

@@ -1,0 +1,455 @@
+//! The marketplace's registry, end to end over HTTP with real components: an account verifies
+//! its address, becomes a publisher, registers a key, and publishes packages signed and packed
+//! the way `penpal plugin sign` does; every tampered, mislabelled or misplaced package is
+//! refused with what to fix, and nothing of it is stored.
+
+use crate::common::*;
+use crate::schools::{Client, account};
+use penpal::marketplace::archive::{self, Archive};
+use penpal::marketplace::signature::SigningKey;
+use serde_json::{Value, json};
+
+/// Signs up `email`, follows the confirmation mail, and makes the account the publisher `slug`.
+async fn publisher(base: &str, sink: &Sink, email: &str, slug: &str) -> Client {
+    let me = account(base, email).await;
+    let (status, body) = me
+        .call(
+            "POST",
+            "/v1/publishers",
+            Some(json!({"slug": slug, "name": "Ada's tutors"})),
+        )
+        .await;
+    assert_eq!(status, 403, "an unverified address cannot publish: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("verify your email"),
+        "{body}"
+    );
+    let text = mail(sink, email, "Confirm your email address").await;
+    let token = text
+        .split_whitespace()
+        .find_map(|w| w.split("verify-email#token=").nth(1))
+        .unwrap()
+        .to_string();
+    let (status, _) = me
+        .call(
+            "POST",
+            "/v1/auth/verify-email",
+            Some(json!({"token": token})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = me
+        .call(
+            "POST",
+            "/v1/publishers",
+            Some(json!({"slug": slug, "name": "Ada's tutors"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["slug"], slug);
+    me
+}
+
+/// Registers a new key for `slug` and answers it.
+async fn key(me: &Client, slug: &str) -> SigningKey {
+    let key = SigningKey::generate().unwrap();
+    let (status, body) = me
+        .call(
+            "POST",
+            &format!("/v1/publishers/{slug}/keys"),
+            Some(json!({"public_key": key.public().to_base64(), "label": "laptop"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["fingerprint"], key.public().fingerprint());
+    key
+}
+
+/// The first-party `plugin`'s manifest renamed `name` at `version` for `publisher`, and its
+/// component.
+fn package(plugin: &str, name: &str, version: &str, publisher: &str) -> (String, Vec<u8>) {
+    let dir = crate::common::plugin(plugin);
+    let manifest = std::fs::read_to_string(dir.join("penpal-plugin.toml")).unwrap();
+    let manifest = manifest
+        .replacen(
+            &format!("name = \"{plugin}\""),
+            &format!("name = \"{name}\""),
+            1,
+        )
+        .replacen(
+            "version = \"0.1.0\"",
+            &format!("version = \"{version}\""),
+            1,
+        )
+        .replacen(
+            "publisher = \"penpal\"",
+            &format!("publisher = \"{publisher}\""),
+            1,
+        );
+    (manifest, std::fs::read(dir.join("plugin.wasm")).unwrap())
+}
+
+/// The archive `penpal plugin sign` makes of `manifest` and `wasm` with `key`.
+fn signed(manifest: &str, wasm: &[u8], key: &SigningKey) -> Vec<u8> {
+    let sig = key.sign(manifest.as_bytes(), wasm).to_toml();
+    pack(manifest.as_bytes(), wasm, sig.as_bytes())
+}
+
+fn pack(manifest: &[u8], wasm: &[u8], sig: &[u8]) -> Vec<u8> {
+    archive::pack(&Archive {
+        manifest: manifest.to_vec(),
+        component: ("plugin.wasm".into(), wasm.to_vec()),
+        signature: sig.to_vec(),
+        readme: Some("# A tutor\n\nPatient.".into()),
+        screenshots: vec![("chat.png".into(), b"\x89PNG\r\n\x1a\nnot really".to_vec())],
+    })
+    .unwrap()
+}
+
+async fn upload(me: &Client, bytes: Vec<u8>) -> (u16, Value) {
+    let resp = http()
+        .post(format!("{}/v1/marketplace/packages", me.base))
+        .bearer_auth(&me.token)
+        .header("content-type", "application/octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// How many versions and blobs the registry holds.
+async fn stored(db: &penpal::store::Db) -> (usize, usize) {
+    let versions: Vec<Value> = db
+        .rows("SELECT id FROM package_version", json!({}))
+        .await
+        .unwrap();
+    let blobs: Vec<Value> = db.rows("SELECT id FROM blob", json!({})).await.unwrap();
+    (versions.len(), blobs.len())
+}
+
+/// Refused with `status`, `field` and a message holding `says`.
+fn refused(got: (u16, Value), status: u16, field: &str, says: &str) {
+    let (s, body) = got;
+    assert_eq!(s, status, "{body}");
+    if !field.is_empty() {
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(says), "expected {says:?} in {body}");
+}
+
+#[actix_rt::test]
+async fn a_publisher_signs_up_registers_a_key_and_publishes_versions() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, db, sink, _ops) = crate::schools::server(data.path()).await;
+    let base = server.url("");
+    let ada = publisher(&base, &sink, "ada@example.com", "ada").await;
+
+    // One publisher per account; a taken or malformed name says so.
+    let (status, body) = ada
+        .call(
+            "POST",
+            "/v1/publishers",
+            Some(json!({"slug": "ada-two", "name": "Again"})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let bob = account(&base, "bob@example.com").await;
+    let (status, body) = bob
+        .call(
+            "POST",
+            "/v1/publishers",
+            Some(json!({"slug": "Bob!", "name": "Bob"})),
+        )
+        .await;
+    refused((status, body), 422, "slug", "such as");
+
+    // Keys: registered once, shown to anyone on the publisher's page.
+    let key = key(&ada, "ada").await;
+    let (status, body) = ada
+        .call(
+            "POST",
+            "/v1/publishers/ada/keys",
+            Some(json!({"public_key": key.public().to_base64(), "label": "again"})),
+        )
+        .await;
+    assert_eq!(status, 409, "a key registers once: {body}");
+    let (status, body) = ada
+        .call(
+            "POST",
+            "/v1/publishers/ada/keys",
+            Some(json!({"public_key": "bm90IGEga2V5", "label": "junk"})),
+        )
+        .await;
+    refused((status, body), 422, "public_key", "32 bytes");
+    let (status, page) = get(server.addr, "/v1/publishers/ada").await;
+    assert_eq!(status, 200);
+    assert_eq!(page["name"], "Ada's tutors");
+    assert_eq!(page["keys"][0]["public_key"], key.public().to_base64());
+    assert_eq!(page["keys"][0]["revoked_at"], Value::Null);
+
+    // Publishing: an account that is no publisher cannot.
+    let (manifest, wasm) = package("tutor", "ada-camille", "1.0.0", "ada");
+    refused(
+        upload(&bob, signed(&manifest, &wasm, &key)).await,
+        403,
+        "",
+        "become a publisher",
+    );
+    let (status, v1) = upload(&ada, signed(&manifest, &wasm, &key)).await;
+    assert_eq!(status, 201, "{v1}");
+    assert_eq!(v1["name"], "ada-camille");
+    assert_eq!(v1["version"], "1.0.0");
+    assert_eq!(v1["kind"], "tutor");
+    assert_eq!(v1["publisher"], "ada");
+    assert_eq!(v1["signed_by"], key.public().fingerprint());
+    let archive_bytes = signed(&manifest, &wasm, &key);
+    assert_eq!(
+        v1["digest"],
+        penpal::marketplace::blobs::digest(&archive_bytes),
+        "content is named by the archive's SHA-256 (packing is deterministic)"
+    );
+    // What is stored is exactly what was uploaded.
+    let kept = penpal::marketplace::blobs::get(&db, v1["digest"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some(archive_bytes.as_slice()));
+
+    // Versions only go up, and never change.
+    refused(
+        upload(&ada, signed(&manifest, &wasm, &key)).await,
+        409,
+        "",
+        "published already",
+    );
+    let (m2, _) = package("tutor", "ada-camille", "1.1.0", "ada");
+    let (status, body) = upload(&ada, signed(&m2, &wasm, &key)).await;
+    assert_eq!(status, 201, "{body}");
+    let (m_old, _) = package("tutor", "ada-camille", "1.0.5", "ada");
+    refused(
+        upload(&ada, signed(&m_old, &wasm, &key)).await,
+        409,
+        "",
+        "not newer than 1.1.0",
+    );
+    let (m_build, _) = package("tutor", "ada-camille", "1.1.0+rebuild", "ada");
+    refused(
+        upload(&ada, signed(&m_build, &wasm, &key)).await,
+        409,
+        "",
+        "published already",
+    );
+    assert_eq!(stored(&db).await.0, 2);
+
+    // Rotation: a new key publishes; the revoked one no longer does.
+    let new_key = crate::marketplace::key(&ada, "ada").await;
+    let (status, _) = ada
+        .call(
+            "DELETE",
+            &format!("/v1/publishers/ada/keys/{}", key.public().fingerprint()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (m3, _) = package("tutor", "ada-camille", "1.2.0", "ada");
+    refused(
+        upload(&ada, signed(&m3, &wasm, &key)).await,
+        422,
+        "signature",
+        "revoked",
+    );
+    let (status, body) = upload(&ada, signed(&m3, &wasm, &new_key)).await;
+    assert_eq!(status, 201, "{body}");
+    let (_, page) = get(server.addr, "/v1/publishers/ada").await;
+    let revoked: Vec<&Value> = page["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| !k["revoked_at"].is_null())
+        .collect();
+    assert_eq!(revoked.len(), 1, "{page}");
+    assert_eq!(revoked[0]["fingerprint"], key.public().fingerprint());
+    let (status, me) = ada.call("GET", "/v1/me/publisher", None).await;
+    assert_eq!((status, &me["slug"]), (200, &json!("ada")));
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn every_tampered_mislabelled_or_misplaced_package_is_refused_and_nothing_is_stored() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, db, sink, _ops) = crate::schools::server(data.path()).await;
+    let base = server.url("");
+    let ada = publisher(&base, &sink, "ada@example.com", "ada").await;
+    let grace = publisher(&base, &sink, "grace@example.com", "grace").await;
+    let key = key(&ada, "ada").await;
+    let graces_key = crate::marketplace::key(&grace, "grace").await;
+    let (manifest, wasm) = package("tutor", "ada-camille", "1.0.0", "ada");
+
+    // A byte of the component, or of the manifest, changed after signing.
+    let sig = key.sign(manifest.as_bytes(), &wasm).to_toml();
+    let mut changed = wasm.clone();
+    let at = changed.len() / 2;
+    changed[at] ^= 1;
+    refused(
+        upload(&ada, pack(manifest.as_bytes(), &changed, sig.as_bytes())).await,
+        422,
+        "signature",
+        "changed after it was signed",
+    );
+    let tampered = manifest.replacen("a patient tutor", "a free tutor", 1);
+    assert_ne!(tampered, manifest);
+    refused(
+        upload(&ada, pack(tampered.as_bytes(), &wasm, sig.as_bytes())).await,
+        422,
+        "signature",
+        "changed after it was signed",
+    );
+    // Signed by a key never registered, or by another publisher's.
+    let stranger = SigningKey::generate().unwrap();
+    refused(
+        upload(&ada, signed(&manifest, &wasm, &stranger)).await,
+        422,
+        "signature",
+        "not registered to this publisher",
+    );
+    refused(
+        upload(&ada, signed(&manifest, &wasm, &graces_key)).await,
+        422,
+        "signature",
+        "not registered to this publisher",
+    );
+    // A manifest naming another publisher, even signed by that publisher's own key.
+    let (as_grace, _) = package("tutor", "ada-camille", "1.0.0", "grace");
+    refused(
+        upload(&ada, signed(&as_grace, &wasm, &key)).await,
+        422,
+        "manifest",
+        "publishes as \"ada\"",
+    );
+    // A manifest lying about its kind: a tutor component declared a notifier.
+    let liar = format!(
+        "{}\n[notifier]\ndisplay-name = \"Not a notifier\"\nchannel = \"email\"\n",
+        manifest.split("[tutor]").next().unwrap().replacen(
+            "kind = \"tutor\"",
+            "kind = \"notifier\"",
+            1
+        )
+    );
+    refused(
+        upload(&ada, signed(&liar, &wasm, &key)).await,
+        422,
+        "component",
+        "implements the tutor world",
+    );
+    // A manifest that does not parse strictly.
+    let unknown = manifest.replacen("[tutor]", "[tutor]\nvoice = \"warm\"", 1);
+    refused(
+        upload(&ada, signed(&unknown, &wasm, &key)).await,
+        422,
+        "manifest",
+        "voice",
+    );
+    // A component that is no component at all.
+    refused(
+        upload(&ada, signed(&manifest, b"\0asm not really", &key)).await,
+        422,
+        "component",
+        "not a valid component",
+    );
+    // A name this server's own plugins use.
+    let (reserved, _) = package("tutor", "tutor", "9.0.0", "ada");
+    refused(
+        upload(&ada, signed(&reserved, &wasm, &key)).await,
+        409,
+        "",
+        "reserved",
+    );
+    // A component over the limit inside the archive, and an archive over the limit.
+    let mut huge = wasm.clone();
+    huge.resize((20 << 20) + 1, 0);
+    refused(
+        upload(&ada, signed(&manifest, &huge, &key)).await,
+        422,
+        "archive",
+        "larger than",
+    );
+    let (status, body) = upload(&ada, vec![0; (30 << 20) + 1]).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"]["code"], "too_large");
+    // A path leaving the package (zip-slip), written header by header.
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, bytes) in [
+        ("penpal-plugin.toml", manifest.as_bytes()),
+        ("../../plugins/evil.wasm", &wasm[..]),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.as_gnu_mut().unwrap().name[..path.len()].copy_from_slice(path.as_bytes());
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append(&h, bytes).unwrap();
+    }
+    refused(
+        upload(&ada, tar.into_inner().unwrap()).await,
+        422,
+        "archive",
+        "`..`",
+    );
+    assert_eq!(stored(&db).await, (0, 0), "nothing refused is stored");
+
+    // Grace claims a name; Ada cannot publish under it, even a greater version.
+    let (graces, _) = package("tutor", "grace-tutor", "1.0.0", "grace");
+    let (status, body) = upload(&grace, signed(&graces, &wasm, &graces_key)).await;
+    assert_eq!(status, 201, "{body}");
+    let (theft, _) = package("tutor", "grace-tutor", "2.0.0", "ada");
+    refused(
+        upload(&ada, signed(&theft, &wasm, &key)).await,
+        409,
+        "",
+        "belongs to another publisher",
+    );
+    // Nor change or revoke Grace's keys.
+    let (status, _) = ada
+        .call(
+            "DELETE",
+            &format!(
+                "/v1/publishers/grace/keys/{}",
+                graces_key.public().fingerprint()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = ada
+        .call(
+            "POST",
+            "/v1/publishers/grace/keys",
+            Some(json!({"public_key": stranger.public().to_base64(), "label": "mine now"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = ada
+        .call("DELETE", "/v1/publishers/nobody/keys/abc", None)
+        .await;
+    assert_eq!(status, 404);
+    // A version cannot change its kind either.
+    let (notifier, mail_wasm) = package("webhook", "grace-tutor", "3.0.0", "grace");
+    refused(
+        upload(&grace, signed(&notifier, &mail_wasm, &graces_key)).await,
+        422,
+        "manifest",
+        "is a tutor package",
+    );
+    let (versions, blobs) = stored(&db).await;
+    assert_eq!(
+        (versions, blobs),
+        (1, 2),
+        "Grace's one version: its archive and its screenshot"
+    );
+    server.stop().await;
+}
