@@ -2,10 +2,12 @@
 //! Built in steps (`docs/marketplace.md`); so far what a package's signature covers and how it
 //! is made and checked ([`signature`]), the archive a package travels in ([`archive`]), content
 //! stored by digest ([`blobs`]), publishers and their keys ([`publishers`]), and the registry's
-//! publish with every check it makes ([`registry`]), served by [`routes`].
+//! publish with every check it makes ([`registry`]), what it shows — the catalogue, pages,
+//! downloads, yanking ([`catalogue`]) — all served by [`routes`].
 
 pub mod archive;
 pub mod blobs;
+pub mod catalogue;
 pub mod publishers;
 pub mod registry;
 pub mod routes;

@@ -6,19 +6,22 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRef, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::archive::MAX_ARCHIVE;
+use super::catalogue::{self, Listing, PackagePage, Search, VersionInfo, VersionPage};
 use super::publishers::{self, KeyView, Publisher, PublisherError, PublisherRow};
 use super::registry::{PublishError, Published, Registry};
 use super::signature::PublicKey;
 use crate::auth::{AuthUser, Gate, Keys};
-use crate::http::{ApiError, ApiResult, Json, Path};
+use crate::http::{ApiError, ApiResult, Json, Path, Query};
 use crate::lms::lti::routes::field;
+use crate::plugins::manifest::{Kind, Level};
 
 /// What the marketplace's handlers use.
 #[derive(Clone)]
@@ -46,6 +49,12 @@ pub fn router(state: MarketplaceState) -> OpenApiRouter {
         .layer(DefaultBodyLimit::max(MAX_ARCHIVE))
         .with_state(state.clone());
     OpenApiRouter::new()
+        .routes(routes!(catalogue))
+        .routes(routes!(package_page))
+        .routes(routes!(version_page))
+        .routes(routes!(download))
+        .routes(routes!(screenshot))
+        .routes(routes!(yank))
         .routes(routes!(become_publisher))
         .routes(routes!(my_publisher))
         .routes(routes!(publisher_page))
@@ -104,7 +113,7 @@ async fn own(s: &MarketplaceState, user: &AuthUser, slug: &str) -> ApiResult<Pub
 pub struct NewPublisher {
     /// The name in URLs and in manifests (`publisher = "…"`): 2–39 of `a-z`, `0-9` and `-`,
     /// starting with a letter.
-    #[schema(min_length = 2, max_length = 39, pattern = "^[a-z][a-z0-9-]*[a-z0-9]$")]
+    #[schema(min_length = 2, max_length = 39, pattern = "^[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
     slug: String,
     /// The name people see.
     #[schema(min_length = 1, max_length = 80)]
@@ -220,6 +229,8 @@ async fn revoke_key(
     publishers::revoke_key(&s.registry.db, &p.slug, &fingerprint)
         .await
         .map_err(publisher_error)?;
+    // What the key signed stops being any package's latest.
+    catalogue::refresh_publisher(&s.registry.db, &p.slug).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -261,4 +272,208 @@ async fn publish(
         .await
         .map_err(publish_error)?;
     Ok((StatusCode::CREATED, Json(published)))
+}
+
+/// What to look for in the catalogue.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueParams {
+    /// Words that must each appear in a package's name, display name or description.
+    #[param(max_length = 200)]
+    q: Option<String>,
+    /// One kind of plugin.
+    kind: Option<Kind>,
+    /// A language a tutor teaches (BCP 47, such as `fr` or `pt-BR`).
+    #[param(max_length = 35, pattern = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
+    language: Option<String>,
+    /// A CEFR level a tutor serves.
+    level: Option<Level>,
+    /// One publisher's packages.
+    #[param(min_length = 2, max_length = 39, pattern = "^[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
+    publisher: Option<String>,
+    /// Zero-based page of 20.
+    #[param(minimum = 0, maximum = 500)]
+    page: Option<u32>,
+}
+
+/// `fr`, `pt-BR`: a primary tag of 2–3 letters, then subtags of 1–8 letters or digits.
+fn language_tag(t: &str) -> bool {
+    let mut parts = t.split('-');
+    let primary = parts.next().unwrap_or_default();
+    t.len() <= 35
+        && (2..=3).contains(&primary.len())
+        && primary.bytes().all(|b| b.is_ascii_alphabetic())
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+#[utoipa::path(get, path = "/v1/marketplace/packages", tag = "marketplace", params(CatalogueParams),
+    responses((status = 200, body = Vec<Listing>, description = "packages with a version that installs, most downloaded first (20 a page)"),
+        (status = 400, description = "an unknown parameter, kind or level"),
+        (status = 422, description = "an overlong search, a malformed language or publisher, or a page past 500")))]
+async fn catalogue(
+    State(s): State<MarketplaceState>,
+    Query(p): Query<CatalogueParams>,
+) -> ApiResult<Json<Vec<Listing>>> {
+    let q = p.q.unwrap_or_default();
+    if q.chars().count() > 200 {
+        return Err(ApiError::invalid("q", "at most 200 characters"));
+    }
+    if let Some(l) = &p.language
+        && !language_tag(l)
+    {
+        return Err(ApiError::invalid(
+            "language",
+            "a BCP 47 tag such as `fr` or `pt-BR`",
+        ));
+    }
+    if let Some(slug) = &p.publisher
+        && !publishers::valid_slug(slug)
+    {
+        return Err(ApiError::invalid(
+            "publisher",
+            "a publisher's name, such as `ada-tutors`",
+        ));
+    }
+    let page = p.page.unwrap_or(0);
+    if page > 500 {
+        return Err(ApiError::invalid("page", "at most 500"));
+    }
+    let search = Search {
+        text: q.split_whitespace().take(8).map(str::to_string).collect(),
+        kind: p.kind.map(|k| k.to_string()),
+        language: p.language.map(|l| l.trim().to_ascii_lowercase()),
+        level: p.level.map(|l| l.to_string()),
+        publisher: p.publisher,
+        page: page as usize,
+    };
+    Ok(Json(catalogue::search(&s.registry.db, &search).await?))
+}
+
+#[utoipa::path(get, path = "/v1/marketplace/packages/{name}", tag = "marketplace",
+    params(("name" = String, Path, max_length = 64)),
+    responses((status = 200, body = PackagePage, description = "the package, its README and screenshots, and every version"),
+        (status = 404, description = "no such package")))]
+async fn package_page(
+    State(s): State<MarketplaceState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<PackagePage>> {
+    catalogue::package(&s.registry.db, &name)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound("package"))
+}
+
+#[utoipa::path(get, path = "/v1/marketplace/packages/{name}/{version}", tag = "marketplace",
+    params(("name" = String, Path, max_length = 64), ("version" = String, Path, max_length = 64)),
+    responses((status = 200, body = VersionPage, description = "the version, its README, screenshots and manifest"),
+        (status = 404, description = "no such package or version")))]
+async fn version_page(
+    State(s): State<MarketplaceState>,
+    Path((name, version)): Path<(String, String)>,
+) -> ApiResult<Json<VersionPage>> {
+    catalogue::version(&s.registry.db, &name, &version)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound("version"))
+}
+
+/// Content named by its version never changes.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+#[utoipa::path(get, path = "/v1/marketplace/packages/{name}/{version}/download", tag = "marketplace",
+    params(("name" = String, Path, max_length = 64), ("version" = String, Path, max_length = 64)),
+    responses((status = 200, content_type = "application/octet-stream", body = PackageArchive,
+            description = "the archive exactly as published (yanked versions too, for those who pinned them); `ETag` is its SHA-256. Verify its signature before use: `penpal plugin verify`"),
+        (status = 404, description = "no such package or version")))]
+async fn download(
+    State(s): State<MarketplaceState>,
+    Path((name, version)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let (digest, bytes) = catalogue::download(&s.registry.db, &name, &version)
+        .await?
+        .ok_or(ApiError::NotFound("version"))?;
+    let disposition = format!("attachment; filename=\"{name}-{version}.penpal\"");
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition)
+                    .unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+            (
+                header::ETAG,
+                HeaderValue::from_str(&format!("\"sha256:{digest}\""))
+                    .unwrap_or(HeaderValue::from_static("\"\"")),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE)),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/v1/marketplace/packages/{name}/{version}/screenshots/{file}", tag = "marketplace",
+    params(("name" = String, Path, max_length = 64), ("version" = String, Path, max_length = 64),
+        ("file" = String, Path, max_length = 64)),
+    responses((status = 200, content_type = "image/png", description = "the screenshot (PNG or WebP)"),
+        (status = 404, description = "no such package, version or screenshot")))]
+async fn screenshot(
+    State(s): State<MarketplaceState>,
+    Path((name, version, file)): Path<(String, String, String)>,
+) -> ApiResult<Response> {
+    let bytes = catalogue::screenshot(&s.registry.db, &name, &version, &file)
+        .await?
+        .ok_or(ApiError::NotFound("screenshot"))?;
+    let kind = if file.ends_with(".webp") {
+        "image/webp"
+    } else {
+        "image/png"
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
+            (header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE)),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Whether a version is withdrawn.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Yank {
+    /// `true` withdraws it: it no longer installs anew, while installs of it keep running and
+    /// it stays downloadable for those who pinned it. `false` restores it.
+    yanked: bool,
+}
+
+#[utoipa::path(put, path = "/v1/marketplace/packages/{name}/{version}/yanked", tag = "marketplace",
+    request_body = Yank,
+    params(("name" = String, Path, max_length = 64), ("version" = String, Path, max_length = 64)),
+    responses((status = 200, body = VersionInfo, description = "changed; the package's latest is recomputed"),
+        (status = 401, description = "not signed in"), (status = 403, description = "another publisher's package"),
+        (status = 404, description = "no such package or version")),
+    security(("bearer" = [])))]
+async fn yank(
+    State(s): State<MarketplaceState>,
+    user: AuthUser,
+    Path((name, version)): Path<(String, String)>,
+    Json(b): Json<Yank>,
+) -> ApiResult<Json<VersionInfo>> {
+    let page = catalogue::package(&s.registry.db, &name)
+        .await?
+        .ok_or(ApiError::NotFound("package"))?;
+    own(&s, &user, &page.listing.publisher).await?;
+    if !catalogue::set_yanked(&s.registry.db, &name, &version, b.yanked).await? {
+        return Err(ApiError::NotFound("version"));
+    }
+    catalogue::version(&s.registry.db, &name, &version)
+        .await?
+        .map(|v| Json(v.info))
+        .ok_or(ApiError::NotFound("version"))
 }

@@ -453,3 +453,175 @@ async fn every_tampered_mislabelled_or_misplaced_package_is_refused_and_nothing_
     );
     server.stop().await;
 }
+
+async fn catalogue(base: &str, query: &str) -> Vec<String> {
+    let resp = http()
+        .get(format!("{base}/v1/marketplace/packages{query}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "{query}");
+    let found: Value = resp.json().await.unwrap();
+    found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[actix_rt::test]
+async fn the_catalogue_finds_shows_serves_and_withdraws_packages() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, _db, sink, _ops) = crate::schools::server(data.path()).await;
+    let base = server.url("");
+    let ada = publisher(&base, &sink, "ada@example.com", "ada").await;
+    let grace = publisher(&base, &sink, "grace@example.com", "grace").await;
+    let ada_key = key(&ada, "ada").await;
+    let grace_key = crate::marketplace::key(&grace, "grace").await;
+    let (m1, tutor) = package("tutor", "ada-camille", "1.0.0", "ada");
+    let first = signed(&m1, &tutor, &ada_key);
+    assert_eq!(upload(&ada, first.clone()).await.0, 201);
+    let (m2, _) = package("tutor", "ada-camille", "1.1.0", "ada");
+    assert_eq!(upload(&ada, signed(&m2, &tutor, &ada_key)).await.0, 201);
+    let (hooks, webhook) = package("webhook", "grace-hooks", "0.3.0", "grace");
+    assert_eq!(
+        upload(&grace, signed(&hooks, &webhook, &grace_key)).await.0,
+        201
+    );
+
+    // Search and filters.
+    let mut all = catalogue(&base, "").await;
+    all.sort();
+    assert_eq!(all, ["ada-camille", "grace-hooks"]);
+    assert_eq!(catalogue(&base, "?kind=notifier").await, ["grace-hooks"]);
+    assert_eq!(
+        catalogue(&base, "?kind=tutor&language=fr&level=B2").await,
+        ["ada-camille"]
+    );
+    assert!(catalogue(&base, "?language=ja").await.is_empty());
+    assert_eq!(catalogue(&base, "?q=PATIENT").await, ["ada-camille"]);
+    assert!(catalogue(&base, "?q=patient+webhook").await.is_empty());
+    assert_eq!(catalogue(&base, "?publisher=grace").await, ["grace-hooks"]);
+    let (status, body) = get(server.addr, "/v1/marketplace/packages?kind=spaceship").await;
+    assert_eq!(status, 400, "{body}");
+    for bad in ["language=12345", "publisher=Ada!", "page=501"] {
+        let (status, body) = get(server.addr, &format!("/v1/marketplace/packages?{bad}")).await;
+        assert_eq!(status, 422, "{bad}: {body}");
+    }
+
+    // The package's page: newest version first, its README and screenshots, the publisher.
+    let (status, page) = get(server.addr, "/v1/marketplace/packages/ada-camille").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["latest"], "1.1.0");
+    assert_eq!(page["publisher_name"], "Ada's tutors");
+    assert_eq!(page["display_name"], "Camille — tutor");
+    assert_eq!(page["readme"], "# A tutor\n\nPatient.");
+    let versions: Vec<&str> = page["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["1.1.0", "1.0.0"]);
+    assert_eq!(page["screenshots"][0]["name"], "chat.png");
+    let shot = http()
+        .get(server.url("/v1/marketplace/packages/ada-camille/1.1.0/screenshots/chat.png"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shot.headers()["content-type"], "image/png");
+    assert_eq!(
+        &shot.bytes().await.unwrap()[..],
+        b"\x89PNG\r\n\x1a\nnot really"
+    );
+    let (status, _) = get(
+        server.addr,
+        "/v1/marketplace/packages/ada-camille/1.1.0/screenshots/other.png",
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, v) = get(server.addr, "/v1/marketplace/packages/ada-camille/1.0.0").await;
+    assert_eq!(status, 200);
+    assert_eq!(v["manifest"], m1, "the manifest exactly as signed");
+
+    // A download is the archive as published, checks out against the publisher's key, and
+    // is counted.
+    let got = http()
+        .get(server.url("/v1/marketplace/packages/ada-camille/1.0.0/download"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status().as_u16(), 200);
+    assert_eq!(
+        got.headers()["etag"].to_str().unwrap(),
+        format!("\"sha256:{}\"", penpal::marketplace::blobs::digest(&first))
+    );
+    let bytes = got.bytes().await.unwrap().to_vec();
+    assert_eq!(bytes, first);
+    let a = archive::unpack(&bytes).unwrap();
+    let (_, publisher) = get(server.addr, "/v1/publishers/ada").await;
+    let public = penpal::marketplace::signature::PublicKey::parse(
+        publisher["keys"][0]["public_key"].as_str().unwrap(),
+    )
+    .unwrap();
+    penpal::marketplace::signature::Signature::parse(std::str::from_utf8(&a.signature).unwrap())
+        .unwrap()
+        .verify(&a.manifest, &a.component.1, &public)
+        .expect("a download verifies against the publisher's published key");
+    let (_, page) = get(server.addr, "/v1/marketplace/packages/ada-camille").await;
+    assert_eq!(page["downloads"], 1);
+    let (status, _) = get(
+        server.addr,
+        "/v1/marketplace/packages/ada-camille/9.9.9/download",
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // Yanking: only the publisher; the latest steps back; a package with nothing left to
+    // install leaves the catalogue, while its page and pinned downloads stay.
+    let yank = |v: &str, yanked: bool| {
+        (
+            format!("/v1/marketplace/packages/ada-camille/{v}/yanked"),
+            Some(json!({ "yanked": yanked })),
+        )
+    };
+    let (path, body) = yank("1.1.0", true);
+    assert_eq!(grace.call("PUT", &path, body.clone()).await.0, 403);
+    let (status, v) = ada.call("PUT", &path, body).await;
+    assert_eq!((status, &v["yanked"]), (200, &json!(true)), "{v}");
+    let (_, page) = get(server.addr, "/v1/marketplace/packages/ada-camille").await;
+    assert_eq!(page["latest"], "1.0.0");
+    let (path, body) = yank("1.0.0", true);
+    assert_eq!(ada.call("PUT", &path, body).await.0, 200);
+    assert_eq!(catalogue(&base, "").await, ["grace-hooks"]);
+    let (_, page) = get(server.addr, "/v1/marketplace/packages/ada-camille").await;
+    assert_eq!(page["latest"], "");
+    let (status, _) = get(
+        server.addr,
+        "/v1/marketplace/packages/ada-camille/1.0.0/download",
+    )
+    .await;
+    assert_eq!(status, 200, "a yanked version stays downloadable");
+    let (path, body) = yank("1.1.0", false);
+    assert_eq!(ada.call("PUT", &path, body).await.0, 200);
+    let (_, page) = get(server.addr, "/v1/marketplace/packages/ada-camille").await;
+    assert_eq!(page["latest"], "1.1.0");
+    let (path, body) = yank("7.0.0", true);
+    assert_eq!(ada.call("PUT", &path, body).await.0, 404);
+
+    // Revoking the key that signed every version takes the package off the catalogue.
+    let (status, _) = ada
+        .call(
+            "DELETE",
+            &format!("/v1/publishers/ada/keys/{}", ada_key.public().fingerprint()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(catalogue(&base, "").await, ["grace-hooks"]);
+    let (_, page) = get(server.addr, "/v1/marketplace/packages/ada-camille").await;
+    assert_eq!(page["latest"], "");
+    assert_eq!(page["versions"][0]["key_revoked"], true);
+    server.stop().await;
+}
