@@ -117,6 +117,31 @@ pub struct OperatorFile {
     /// everything.
     #[serde(default)]
     pub billing: Option<BillingSection>,
+    /// `[marketplace]`: what installs from the registry do.
+    #[serde(default)]
+    pub marketplace: MarketplaceSection,
+}
+
+/// `[marketplace]`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketplaceSection {
+    /// What becomes of an installed version once its publisher revokes the key that signed
+    /// it: `flag` (the default: it keeps running, shown as signed by a revoked key) or
+    /// `disable` (it stops until an admin installs another version).
+    #[serde(default)]
+    pub on_revoked: OnRevoked,
+}
+
+/// See [`MarketplaceSection::on_revoked`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnRevoked {
+    /// Keep running, flagged.
+    #[default]
+    Flag,
+    /// Stop running.
+    Disable,
 }
 
 /// `[billing]`.

@@ -392,6 +392,18 @@ pub async fn run_on(
         }
         .run(shutdown.clone()),
     );
+    let installs = crate::marketplace::installs::Installs::new(
+        db.clone(),
+        host.clone(),
+        operator.marketplace.on_revoked,
+    );
+    // What was installed from the registry runs before the server answers.
+    installs.sync().await;
+    tokio::spawn(
+        installs
+            .clone()
+            .run(crate::marketplace::installs::SYNC_EVERY, shutdown.clone()),
+    );
     let rooms = Rooms {
         auth: AuthState {
             db: db.clone(),
@@ -459,6 +471,7 @@ pub async fn run_on(
         },
         marketplace: crate::marketplace::routes::MarketplaceState {
             registry: crate::marketplace::registry::Registry::new(db.clone(), host.clone()),
+            installs: installs.clone(),
             keys: keys.clone(),
         },
         ops: OpsState {

@@ -15,12 +15,14 @@ use utoipa_axum::routes;
 
 use super::archive::MAX_ARCHIVE;
 use super::catalogue::{self, Listing, PackagePage, Search, VersionInfo, VersionPage};
+use super::installs::{AuditEntry, Change, InstallError, InstallView, Installs};
 use super::publishers::{self, KeyView, Publisher, PublisherError, PublisherRow};
 use super::registry::{PublishError, Published, Registry};
 use super::signature::PublicKey;
-use crate::auth::{AuthUser, Gate, Keys};
+use crate::auth::{AuthUser, Gate, Keys, Operator};
 use crate::http::{ApiError, ApiResult, Json, Path, Query};
 use crate::lms::lti::routes::field;
+use crate::plugins::Capabilities;
 use crate::plugins::manifest::{Kind, Level};
 
 /// What the marketplace's handlers use.
@@ -28,6 +30,8 @@ use crate::plugins::manifest::{Kind, Level};
 pub struct MarketplaceState {
     /// The registry.
     pub registry: Registry,
+    /// Installs from it.
+    pub installs: Installs,
     /// Token keys, to know who is signed in.
     pub keys: Arc<Keys>,
 }
@@ -55,6 +59,11 @@ pub fn router(state: MarketplaceState) -> OpenApiRouter {
         .routes(routes!(download))
         .routes(routes!(screenshot))
         .routes(routes!(yank))
+        .routes(routes!(installs, install))
+        .routes(routes!(read_install, change_install, uninstall))
+        .routes(routes!(upgrade))
+        .routes(routes!(rollback))
+        .routes(routes!(audit))
         .routes(routes!(become_publisher))
         .routes(routes!(my_publisher))
         .routes(routes!(publisher_page))
@@ -113,7 +122,11 @@ async fn own(s: &MarketplaceState, user: &AuthUser, slug: &str) -> ApiResult<Pub
 pub struct NewPublisher {
     /// The name in URLs and in manifests (`publisher = "…"`): 2–39 of `a-z`, `0-9` and `-`,
     /// starting with a letter.
-    #[schema(min_length = 2, max_length = 39, pattern = "^[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
+    #[schema(
+        min_length = 2,
+        max_length = 39,
+        pattern = "^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+    )]
     slug: String,
     /// The name people see.
     #[schema(min_length = 1, max_length = 80)]
@@ -229,8 +242,10 @@ async fn revoke_key(
     publishers::revoke_key(&s.registry.db, &p.slug, &fingerprint)
         .await
         .map_err(publisher_error)?;
-    // What the key signed stops being any package's latest.
+    // What the key signed stops being any package's latest, and installs of it are flagged
+    // or disabled as the operator's policy says.
     catalogue::refresh_publisher(&s.registry.db, &p.slug).await?;
+    s.installs.sync().await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -271,6 +286,10 @@ async fn publish(
         .publish(&p, bytes.to_vec())
         .await
         .map_err(publish_error)?;
+    // Installs here whose range takes the new version upgrade now; other nodes on their next
+    // sync.
+    let installs = s.installs.clone();
+    tokio::spawn(async move { installs.sync().await });
     Ok((StatusCode::CREATED, Json(published)))
 }
 
@@ -289,7 +308,11 @@ pub struct CatalogueParams {
     /// A CEFR level a tutor serves.
     level: Option<Level>,
     /// One publisher's packages.
-    #[param(min_length = 2, max_length = 39, pattern = "^[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
+    #[param(
+        min_length = 2,
+        max_length = 39,
+        pattern = "^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+    )]
     publisher: Option<String>,
     /// Zero-based page of 20.
     #[param(minimum = 0, maximum = 500)]
@@ -476,4 +499,227 @@ async fn yank(
         .await?
         .map(|v| Json(v.info))
         .ok_or(ApiError::NotFound("version"))
+}
+
+fn install_error(e: InstallError) -> ApiError {
+    match e {
+        InstallError::NoPackage(_) => ApiError::invalid("package", e.to_string()),
+        InstallError::NotInstalled => ApiError::NotFound("install"),
+        InstallError::NoVersion(_) | InstallError::OutsideRange { .. } | InstallError::Load(_) => {
+            ApiError::invalid("version", e.to_string())
+        }
+        InstallError::NotRequested(_) => ApiError::invalid("grants", e.to_string()),
+        InstallError::BadRange(_) => ApiError::invalid("range", e.to_string()),
+        InstallError::Yanked(..)
+        | InstallError::Revoked(..)
+        | InstallError::Taken(_)
+        | InstallError::AlreadyInstalled(_)
+        | InstallError::NothingNewer(_)
+        | InstallError::NoPrevious => ApiError::Conflict(e.to_string()),
+        InstallError::Store(e) => e.into(),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/marketplace/installs", tag = "marketplace",
+    responses((status = 200, body = Vec<InstallView>, description = "every package installed from the registry on this server"),
+        (status = 401, description = "not signed in"), (status = 403, description = "not an operator")),
+    security(("bearer" = [])))]
+async fn installs(
+    State(s): State<MarketplaceState>,
+    _: Operator,
+) -> ApiResult<Json<Vec<InstallView>>> {
+    Ok(Json(s.installs.list().await.map_err(install_error)?))
+}
+
+/// An install: which package, which version, and what it is granted.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewInstall {
+    /// The package's name.
+    #[schema(min_length = 1, max_length = 64)]
+    package: String,
+    /// The version; its latest when left out.
+    #[schema(max_length = 64)]
+    version: Option<String>,
+    /// The semver range it upgrades within (`^1.2`, `~1.2.3`, `=1.2.3`); `^VERSION` when left
+    /// out.
+    #[schema(max_length = 64)]
+    range: Option<String>,
+    /// What it is granted, each capability, secret and host on its own; nothing when left
+    /// out. Only what the version requests may be granted.
+    #[serde(default)]
+    grants: Capabilities,
+}
+
+#[utoipa::path(post, path = "/v1/marketplace/installs", tag = "marketplace", request_body = NewInstall,
+    responses((status = 201, body = InstallView, description = "installed and serving; `ungranted` lists what its calls will be denied"),
+        (status = 401, description = "not signed in"), (status = 403, description = "not an operator"),
+        (status = 409, description = "installed already, a name this server's own plugins use, or a version withdrawn or signed by a revoked key"),
+        (status = 422, description = "no such package or version, a grant of something not requested, a bad range, or a version that does not load here")),
+    security(("bearer" = [])))]
+async fn install(
+    State(s): State<MarketplaceState>,
+    Operator(user): Operator,
+    Json(b): Json<NewInstall>,
+) -> ApiResult<(StatusCode, Json<InstallView>)> {
+    let view = s
+        .installs
+        .install(
+            &user.id,
+            b.package.trim(),
+            b.version.as_deref().map(str::trim),
+            b.range.as_deref().map(str::trim),
+            &b.grants,
+        )
+        .await
+        .map_err(install_error)?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[utoipa::path(get, path = "/v1/marketplace/installs/{name}", tag = "marketplace",
+    params(("name" = String, Path, max_length = 64)),
+    responses((status = 200, body = InstallView), (status = 401, description = "not signed in"),
+        (status = 403, description = "not an operator"), (status = 404, description = "not installed")),
+    security(("bearer" = [])))]
+async fn read_install(
+    State(s): State<MarketplaceState>,
+    _: Operator,
+    Path(name): Path<String>,
+) -> ApiResult<Json<InstallView>> {
+    Ok(Json(s.installs.view(&name).await.map_err(install_error)?))
+}
+
+/// A change to an install; what is left out stays.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstallChange {
+    /// The grants from now on (replacing the ones before). While a version waits, granting
+    /// decides on its asks — what is left out stays denied — and it is installed.
+    grants: Option<Capabilities>,
+    /// The semver range upgrades stay within.
+    #[schema(max_length = 64)]
+    range: Option<String>,
+    /// Pinned installs are never upgraded automatically.
+    pinned: Option<bool>,
+}
+
+#[utoipa::path(patch, path = "/v1/marketplace/installs/{name}", tag = "marketplace", request_body = InstallChange,
+    params(("name" = String, Path, max_length = 64)),
+    responses((status = 200, body = InstallView, description = "changed and applied"),
+        (status = 401, description = "not signed in"), (status = 403, description = "not an operator"),
+        (status = 404, description = "not installed"),
+        (status = 422, description = "a grant of something not requested, or a bad range")),
+    security(("bearer" = [])))]
+async fn change_install(
+    State(s): State<MarketplaceState>,
+    Operator(user): Operator,
+    Path(name): Path<String>,
+    Json(b): Json<InstallChange>,
+) -> ApiResult<Json<InstallView>> {
+    let change = Change {
+        grants: b.grants,
+        range: b.range.map(|r| r.trim().to_string()),
+        pinned: b.pinned,
+    };
+    Ok(Json(
+        s.installs
+            .change(&user.id, &name, &change)
+            .await
+            .map_err(install_error)?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/v1/marketplace/installs/{name}", tag = "marketplace",
+    params(("name" = String, Path, max_length = 64)),
+    responses((status = 204, description = "uninstalled: new calls no longer reach it; calls in flight finish"),
+        (status = 401, description = "not signed in"), (status = 403, description = "not an operator"),
+        (status = 404, description = "not installed")),
+    security(("bearer" = [])))]
+async fn uninstall(
+    State(s): State<MarketplaceState>,
+    Operator(user): Operator,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.installs
+        .uninstall(&user.id, &name)
+        .await
+        .map_err(install_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Which version to upgrade to.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradeTo {
+    /// A version within the install's range; the greatest that installs when left out.
+    #[schema(max_length = 64)]
+    version: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/marketplace/installs/{name}/upgrade", tag = "marketplace", request_body = UpgradeTo,
+    params(("name" = String, Path, max_length = 64)),
+    responses((status = 200, body = InstallView, description = "upgraded; or, when the version asks for more than was granted, `waiting_for_grant` with the installed version still serving"),
+        (status = 401, description = "not signed in"), (status = 403, description = "not an operator"),
+        (status = 404, description = "not installed"),
+        (status = 409, description = "nothing newer within the range, or a version withdrawn or signed by a revoked key"),
+        (status = 422, description = "no such version, or one outside the range")),
+    security(("bearer" = [])))]
+async fn upgrade(
+    State(s): State<MarketplaceState>,
+    Operator(user): Operator,
+    Path(name): Path<String>,
+    Json(b): Json<UpgradeTo>,
+) -> ApiResult<Json<InstallView>> {
+    Ok(Json(
+        s.installs
+            .upgrade(&user.id, &name, b.version.as_deref().map(str::trim))
+            .await
+            .map_err(install_error)?,
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/marketplace/installs/{name}/rollback", tag = "marketplace",
+    params(("name" = String, Path, max_length = 64)),
+    responses((status = 200, body = InstallView, description = "back on the previous version, pinned there"),
+        (status = 401, description = "not signed in"), (status = 403, description = "not an operator"),
+        (status = 404, description = "not installed"),
+        (status = 409, description = "no previous version, or it was withdrawn or signed by a revoked key since")),
+    security(("bearer" = [])))]
+async fn rollback(
+    State(s): State<MarketplaceState>,
+    Operator(user): Operator,
+    Path(name): Path<String>,
+) -> ApiResult<Json<InstallView>> {
+    Ok(Json(
+        s.installs
+            .rollback(&user.id, &name)
+            .await
+            .map_err(install_error)?,
+    ))
+}
+
+/// How much of the audit log.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    /// 1 to 500; 100 by default.
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/v1/marketplace/audit", tag = "marketplace", params(AuditParams),
+    responses((status = 200, body = Vec<AuditEntry>, description = "who installed, granted, upgraded, rolled back and uninstalled what, newest first"),
+        (status = 400, description = "a malformed limit"), (status = 401, description = "not signed in"),
+        (status = 403, description = "not an operator"), (status = 422, description = "a limit out of range")),
+    security(("bearer" = [])))]
+async fn audit(
+    State(s): State<MarketplaceState>,
+    _: Operator,
+    Query(p): Query<AuditParams>,
+) -> ApiResult<Json<Vec<AuditEntry>>> {
+    let limit = p.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit", "1 to 500"));
+    }
+    Ok(Json(s.installs.audit_log(limit as usize).await?))
 }

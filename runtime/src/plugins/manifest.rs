@@ -151,6 +151,61 @@ impl Capabilities {
         }
     }
 
+    /// What `self` asks for that `seen` does not: the part of a new version's request an
+    /// installer has not yet decided on.
+    pub fn beyond(&self, seen: &Capabilities) -> Capabilities {
+        Capabilities {
+            http: self
+                .http
+                .iter()
+                .filter(|h| !seen.http.contains(h))
+                .cloned()
+                .collect(),
+            secrets: self
+                .secrets
+                .iter()
+                .filter(|s| !seen.secrets.contains(s))
+                .cloned()
+                .collect(),
+            kv: self.kv && !seen.kv,
+            llm: self.llm && !seen.llm,
+        }
+    }
+
+    /// Everything in `self` or `other`, each once.
+    pub fn union(&self, other: &Capabilities) -> Capabilities {
+        let mut out = self.clone();
+        out.http.extend(other.beyond(self).http);
+        out.secrets.extend(other.beyond(self).secrets);
+        out.kv |= other.kv;
+        out.llm |= other.llm;
+        out
+    }
+
+    /// Each capability as a sentence for the person deciding whether to grant it.
+    pub fn in_words(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.kv {
+            out.push("Keep its own data on this server (a private key-value store)".to_string());
+        }
+        if self.llm {
+            out.push(
+                "Ask this server's language model for completions (counted as usage)".to_string(),
+            );
+        }
+        for s in &self.secrets {
+            out.push(format!("Read the operator's secret `{}`", s.0));
+        }
+        for h in &self.http {
+            out.push(if h.is_operator() {
+                "Connect to hosts the operator chooses".to_string()
+            } else {
+                format!("Connect to {} over the internet", h.0)
+            });
+        }
+        out
+    }
+
     /// True when nothing beyond logging and settings is asked for.
     pub fn is_empty(&self) -> bool {
         self.http.is_empty() && self.secrets.is_empty() && !self.kv && !self.llm

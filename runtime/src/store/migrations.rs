@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (16, "lti-accounts-per-school", V16),
     (17, "school-sign-in", V17),
     (18, "marketplace-registry", V18),
+    (19, "marketplace-installs", V19),
 ];
 
 const V1: &str = r#"
@@ -647,6 +648,33 @@ DEFINE FIELD created_at ON blob TYPE int;
 
 DEFINE TABLE blob_chunk SCHEMAFULL;
 DEFINE FIELD data ON blob_chunk TYPE string;
+"#;
+
+/// Installs from the registry: the version each package runs (the desired state every node
+/// converges to), its range, pin, grants and the request the installer decided on, the version
+/// waiting for a grant, and an audit log of who changed what.
+const V19: &str = r#"
+DEFINE TABLE install SCHEMAFULL;
+DEFINE FIELD version ON install TYPE string;
+DEFINE FIELD range ON install TYPE string;
+DEFINE FIELD pinned ON install TYPE bool;
+DEFINE FIELD grants ON install TYPE object FLEXIBLE;
+DEFINE FIELD decided ON install TYPE object FLEXIBLE;
+DEFINE FIELD previous ON install TYPE option<string>;
+DEFINE FIELD waiting ON install TYPE option<string>;
+DEFINE FIELD disabled ON install TYPE option<string>;
+DEFINE FIELD installed_by ON install TYPE string;
+DEFINE FIELD updated_at ON install TYPE int;
+
+DEFINE TABLE install_audit SCHEMAFULL;
+DEFINE FIELD at ON install_audit TYPE int;
+DEFINE FIELD actor ON install_audit TYPE string;
+DEFINE FIELD action ON install_audit TYPE string;
+DEFINE FIELD package ON install_audit TYPE string;
+DEFINE FIELD from_version ON install_audit TYPE option<string>;
+DEFINE FIELD to_version ON install_audit TYPE option<string>;
+DEFINE FIELD detail ON install_audit TYPE option<string>;
+DEFINE INDEX install_audit_at ON install_audit FIELDS at;
 "#;
 
 #[derive(Deserialize)]

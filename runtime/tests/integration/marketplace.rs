@@ -71,25 +71,42 @@ async fn key(me: &Client, slug: &str) -> SigningKey {
 /// The first-party `plugin`'s manifest renamed `name` at `version` for `publisher`, and its
 /// component.
 fn package(plugin: &str, name: &str, version: &str, publisher: &str) -> (String, Vec<u8>) {
-    let dir = crate::common::plugin(plugin);
+    package_at(&crate::common::plugin(plugin), name, version, publisher)
+}
+
+/// The package in `dir` with its manifest's `[plugin]` name, version and publisher rewritten,
+/// and its component.
+fn package_at(
+    dir: &std::path::Path,
+    name: &str,
+    version: &str,
+    publisher: &str,
+) -> (String, Vec<u8>) {
     let manifest = std::fs::read_to_string(dir.join("penpal-plugin.toml")).unwrap();
-    let manifest = manifest
-        .replacen(
-            &format!("name = \"{plugin}\""),
-            &format!("name = \"{name}\""),
-            1,
-        )
-        .replacen(
-            "version = \"0.1.0\"",
-            &format!("version = \"{version}\""),
-            1,
-        )
-        .replacen(
-            "publisher = \"penpal\"",
-            &format!("publisher = \"{publisher}\""),
-            1,
-        );
-    (manifest, std::fs::read(dir.join("plugin.wasm")).unwrap())
+    let mut done = [false; 3];
+    let manifest: Vec<String> = manifest
+        .lines()
+        .map(|line| {
+            for (i, (key, value)) in [
+                ("name", name),
+                ("version", version),
+                ("publisher", publisher),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                if !done[i] && line.starts_with(&format!("{key} = ")) {
+                    done[i] = true;
+                    return format!("{key} = \"{value}\"");
+                }
+            }
+            line.to_string()
+        })
+        .collect();
+    (
+        manifest.join("\n") + "\n",
+        std::fs::read(dir.join("plugin.wasm")).unwrap(),
+    )
 }
 
 /// The archive `penpal plugin sign` makes of `manifest` and `wasm` with `key`.
@@ -623,5 +640,420 @@ async fn the_catalogue_finds_shows_serves_and_withdraws_packages() {
     let (_, page) = get(server.addr, "/v1/marketplace/packages/ada-camille").await;
     assert_eq!(page["latest"], "");
     assert_eq!(page["versions"][0]["key_revoked"], true);
+    server.stop().await;
+}
+
+/// A plugin's line in the operator's `GET /v1/plugins`.
+async fn plugin_status(ops: &Client, name: &str) -> Option<Value> {
+    let (status, body) = ops.call("GET", "/v1/plugins", None).await;
+    assert_eq!(status, 200, "{body}");
+    body["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .cloned()
+}
+
+/// Waits until `name`'s install satisfies `done`, and answers it.
+async fn install_until(
+    ops: &Client,
+    name: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    within(60, what, async {
+        loop {
+            let (status, view) = ops
+                .call("GET", &format!("/v1/marketplace/installs/{name}"), None)
+                .await;
+            if status == 200 && done(&view) {
+                return view;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await
+}
+
+/// Snoop (a tutor that tries every capability) as Ada's `ada-snoop` at `version`, with
+/// `extra` appended under its `[capabilities]`.
+fn snoop(version: &str, extra: &str) -> (String, Vec<u8>) {
+    let (manifest, wasm) = package_at(&guest("snoop"), "ada-snoop", version, "ada");
+    (
+        manifest.replacen("[capabilities]\n", &format!("[capabilities]\n{extra}"), 1),
+        wasm,
+    )
+}
+
+#[actix_rt::test]
+async fn an_operator_installs_with_explicit_grants_and_upgrades_wait_for_new_asks() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, _db, sink, ops) = crate::schools::server(data.path()).await;
+    let base = server.url("");
+    let ada = publisher(&base, &sink, "ada@example.com", "ada").await;
+    let key = key(&ada, "ada").await;
+    let (m, wasm) = snoop("1.0.0", "");
+    assert_eq!(upload(&ada, signed(&m, &wasm, &key)).await.0, 201);
+
+    // Only operators install server-wide; only what the version requests can be granted.
+    let learner = Client {
+        base: base.clone(),
+        token: new_learner(&base, "B1").await,
+    };
+    let body = json!({"package": "ada-snoop", "grants": {"kv": true}});
+    assert_eq!(
+        learner
+            .call("POST", "/v1/marketplace/installs", Some(body.clone()))
+            .await
+            .0,
+        403
+    );
+    let (status, err) = ops
+        .call(
+            "POST",
+            "/v1/marketplace/installs",
+            Some(json!({"package": "ada-snoop", "grants": {"kv": true, "http": ["api.evil.example"]}})),
+        )
+        .await;
+    refused((status, err), 422, "grants", "api.evil.example");
+    assert!(
+        plugin_status(&ops, "ada-snoop").await.is_none(),
+        "nothing installed"
+    );
+
+    // Nothing is granted unless ticked: here the store, not the model nor the secret.
+    let (status, view) = ops
+        .call("POST", "/v1/marketplace/installs", Some(body.clone()))
+        .await;
+    assert_eq!(status, 201, "{view}");
+    assert_eq!(view["version"], "1.0.0");
+    assert_eq!(view["range"], "^1.0.0");
+    assert_eq!(view["status"], "active");
+    let ungranted = view["ungranted"].to_string();
+    assert!(
+        ungranted.contains("language model") && ungranted.contains("`api_key`"),
+        "the install says what was left ungranted: {view}"
+    );
+    assert!(!ungranted.contains("key-value"), "{view}");
+    assert_eq!(
+        ops.call("POST", "/v1/marketplace/installs", Some(body))
+            .await
+            .0,
+        409
+    );
+
+    // A learner finds it and chats with it; its ungranted calls are denied, the granted
+    // store works.
+    let (_, tutors) = get(server.addr, "/v1/tutors").await;
+    assert!(tutors.to_string().contains("\"ada-snoop\""), "{tutors}");
+    let (status, conv) = learner
+        .call(
+            "POST",
+            "/v1/conversations",
+            Some(json!({"personality": "ada-snoop", "mode": "tutor", "language": "fr"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{conv}");
+    let conv = conv["id"].as_str().unwrap().to_string();
+    let say = |text: &'static str| {
+        let learner = &learner;
+        let conv = conv.clone();
+        async move {
+            let (status, reply) = learner
+                .call(
+                    "POST",
+                    &format!("/v1/conversations/{conv}/messages"),
+                    Some(json!({"text": text})),
+                )
+                .await;
+            assert_eq!(status, 201, "{reply}");
+        }
+    };
+    say("Bonjour").await;
+    let health = &plugin_status(&ops, "ada-snoop").await.unwrap()["health"];
+    assert!(
+        health["denied"].as_u64().unwrap() >= 2,
+        "the model and the secret were denied: {health}"
+    );
+    assert_eq!(health["llm_tokens"], 0, "{health}");
+    assert_eq!(health["guest_errors"], 0, "{health}");
+
+    // Granting the model takes effect live.
+    let (status, view) = ops
+        .call(
+            "PATCH",
+            "/v1/marketplace/installs/ada-snoop",
+            Some(json!({"grants": {"kv": true, "llm": true}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    say("Encore").await;
+    let health = &plugin_status(&ops, "ada-snoop").await.unwrap()["health"];
+    assert!(health["llm_tokens"].as_u64().unwrap() > 0, "{health}");
+
+    // A new version within the range, asking for nothing more, is installed on its own.
+    let (m, _) = snoop("1.1.0", "");
+    assert_eq!(upload(&ada, signed(&m, &wasm, &key)).await.0, 201);
+    install_until(&ops, "ada-snoop", "1.1.0 installed", |v| {
+        v["version"] == "1.1.0"
+    })
+    .await;
+    assert_eq!(
+        plugin_status(&ops, "ada-snoop").await.unwrap()["version"],
+        "1.1.0"
+    );
+
+    // One asking for a new host waits for a grant while 1.1.0 keeps serving.
+    let (m, _) = snoop("1.2.0", "http = [\"api.ada.example\"]\n");
+    assert_eq!(upload(&ada, signed(&m, &wasm, &key)).await.0, 201);
+    let waiting = install_until(&ops, "ada-snoop", "1.2.0 waits", |v| {
+        v["status"] == "waiting_for_grant"
+    })
+    .await;
+    assert_eq!(waiting["version"], "1.1.0");
+    assert_eq!(waiting["waiting"]["version"], "1.2.0");
+    assert!(
+        waiting["waiting"]["asks"]
+            .to_string()
+            .contains("api.ada.example"),
+        "{waiting}"
+    );
+    assert_eq!(
+        plugin_status(&ops, "ada-snoop").await.unwrap()["version"],
+        "1.1.0"
+    );
+    say("Toujours là ?").await;
+
+    // Deciding on the new asks (declining the host) lets it through.
+    let (status, view) = ops
+        .call(
+            "PATCH",
+            "/v1/marketplace/installs/ada-snoop",
+            Some(json!({"grants": {"kv": true, "llm": true}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        (view["version"].as_str(), view["status"].as_str()),
+        (Some("1.2.0"), Some("active")),
+        "{view}"
+    );
+    assert!(
+        view["ungranted"].to_string().contains("api.ada.example"),
+        "{view}"
+    );
+    assert_eq!(
+        plugin_status(&ops, "ada-snoop").await.unwrap()["version"],
+        "1.2.0"
+    );
+
+    // Rollback returns to 1.1.0 and pins it: a newer version no longer moves it.
+    let (status, view) = ops
+        .call("POST", "/v1/marketplace/installs/ada-snoop/rollback", None)
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        (view["version"].as_str(), view["pinned"].as_bool()),
+        (Some("1.1.0"), Some(true))
+    );
+    assert_eq!(
+        plugin_status(&ops, "ada-snoop").await.unwrap()["version"],
+        "1.1.0"
+    );
+    let (m, _) = snoop("1.3.0", "");
+    assert_eq!(upload(&ada, signed(&m, &wasm, &key)).await.0, 201);
+    let (status, view) = ops
+        .call(
+            "POST",
+            "/v1/marketplace/installs/ada-snoop/upgrade",
+            Some(json!({"version": "2.0.0"})),
+        )
+        .await;
+    refused((status, view), 422, "version", "no version 2.0.0");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        plugin_status(&ops, "ada-snoop").await.unwrap()["version"],
+        "1.1.0",
+        "pinned"
+    );
+    let (status, view) = ops
+        .call(
+            "POST",
+            "/v1/marketplace/installs/ada-snoop/upgrade",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!((status, &view["version"]), (200, &json!("1.3.0")), "{view}");
+
+    // A revoked key flags what it signed (the default policy keeps it running).
+    let (status, _) = ada
+        .call(
+            "DELETE",
+            &format!("/v1/publishers/ada/keys/{}", key.public().fingerprint()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, view) = ops
+        .call("GET", "/v1/marketplace/installs/ada-snoop", None)
+        .await;
+    assert_eq!(
+        (view["key_revoked"].as_bool(), view["status"].as_str()),
+        (Some(true), Some("active")),
+        "{view}"
+    );
+
+    // Uninstalling takes it off the tutors; the audit log tells the whole story.
+    let (status, _) = ops
+        .call("DELETE", "/v1/marketplace/installs/ada-snoop", None)
+        .await;
+    assert_eq!(status, 204);
+    assert!(plugin_status(&ops, "ada-snoop").await.is_none());
+    let (_, tutors) = get(server.addr, "/v1/tutors").await;
+    assert!(!tutors.to_string().contains("\"ada-snoop\""), "{tutors}");
+    let (status, log) = ops.call("GET", "/v1/marketplace/audit", None).await;
+    assert_eq!(status, 200, "{log}");
+    let actions: Vec<(String, String)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["actor"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let names: Vec<&str> = actions.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "install",
+            "grant",
+            "upgrade",
+            "waiting_for_grant",
+            "grant",
+            "upgrade",
+            "rollback",
+            "upgrade",
+            "uninstall"
+        ],
+        "{log}"
+    );
+    assert_eq!(
+        actions[2].1, "automatic",
+        "the in-range upgrade was automatic"
+    );
+    assert_ne!(actions[0].1, "automatic");
+    assert!(
+        log[8]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("left ungranted"),
+        "{log}"
+    );
+    assert_eq!(
+        learner.call("GET", "/v1/marketplace/audit", None).await.0,
+        403
+    );
+    server.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_revoked_key_stops_what_it_signed_and_the_operator_policy_can_disable_it() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, _db, sink, ops) = crate::schools::server_with(data.path(), 300, |args| {
+        let file = args.plugins.config.clone().unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(
+            &file,
+            format!("{text}\n[marketplace]\non_revoked = \"disable\"\n"),
+        )
+        .unwrap();
+    })
+    .await;
+    let base = server.url("");
+    let ada = publisher(&base, &sink, "ada@example.com", "ada").await;
+    let old_key = key(&ada, "ada").await;
+    for name in ["ada-camille", "ada-louise"] {
+        let (m, wasm) = package("tutor", name, "1.0.0", "ada");
+        assert_eq!(upload(&ada, signed(&m, &wasm, &old_key)).await.0, 201);
+    }
+    let (status, view) = ops
+        .call(
+            "POST",
+            "/v1/marketplace/installs",
+            Some(json!({"package": "ada-camille"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{view}");
+    assert_eq!(
+        view["granted"],
+        json!([]),
+        "nothing requested, nothing granted"
+    );
+    assert!(plugin_status(&ops, "ada-camille").await.is_some());
+
+    // The key is revoked: the install stops, and what the key signed no longer installs.
+    let (status, _) = ada
+        .call(
+            "DELETE",
+            &format!("/v1/publishers/ada/keys/{}", old_key.public().fingerprint()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, view) = ops
+        .call("GET", "/v1/marketplace/installs/ada-camille", None)
+        .await;
+    assert_eq!(view["status"], "disabled", "{view}");
+    assert!(
+        view["disabled"].as_str().unwrap().contains("revoked"),
+        "{view}"
+    );
+    assert!(
+        plugin_status(&ops, "ada-camille").await.is_none(),
+        "it no longer runs"
+    );
+    let (status, err) = ops
+        .call(
+            "POST",
+            "/v1/marketplace/installs",
+            Some(json!({"package": "ada-louise", "version": "1.0.0"})),
+        )
+        .await;
+    refused((status, err), 409, "", "revoked");
+
+    // A version signed with the new key brings it back.
+    let new_key = crate::marketplace::key(&ada, "ada").await;
+    let (m, wasm) = package("tutor", "ada-camille", "1.0.1", "ada");
+    assert_eq!(upload(&ada, signed(&m, &wasm, &new_key)).await.0, 201);
+    let (status, view) = ops
+        .call(
+            "POST",
+            "/v1/marketplace/installs/ada-camille/upgrade",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        (view["version"].as_str(), view["status"].as_str()),
+        (Some("1.0.1"), Some("active")),
+        "{view}"
+    );
+    assert_eq!(
+        plugin_status(&ops, "ada-camille").await.unwrap()["version"],
+        "1.0.1"
+    );
+    let (_, log) = ops.call("GET", "/v1/marketplace/audit", None).await;
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "disable" && e["actor"] == "automatic"),
+        "{log}"
+    );
     server.stop().await;
 }
