@@ -195,6 +195,16 @@ enum PluginCommand {
         #[arg(long)]
         key: PathBuf,
     },
+    /// Publish a signed package to a registry (a penpal server). The publish token comes from
+    /// `PENPAL_TOKEN`: make one on your publisher page.
+    Publish {
+        /// The NAME-VERSION.penpal archive `penpal plugin sign` wrote, or the package directory
+        /// (or manifest) it was signed from.
+        path: PathBuf,
+        /// The registry: a penpal server's address, such as https://penpal.example.
+        #[arg(long, env = "PENPAL_REGISTRY")]
+        registry: String,
+    },
     /// Check a package's signature against a publisher's public key.
     Verify {
         /// A .penpal archive, a package directory, its penpal-plugin.toml, or its .wasm.
@@ -234,6 +244,9 @@ pub async fn main(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve(*args).await,
         Command::Plugin(PluginCommand::Check { path, json }) => check_command(&path, json),
         Command::Plugin(PluginCommand::Sign { path, key }) => sign_command(&path, &key),
+        Command::Plugin(PluginCommand::Publish { path, registry }) => {
+            publish_command(&path, &registry).await
+        }
         Command::Plugin(PluginCommand::Verify { path, public_key }) => {
             verify_command(&path, &public_key)
         }
@@ -528,6 +541,80 @@ fn signature_path(package: &Package) -> PathBuf {
     package
         .manifest_path
         .with_file_name(crate::marketplace::signature::SIGNATURE_FILE)
+}
+
+/// The archive at `path`, or the one `penpal plugin sign` wrote beside the package there.
+fn archive_at(path: &Path) -> anyhow::Result<PathBuf> {
+    if path.extension().is_some_and(|e| e == "penpal") {
+        return Ok(path.to_path_buf());
+    }
+    let package = Package::open(path)?;
+    let m = &package.manifest.plugin;
+    let dir = package.manifest_path.parent().unwrap_or(Path::new("."));
+    let archive = dir.join(format!("{}-{}.penpal", m.name, m.version));
+    if !archive.is_file() {
+        anyhow::bail!(
+            "{} is not signed yet: run `penpal plugin sign {} --key YOUR_KEY` first",
+            archive.display(),
+            path.display()
+        );
+    }
+    Ok(archive)
+}
+
+async fn publish_command(path: &Path, registry: &str) -> anyhow::Result<ExitCode> {
+    let token = std::env::var("PENPAL_TOKEN").map_err(|_| {
+        anyhow::anyhow!(
+            "set PENPAL_TOKEN to a publish token: make one on your publisher page (or POST /v1/publishers/YOU/tokens)"
+        )
+    })?;
+    let archive = archive_at(path)?;
+    let bytes = std::fs::read(&archive)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", archive.display()))?;
+    // The registry's own rules first, here, where a refusal is cheap to fix.
+    crate::marketplace::archive::unpack(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", archive.display()))?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let url = format!("{}/v1/marketplace/packages", registry.trim_end_matches('/'));
+    let resp = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(300))
+        .build()?
+        .post(&url)
+        .bearer_auth(token.trim())
+        .header("content-type", "application/octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the registry at {registry}: {e}"))?;
+    let status = resp.status();
+    let body: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap_or_default())
+        .unwrap_or(serde_json::Value::Null);
+    if status.as_u16() == 201 {
+        println!(
+            "published {} {} to {registry}\n  sha256:{}\n  signed by key {}\n  page: {}/v1/marketplace/packages/{}",
+            body["name"].as_str().unwrap_or_default(),
+            body["version"].as_str().unwrap_or_default(),
+            body["digest"].as_str().unwrap_or_default(),
+            body["signed_by"].as_str().unwrap_or_default(),
+            registry.trim_end_matches('/'),
+            body["name"].as_str().unwrap_or_default(),
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let message = body["error"]["message"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            format!("the registry answered {status}: is {registry} a penpal server?")
+        });
+    let hint = match status.as_u16() {
+        401 => " (check PENPAL_TOKEN: tokens revoked on the publisher page stop working)",
+        _ => "",
+    };
+    anyhow::bail!(
+        "the registry refused {}: {message}{hint}",
+        archive.display()
+    )
 }
 
 fn sign_command(path: &Path, key: &Path) -> anyhow::Result<ExitCode> {

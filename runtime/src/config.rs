@@ -123,9 +123,14 @@ pub struct OperatorFile {
 }
 
 /// `[marketplace]`.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MarketplaceSection {
+    /// Other registries (penpal servers) admins may install from, by address: packages are
+    /// downloaded from them and their signatures checked here, against the publisher's key
+    /// there, pinned on first install.
+    #[serde(default)]
+    pub registries: Vec<String>,
     /// What becomes of an installed version once its publisher revokes the key that signed
     /// it: `flag` (the default: it keeps running, shown as signed by a revoked key) or
     /// `disable` (it stops until an admin installs another version).

@@ -396,6 +396,10 @@ pub async fn run_on(
         db.clone(),
         host.clone(),
         operator.marketplace.on_revoked,
+        Some(crate::marketplace::remote::Remote::new(
+            outbound.clone(),
+            &operator.marketplace.registries,
+        )),
     );
     // What was installed from the registry runs before the server answers.
     installs.sync().await;

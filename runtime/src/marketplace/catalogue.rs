@@ -64,7 +64,8 @@ const LISTING: &str = "record::id(id) AS name, display_name, description, kind, 
 
 /// One page of the catalogue: most downloaded first, then by name.
 pub async fn search(db: &Db, s: &Search) -> StoreResult<Vec<Listing>> {
-    let mut clauses = vec!["latest != ''".to_string()];
+    // Packages mirrored from other registries are installed here, not offered from here.
+    let mut clauses = vec!["latest != ''".to_string(), "source = NONE".to_string()];
     let mut vars = json!({"limit": PAGE, "start": s.page * PAGE});
     for (field, value) in [
         ("kind", &s.kind),

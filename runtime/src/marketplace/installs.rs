@@ -89,6 +89,29 @@ pub enum InstallError {
     /// The version does not load on this host.
     #[error("the version does not load: {0}")]
     Load(String),
+    /// A registry the operator did not list.
+    #[error(
+        "{0} is not one of this server's registries: the operator lists them under [marketplace] registries"
+    )]
+    UnknownRegistry(String),
+    /// Another registry could not be reached.
+    #[error("{0}")]
+    Remote(String),
+    /// What another registry served does not check out.
+    #[error(
+        "the package from the other registry does not check out, so nothing was installed: {0}"
+    )]
+    Mirror(String),
+    /// Signed by a key not pinned for the publisher.
+    #[error(
+        "{publisher} now signs with key {fingerprint}, not the one pinned when it was first installed here: if the publisher confirms the change, install again with trust_key = \"{fingerprint}\""
+    )]
+    NewKey {
+        /// The publisher, at its registry.
+        publisher: String,
+        /// The new key.
+        fingerprint: String,
+    },
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -191,6 +214,23 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
+/// What to install.
+#[derive(Debug, Default, Clone)]
+pub struct Wanted {
+    /// The package.
+    pub package: String,
+    /// The version; the latest when `None`.
+    pub version: Option<String>,
+    /// The range; `^VERSION` when `None`.
+    pub range: Option<String>,
+    /// What is granted.
+    pub grants: Capabilities,
+    /// Another registry to install from.
+    pub registry: Option<String>,
+    /// A signing key the installer confirms (see [`InstallError::NewKey`]).
+    pub trust_key: Option<String>,
+}
+
 /// A change to an install.
 #[derive(Debug, Default, Clone)]
 pub struct Change {
@@ -211,6 +251,8 @@ pub struct Installs {
     pub host: Arc<PluginHost>,
     /// What a revoked key does to what it signed.
     pub on_revoked: OnRevoked,
+    /// Other registries to install from.
+    pub remote: Option<super::remote::Remote>,
     /// What this node runs from the registry: package → (version, grants). One sync at a time.
     live: Arc<tokio::sync::Mutex<HashMap<String, (String, Capabilities)>>>,
 }
@@ -260,13 +302,37 @@ fn within(grants: &Capabilities, requested: &Capabilities) -> Result<(), Install
 
 impl Installs {
     /// Installs recorded in `db`, run on `host`.
-    pub fn new(db: Db, host: Arc<PluginHost>, on_revoked: OnRevoked) -> Installs {
+    pub fn new(
+        db: Db,
+        host: Arc<PluginHost>,
+        on_revoked: OnRevoked,
+        remote: Option<super::remote::Remote>,
+    ) -> Installs {
         Installs {
             db,
             host,
             on_revoked,
+            remote,
             live: Arc::default(),
         }
+    }
+
+    fn remote(&self) -> Result<&super::remote::Remote, InstallError> {
+        self.remote
+            .as_ref()
+            .ok_or_else(|| InstallError::UnknownRegistry("another registry".into()))
+    }
+
+    /// The registry `name` was mirrored from, if any.
+    async fn source(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let source: Option<Option<String>> = self
+            .db
+            .one(
+                "SELECT VALUE source FROM type::record('package', $name);",
+                json!({"name": name}),
+            )
+            .await?;
+        Ok(source.flatten())
     }
 
     async fn row(&self, name: &str) -> Result<Option<Row>, StoreError> {
@@ -297,10 +363,12 @@ impl Installs {
     }
 
     async fn revoked(&self, key: &str) -> Result<bool, StoreError> {
+        // A local publisher's key, or a pinned key of a publisher at another registry.
         let at: Option<Option<i64>> = self
             .db
             .one(
-                "SELECT VALUE revoked_at FROM type::record('publisher_key', $k);",
+                "RETURN (SELECT VALUE revoked_at FROM type::record('publisher_key', $k))[0]
+                     ?? (SELECT VALUE revoked_at FROM type::record('remote_key', $k))[0];",
                 json!({"k": key}),
             )
             .await?;
@@ -380,10 +448,12 @@ impl Installs {
             .await?
             .ok_or_else(|| InstallError::Load("its archive is missing from the registry".into()))?;
         let a = archive::unpack(&bytes).map_err(|e| InstallError::Load(e.to_string()))?;
+        // A local publisher's key, or a pinned key of a publisher at another registry.
         let public: Option<String> = self
             .db
             .one(
-                "SELECT VALUE public_key FROM type::record('publisher_key', $k);",
+                "RETURN (SELECT VALUE public_key FROM type::record('publisher_key', $k))[0]
+                     ?? (SELECT VALUE public_key FROM type::record('remote_key', $k))[0];",
                 json!({"k": version.key}),
             )
             .await?;
@@ -412,16 +482,27 @@ impl Installs {
             .map_err(|e| InstallError::Load(e.to_string()))
     }
 
-    /// Installs `name` at `version` (its latest when `None`) with `grants`, upgrading within
-    /// `range` (`^VERSION` when `None`).
-    pub async fn install(
-        &self,
-        actor: &str,
-        name: &str,
-        version: Option<&str>,
-        range_text: Option<&str>,
-        grants: &Capabilities,
-    ) -> Result<InstallView, InstallError> {
+    /// Installs what `w` says: the package at its version (its latest when `None`), from this
+    /// registry or another one, with its grants, upgrading within its range.
+    pub async fn install(&self, actor: &str, w: &Wanted) -> Result<InstallView, InstallError> {
+        let name = w.package.as_str();
+        let grants = &w.grants;
+        let range_text = w.range.as_deref();
+        let mirrored;
+        let version = match &w.registry {
+            Some(registry) => {
+                let pick = match &w.version {
+                    Some(v) => super::remote::Pick::Exact(v.clone()),
+                    None => super::remote::Pick::Latest,
+                };
+                mirrored = self
+                    .remote()?
+                    .mirror(&self.db, registry, name, &pick, w.trust_key.as_deref())
+                    .await?;
+                Some(mirrored.as_str())
+            }
+            None => w.version.as_deref(),
+        };
         let latest: Option<String> = self
             .db
             .one(
@@ -563,9 +644,20 @@ impl Installs {
         actor: &str,
         name: &str,
         version: Option<&str>,
+        trust_key: Option<&str>,
     ) -> Result<InstallView, InstallError> {
         let row = self.row(name).await?.ok_or(InstallError::NotInstalled)?;
         let req = range(&row.range)?;
+        // From another registry: mirror what is asked for (or the best within the range) first.
+        if let Some(registry) = self.source(name).await? {
+            let pick = match version {
+                Some(v) => super::remote::Pick::Exact(v.into()),
+                None => super::remote::Pick::Within(req.clone()),
+            };
+            self.remote()?
+                .mirror(&self.db, &registry, name, &pick, trust_key)
+                .await?;
+        }
         let target = match version {
             Some(v) => {
                 let t = self.installable(name, v).await?;

@@ -3,8 +3,8 @@
 //! is made and checked ([`signature`]), the archive a package travels in ([`archive`]), content
 //! stored by digest ([`blobs`]), publishers and their keys ([`publishers`]), and the registry's
 //! publish with every check it makes ([`registry`]), what it shows — the catalogue, pages,
-//! downloads, yanking ([`catalogue`]) — and installs with their grants ([`installs`]), all
-//! served by [`routes`].
+//! downloads, yanking ([`catalogue`]) — installs with their grants ([`installs`]), from here or
+//! from another registry ([`remote`]), all served by [`routes`].
 
 pub mod archive;
 pub mod blobs;
@@ -12,5 +12,6 @@ pub mod catalogue;
 pub mod installs;
 pub mod publishers;
 pub mod registry;
+pub mod remote;
 pub mod routes;
 pub mod signature;

@@ -36,6 +36,12 @@ pub enum PublisherError {
     /// No such key for this publisher.
     #[error("key not found")]
     NoSuchKey,
+    /// Too many publish tokens.
+    #[error("a publisher holds at most {MAX_TOKENS} publish tokens: revoke one you no longer use")]
+    TooManyTokens,
+    /// No such token for this publisher.
+    #[error("token not found")]
+    NoSuchToken,
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -232,6 +238,94 @@ pub async fn revoke_key(db: &Db, slug: &str, fingerprint: &str) -> Result<(), Pu
     }
     tracing::info!(publisher = %slug, key = %fingerprint, "publisher key revoked");
     Ok(())
+}
+
+/// Publish tokens a publisher may hold.
+pub const MAX_TOKENS: usize = 20;
+
+/// What every publish token starts with, so a leaked one is recognisable (and scannable).
+pub const TOKEN_PREFIX: &str = "pp_";
+
+/// A publish token, as its publisher sees it (the token itself only once, when made).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    /// Its id.
+    pub id: String,
+    /// The publisher's note for it ("GitHub Actions").
+    pub label: String,
+    /// When it was made (ms).
+    pub created_at: i64,
+    /// When it last published (ms).
+    pub last_used_at: Option<i64>,
+    /// The token: shown once, when made. Send it as `Authorization: Bearer …` to publish.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// Makes a publish token for `slug`.
+pub async fn add_token(db: &Db, slug: &str, label: &str) -> Result<TokenView, PublisherError> {
+    if tokens(db, slug).await?.len() >= MAX_TOKENS {
+        return Err(PublisherError::TooManyTokens);
+    }
+    let token = format!("{TOKEN_PREFIX}{}", crate::auth::tokens::random_token());
+    let view = TokenView {
+        id: crate::store::new_id(),
+        label: label.into(),
+        created_at: now_ms(),
+        last_used_at: None,
+        token: Some(token.clone()),
+    };
+    db.exec(
+        "CREATE type::record('publish_token', $id) CONTENT { publisher: $slug, hash: $hash, label: $label, created_at: $now };",
+        json!({"id": view.id, "slug": slug, "hash": crate::auth::tokens::hash_token(&token),
+               "label": label, "now": view.created_at}),
+    )
+    .await?;
+    tracing::info!(publisher = %slug, token = %view.id, "publish token made");
+    Ok(view)
+}
+
+/// `slug`'s publish tokens, newest first, without the tokens.
+pub async fn tokens(db: &Db, slug: &str) -> Result<Vec<TokenView>, StoreError> {
+    db.rows(
+        "SELECT record::id(id) AS id, label, created_at, last_used_at FROM publish_token
+         WHERE publisher = $slug ORDER BY created_at DESC;",
+        json!({"slug": slug}),
+    )
+    .await
+}
+
+/// Revokes `slug`'s token `id`.
+pub async fn revoke_token(db: &Db, slug: &str, id: &str) -> Result<(), PublisherError> {
+    let gone: Vec<serde_json::Value> = db
+        .rows(
+            "DELETE type::record('publish_token', $id) WHERE publisher = $slug RETURN BEFORE;",
+            json!({"id": id, "slug": slug}),
+        )
+        .await?;
+    if gone.is_empty() {
+        return Err(PublisherError::NoSuchToken);
+    }
+    tracing::info!(publisher = %slug, token = %id, "publish token revoked");
+    Ok(())
+}
+
+/// The publisher a publish token belongs to, noting its use.
+pub async fn by_token(db: &Db, token: &str) -> Result<Option<PublisherRow>, StoreError> {
+    let slug: Option<String> = db
+        .one(
+            "UPDATE publish_token SET last_used_at = $now WHERE hash = $hash RETURN VALUE publisher;",
+            json!({"hash": crate::auth::tokens::hash_token(token), "now": now_ms()}),
+        )
+        .await?;
+    let Some(slug) = slug else {
+        return Ok(None);
+    };
+    db.one(
+        "SELECT record::id(id) AS slug, name, owner FROM type::record('publisher', $slug);",
+        json!({"slug": slug}),
+    )
+    .await
 }
 
 /// What the registry knows of the key a package names.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRef, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -15,8 +15,8 @@ use utoipa_axum::routes;
 
 use super::archive::MAX_ARCHIVE;
 use super::catalogue::{self, Listing, PackagePage, Search, VersionInfo, VersionPage};
-use super::installs::{AuditEntry, Change, InstallError, InstallView, Installs};
-use super::publishers::{self, KeyView, Publisher, PublisherError, PublisherRow};
+use super::installs::{AuditEntry, Change, InstallError, InstallView, Installs, Wanted};
+use super::publishers::{self, KeyView, Publisher, PublisherError, PublisherRow, TokenView};
 use super::registry::{PublishError, Published, Registry};
 use super::signature::PublicKey;
 use crate::auth::{AuthUser, Gate, Keys, Operator};
@@ -69,6 +69,8 @@ pub fn router(state: MarketplaceState) -> OpenApiRouter {
         .routes(routes!(publisher_page))
         .routes(routes!(register_key))
         .routes(routes!(revoke_key))
+        .routes(routes!(list_tokens, make_token))
+        .routes(routes!(revoke_token))
         .with_state(state)
         .merge(upload)
 }
@@ -81,6 +83,8 @@ fn publisher_error(e: PublisherError) -> ApiError {
         | PublisherError::KeyTaken
         | PublisherError::TooManyKeys => ApiError::Conflict(e.to_string()),
         PublisherError::NoSuchKey => ApiError::NotFound("key"),
+        PublisherError::TooManyTokens => ApiError::Conflict(e.to_string()),
+        PublisherError::NoSuchToken => ApiError::NotFound("token"),
         PublisherError::Store(e) => e.into(),
     }
 }
@@ -259,24 +263,38 @@ struct PackageArchive(Vec<u8>);
     request_body(content = PackageArchive, content_type = "application/octet-stream",
         description = "a package archive, NAME-VERSION.penpal as `penpal plugin sign` packs it (at most 30 MiB)"),
     responses((status = 201, body = Published, description = "published: the version is listed and installable"),
-        (status = 401, description = "not signed in"), (status = 403, description = "the account is not a publisher"),
+        (status = 401, description = "not signed in, or an unknown publish token"), (status = 403, description = "the account is not a publisher"),
         (status = 409, description = "the name belongs to another publisher or to one of this server's plugins, or the version is not new and greater than every published one"),
         (status = 413, description = "the archive is larger than 30 MiB"),
         (status = 422, description = "the archive, manifest, signature or component is refused; `field` says which and the message what to fix")),
     security(("bearer" = [])))]
 async fn publish(
     State(s): State<MarketplaceState>,
-    user: AuthUser,
+    headers: HeaderMap,
+    user: Result<AuthUser, ApiError>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<Published>)> {
-    let p = publishers::of_owner(&s.registry.db, &user.id)
+    // A publish token (from CI) or a signed-in publisher's session.
+    let p = match crate::http::bearer(&headers) {
+        Some(t) if t.starts_with(publishers::TOKEN_PREFIX) => publishers::by_token(
+            &s.registry.db,
+            t,
+        )
         .await?
         .ok_or_else(|| {
-            ApiError::Forbidden(
-                "this account does not publish: become a publisher first (POST /v1/publishers)"
-                    .into(),
+            ApiError::unauthorized(
+                "this publish token is unknown or revoked: make a new one on your publisher page",
             )
-        })?;
+        })?,
+        _ => publishers::of_owner(&s.registry.db, &user?.id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::Forbidden(
+                    "this account does not publish: become a publisher first (POST /v1/publishers)"
+                        .into(),
+                )
+            })?,
+    };
     let bytes = body.map_err(|r| match r.status() {
         StatusCode::PAYLOAD_TOO_LARGE => publish_error(PublishError::TooLarge),
         _ => ApiError::BadRequest(r.body_text()),
@@ -509,6 +527,14 @@ fn install_error(e: InstallError) -> ApiError {
             ApiError::invalid("version", e.to_string())
         }
         InstallError::NotRequested(_) => ApiError::invalid("grants", e.to_string()),
+        InstallError::UnknownRegistry(_) | InstallError::Mirror(_) => {
+            ApiError::invalid("registry", e.to_string())
+        }
+        InstallError::NewKey { .. } => ApiError::Conflict(e.to_string()),
+        InstallError::Remote(why) => {
+            let id = crate::http::report("another registry could not be reached", &why);
+            ApiError::Unavailable(format!("{why} (support id {id})"))
+        }
         InstallError::BadRange(_) => ApiError::invalid("range", e.to_string()),
         InstallError::Yanked(..)
         | InstallError::Revoked(..)
@@ -549,28 +575,39 @@ pub struct NewInstall {
     /// out. Only what the version requests may be granted.
     #[serde(default)]
     grants: Capabilities,
+    /// Install from another registry the operator lists (its address); this server's own
+    /// when left out.
+    #[schema(max_length = 500)]
+    registry: Option<String>,
+    /// Confirms a new signing key of the publisher at that registry (its fingerprint), when
+    /// it is not the one pinned at the first install.
+    #[schema(max_length = 64)]
+    trust_key: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/marketplace/installs", tag = "marketplace", request_body = NewInstall,
     responses((status = 201, body = InstallView, description = "installed and serving; `ungranted` lists what its calls will be denied"),
         (status = 401, description = "not signed in"), (status = 403, description = "not an operator"),
-        (status = 409, description = "installed already, a name this server's own plugins use, or a version withdrawn or signed by a revoked key"),
-        (status = 422, description = "no such package or version, a grant of something not requested, a bad range, or a version that does not load here")),
+        (status = 409, description = "installed already, a name this server's own plugins use, a version withdrawn or signed by a revoked key, or (from another registry) a signing key not pinned before"),
+        (status = 422, description = "no such package or version, a grant of something not requested, a bad range, a version that does not load here, a registry the operator does not list, or a package from it that does not check out"),
+        (status = 503, description = "the other registry could not be reached")),
     security(("bearer" = [])))]
 async fn install(
     State(s): State<MarketplaceState>,
     Operator(user): Operator,
     Json(b): Json<NewInstall>,
 ) -> ApiResult<(StatusCode, Json<InstallView>)> {
+    let wanted = Wanted {
+        package: b.package.trim().to_string(),
+        version: b.version.map(|v| v.trim().to_string()),
+        range: b.range.map(|r| r.trim().to_string()),
+        grants: b.grants,
+        registry: b.registry,
+        trust_key: b.trust_key,
+    };
     let view = s
         .installs
-        .install(
-            &user.id,
-            b.package.trim(),
-            b.version.as_deref().map(str::trim),
-            b.range.as_deref().map(str::trim),
-            &b.grants,
-        )
+        .install(&user.id, &wanted)
         .await
         .map_err(install_error)?;
     Ok((StatusCode::CREATED, Json(view)))
@@ -654,6 +691,10 @@ pub struct UpgradeTo {
     /// A version within the install's range; the greatest that installs when left out.
     #[schema(max_length = 64)]
     version: Option<String>,
+    /// For a package from another registry: confirms its publisher's new signing key (its
+    /// fingerprint), when it is not the one pinned at the first install.
+    #[schema(max_length = 64)]
+    trust_key: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/marketplace/installs/{name}/upgrade", tag = "marketplace", request_body = UpgradeTo,
@@ -661,8 +702,9 @@ pub struct UpgradeTo {
     responses((status = 200, body = InstallView, description = "upgraded; or, when the version asks for more than was granted, `waiting_for_grant` with the installed version still serving"),
         (status = 401, description = "not signed in"), (status = 403, description = "not an operator"),
         (status = 404, description = "not installed"),
-        (status = 409, description = "nothing newer within the range, or a version withdrawn or signed by a revoked key"),
-        (status = 422, description = "no such version, or one outside the range")),
+        (status = 409, description = "nothing newer within the range, a version withdrawn or signed by a revoked key, or (from another registry) a signing key not pinned before"),
+        (status = 422, description = "no such version, or one outside the range"),
+        (status = 503, description = "the registry the package comes from could not be reached")),
     security(("bearer" = [])))]
 async fn upgrade(
     State(s): State<MarketplaceState>,
@@ -672,7 +714,12 @@ async fn upgrade(
 ) -> ApiResult<Json<InstallView>> {
     Ok(Json(
         s.installs
-            .upgrade(&user.id, &name, b.version.as_deref().map(str::trim))
+            .upgrade(
+                &user.id,
+                &name,
+                b.version.as_deref().map(str::trim),
+                b.trust_key.as_deref(),
+            )
             .await
             .map_err(install_error)?,
     ))
@@ -722,4 +769,68 @@ async fn audit(
         return Err(ApiError::invalid("limit", "1 to 500"));
     }
     Ok(Json(s.installs.audit_log(limit as usize).await?))
+}
+
+/// A publish token to make.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// A note to tell tokens apart ("GitHub Actions").
+    #[schema(min_length = 1, max_length = 80)]
+    label: String,
+}
+
+#[utoipa::path(get, path = "/v1/publishers/{publisher}/tokens", tag = "marketplace",
+    params(("publisher" = String, Path, max_length = 39)),
+    responses((status = 200, body = Vec<TokenView>, description = "the publisher's publish tokens (never the tokens themselves)"),
+        (status = 401, description = "not signed in"), (status = 403, description = "another account's publisher"),
+        (status = 404, description = "no such publisher")),
+    security(("bearer" = [])))]
+async fn list_tokens(
+    State(s): State<MarketplaceState>,
+    user: AuthUser,
+    Path(slug): Path<String>,
+) -> ApiResult<Json<Vec<TokenView>>> {
+    let p = own(&s, &user, &slug).await?;
+    Ok(Json(publishers::tokens(&s.registry.db, &p.slug).await?))
+}
+
+#[utoipa::path(post, path = "/v1/publishers/{publisher}/tokens", tag = "marketplace", request_body = NewToken,
+    params(("publisher" = String, Path, max_length = 39)),
+    responses((status = 201, body = TokenView, description = "made: `token` is shown this once; it publishes as this publisher and does nothing else"),
+        (status = 401, description = "not signed in"), (status = 403, description = "another account's publisher"),
+        (status = 404, description = "no such publisher"),
+        (status = 409, description = "the publisher holds the most tokens it may"),
+        (status = 422, description = "a blank or overlong label")),
+    security(("bearer" = [])))]
+async fn make_token(
+    State(s): State<MarketplaceState>,
+    user: AuthUser,
+    Path(slug): Path<String>,
+    Json(b): Json<NewToken>,
+) -> ApiResult<(StatusCode, Json<TokenView>)> {
+    let p = own(&s, &user, &slug).await?;
+    let label = field("label", &b.label, 80)?;
+    let view = publishers::add_token(&s.registry.db, &p.slug, &label)
+        .await
+        .map_err(publisher_error)?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[utoipa::path(delete, path = "/v1/publishers/{publisher}/tokens/{id}", tag = "marketplace",
+    params(("publisher" = String, Path, max_length = 39), ("id" = String, Path, max_length = 64)),
+    responses((status = 204, description = "revoked: it publishes nothing from now on"),
+        (status = 401, description = "not signed in"), (status = 403, description = "another account's publisher"),
+        (status = 404, description = "no such publisher, or no such token of it")),
+    security(("bearer" = [])))]
+async fn revoke_token(
+    State(s): State<MarketplaceState>,
+    user: AuthUser,
+    Path((slug, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let p = own(&s, &user, &slug).await?;
+    publishers::revoke_token(&s.registry.db, &p.slug, &id)
+        .await
+        .map_err(publisher_error)?;
+    Ok(StatusCode::NO_CONTENT)
 }

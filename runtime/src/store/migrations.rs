@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (17, "school-sign-in", V17),
     (18, "marketplace-registry", V18),
     (19, "marketplace-installs", V19),
+    (20, "publish-tokens", V20),
 ];
 
 const V1: &str = r#"
@@ -675,6 +676,29 @@ DEFINE FIELD from_version ON install_audit TYPE option<string>;
 DEFINE FIELD to_version ON install_audit TYPE option<string>;
 DEFINE FIELD detail ON install_audit TYPE option<string>;
 DEFINE INDEX install_audit_at ON install_audit FIELDS at;
+"#;
+
+/// Publishers' publish tokens, for publishing from CI: stored as SHA-256 hashes only, each
+/// good for publishing as its publisher and nothing else. Packages mirrored from another
+/// registry (`source`), and the keys of their publishers there, pinned on first install.
+const V20: &str = r#"
+DEFINE TABLE publish_token SCHEMAFULL;
+DEFINE FIELD publisher ON publish_token TYPE string;
+DEFINE FIELD hash ON publish_token TYPE string;
+DEFINE FIELD label ON publish_token TYPE string;
+DEFINE FIELD created_at ON publish_token TYPE int;
+DEFINE FIELD last_used_at ON publish_token TYPE option<int>;
+DEFINE INDEX publish_token_hash ON publish_token FIELDS hash UNIQUE;
+DEFINE INDEX publish_token_publisher ON publish_token FIELDS publisher;
+
+DEFINE FIELD source ON package TYPE option<string>;
+DEFINE TABLE remote_key SCHEMAFULL;
+DEFINE FIELD registry ON remote_key TYPE string;
+DEFINE FIELD publisher ON remote_key TYPE string;
+DEFINE FIELD public_key ON remote_key TYPE string;
+DEFINE FIELD created_at ON remote_key TYPE int;
+DEFINE FIELD revoked_at ON remote_key TYPE option<int>;
+DEFINE INDEX remote_key_publisher ON remote_key FIELDS publisher;
 "#;
 
 #[derive(Deserialize)]

@@ -1057,3 +1057,372 @@ async fn a_revoked_key_stops_what_it_signed_and_the_operator_policy_can_disable_
     );
     server.stop().await;
 }
+
+/// Runs the `penpal` binary with `args` and `env` off the test's thread (the servers answer on
+/// it); returns (success, stdout, stderr).
+async fn cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_penpal"))
+            .args(&args)
+            .env("PENPAL_LOG", "warn")
+            .env_remove("PENPAL_TOKEN")
+            .envs(env)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+/// The package directory of Ada's tutor at `version`, as an author keeps it.
+fn author_dir(root: &std::path::Path, version: &str) -> std::path::PathBuf {
+    let dir = root.join(format!("ada-camille-{version}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (manifest, wasm) = package("tutor", "ada-camille", version, "ada");
+    std::fs::write(dir.join("penpal-plugin.toml"), manifest).unwrap();
+    std::fs::write(dir.join("plugin.wasm"), wasm).unwrap();
+    std::fs::write(dir.join("README.md"), "# Camille\n\nA patient tutor.\n").unwrap();
+    dir
+}
+
+#[actix_rt::test]
+async fn a_package_published_with_the_cli_installs_on_another_server_from_its_registry() {
+    let data = tempfile::tempdir().unwrap();
+    for side in ["a", "b"] {
+        std::fs::create_dir_all(data.path().join(side)).unwrap();
+    }
+    let (registry, _db, sink, _ops) = crate::schools::server(&data.path().join("a")).await;
+    let reg = registry.url("");
+    let ada = publisher(&reg, &sink, "ada@example.com", "ada").await;
+
+    // The author's side: a key, a publish token, a signed package, the CLI.
+    let author = data.path().join("author");
+    std::fs::create_dir_all(&author).unwrap();
+    let key_file = author.join("ada.pem");
+    let (ok, out, err) = cli(
+        &["key", "generate", "--out", key_file.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let public = out
+        .lines()
+        .find_map(|l| l.strip_prefix("public key"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let (status, body) = ada
+        .call(
+            "POST",
+            "/v1/publishers/ada/keys",
+            Some(json!({"public_key": public, "label": "laptop"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, made) = ada
+        .call(
+            "POST",
+            "/v1/publishers/ada/tokens",
+            Some(json!({"label": "CI"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let token = made["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("pp_"), "{made}");
+    let (_, listed) = ada.call("GET", "/v1/publishers/ada/tokens", None).await;
+    assert_eq!(listed[0]["label"], "CI");
+    assert!(
+        listed[0].get("token").is_none(),
+        "a token is shown once: {listed}"
+    );
+
+    let v1 = author_dir(&author, "1.0.0");
+    let v1s = v1.to_str().unwrap();
+    let (ok, _, err) = cli(
+        &["plugin", "publish", v1s, "--registry", &reg],
+        &[("PENPAL_TOKEN", &token)],
+    )
+    .await;
+    assert!(!ok && err.contains("penpal plugin sign"), "unsigned: {err}");
+    let (ok, _, err) = cli(
+        &["plugin", "sign", v1s, "--key", key_file.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = cli(&["plugin", "publish", v1s, "--registry", &reg], &[]).await;
+    assert!(!ok && err.contains("PENPAL_TOKEN"), "no token: {err}");
+    let (ok, _, err) = cli(
+        &["plugin", "publish", v1s, "--registry", &reg],
+        &[("PENPAL_TOKEN", "pp_not-a-real-token")],
+    )
+    .await;
+    assert!(!ok && err.contains("unknown or revoked"), "{err}");
+    let (ok, out, err) = cli(
+        &["plugin", "publish", v1s, "--registry", &reg],
+        &[("PENPAL_TOKEN", &token)],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("published ada-camille 1.0.0"), "{out}");
+    let (_, listed) = ada.call("GET", "/v1/publishers/ada/tokens", None).await;
+    assert!(listed[0]["last_used_at"].is_i64(), "{listed}");
+
+    // Another server, which lists the registry, installs from it and a learner chats.
+    let (other, _db2, _sink2, ops) =
+        crate::schools::server_with(&data.path().join("b"), 300, |args| {
+            args.plugins.plugin_allow_networks = vec!["127.0.0.0/8".parse().unwrap()];
+            let file = args.plugins.config.clone().unwrap();
+            let text = std::fs::read_to_string(&file).unwrap();
+            std::fs::write(
+                &file,
+                format!("{text}\n[marketplace]\nregistries = [\"{reg}\"]\n"),
+            )
+            .unwrap();
+        })
+        .await;
+    let (status, err) = ops
+        .call(
+            "POST",
+            "/v1/marketplace/installs",
+            Some(json!({"package": "ada-camille", "registry": "https://elsewhere.example"})),
+        )
+        .await;
+    refused(
+        (status, err),
+        422,
+        "registry",
+        "not one of this server's registries",
+    );
+    let (status, view) = ops
+        .call(
+            "POST",
+            "/v1/marketplace/installs",
+            Some(json!({"package": "ada-camille", "registry": reg})),
+        )
+        .await;
+    assert_eq!(status, 201, "{view}");
+    assert_eq!(view["version"], "1.0.0");
+    let learner = Client {
+        base: other.url(""),
+        token: new_learner(&other.url(""), "B1").await,
+    };
+    let (status, conv) = learner
+        .call(
+            "POST",
+            "/v1/conversations",
+            Some(json!({"personality": "ada-camille", "mode": "tutor", "language": "fr"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{conv}");
+    let (status, reply) = learner
+        .call(
+            "POST",
+            &format!(
+                "/v1/conversations/{}/messages",
+                conv["id"].as_str().unwrap()
+            ),
+            Some(json!({"text": "Bonjour Camille"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    assert!(
+        catalogue(&other.url(""), "").await.is_empty(),
+        "installed here, not offered from here"
+    );
+
+    // A new version there is one upgrade away here.
+    let v11 = author_dir(&author, "1.1.0");
+    let (ok, _, err) = cli(
+        &[
+            "plugin",
+            "sign",
+            v11.to_str().unwrap(),
+            "--key",
+            key_file.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let archive = v11.join("ada-camille-1.1.0.penpal");
+    let (ok, _, err) = cli(
+        &[
+            "plugin",
+            "publish",
+            archive.to_str().unwrap(),
+            "--registry",
+            &reg,
+        ],
+        &[("PENPAL_TOKEN", &token)],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let (status, view) = ops
+        .call(
+            "POST",
+            "/v1/marketplace/installs/ada-camille/upgrade",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!((status, &view["version"]), (200, &json!("1.1.0")), "{view}");
+
+    // A version signed by a key not pinned here waits for the admin's confirmation.
+    let new_key = crate::marketplace::key(&ada, "ada").await;
+    let (m, wasm) = package("tutor", "ada-camille", "1.2.0", "ada");
+    let (status, body) = upload(&ada, signed(&m, &wasm, &new_key)).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, err) = ops
+        .call(
+            "POST",
+            "/v1/marketplace/installs/ada-camille/upgrade",
+            Some(json!({})),
+        )
+        .await;
+    refused((status, err), 409, "", "not the one pinned");
+    let (status, view) = ops
+        .call(
+            "POST",
+            "/v1/marketplace/installs/ada-camille/upgrade",
+            Some(json!({"trust_key": new_key.public().fingerprint()})),
+        )
+        .await;
+    assert_eq!((status, &view["version"]), (200, &json!("1.2.0")), "{view}");
+    assert_eq!(
+        plugin_status(&ops, "ada-camille").await.unwrap()["version"],
+        "1.2.0"
+    );
+
+    // A revoked token publishes nothing.
+    let (status, _) = ada
+        .call(
+            "DELETE",
+            &format!("/v1/publishers/ada/tokens/{}", made["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (ok, _, err) = cli(
+        &[
+            "plugin",
+            "publish",
+            archive.to_str().unwrap(),
+            "--registry",
+            &reg,
+        ],
+        &[("PENPAL_TOKEN", &token)],
+    )
+    .await;
+    assert!(!ok && err.contains("unknown or revoked"), "{err}");
+    other.stop().await;
+    registry.stop().await;
+}
+
+/// `bytes` (an archive) with one byte of its component changed, the signature kept.
+fn forged(bytes: &[u8]) -> Vec<u8> {
+    let mut a = archive::unpack(bytes).unwrap();
+    let at = a.component.1.len() / 2;
+    a.component.1[at] ^= 1;
+    archive::pack(&a).unwrap()
+}
+
+/// A registry that relays `upstream` but serves forged archives, with digests to match.
+async fn hostile_registry(upstream: String) -> String {
+    use axum::http::Uri;
+    let app = axum::Router::new().fallback(move |uri: Uri| {
+        let upstream = upstream.clone();
+        async move {
+            let fetch = |path: String| {
+                let upstream = upstream.clone();
+                async move {
+                    http()
+                        .get(format!("{upstream}{path}"))
+                        .send()
+                        .await
+                        .unwrap()
+                        .bytes()
+                        .await
+                        .unwrap()
+                        .to_vec()
+                }
+            };
+            let path = uri.path().to_string();
+            let bytes = fetch(path.clone()).await;
+            if path.ends_with("/download") {
+                return forged(&bytes);
+            }
+            if path == "/v1/marketplace/packages/ada-camille" {
+                let mut page: Value = serde_json::from_slice(&bytes).unwrap();
+                for v in page["versions"].as_array_mut().unwrap() {
+                    let real = fetch(format!(
+                        "{path}/{}/download",
+                        v["version"].as_str().unwrap()
+                    ))
+                    .await;
+                    v["digest"] = json!(penpal::marketplace::blobs::digest(&forged(&real)));
+                }
+                return serde_json::to_vec(&page).unwrap();
+            }
+            bytes
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[actix_rt::test]
+async fn a_registry_serving_a_forged_package_installs_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    for side in ["a", "b"] {
+        std::fs::create_dir_all(data.path().join(side)).unwrap();
+    }
+    let (registry, _db, sink, _ops) = crate::schools::server(&data.path().join("a")).await;
+    let reg = registry.url("");
+    let ada = publisher(&reg, &sink, "ada@example.com", "ada").await;
+    let key = key(&ada, "ada").await;
+    let (m, wasm) = package("tutor", "ada-camille", "1.0.0", "ada");
+    assert_eq!(upload(&ada, signed(&m, &wasm, &key)).await.0, 201);
+    let hostile = hostile_registry(reg.trim_end_matches('/').to_string()).await;
+
+    let (other, db2, _sink2, ops) =
+        crate::schools::server_with(&data.path().join("b"), 300, |args| {
+            args.plugins.plugin_allow_networks = vec!["127.0.0.0/8".parse().unwrap()];
+            let file = args.plugins.config.clone().unwrap();
+            let text = std::fs::read_to_string(&file).unwrap();
+            std::fs::write(
+                &file,
+                format!("{text}\n[marketplace]\nregistries = [\"{hostile}\"]\n"),
+            )
+            .unwrap();
+        })
+        .await;
+    let (status, err) = ops
+        .call(
+            "POST",
+            "/v1/marketplace/installs",
+            Some(json!({"package": "ada-camille", "registry": hostile})),
+        )
+        .await;
+    refused(
+        (status, err),
+        422,
+        "registry",
+        "changed after it was signed",
+    );
+    assert!(plugin_status(&ops, "ada-camille").await.is_none());
+    assert_eq!(stored(&db2).await, (0, 0), "nothing of it is kept");
+    other.stop().await;
+    registry.stop().await;
+}
