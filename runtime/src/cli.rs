@@ -488,14 +488,54 @@ fn tool_host(args: Option<&PluginArgs>) -> anyhow::Result<PluginHost> {
         .map_err(|e| anyhow::anyhow!("cannot start the plugin engine: {e:#}"))
 }
 
+/// Where `penpal plugin check` keeps compiled components between runs: the user's cache
+/// directory (`$XDG_CACHE_HOME/penpal` or `~/.cache/penpal`), so a second check is instant.
+fn author_cache() -> CompileCache {
+    let Some(dir) = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("penpal"))
+    else {
+        return CompileCache::disabled();
+    };
+    // The cache's key sits beside the compiled directory: both in a directory of the user's
+    // own (a cache it cannot trust is not used, and the check just compiles).
+    let mut made = std::fs::DirBuilder::new();
+    made.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut made, 0o700);
+    match made.create(&dir) {
+        Ok(()) => CompileCache::at(dir.join("compiled")),
+        Err(_) => CompileCache::disabled(),
+    }
+}
+
 /// Checks a package; `Err` when it cannot be read at all, a report with problems otherwise.
+/// What the component's bytes say is checked first: a wrong world or a memory over the cap is
+/// reported in milliseconds, before the seconds compiling takes.
 fn check_package(host: &PluginHost, path: &Path) -> anyhow::Result<(Package, CheckReport)> {
     let package = Package::open(path)?;
+    let outline = check::outline(&package.wasm).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut early = check::precheck(&outline, &package.manifest);
+    early.initial_memory = outline.initial_memory;
+    let cap = host.limits().memory_bytes as u64;
+    if outline.initial_memory > cap {
+        early.problems.push(format!(
+            "the component starts with {:.1} MiB of memory, over this server's {} MiB cap \
+             (raise PENPAL_PLUGIN_MEMORY_MIB, or shrink the component's initial memory)",
+            outline.initial_memory as f64 / 1048576.0,
+            cap >> 20
+        ));
+    }
+    if !early.problems.is_empty() {
+        return Ok((package, early));
+    }
     // Compiled once: inspection and linking share the component.
     let (component, cache) = host.compile(&package.wasm)?;
     let mut report = check::inspect(host.engine(), &component, &package.manifest);
+    report.initial_memory = outline.initial_memory;
     if report.problems.is_empty()
-        && let Err(e) = host.link(&package, &component, cache, &Capabilities::default())
+        && let Err(e) = host.link(&package, &component, cache, &Capabilities::default(), None)
     {
         report.problems.push(e.to_string());
     }
@@ -716,7 +756,12 @@ fn verify_command(path: &Path, public_key: &str) -> anyhow::Result<ExitCode> {
 }
 
 fn check_command(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let host = tool_host(None)?;
+    let host = PluginHost::new(
+        crate::plugins::Limits::default(),
+        author_cache(),
+        Services::default(),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot start the plugin engine: {e:#}"))?;
     let (package, report) = check_package(&host, path)?;
     let m = &package.manifest;
     if json {
@@ -771,6 +816,11 @@ fn check_command(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             }
         }
         println!("  imports    {}", report.imports.join(", "));
+        println!(
+            "  memory     starts at {:.1} MiB (calls may use up to {} MiB)",
+            report.initial_memory as f64 / 1048576.0,
+            host.limits().memory_bytes >> 20
+        );
         for w in &report.warnings {
             println!("warning: {w}");
         }

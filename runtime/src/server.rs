@@ -272,6 +272,7 @@ pub async fn run_on(
         tutors: crate::tutoring::tutor::TutorClient::new(host.clone()),
         context_tokens: a.context_tokens.max(100),
         pricing,
+        scope: Arc::new(crate::lms::Memberships { db: db.clone() }),
     };
     let billing = Arc::new(crate::billing::Billing {
         plans: match &operator.billing {

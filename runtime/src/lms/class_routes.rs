@@ -351,7 +351,14 @@ async fn create_assignment(
         title: None,
         level: Some(level),
     };
-    check_offer(&s.tutoring, &opening, level).await?;
+    // The class's school's own tutors, and the server's.
+    check_offer(
+        &s.tutoring,
+        &opening,
+        level,
+        std::slice::from_ref(&access.class.school),
+    )
+    .await?;
     // A seat gives the school's plan: an assignment its learners could not open is refused now.
     if let (Some(plans), Some(school)) = (
         &s.plans,

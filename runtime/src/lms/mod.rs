@@ -17,6 +17,30 @@ pub mod schools;
 pub mod simulator;
 pub mod sso;
 
+/// Who may use which school's own tutors: the schools an account is a member of.
+pub struct Memberships {
+    /// The database.
+    pub db: crate::store::Db,
+}
+
+impl crate::tutoring::state::TutorScope for Memberships {
+    fn schools_of<'a>(
+        &'a self,
+        user: &'a str,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = crate::store::StoreResult<Vec<String>>> + Send + 'a>,
+    > {
+        Box::pin(async move {
+            self.db
+                .rows(
+                    "SELECT VALUE school FROM membership WHERE user = $u;",
+                    serde_json::json!({"u": user}),
+                )
+                .await
+        })
+    }
+}
+
 /// The lms room's part of a person's data: the schools and classes they belong to, their
 /// submissions and grades.
 pub struct SchoolData;

@@ -112,14 +112,51 @@ pub enum InstallError {
         /// The new key.
         fingerprint: String,
     },
+    /// A school asked for an operator's secret.
+    #[error(
+        "secrets are the operator's: a school's install cannot be granted them (the operator can install it server-wide)"
+    )]
+    SchoolSecret,
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+/// Whose install: the whole server's (the operator's) or one school's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every account on the server.
+    Server,
+    /// One school's members only.
+    School(String),
+}
+
+impl Scope {
+    /// The name the plugin runs under: the package's, or `NAME@SCHOOL` for a school's.
+    pub fn key(&self, package: &str) -> String {
+        match self {
+            Scope::Server => package.to_string(),
+            Scope::School(s) => format!("{package}@{s}"),
+        }
+    }
+
+    fn school(&self) -> Option<&str> {
+        match self {
+            Scope::Server => None,
+            Scope::School(s) => Some(s),
+        }
+    }
+
+    fn of(school: Option<String>) -> Scope {
+        school.map_or(Scope::Server, Scope::School)
+    }
+}
+
 /// An install's row: the desired state.
 #[derive(Debug, Clone, Deserialize)]
 struct Row {
+    key: String,
+    school: Option<String>,
     package: String,
     version: String,
     range: String,
@@ -133,8 +170,8 @@ struct Row {
     updated_at: i64,
 }
 
-const ROW: &str = "record::id(id) AS package, version, range, pinned, grants, decided, previous, \
-                   waiting, disabled, installed_by, updated_at";
+const ROW: &str = "record::id(id) AS key, package ?? record::id(id) AS package, school, version, \
+                   range, pinned, grants, decided, previous, waiting, disabled, installed_by, updated_at";
 
 /// A published version, as installs need it.
 #[derive(Debug, Clone, Deserialize)]
@@ -162,6 +199,11 @@ pub struct Waiting {
 pub struct InstallView {
     /// The package.
     pub package: String,
+    /// The school it is installed for; none when server-wide.
+    pub school: Option<String>,
+    /// The name it runs under: what learners pick as a personality (`NAME@SCHOOL` for a
+    /// school's).
+    pub runs_as: String,
     /// The version installed.
     pub version: String,
     /// `active`, `waiting_for_grant` (a newer version asks for more; this one keeps serving)
@@ -206,6 +248,8 @@ pub struct AuditEntry {
     pub action: String,
     /// The package.
     pub package: String,
+    /// The school whose install it was; none when server-wide.
+    pub school: Option<String>,
     /// The version before.
     pub from_version: Option<String>,
     /// The version after.
@@ -215,8 +259,10 @@ pub struct AuditEntry {
 }
 
 /// What to install.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Wanted {
+    /// For whom.
+    pub scope: Scope,
     /// The package.
     pub package: String,
     /// The version; the latest when `None`.
@@ -335,22 +381,28 @@ impl Installs {
         Ok(source.flatten())
     }
 
-    async fn row(&self, name: &str) -> Result<Option<Row>, StoreError> {
+    async fn row(&self, scope: &Scope, name: &str) -> Result<Option<Row>, StoreError> {
         self.db
             .one(
-                &format!("SELECT {ROW} FROM type::record('install', $name);"),
-                json!({"name": name}),
+                &format!("SELECT {ROW} FROM type::record('install', $key);"),
+                json!({"key": scope.key(name)}),
             )
             .await
     }
 
-    async fn rows(&self) -> Result<Vec<Row>, StoreError> {
-        self.db
+    /// Every install row (`None`), or one scope's.
+    async fn rows(&self, scope: Option<&Scope>) -> Result<Vec<Row>, StoreError> {
+        let rows: Vec<Row> = self
+            .db
             .rows(
-                &format!("SELECT {ROW} FROM install ORDER BY package;"),
+                &format!("SELECT {ROW} FROM install ORDER BY key;"),
                 json!({}),
             )
-            .await
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| scope.is_none_or(|s| s.school() == r.school.as_deref()))
+            .collect())
     }
 
     async fn versions(&self, name: &str) -> Result<Vec<Version>, StoreError> {
@@ -416,22 +468,25 @@ impl Installs {
         Ok(best.map(|(_, v)| v))
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn audit(
         &self,
         actor: &str,
         action: &str,
+        scope: &Scope,
         package: &str,
         from: Option<&str>,
         to: Option<&str>,
         detail: Option<String>,
     ) -> Result<(), StoreError> {
-        tracing::info!(%actor, %action, %package, from, to, "marketplace install changed");
+        let school = scope.school();
+        tracing::info!(%actor, %action, %package, school, from, to, "marketplace install changed");
         self.db
             .exec(
                 "CREATE install_audit CONTENT { at: $at, actor: $actor, action: $action, package: $package,
-                 from_version: $from, to_version: $to, detail: $detail };",
+                 school: $school, from_version: $from, to_version: $to, detail: $detail };",
                 json!({"at": now_ms(), "actor": actor, "action": action, "package": package,
-                       "from": from, "to": to, "detail": detail}),
+                       "school": school, "from": from, "to": to, "detail": detail}),
             )
             .await
     }
@@ -443,6 +498,7 @@ impl Installs {
         name: &str,
         version: &Version,
         grants: &Capabilities,
+        runs_as: &str,
     ) -> Result<Installed, InstallError> {
         let bytes = blobs::get(&self.db, &version.archive)
             .await?
@@ -476,7 +532,8 @@ impl Installs {
         };
         let host = self.host.clone();
         let grants = grants.clone();
-        tokio::task::spawn_blocking(move || host.load(&package, &grants))
+        let runs_as = runs_as.to_string();
+        tokio::task::spawn_blocking(move || host.load_as(&package, &grants, &runs_as))
             .await
             .map_err(|e| InstallError::Load(e.to_string()))?
             .map_err(|e| InstallError::Load(e.to_string()))
@@ -486,8 +543,13 @@ impl Installs {
     /// registry or another one, with its grants, upgrading within its range.
     pub async fn install(&self, actor: &str, w: &Wanted) -> Result<InstallView, InstallError> {
         let name = w.package.as_str();
+        let scope = &w.scope;
+        let key = scope.key(name);
         let grants = &w.grants;
         let range_text = w.range.as_deref();
+        if scope.school().is_some() && !grants.secrets.is_empty() {
+            return Err(InstallError::SchoolSecret);
+        }
         let mirrored;
         let version = match &w.registry {
             Some(registry) => {
@@ -520,10 +582,10 @@ impl Installs {
             }
             None => latest,
         };
-        if self.row(name).await?.is_some() {
+        if self.row(scope, name).await?.is_some() {
             return Err(InstallError::AlreadyInstalled(name.into()));
         }
-        if self.host.get(name).is_some() && !self.live.lock().await.contains_key(name) {
+        if self.host.get(&key).is_some() && !self.live.lock().await.contains_key(&key) {
             return Err(InstallError::Taken(name.into()));
         }
         let v = self.installable(name, &version).await?;
@@ -539,14 +601,15 @@ impl Installs {
             });
         }
         // It must load before it is recorded: an install that cannot run is refused whole.
-        self.load(name, &v, grants).await?;
+        self.load(name, &v, grants, &key).await?;
         let created = self
             .db
             .exec(
-                "CREATE type::record('install', $name) CONTENT { version: $version, range: $range, pinned: false,
-                 grants: $grants, decided: $decided, installed_by: $by, updated_at: $now };",
-                json!({"name": name, "version": version, "range": range_text, "grants": grants,
-                       "decided": v.requested, "by": actor, "now": now_ms()}),
+                "CREATE type::record('install', $key) CONTENT { package: $name, school: $school, version: $version,
+                 range: $range, pinned: false, grants: $grants, decided: $decided, installed_by: $by, updated_at: $now };",
+                json!({"key": key, "name": name, "school": scope.school(), "version": version,
+                       "range": range_text, "grants": grants, "decided": v.requested, "by": actor,
+                       "now": now_ms()}),
             )
             .await;
         match created {
@@ -560,6 +623,7 @@ impl Installs {
         self.audit(
             actor,
             "install",
+            scope,
             name,
             None,
             Some(&version),
@@ -571,20 +635,30 @@ impl Installs {
         )
         .await?;
         self.sync().await;
-        self.view(name).await
+        self.view(scope, name).await
     }
 
     /// Changes `name`'s grants, range or pin.
     pub async fn change(
         &self,
         actor: &str,
+        scope: &Scope,
         name: &str,
         change: &Change,
     ) -> Result<InstallView, InstallError> {
-        let row = self.row(name).await?.ok_or(InstallError::NotInstalled)?;
+        let row = self
+            .row(scope, name)
+            .await?
+            .ok_or(InstallError::NotInstalled)?;
+        if let Some(g) = &change.grants
+            && scope.school().is_some()
+            && !g.secrets.is_empty()
+        {
+            return Err(InstallError::SchoolSecret);
+        }
         let current = self.version(name, &row.version).await?;
         let mut sets = Vec::new();
-        let mut vars = json!({"name": name, "now": now_ms()});
+        let mut vars = json!({"key": row.key, "now": now_ms()});
         if let Some(grants) = &change.grants {
             // What the admin decides on: the waiting version's request when one waits.
             let target = match &row.waiting {
@@ -598,6 +672,7 @@ impl Installs {
             self.audit(
                 actor,
                 "grant",
+                scope,
                 name,
                 Some(&row.version),
                 row.waiting.as_deref(),
@@ -612,21 +687,21 @@ impl Installs {
             range(r)?;
             sets.push("range = $range");
             vars["range"] = json!(r);
-            self.audit(actor, "range", name, None, None, Some(r.clone()))
+            self.audit(actor, "range", scope, name, None, None, Some(r.clone()))
                 .await?;
         }
         if let Some(p) = change.pinned {
             sets.push("pinned = $pinned");
             vars["pinned"] = json!(p);
             let action = if p { "pin" } else { "unpin" };
-            self.audit(actor, action, name, Some(&row.version), None, None)
+            self.audit(actor, action, scope, name, Some(&row.version), None, None)
                 .await?;
         }
         if !sets.is_empty() {
             self.db
                 .exec(
                     &format!(
-                        "UPDATE type::record('install', $name) SET {}, updated_at = $now;",
+                        "UPDATE type::record('install', $key) SET {}, updated_at = $now;",
                         sets.join(", ")
                     ),
                     vars,
@@ -634,7 +709,7 @@ impl Installs {
                 .await?;
         }
         self.sync().await;
-        self.view(name).await
+        self.view(scope, name).await
     }
 
     /// Upgrades `name` to `version`, or to the greatest within its range. A version asking for
@@ -642,11 +717,15 @@ impl Installs {
     pub async fn upgrade(
         &self,
         actor: &str,
+        scope: &Scope,
         name: &str,
         version: Option<&str>,
         trust_key: Option<&str>,
     ) -> Result<InstallView, InstallError> {
-        let row = self.row(name).await?.ok_or(InstallError::NotInstalled)?;
+        let row = self
+            .row(scope, name)
+            .await?
+            .ok_or(InstallError::NotInstalled)?;
         let req = range(&row.range)?;
         // From another registry: mirror what is asked for (or the best within the range) first.
         if let Some(registry) = self.source(name).await? {
@@ -688,7 +767,7 @@ impl Installs {
         }
         self.move_to(actor, &row, &target).await?;
         self.sync().await;
-        self.view(name).await
+        self.view(scope, name).await
     }
 
     /// Moves `row` to `target`, or marks `target` waiting when it asks for more than was
@@ -696,17 +775,19 @@ impl Installs {
     /// once move it once.
     async fn move_to(&self, actor: &str, row: &Row, target: &Version) -> Result<(), StoreError> {
         let asks = target.requested.beyond(&row.decided);
+        let scope = Scope::of(row.school.clone());
         if !asks.is_empty() {
             if row.waiting.as_deref() != Some(&target.version) {
                 self.db
                     .exec(
-                        "UPDATE type::record('install', $name) SET waiting = $v, updated_at = $now;",
-                        json!({"name": row.package, "v": target.version, "now": now_ms()}),
+                        "UPDATE type::record('install', $key) SET waiting = $v, updated_at = $now;",
+                        json!({"key": row.key, "v": target.version, "now": now_ms()}),
                     )
                     .await?;
                 self.audit(
                     actor,
                     "waiting_for_grant",
+                    &scope,
                     &row.package,
                     Some(&row.version),
                     Some(&target.version),
@@ -719,15 +800,16 @@ impl Installs {
         let moved: Vec<serde_json::Value> = self
             .db
             .rows(
-                "UPDATE type::record('install', $name) SET previous = version, version = $v, waiting = NONE,
-                 disabled = NONE, updated_at = $now WHERE version = $old RETURN record::id(id) AS package;",
-                json!({"name": row.package, "v": target.version, "old": row.version, "now": now_ms()}),
+                "UPDATE type::record('install', $key) SET previous = version, version = $v, waiting = NONE,
+                 disabled = NONE, updated_at = $now WHERE version = $old RETURN record::id(id) AS key;",
+                json!({"key": row.key, "v": target.version, "old": row.version, "now": now_ms()}),
             )
             .await?;
         if !moved.is_empty() {
             self.audit(
                 actor,
                 "upgrade",
+                &scope,
                 &row.package,
                 Some(&row.version),
                 Some(&target.version),
@@ -739,20 +821,29 @@ impl Installs {
     }
 
     /// Returns `name` to its previous version and pins it there.
-    pub async fn rollback(&self, actor: &str, name: &str) -> Result<InstallView, InstallError> {
-        let row = self.row(name).await?.ok_or(InstallError::NotInstalled)?;
+    pub async fn rollback(
+        &self,
+        actor: &str,
+        scope: &Scope,
+        name: &str,
+    ) -> Result<InstallView, InstallError> {
+        let row = self
+            .row(scope, name)
+            .await?
+            .ok_or(InstallError::NotInstalled)?;
         let previous = row.previous.clone().ok_or(InstallError::NoPrevious)?;
         self.installable(name, &previous).await?;
         self.db
             .exec(
-                "UPDATE type::record('install', $name) SET previous = version, version = $prev, pinned = true,
+                "UPDATE type::record('install', $key) SET previous = version, version = $prev, pinned = true,
                  waiting = NONE, disabled = NONE, updated_at = $now;",
-                json!({"name": name, "prev": previous, "now": now_ms()}),
+                json!({"key": row.key, "prev": previous, "now": now_ms()}),
             )
             .await?;
         self.audit(
             actor,
             "rollback",
+            scope,
             name,
             Some(&row.version),
             Some(&previous),
@@ -760,36 +851,55 @@ impl Installs {
         )
         .await?;
         self.sync().await;
-        self.view(name).await
+        self.view(scope, name).await
     }
 
     /// Removes `name`; calls in flight finish.
-    pub async fn uninstall(&self, actor: &str, name: &str) -> Result<(), InstallError> {
-        let row = self.row(name).await?.ok_or(InstallError::NotInstalled)?;
+    pub async fn uninstall(
+        &self,
+        actor: &str,
+        scope: &Scope,
+        name: &str,
+    ) -> Result<(), InstallError> {
+        let row = self
+            .row(scope, name)
+            .await?
+            .ok_or(InstallError::NotInstalled)?;
         self.db
             .exec(
-                "DELETE type::record('install', $name);",
-                json!({"name": name}),
+                "DELETE type::record('install', $key);",
+                json!({"key": row.key}),
             )
             .await?;
-        self.audit(actor, "uninstall", name, Some(&row.version), None, None)
-            .await?;
+        self.audit(
+            actor,
+            "uninstall",
+            scope,
+            name,
+            Some(&row.version),
+            None,
+            None,
+        )
+        .await?;
         self.sync().await;
         Ok(())
     }
 
-    /// Every install.
-    pub async fn list(&self) -> Result<Vec<InstallView>, InstallError> {
+    /// `scope`'s installs.
+    pub async fn list(&self, scope: &Scope) -> Result<Vec<InstallView>, InstallError> {
         let mut out = Vec::new();
-        for row in self.rows().await? {
+        for row in self.rows(Some(scope)).await? {
             out.push(self.describe(row).await?);
         }
         Ok(out)
     }
 
     /// One install.
-    pub async fn view(&self, name: &str) -> Result<InstallView, InstallError> {
-        let row = self.row(name).await?.ok_or(InstallError::NotInstalled)?;
+    pub async fn view(&self, scope: &Scope, name: &str) -> Result<InstallView, InstallError> {
+        let row = self
+            .row(scope, name)
+            .await?
+            .ok_or(InstallError::NotInstalled)?;
         self.describe(row).await
     }
 
@@ -815,6 +925,8 @@ impl Installs {
             "active"
         };
         Ok(InstallView {
+            runs_as: row.key,
+            school: row.school,
             package: row.package,
             version: row.version,
             status: status.into(),
@@ -833,13 +945,23 @@ impl Installs {
         })
     }
 
-    /// The audit log, newest first.
-    pub async fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+    /// `scope`'s audit log, newest first.
+    pub async fn audit_log(
+        &self,
+        scope: &Scope,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let (filter, school) = match scope.school() {
+            Some(s) => ("school = $school", Some(s)),
+            None => ("school = NONE", None),
+        };
         self.db
             .rows(
-                "SELECT at, actor, action, package, from_version, to_version, detail FROM install_audit
-                 ORDER BY at DESC LIMIT $limit;",
-                json!({"limit": limit}),
+                &format!(
+                    "SELECT at, actor, action, package, school, from_version, to_version, detail FROM install_audit
+                     WHERE {filter} ORDER BY at DESC LIMIT $limit;"
+                ),
+                json!({"limit": limit, "school": school}),
             )
             .await
     }
@@ -854,22 +976,24 @@ impl Installs {
 
     async fn try_sync(&self) -> Result<(), InstallError> {
         let mut live = self.live.lock().await;
-        for row in self.rows().await? {
+        for row in self.rows(None).await? {
             if row.disabled.is_some() {
                 continue;
             }
+            let scope = Scope::of(row.school.clone());
             let current = self.version(&row.package, &row.version).await?;
             if self.on_revoked == OnRevoked::Disable && self.revoked(&current.key).await? {
                 let why = "the key that signed this version was revoked by its publisher";
                 self.db
                     .exec(
-                        "UPDATE type::record('install', $name) SET disabled = $why, updated_at = $now WHERE version = $v;",
-                        json!({"name": row.package, "why": why, "v": row.version, "now": now_ms()}),
+                        "UPDATE type::record('install', $key) SET disabled = $why, updated_at = $now WHERE version = $v;",
+                        json!({"key": row.key, "why": why, "v": row.version, "now": now_ms()}),
                     )
                     .await?;
                 self.audit(
                     AUTO,
                     "disable",
+                    &scope,
                     &row.package,
                     Some(&row.version),
                     None,
@@ -896,11 +1020,11 @@ impl Installs {
             }
         }
         let wanted: HashMap<String, Row> = self
-            .rows()
+            .rows(None)
             .await?
             .into_iter()
             .filter(|r| r.disabled.is_none())
-            .map(|r| (r.package.clone(), r))
+            .map(|r| (r.key.clone(), r))
             .collect();
         let gone: Vec<String> = live
             .keys()
@@ -910,21 +1034,21 @@ impl Installs {
         for name in gone {
             self.host.uninstall(&name);
             live.remove(&name);
-            tracing::info!(package = %name, "marketplace plugin removed from this node");
+            tracing::info!(plugin = %name, "marketplace plugin removed from this node");
         }
-        for (name, row) in wanted {
+        for (key, row) in wanted {
             let state = (row.version.clone(), row.grants.clone());
-            if live.get(&name) == Some(&state) {
+            if live.get(&key) == Some(&state) {
                 continue;
             }
-            let version = self.version(&name, &row.version).await?;
-            match self.load(&name, &version, &row.grants).await {
+            let version = self.version(&row.package, &row.version).await?;
+            match self.load(&row.package, &version, &row.grants, &key).await {
                 Ok(installed) => {
                     self.host.install(installed);
-                    live.insert(name, state);
+                    live.insert(key, state);
                 }
                 Err(e) => {
-                    tracing::warn!(package = %name, version = %row.version, error = %e,
+                    tracing::warn!(plugin = %key, version = %row.version, error = %e,
                         "a marketplace install does not load on this node");
                 }
             }

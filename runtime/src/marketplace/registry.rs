@@ -217,6 +217,16 @@ impl Registry {
         let version = manifest.plugin.version.clone();
         self.check_name_and_version(publisher, &manifest).await?;
 
+        // The component's face first (milliseconds): a lying manifest waits for no compile.
+        let outline = crate::plugins::check::outline(&a.component.1)
+            .map_err(|e| PublishError::Component(format!("not a valid component: {e}")))?;
+        if let Some(problem) = crate::plugins::check::precheck(&outline, &manifest)
+            .problems
+            .into_iter()
+            .next()
+        {
+            return Err(PublishError::Component(problem));
+        }
         let permit = self
             .checks
             .clone()

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::archive::MAX_ARCHIVE;
 use super::catalogue::{self, Listing, PackagePage, Search, VersionInfo, VersionPage};
-use super::installs::{AuditEntry, Change, InstallError, InstallView, Installs, Wanted};
+use super::installs::{AuditEntry, Change, InstallError, InstallView, Installs, Scope, Wanted};
 use super::publishers::{self, KeyView, Publisher, PublisherError, PublisherRow, TokenView};
 use super::registry::{PublishError, Published, Registry};
 use super::signature::PublicKey;
@@ -64,6 +64,15 @@ pub fn router(state: MarketplaceState) -> OpenApiRouter {
         .routes(routes!(upgrade))
         .routes(routes!(rollback))
         .routes(routes!(audit))
+        .routes(routes!(school_installs, school_install))
+        .routes(routes!(
+            read_school_install,
+            change_school_install,
+            uninstall_school
+        ))
+        .routes(routes!(upgrade_school))
+        .routes(routes!(rollback_school))
+        .routes(routes!(school_audit))
         .routes(routes!(become_publisher))
         .routes(routes!(my_publisher))
         .routes(routes!(publisher_page))
@@ -526,7 +535,9 @@ fn install_error(e: InstallError) -> ApiError {
         InstallError::NoVersion(_) | InstallError::OutsideRange { .. } | InstallError::Load(_) => {
             ApiError::invalid("version", e.to_string())
         }
-        InstallError::NotRequested(_) => ApiError::invalid("grants", e.to_string()),
+        InstallError::NotRequested(_) | InstallError::SchoolSecret => {
+            ApiError::invalid("grants", e.to_string())
+        }
         InstallError::UnknownRegistry(_) | InstallError::Mirror(_) => {
             ApiError::invalid("registry", e.to_string())
         }
@@ -544,17 +555,6 @@ fn install_error(e: InstallError) -> ApiError {
         | InstallError::NoPrevious => ApiError::Conflict(e.to_string()),
         InstallError::Store(e) => e.into(),
     }
-}
-
-#[utoipa::path(get, path = "/v1/marketplace/installs", tag = "marketplace",
-    responses((status = 200, body = Vec<InstallView>, description = "every package installed from the registry on this server"),
-        (status = 401, description = "not signed in"), (status = 403, description = "not an operator")),
-    security(("bearer" = [])))]
-async fn installs(
-    State(s): State<MarketplaceState>,
-    _: Operator,
-) -> ApiResult<Json<Vec<InstallView>>> {
-    Ok(Json(s.installs.list().await.map_err(install_error)?))
 }
 
 /// An install: which package, which version, and what it is granted.
@@ -585,47 +585,6 @@ pub struct NewInstall {
     trust_key: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/marketplace/installs", tag = "marketplace", request_body = NewInstall,
-    responses((status = 201, body = InstallView, description = "installed and serving; `ungranted` lists what its calls will be denied"),
-        (status = 401, description = "not signed in"), (status = 403, description = "not an operator"),
-        (status = 409, description = "installed already, a name this server's own plugins use, a version withdrawn or signed by a revoked key, or (from another registry) a signing key not pinned before"),
-        (status = 422, description = "no such package or version, a grant of something not requested, a bad range, a version that does not load here, a registry the operator does not list, or a package from it that does not check out"),
-        (status = 503, description = "the other registry could not be reached")),
-    security(("bearer" = [])))]
-async fn install(
-    State(s): State<MarketplaceState>,
-    Operator(user): Operator,
-    Json(b): Json<NewInstall>,
-) -> ApiResult<(StatusCode, Json<InstallView>)> {
-    let wanted = Wanted {
-        package: b.package.trim().to_string(),
-        version: b.version.map(|v| v.trim().to_string()),
-        range: b.range.map(|r| r.trim().to_string()),
-        grants: b.grants,
-        registry: b.registry,
-        trust_key: b.trust_key,
-    };
-    let view = s
-        .installs
-        .install(&user.id, &wanted)
-        .await
-        .map_err(install_error)?;
-    Ok((StatusCode::CREATED, Json(view)))
-}
-
-#[utoipa::path(get, path = "/v1/marketplace/installs/{name}", tag = "marketplace",
-    params(("name" = String, Path, max_length = 64)),
-    responses((status = 200, body = InstallView), (status = 401, description = "not signed in"),
-        (status = 403, description = "not an operator"), (status = 404, description = "not installed")),
-    security(("bearer" = [])))]
-async fn read_install(
-    State(s): State<MarketplaceState>,
-    _: Operator,
-    Path(name): Path<String>,
-) -> ApiResult<Json<InstallView>> {
-    Ok(Json(s.installs.view(&name).await.map_err(install_error)?))
-}
-
 /// A change to an install; what is left out stays.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -638,6 +597,160 @@ pub struct InstallChange {
     range: Option<String>,
     /// Pinned installs are never upgraded automatically.
     pinned: Option<bool>,
+}
+
+/// Which version to upgrade to.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradeTo {
+    /// A version within the install's range; the greatest that installs when left out.
+    #[schema(max_length = 64)]
+    version: Option<String>,
+    /// For a package from another registry: confirms its publisher's new signing key (its
+    /// fingerprint), when it is not the one pinned at the first install.
+    #[schema(max_length = 64)]
+    trust_key: Option<String>,
+}
+
+/// How much of the audit log.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    /// 1 to 500; 100 by default.
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+}
+
+/// The school `school` as its admin `user` manages it.
+async fn school_scope(s: &MarketplaceState, user: &AuthUser, school: &str) -> ApiResult<Scope> {
+    let m =
+        crate::lms::schools::member(&s.registry.db, school, &user.id, crate::lms::schools::ADMIN)
+            .await?;
+    Ok(Scope::School(m.school))
+}
+
+async fn list_in(s: &MarketplaceState, scope: Scope) -> ApiResult<Json<Vec<InstallView>>> {
+    Ok(Json(s.installs.list(&scope).await.map_err(install_error)?))
+}
+
+async fn install_in(
+    s: &MarketplaceState,
+    scope: Scope,
+    actor: &str,
+    b: NewInstall,
+) -> ApiResult<(StatusCode, Json<InstallView>)> {
+    let wanted = Wanted {
+        scope,
+        package: b.package.trim().to_string(),
+        version: b.version.map(|v| v.trim().to_string()),
+        range: b.range.map(|r| r.trim().to_string()),
+        grants: b.grants,
+        registry: b.registry,
+        trust_key: b.trust_key,
+    };
+    let view = s
+        .installs
+        .install(actor, &wanted)
+        .await
+        .map_err(install_error)?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn change_in(
+    s: &MarketplaceState,
+    scope: Scope,
+    actor: &str,
+    name: &str,
+    b: InstallChange,
+) -> ApiResult<Json<InstallView>> {
+    let change = Change {
+        grants: b.grants,
+        range: b.range.map(|r| r.trim().to_string()),
+        pinned: b.pinned,
+    };
+    Ok(Json(
+        s.installs
+            .change(actor, &scope, name, &change)
+            .await
+            .map_err(install_error)?,
+    ))
+}
+
+async fn upgrade_in(
+    s: &MarketplaceState,
+    scope: Scope,
+    actor: &str,
+    name: &str,
+    b: UpgradeTo,
+) -> ApiResult<Json<InstallView>> {
+    Ok(Json(
+        s.installs
+            .upgrade(
+                actor,
+                &scope,
+                name,
+                b.version.as_deref().map(str::trim),
+                b.trust_key.as_deref(),
+            )
+            .await
+            .map_err(install_error)?,
+    ))
+}
+
+async fn audit_in(
+    s: &MarketplaceState,
+    scope: Scope,
+    p: AuditParams,
+) -> ApiResult<Json<Vec<AuditEntry>>> {
+    let limit = p.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit", "1 to 500"));
+    }
+    Ok(Json(s.installs.audit_log(&scope, limit as usize).await?))
+}
+
+#[utoipa::path(get, path = "/v1/marketplace/installs", tag = "marketplace",
+    responses((status = 200, body = Vec<InstallView>, description = "every package installed server-wide from the registry"),
+        (status = 401, description = "not signed in"), (status = 403, description = "not an operator")),
+    security(("bearer" = [])))]
+async fn installs(
+    State(s): State<MarketplaceState>,
+    _: Operator,
+) -> ApiResult<Json<Vec<InstallView>>> {
+    list_in(&s, Scope::Server).await
+}
+
+#[utoipa::path(post, path = "/v1/marketplace/installs", tag = "marketplace", request_body = NewInstall,
+    responses((status = 201, body = InstallView, description = "installed for every account and serving; `ungranted` lists what its calls will be denied"),
+        (status = 401, description = "not signed in"), (status = 403, description = "not an operator"),
+        (status = 409, description = "installed already, a name this server's own plugins use, a version withdrawn or signed by a revoked key, or (from another registry) a signing key not pinned before"),
+        (status = 422, description = "no such package or version, a grant of something not requested, a bad range, a version that does not load here, a registry the operator does not list, or a package from it that does not check out"),
+        (status = 503, description = "the other registry could not be reached")),
+    security(("bearer" = [])))]
+async fn install(
+    State(s): State<MarketplaceState>,
+    Operator(user): Operator,
+    Json(b): Json<NewInstall>,
+) -> ApiResult<(StatusCode, Json<InstallView>)> {
+    install_in(&s, Scope::Server, &user.id, b).await
+}
+
+#[utoipa::path(get, path = "/v1/marketplace/installs/{name}", tag = "marketplace",
+    params(("name" = String, Path, max_length = 64)),
+    responses((status = 200, body = InstallView), (status = 401, description = "not signed in"),
+        (status = 403, description = "not an operator"), (status = 404, description = "not installed")),
+    security(("bearer" = [])))]
+async fn read_install(
+    State(s): State<MarketplaceState>,
+    _: Operator,
+    Path(name): Path<String>,
+) -> ApiResult<Json<InstallView>> {
+    Ok(Json(
+        s.installs
+            .view(&Scope::Server, &name)
+            .await
+            .map_err(install_error)?,
+    ))
 }
 
 #[utoipa::path(patch, path = "/v1/marketplace/installs/{name}", tag = "marketplace", request_body = InstallChange,
@@ -653,17 +766,7 @@ async fn change_install(
     Path(name): Path<String>,
     Json(b): Json<InstallChange>,
 ) -> ApiResult<Json<InstallView>> {
-    let change = Change {
-        grants: b.grants,
-        range: b.range.map(|r| r.trim().to_string()),
-        pinned: b.pinned,
-    };
-    Ok(Json(
-        s.installs
-            .change(&user.id, &name, &change)
-            .await
-            .map_err(install_error)?,
-    ))
+    change_in(&s, Scope::Server, &user.id, &name, b).await
 }
 
 #[utoipa::path(delete, path = "/v1/marketplace/installs/{name}", tag = "marketplace",
@@ -678,23 +781,10 @@ async fn uninstall(
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     s.installs
-        .uninstall(&user.id, &name)
+        .uninstall(&user.id, &Scope::Server, &name)
         .await
         .map_err(install_error)?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Which version to upgrade to.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpgradeTo {
-    /// A version within the install's range; the greatest that installs when left out.
-    #[schema(max_length = 64)]
-    version: Option<String>,
-    /// For a package from another registry: confirms its publisher's new signing key (its
-    /// fingerprint), when it is not the one pinned at the first install.
-    #[schema(max_length = 64)]
-    trust_key: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/marketplace/installs/{name}/upgrade", tag = "marketplace", request_body = UpgradeTo,
@@ -712,17 +802,7 @@ async fn upgrade(
     Path(name): Path<String>,
     Json(b): Json<UpgradeTo>,
 ) -> ApiResult<Json<InstallView>> {
-    Ok(Json(
-        s.installs
-            .upgrade(
-                &user.id,
-                &name,
-                b.version.as_deref().map(str::trim),
-                b.trust_key.as_deref(),
-            )
-            .await
-            .map_err(install_error)?,
-    ))
+    upgrade_in(&s, Scope::Server, &user.id, &name, b).await
 }
 
 #[utoipa::path(post, path = "/v1/marketplace/installs/{name}/rollback", tag = "marketplace",
@@ -739,23 +819,14 @@ async fn rollback(
 ) -> ApiResult<Json<InstallView>> {
     Ok(Json(
         s.installs
-            .rollback(&user.id, &name)
+            .rollback(&user.id, &Scope::Server, &name)
             .await
             .map_err(install_error)?,
     ))
 }
 
-/// How much of the audit log.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct AuditParams {
-    /// 1 to 500; 100 by default.
-    #[param(minimum = 1, maximum = 500)]
-    limit: Option<u32>,
-}
-
 #[utoipa::path(get, path = "/v1/marketplace/audit", tag = "marketplace", params(AuditParams),
-    responses((status = 200, body = Vec<AuditEntry>, description = "who installed, granted, upgraded, rolled back and uninstalled what, newest first"),
+    responses((status = 200, body = Vec<AuditEntry>, description = "who installed, granted, upgraded, rolled back and uninstalled what server-wide, newest first"),
         (status = 400, description = "a malformed limit"), (status = 401, description = "not signed in"),
         (status = 403, description = "not an operator"), (status = 422, description = "a limit out of range")),
     security(("bearer" = [])))]
@@ -764,11 +835,155 @@ async fn audit(
     _: Operator,
     Query(p): Query<AuditParams>,
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
-    let limit = p.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid("limit", "1 to 500"));
-    }
-    Ok(Json(s.installs.audit_log(limit as usize).await?))
+    audit_in(&s, Scope::Server, p).await
+}
+
+#[utoipa::path(get, path = "/v1/schools/{school}/installs", tag = "marketplace",
+    params(("school" = String, Path, max_length = 64)),
+    responses((status = 200, body = Vec<InstallView>, description = "the packages installed for this school only"),
+        (status = 401, description = "not signed in"), (status = 403, description = "not the school's admin"),
+        (status = 404, description = "no such school, or not a member")),
+    security(("bearer" = [])))]
+async fn school_installs(
+    State(s): State<MarketplaceState>,
+    user: AuthUser,
+    Path(school): Path<String>,
+) -> ApiResult<Json<Vec<InstallView>>> {
+    let scope = school_scope(&s, &user, &school).await?;
+    list_in(&s, scope).await
+}
+
+#[utoipa::path(post, path = "/v1/schools/{school}/installs", tag = "marketplace", request_body = NewInstall,
+    params(("school" = String, Path, max_length = 64)),
+    responses((status = 201, body = InstallView, description = "installed for this school's members only, as `runs_as` (`NAME@SCHOOL`), with a store of its own; `ungranted` lists what its calls will be denied"),
+        (status = 401, description = "not signed in"), (status = 403, description = "not the school's admin"),
+        (status = 404, description = "no such school, or not a member"),
+        (status = 409, description = "installed for the school already, or a version withdrawn or signed by a revoked key"),
+        (status = 422, description = "no such package or version, a grant of something not requested or of an operator's secret, a bad range, a version that does not load here, or a registry the operator does not list"),
+        (status = 503, description = "the other registry could not be reached")),
+    security(("bearer" = [])))]
+async fn school_install(
+    State(s): State<MarketplaceState>,
+    user: AuthUser,
+    Path(school): Path<String>,
+    Json(b): Json<NewInstall>,
+) -> ApiResult<(StatusCode, Json<InstallView>)> {
+    let scope = school_scope(&s, &user, &school).await?;
+    install_in(&s, scope, &user.id, b).await
+}
+
+#[utoipa::path(get, path = "/v1/schools/{school}/installs/{name}", tag = "marketplace",
+    params(("school" = String, Path, max_length = 64), ("name" = String, Path, max_length = 64)),
+    responses((status = 200, body = InstallView), (status = 401, description = "not signed in"),
+        (status = 403, description = "not the school's admin"),
+        (status = 404, description = "no such school, not a member, or not installed for it")),
+    security(("bearer" = [])))]
+async fn read_school_install(
+    State(s): State<MarketplaceState>,
+    user: AuthUser,
+    Path((school, name)): Path<(String, String)>,
+) -> ApiResult<Json<InstallView>> {
+    let scope = school_scope(&s, &user, &school).await?;
+    Ok(Json(
+        s.installs
+            .view(&scope, &name)
+            .await
+            .map_err(install_error)?,
+    ))
+}
+
+#[utoipa::path(patch, path = "/v1/schools/{school}/installs/{name}", tag = "marketplace", request_body = InstallChange,
+    params(("school" = String, Path, max_length = 64), ("name" = String, Path, max_length = 64)),
+    responses((status = 200, body = InstallView, description = "changed and applied"),
+        (status = 401, description = "not signed in"), (status = 403, description = "not the school's admin"),
+        (status = 404, description = "no such school, not a member, or not installed for it"),
+        (status = 422, description = "a grant of something not requested or of an operator's secret, or a bad range")),
+    security(("bearer" = [])))]
+async fn change_school_install(
+    State(s): State<MarketplaceState>,
+    user: AuthUser,
+    Path((school, name)): Path<(String, String)>,
+    Json(b): Json<InstallChange>,
+) -> ApiResult<Json<InstallView>> {
+    let scope = school_scope(&s, &user, &school).await?;
+    change_in(&s, scope, &user.id, &name, b).await
+}
+
+#[utoipa::path(delete, path = "/v1/schools/{school}/installs/{name}", tag = "marketplace",
+    params(("school" = String, Path, max_length = 64), ("name" = String, Path, max_length = 64)),
+    responses((status = 204, description = "uninstalled for the school; calls in flight finish"),
+        (status = 401, description = "not signed in"), (status = 403, description = "not the school's admin"),
+        (status = 404, description = "no such school, not a member, or not installed for it")),
+    security(("bearer" = [])))]
+async fn uninstall_school(
+    State(s): State<MarketplaceState>,
+    user: AuthUser,
+    Path((school, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let scope = school_scope(&s, &user, &school).await?;
+    s.installs
+        .uninstall(&user.id, &scope, &name)
+        .await
+        .map_err(install_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/schools/{school}/installs/{name}/upgrade", tag = "marketplace", request_body = UpgradeTo,
+    params(("school" = String, Path, max_length = 64), ("name" = String, Path, max_length = 64)),
+    responses((status = 200, body = InstallView, description = "upgraded; or `waiting_for_grant` with the installed version still serving"),
+        (status = 401, description = "not signed in"), (status = 403, description = "not the school's admin"),
+        (status = 404, description = "no such school, not a member, or not installed for it"),
+        (status = 409, description = "nothing newer within the range, a version withdrawn or signed by a revoked key, or a signing key not pinned before"),
+        (status = 422, description = "no such version, or one outside the range"),
+        (status = 503, description = "the registry the package comes from could not be reached")),
+    security(("bearer" = [])))]
+async fn upgrade_school(
+    State(s): State<MarketplaceState>,
+    user: AuthUser,
+    Path((school, name)): Path<(String, String)>,
+    Json(b): Json<UpgradeTo>,
+) -> ApiResult<Json<InstallView>> {
+    let scope = school_scope(&s, &user, &school).await?;
+    upgrade_in(&s, scope, &user.id, &name, b).await
+}
+
+#[utoipa::path(post, path = "/v1/schools/{school}/installs/{name}/rollback", tag = "marketplace",
+    params(("school" = String, Path, max_length = 64), ("name" = String, Path, max_length = 64)),
+    responses((status = 200, body = InstallView, description = "back on the previous version, pinned there"),
+        (status = 401, description = "not signed in"), (status = 403, description = "not the school's admin"),
+        (status = 404, description = "no such school, not a member, or not installed for it"),
+        (status = 409, description = "no previous version, or it was withdrawn or signed by a revoked key since")),
+    security(("bearer" = [])))]
+async fn rollback_school(
+    State(s): State<MarketplaceState>,
+    user: AuthUser,
+    Path((school, name)): Path<(String, String)>,
+) -> ApiResult<Json<InstallView>> {
+    let scope = school_scope(&s, &user, &school).await?;
+    Ok(Json(
+        s.installs
+            .rollback(&user.id, &scope, &name)
+            .await
+            .map_err(install_error)?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/schools/{school}/installs-audit", tag = "marketplace",
+    params(("school" = String, Path, max_length = 64), AuditParams),
+    responses((status = 200, body = Vec<AuditEntry>, description = "who installed, granted, upgraded, rolled back and uninstalled what for this school, newest first"),
+        (status = 400, description = "a malformed limit"), (status = 401, description = "not signed in"),
+        (status = 403, description = "not the school's admin"),
+        (status = 404, description = "no such school, or not a member"),
+        (status = 422, description = "a limit out of range")),
+    security(("bearer" = [])))]
+async fn school_audit(
+    State(s): State<MarketplaceState>,
+    user: AuthUser,
+    Path(school): Path<String>,
+    Query(p): Query<AuditParams>,
+) -> ApiResult<Json<Vec<AuditEntry>>> {
+    let scope = school_scope(&s, &user, &school).await?;
+    audit_in(&s, scope, p).await
 }
 
 /// A publish token to make.

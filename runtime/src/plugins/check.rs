@@ -25,6 +25,8 @@ pub struct CheckReport {
     pub problems: Vec<String>,
     /// Things that will work, but likely not as the author meant.
     pub warnings: Vec<String>,
+    /// Bytes of linear memory the component starts with (see [`Outline`]).
+    pub initial_memory: u64,
 }
 
 /// `penpal:plugin/NAME@VERSION` → (NAME, VERSION).
@@ -48,12 +50,86 @@ fn provided() -> String {
         .join(", ")
 }
 
+/// What a component's bytes say before it is compiled: its top-level imports and exports, and
+/// the linear memory its core modules start with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outline {
+    /// Top-level import names.
+    pub imports: Vec<String>,
+    /// Top-level export names.
+    pub exports: Vec<String>,
+    /// Bytes of linear memory its modules define at start (their memories' minimum sizes).
+    pub initial_memory: u64,
+}
+
+/// Reads `wasm`'s outline in one pass, in milliseconds where compiling takes seconds: a
+/// component whose manifest names another world is refused before anyone waits for that.
+pub fn outline(wasm: &[u8]) -> Result<Outline, String> {
+    use wasmparser::{ComponentExternName, Parser, Payload};
+    let mut out = Outline::default();
+    // Nested modules and components come as their own runs of payloads: only depth 0 is the
+    // component's own face.
+    let mut depth = 0usize;
+    let mut is_component = false;
+    let name = |n: ComponentExternName<'_>| n.name.to_string();
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.map_err(|e| format!("not a WebAssembly component: {e}"))? {
+            Payload::Version { encoding, .. } if depth == 0 => {
+                is_component = encoding == wasmparser::Encoding::Component;
+                if !is_component {
+                    return Err("a core WebAssembly module, not a component: build it for \
+                                wasm32-wasip2 (or wrap it with `wasm-tools component new`)"
+                        .into());
+                }
+            }
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(imports) if depth == 0 => {
+                for i in imports {
+                    out.imports.push(name(i.map_err(|e| e.to_string())?.name));
+                }
+            }
+            Payload::ComponentExportSection(exports) if depth == 0 => {
+                for e in exports {
+                    out.exports.push(name(e.map_err(|e| e.to_string())?.name));
+                }
+            }
+            Payload::MemorySection(memories) => {
+                for m in memories {
+                    let m = m.map_err(|e| e.to_string())?;
+                    let page = 1u64 << m.page_size_log2.unwrap_or(16);
+                    out.initial_memory = out.initial_memory.saturating_add(m.initial * page);
+                }
+            }
+            _ => {}
+        }
+    }
+    if !is_component {
+        return Err("not a WebAssembly component".into());
+    }
+    Ok(out)
+}
+
+/// Compares an [`outline`] with `manifest`, before compiling.
+pub fn precheck(o: &Outline, manifest: &Manifest) -> CheckReport {
+    judge(o.imports.clone(), o.exports.clone(), manifest)
+}
+
 /// Compares `component` with `manifest`.
 pub fn inspect(engine: &Engine, component: &Component, manifest: &Manifest) -> CheckReport {
     let ty = component.component_type();
+    judge(
+        ty.imports(engine).map(|(n, _)| n.to_string()).collect(),
+        ty.exports(engine).map(|(n, _)| n.to_string()).collect(),
+        manifest,
+    )
+}
+
+/// Compares a component's import and export names with `manifest`.
+fn judge(imports: Vec<String>, exports: Vec<String>, manifest: &Manifest) -> CheckReport {
     let mut report = CheckReport {
-        imports: ty.imports(engine).map(|(n, _)| n.to_string()).collect(),
-        exports: ty.exports(engine).map(|(n, _)| n.to_string()).collect(),
+        imports,
+        exports,
         ..CheckReport::default()
     };
 

@@ -224,7 +224,19 @@ impl PluginHost {
     /// and `grants` allows. Blocking: compiling takes up to a second.
     pub fn load(&self, package: &Package, grants: &Capabilities) -> Result<Installed, LoadError> {
         let (component, cache) = self.compile(&package.wasm)?;
-        self.link(package, &component, cache, grants)
+        self.link(package, &component, cache, grants, None)
+    }
+
+    /// [`load`](Self::load), installed under `name` instead of its manifest's: a school's own
+    /// install of a package runs as `NAME@SCHOOL`, with a store and usage of its own.
+    pub fn load_as(
+        &self,
+        package: &Package,
+        grants: &Capabilities,
+        name: &str,
+    ) -> Result<Installed, LoadError> {
+        let (component, cache) = self.compile(&package.wasm)?;
+        self.link(package, &component, cache, grants, Some(name))
     }
 
     /// Checks an already compiled `component` against `package`'s manifest and links it.
@@ -234,6 +246,7 @@ impl PluginHost {
         component: &Component,
         cache: CacheOutcome,
         grants: &Capabilities,
+        name: Option<&str>,
     ) -> Result<Installed, LoadError> {
         let manifest = &package.manifest;
         let report = check::inspect(&self.engine, component, manifest);
@@ -251,7 +264,7 @@ impl PluginHost {
         let prepared =
             bindings::prepare(world, pre).map_err(|e| LoadError::Contract(format!("{e:#}")))?;
         let identity = Arc::new(Identity {
-            name: manifest.plugin.name.0.clone(),
+            name: name.unwrap_or(&manifest.plugin.name.0).to_string(),
             version: manifest.plugin.version.to_string(),
             granted: manifest.capabilities.intersect(grants),
             health: Arc::new(Health::default()),

@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[(u32, &str, &str)] = &[
     (18, "marketplace-registry", V18),
     (19, "marketplace-installs", V19),
     (20, "publish-tokens", V20),
+    (21, "school-installs", V21),
 ];
 
 const V1: &str = r#"
@@ -699,6 +700,15 @@ DEFINE FIELD public_key ON remote_key TYPE string;
 DEFINE FIELD created_at ON remote_key TYPE int;
 DEFINE FIELD revoked_at ON remote_key TYPE option<int>;
 DEFINE INDEX remote_key_publisher ON remote_key FIELDS publisher;
+"#;
+
+/// Installs for one school: the row is keyed `NAME@SCHOOL` and names its package and school;
+/// the audit log says whose install a change was.
+const V21: &str = r#"
+DEFINE FIELD package ON install TYPE option<string>;
+DEFINE FIELD school ON install TYPE option<string>;
+DEFINE INDEX install_school ON install FIELDS school;
+DEFINE FIELD school ON install_audit TYPE option<string>;
 "#;
 
 #[derive(Deserialize)]

@@ -28,6 +28,26 @@ pub struct TurnDeps {
     pub context_tokens: usize,
     /// What the model's tokens cost.
     pub pricing: Pricing,
+    /// Which schools' own tutors an account may use.
+    pub scope: Arc<dyn TutorScope>,
+}
+
+/// A tutor installed for one school only runs as `NAME@SCHOOL` (the marketplace installs it);
+/// only that school's members see and open it. The schools room knows who belongs where;
+/// tutoring sits below it and asks through this.
+pub trait TutorScope: Send + Sync {
+    /// The schools `user` belongs to.
+    fn schools_of<'a>(
+        &'a self,
+        user: &'a str,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = crate::store::StoreResult<Vec<String>>> + Send + 'a>,
+    >;
+}
+
+/// The school a tutor's name scopes it to, if any.
+pub fn school_of(personality: &str) -> Option<&str> {
+    personality.split_once('@').map(|(_, school)| school)
 }
 
 /// Conversations running in memory (the actors room keeps them). Deleting a conversation

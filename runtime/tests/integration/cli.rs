@@ -44,6 +44,43 @@ fn check_rejects_a_component_that_is_not_what_its_manifest_says() {
 }
 
 #[test]
+fn check_refuses_a_wrong_world_before_compiling_and_keeps_what_it_compiled() {
+    let cache = tempfile::tempdir().unwrap();
+    let compiled = cache.path().join("penpal").join("compiled");
+    let check = |pkg: std::path::PathBuf| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_penpal"))
+            .args(["plugin", "check", pkg.to_str().unwrap()])
+            .env("PENPAL_LOG", "warn")
+            .env("XDG_CACHE_HOME", cache.path())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let files = || std::fs::read_dir(&compiled).map_or(0, |d| d.count());
+    let (ok, out) = check(guest("notutor"));
+    assert!(
+        !ok && out.contains("implements the notifier world"),
+        "{out}"
+    );
+    assert_eq!(
+        files(),
+        0,
+        "refused from the component's exports, nothing compiled"
+    );
+    let (ok, out) = check(plugin("roleplay"));
+    assert!(ok, "{out}");
+    assert!(out.contains("memory     starts at "), "{out}");
+    assert!(out.contains("(calls may use up to 64 MiB)"), "{out}");
+    assert!(
+        files() > 0,
+        "the compiled component is kept for the next check"
+    );
+}
+
+#[test]
 fn check_accepts_every_kind_and_says_which_wit_it_targets() {
     let cases = [
         (

@@ -111,6 +111,11 @@ pub fn penpal(args: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_penpal"))
         .args(args)
         .env("PENPAL_LOG", "warn")
+        // `plugin check` keeps compiled components in the user's cache: the tests' own here.
+        .env(
+            "XDG_CACHE_HOME",
+            repo().join("target").join("test-author-cache"),
+        )
         .output()
         .expect("penpal runs");
     (

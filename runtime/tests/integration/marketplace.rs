@@ -1426,3 +1426,199 @@ async fn a_registry_serving_a_forged_package_installs_nothing() {
     other.stop().await;
     registry.stop().await;
 }
+
+/// A learner of French at B1 who joined `school` through its admin's invitation.
+async fn learner_in(base: &str, admin: &Client, school: &str, email: &str) -> Client {
+    let who = account(base, email).await;
+    let (status, _) = who
+        .call(
+            "PATCH",
+            "/v1/me/profile",
+            Some(json!({"native_language": "en", "targets": [{"language": "fr", "level": "B1"}]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, made) = admin
+        .call(
+            "POST",
+            &format!("/v1/schools/{school}/invitations"),
+            Some(json!({"role": "learner"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let url = made["url"].as_str().unwrap();
+    let (status, joined) = who
+        .call(
+            "POST",
+            &format!("/v1/invitations/{}/accept", crate::schools::token(url)),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{joined}");
+    who
+}
+
+async fn tutor_names(who: Option<&Client>, base: &str) -> Vec<String> {
+    let mut req = http().get(format!("{base}/v1/tutors"));
+    if let Some(c) = who {
+        req = req.bearer_auth(&c.token);
+    }
+    let list: Value = req.send().await.unwrap().json().await.unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[actix_rt::test]
+async fn a_school_installs_a_tutor_that_only_its_own_members_see_and_use() {
+    let data = tempfile::tempdir().unwrap();
+    // Six accounts sign up from one address here.
+    let (server, _db, sink, ops) = crate::schools::server_with(data.path(), 300, |args| {
+        args.app.signups_per_hour = 100;
+    })
+    .await;
+    let base = server.url("");
+    let ada = publisher(&base, &sink, "ada@example.com", "ada").await;
+    let key = key(&ada, "ada").await;
+    let (m, wasm) = snoop("1.0.0", "");
+    assert_eq!(upload(&ada, signed(&m, &wasm, &key)).await.0, 201);
+    let (hugo, hugo_admin) =
+        crate::schools::school(&base, &ops, &sink, "Lycée Hugo", "head@hugo.example", 10).await;
+    let (curie, curie_admin) = crate::schools::school(
+        &base,
+        &ops,
+        &sink,
+        "Collège Curie",
+        "head@curie.example",
+        10,
+    )
+    .await;
+    let ana = learner_in(&base, &hugo_admin, &hugo, "ana@hugo.example").await;
+    let bob = learner_in(&base, &curie_admin, &curie, "bob@curie.example").await;
+
+    // A school admin installs for the school; the operator's secrets are not theirs to grant.
+    let installs = format!("/v1/schools/{hugo}/installs");
+    let (status, err) = hugo_admin
+        .call(
+            "POST",
+            &installs,
+            Some(json!({"package": "ada-snoop", "grants": {"secrets": ["api_key"]}})),
+        )
+        .await;
+    refused((status, err), 422, "grants", "operator's");
+    assert_eq!(
+        ana.call("POST", &installs, Some(json!({"package": "ada-snoop"})))
+            .await
+            .0,
+        403,
+        "a learner is no admin"
+    );
+    assert_eq!(
+        curie_admin
+            .call("POST", &installs, Some(json!({"package": "ada-snoop"})))
+            .await
+            .0,
+        404,
+        "another school's admin sees no such school"
+    );
+    let (status, view) = hugo_admin
+        .call(
+            "POST",
+            &installs,
+            Some(json!({"package": "ada-snoop", "grants": {"kv": true}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{view}");
+    let runs_as = format!("ada-snoop@{hugo}");
+    assert_eq!(view["runs_as"], runs_as);
+    assert_eq!(view["school"], hugo);
+
+    // Hugo's learners see and use it; Curie's, and strangers, do not — it looks like nothing.
+    assert!(tutor_names(Some(&ana), &base).await.contains(&runs_as));
+    assert!(!tutor_names(Some(&bob), &base).await.contains(&runs_as));
+    assert!(!tutor_names(None, &base).await.contains(&runs_as));
+    let opening = json!({"personality": runs_as, "mode": "tutor", "language": "fr"});
+    let (status, conv) = ana
+        .call("POST", "/v1/conversations", Some(opening.clone()))
+        .await;
+    assert_eq!(status, 201, "{conv}");
+    let (status, reply) = ana
+        .call(
+            "POST",
+            &format!(
+                "/v1/conversations/{}/messages",
+                conv["id"].as_str().unwrap()
+            ),
+            Some(json!({"text": "Bonjour"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let (status, err) = bob.call("POST", "/v1/conversations", Some(opening)).await;
+    refused(
+        (status, err),
+        422,
+        "personality",
+        "no tutor personality is called",
+    );
+
+    // Each scope keeps its own books.
+    assert_eq!(
+        curie_admin
+            .call("GET", &format!("/v1/schools/{curie}/installs"), None)
+            .await
+            .1,
+        json!([])
+    );
+    assert_eq!(curie_admin.call("GET", &installs, None).await.0, 404);
+    assert_eq!(
+        ops.call("GET", "/v1/marketplace/installs", None).await.1,
+        json!([])
+    );
+    let (_, log) = hugo_admin
+        .call("GET", &format!("/v1/schools/{hugo}/installs-audit"), None)
+        .await;
+    assert_eq!(log[0]["action"], "install", "{log}");
+    assert_eq!(log[0]["school"], hugo);
+    assert_eq!(
+        ops.call("GET", "/v1/marketplace/audit", None).await.1,
+        json!([])
+    );
+    let health = &plugin_status(&ops, &runs_as).await.unwrap()["health"];
+    assert!(
+        health["denied"].as_u64().unwrap() >= 2,
+        "ungranted calls denied: {health}"
+    );
+
+    // The operator can install the same package server-wide beside it.
+    let (status, view) = ops
+        .call(
+            "POST",
+            "/v1/marketplace/installs",
+            Some(json!({"package": "ada-snoop"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &view["runs_as"]),
+        (201, &json!("ada-snoop")),
+        "{view}"
+    );
+    assert!(
+        tutor_names(Some(&bob), &base)
+            .await
+            .contains(&"ada-snoop".to_string())
+    );
+
+    // Uninstalled for the school, it is gone for its learners.
+    assert_eq!(
+        hugo_admin
+            .call("DELETE", &format!("{installs}/ada-snoop"), None)
+            .await
+            .0,
+        204
+    );
+    assert!(!tutor_names(Some(&ana), &base).await.contains(&runs_as));
+    assert!(plugin_status(&ops, &runs_as).await.is_none());
+    server.stop().await;
+}

@@ -7,9 +7,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::http::{ApiResult, Json};
+use crate::auth::AuthUser;
+use crate::http::{ApiError, ApiResult, Json};
 use crate::tutoring::profile::Cefr;
-use crate::tutoring::state::TutoringState;
+use crate::tutoring::state::{TutoringState, school_of};
 
 /// A tutor personality on offer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -39,10 +40,21 @@ pub fn router() -> OpenApiRouter<TutoringState> {
     OpenApiRouter::new().routes(routes!(tutors))
 }
 
-#[utoipa::path(get, path = "/v1/tutors", tag = "conversations", responses((status = 200, body = [Tutor])))]
-async fn tutors(State(app): State<TutoringState>) -> ApiResult<Json<Vec<Tutor>>> {
+#[utoipa::path(get, path = "/v1/tutors", tag = "conversations",
+    responses((status = 200, body = [Tutor], description = "the server's tutors and, signed in, those of the account's schools")))]
+async fn tutors(
+    State(app): State<TutoringState>,
+    user: Result<AuthUser, ApiError>,
+) -> ApiResult<Json<Vec<Tutor>>> {
+    let schools = match &user {
+        Ok(u) => app.scope.schools_of(&u.id).await?,
+        Err(_) => Vec::new(),
+    };
     let mut out = Vec::new();
     for p in app.tutors.list() {
+        if school_of(p.name()).is_some_and(|s| !schools.iter().any(|m| m == s)) {
+            continue;
+        }
         let Some(info) = &p.manifest.tutor else {
             continue;
         };

@@ -155,7 +155,8 @@ async fn create(
         language,
         level: None,
     };
-    check_offer(&app, &spec, level).await?;
+    let schools = app.scope.schools_of(&user.id).await?;
+    check_offer(&app, &spec, level, &schools).await?;
     if let Some(why) = app.plans.refuses(&user.id, mode, &spec.personality).await? {
         return Err(ApiError::PlanLimit(why));
     }
@@ -184,19 +185,31 @@ pub struct Opening {
     pub level: Option<Cefr>,
 }
 
-/// Whether `spec`'s personality offers it at `level`: the personality exists, runs the
-/// mode, teaches the language and serves the level, and a role-play names one of its
-/// scenarios. Each refusal names the field and what would do.
-pub async fn check_offer(app: &TurnDeps, spec: &Opening, level: Cefr) -> ApiResult<()> {
+/// Whether `spec`'s personality offers it at `level`: the personality exists (and, when a
+/// school's own, belongs to one of `schools`), runs the mode, teaches the language and serves
+/// the level, and a role-play names one of its scenarios. Each refusal names the field and
+/// what would do; another school's tutor looks exactly like one that does not exist.
+pub async fn check_offer(
+    app: &TurnDeps,
+    spec: &Opening,
+    level: Cefr,
+    schools: &[String],
+) -> ApiResult<()> {
     let personality = &spec.personality;
     let mode = spec.mode;
     let language = &spec.language;
-    let plugin = app.tutors.get(personality).ok_or_else(|| {
-        ApiError::invalid(
-            "personality",
-            format!("no tutor personality is called `{personality}`: see GET /v1/tutors"),
-        )
-    })?;
+    let mine = crate::tutoring::state::school_of(personality)
+        .is_none_or(|school| schools.iter().any(|s| s == school));
+    let plugin = app
+        .tutors
+        .get(personality)
+        .filter(|_| mine)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "personality",
+                format!("no tutor personality is called `{personality}`: see GET /v1/tutors"),
+            )
+        })?;
     if let Some(info) = &plugin.manifest.tutor {
         if !info.modes.0.contains(&mode.manifest()) {
             return Err(ApiError::invalid(
