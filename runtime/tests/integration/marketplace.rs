@@ -9,6 +9,28 @@ use penpal::marketplace::archive::{self, Archive};
 use penpal::marketplace::signature::SigningKey;
 use serde_json::{Value, json};
 
+/// Appends `toml` to a test server's operator file.
+fn configure(args: &mut penpal::config::ServeArgs, toml: &str) {
+    let file = args.plugins.config.clone().unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{text}\n{toml}\n")).unwrap();
+}
+
+/// A server in `dir` whose operator lists `registry` (on loopback, which it may reach).
+async fn installer(
+    dir: &std::path::Path,
+    registry: &str,
+) -> (Running, penpal::store::Db, Sink, Client) {
+    crate::schools::server_with(dir, 300, |args| {
+        args.plugins.plugin_allow_networks = vec!["127.0.0.0/8".parse().unwrap()];
+        configure(
+            args,
+            &format!("[marketplace]\nregistries = [\"{registry}\"]"),
+        );
+    })
+    .await
+}
+
 /// Signs up `email`, follows the confirmation mail, and makes the account the publisher `slug`.
 async fn publisher(base: &str, sink: &Sink, email: &str, slug: &str) -> Client {
     let me = account(base, email).await;
@@ -965,13 +987,7 @@ async fn an_operator_installs_with_explicit_grants_and_upgrades_wait_for_new_ask
 async fn a_revoked_key_stops_what_it_signed_and_the_operator_policy_can_disable_it() {
     let data = tempfile::tempdir().unwrap();
     let (server, _db, sink, ops) = crate::schools::server_with(data.path(), 300, |args| {
-        let file = args.plugins.config.clone().unwrap();
-        let text = std::fs::read_to_string(&file).unwrap();
-        std::fs::write(
-            &file,
-            format!("{text}\n[marketplace]\non_revoked = \"disable\"\n"),
-        )
-        .unwrap();
+        configure(args, "[marketplace]\non_revoked = \"disable\"")
     })
     .await;
     let base = server.url("");
@@ -1179,18 +1195,7 @@ async fn a_package_published_with_the_cli_installs_on_another_server_from_its_re
     assert!(listed[0]["last_used_at"].is_i64(), "{listed}");
 
     // Another server, which lists the registry, installs from it and a learner chats.
-    let (other, _db2, _sink2, ops) =
-        crate::schools::server_with(&data.path().join("b"), 300, |args| {
-            args.plugins.plugin_allow_networks = vec!["127.0.0.0/8".parse().unwrap()];
-            let file = args.plugins.config.clone().unwrap();
-            let text = std::fs::read_to_string(&file).unwrap();
-            std::fs::write(
-                &file,
-                format!("{text}\n[marketplace]\nregistries = [\"{reg}\"]\n"),
-            )
-            .unwrap();
-        })
-        .await;
+    let (other, _db2, _sink2, ops) = installer(&data.path().join("b"), &reg).await;
     let (status, err) = ops
         .call(
             "POST",
@@ -1396,18 +1401,7 @@ async fn a_registry_serving_a_forged_package_installs_nothing() {
     assert_eq!(upload(&ada, signed(&m, &wasm, &key)).await.0, 201);
     let hostile = hostile_registry(reg.trim_end_matches('/').to_string()).await;
 
-    let (other, db2, _sink2, ops) =
-        crate::schools::server_with(&data.path().join("b"), 300, |args| {
-            args.plugins.plugin_allow_networks = vec!["127.0.0.0/8".parse().unwrap()];
-            let file = args.plugins.config.clone().unwrap();
-            let text = std::fs::read_to_string(&file).unwrap();
-            std::fs::write(
-                &file,
-                format!("{text}\n[marketplace]\nregistries = [\"{hostile}\"]\n"),
-            )
-            .unwrap();
-        })
-        .await;
+    let (other, db2, _sink2, ops) = installer(&data.path().join("b"), &hostile).await;
     let (status, err) = ops
         .call(
             "POST",
