@@ -1616,3 +1616,81 @@ async fn a_school_installs_a_tutor_that_only_its_own_members_see_and_use() {
     assert!(plugin_status(&ops, &runs_as).await.is_none());
     server.stop().await;
 }
+
+#[actix_rt::test]
+async fn no_turn_fails_while_an_installed_tutor_is_upgraded_under_it() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, _db, sink, ops) = crate::schools::server_with(data.path(), 300, |args| {
+        // No plans: the learner chats as much as the test needs.
+        std::fs::write(args.plugins.config.clone().unwrap(), "").unwrap();
+    })
+    .await;
+    let base = server.url("");
+    let ada = publisher(&base, &sink, "ada@example.com", "ada").await;
+    let key = key(&ada, "ada").await;
+    let (m, wasm) = package("tutor", "ada-camille", "1.0.0", "ada");
+    assert_eq!(upload(&ada, signed(&m, &wasm, &key)).await.0, 201);
+    let (status, view) = ops
+        .call(
+            "POST",
+            "/v1/marketplace/installs",
+            Some(json!({"package": "ada-camille"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{view}");
+    let learner = Client {
+        base: base.clone(),
+        token: new_learner(&base, "B1").await,
+    };
+    let mut conversations = Vec::new();
+    for _ in 0..8 {
+        let (status, conv) = learner
+            .call(
+                "POST",
+                "/v1/conversations",
+                Some(json!({"personality": "ada-camille", "mode": "tutor", "language": "fr"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{conv}");
+        conversations.push(conv["id"].as_str().unwrap().to_string());
+    }
+
+    // Eight conversations chat while three new versions are published and installed under them.
+    let chatting = futures_util::future::join_all(conversations.iter().map(|conv| {
+        let learner = &learner;
+        async move {
+            let mut failed = Vec::new();
+            for n in 0..6 {
+                let (status, reply) = learner
+                    .call(
+                        "POST",
+                        &format!("/v1/conversations/{conv}/messages"),
+                        Some(json!({"text": format!("Message {n}")})),
+                    )
+                    .await;
+                if status != 201 {
+                    failed.push(format!("{status}: {reply}"));
+                }
+            }
+            failed
+        }
+    }));
+    let upgrading = async {
+        for v in ["1.1.0", "1.2.0", "1.3.0"] {
+            let (m, _) = package("tutor", "ada-camille", v, "ada");
+            assert_eq!(upload(&ada, signed(&m, &wasm, &key)).await.0, 201);
+            install_until(&ops, "ada-camille", v, |view| view["version"] == v).await;
+        }
+    };
+    let (failed, ()) = futures_util::join!(chatting, upgrading);
+    let failed: Vec<String> = failed.into_iter().flatten().collect();
+    assert!(
+        failed.is_empty(),
+        "turns failed during the upgrades: {failed:?}"
+    );
+    assert_eq!(
+        plugin_status(&ops, "ada-camille").await.unwrap()["version"],
+        "1.3.0"
+    );
+    server.stop().await;
+}
