@@ -184,8 +184,56 @@ enum KeyCommand {
     },
 }
 
+/// The language a new plugin is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Lang {
+    /// Rust, with the penpal-host-api SDK.
+    Rust,
+    /// Python, built with componentize-py.
+    Python,
+    /// JavaScript, built with jco componentize.
+    Js,
+}
+
+/// The kind of a new plugin (its WIT world).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum NewKind {
+    /// A tutor personality.
+    Tutor,
+    /// A payment provider.
+    PaymentProvider,
+    /// A notifier.
+    Notifier,
+    /// An LMS integration.
+    Lms,
+}
+
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
+    /// Make a new plugin project that builds and checks out of the box.
+    New {
+        /// The plugin's name (2–64 of a-z, 0-9 and -), also its directory's.
+        name: String,
+        /// What it is.
+        #[arg(long, value_enum)]
+        kind: NewKind,
+        /// What it is written in.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Lang,
+        /// Your publisher name (what the registry knows you as).
+        #[arg(long, default_value = "your-publisher-name")]
+        publisher: String,
+        /// Where to make its directory.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build a plugin project for wasm32-wasip2, put the component beside its manifest and
+    /// check it.
+    Build {
+        /// The project's directory.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+    },
     /// Sign a package: writes penpal-plugin.sig beside its manifest, and NAME-VERSION.penpal
     /// (the archive a registry takes: the signed files, README.md and screenshots/).
     Sign {
@@ -244,6 +292,14 @@ pub async fn main(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve(*args).await,
         Command::Plugin(PluginCommand::Check { path, json }) => check_command(&path, json),
         Command::Plugin(PluginCommand::Sign { path, key }) => sign_command(&path, &key),
+        Command::Plugin(PluginCommand::New {
+            name,
+            kind,
+            lang,
+            publisher,
+            dir,
+        }) => new_command(&name, kind, lang, &publisher, &dir),
+        Command::Plugin(PluginCommand::Build { path }) => build_command(&path),
         Command::Plugin(PluginCommand::Publish { path, registry }) => {
             publish_command(&path, &registry).await
         }
@@ -581,6 +637,104 @@ fn signature_path(package: &Package) -> PathBuf {
     package
         .manifest_path
         .with_file_name(crate::marketplace::signature::SIGNATURE_FILE)
+}
+
+fn new_command(
+    name: &str,
+    kind: NewKind,
+    lang: Lang,
+    publisher: &str,
+    parent: &Path,
+) -> anyhow::Result<ExitCode> {
+    use crate::plugins::manifest::PluginName;
+    PluginName::try_from(name.to_string()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if kind != NewKind::Tutor || lang != Lang::Rust {
+        anyhow::bail!(
+            "penpal plugin new makes Rust tutors today; the other kinds and the Python and \
+             JavaScript templates come next. Meanwhile start from a first-party plugin of that \
+             kind in the penpal repository's plugins/ directory"
+        );
+    }
+    let sdk = crate::marketplace::templates::sdk().ok_or_else(|| {
+        anyhow::anyhow!(
+            "cannot find the Rust SDK: set PENPAL_SDK to the host-api directory of a penpal checkout"
+        )
+    })?;
+    let dir = parent.join(name);
+    if dir.exists() {
+        anyhow::bail!(
+            "{} exists already: choose another name or --dir",
+            dir.display()
+        );
+    }
+    for (file, text) in crate::marketplace::templates::rust_tutor(name, publisher, &sdk) {
+        let path = dir.join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, text)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
+    println!(
+        "made {} (a Rust tutor against the SDK at {})\nnext: penpal plugin build {}",
+        dir.display(),
+        sdk.display(),
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn build_command(dir: &Path) -> anyhow::Result<ExitCode> {
+    let cargo_toml = dir.join("Cargo.toml");
+    if !cargo_toml.is_file() {
+        anyhow::bail!(
+            "{} has no Cargo.toml: penpal plugin build builds Rust projects today (make one with \
+             `penpal plugin new`); Python and JavaScript builds come next",
+            dir.display()
+        );
+    }
+    let manifest = crate::plugins::Manifest::load(&dir.join(MANIFEST_FILE))?;
+    let krate: toml::Value = toml::from_str(&std::fs::read_to_string(&cargo_toml)?)?;
+    let crate_name = krate
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+        .ok_or_else(|| anyhow::anyhow!("{} names no [package]", cargo_toml.display()))?
+        .replace('-', "_");
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.join("target"));
+    let status = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()))
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
+        .arg(&cargo_toml)
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .status()
+        .map_err(|e| anyhow::anyhow!("cannot run cargo: {e} (install Rust from rustup.rs)"))?;
+    if !status.success() {
+        anyhow::bail!(
+            "cargo could not build it (above); if it says the target is missing, run \
+             `rustup target add wasm32-wasip2`"
+        );
+    }
+    let built = target_dir
+        .join("wasm32-wasip2/release")
+        .join(format!("{crate_name}.wasm"));
+    let component = dir.join(manifest.component_file());
+    std::fs::copy(&built, &component)
+        .map_err(|e| anyhow::anyhow!("cannot copy {}: {e}", built.display()))?;
+    println!(
+        "built {} ({} KiB)",
+        component.display(),
+        std::fs::metadata(&component)?.len() >> 10
+    );
+    check_command(dir, false)
 }
 
 /// The archive at `path`, or the one `penpal plugin sign` wrote beside the package there.

@@ -4,7 +4,8 @@
 //! stored by digest ([`blobs`]), publishers and their keys ([`publishers`]), and the registry's
 //! publish with every check it makes ([`registry`]), what it shows — the catalogue, pages,
 //! downloads, yanking ([`catalogue`]) — installs with their grants ([`installs`]), from here or
-//! from another registry ([`remote`]), all served by [`routes`].
+//! from another registry ([`remote`]), all served by [`routes`]; and what `penpal plugin new`
+//! writes ([`templates`]).
 
 pub mod archive;
 pub mod blobs;
@@ -15,3 +16,4 @@ pub mod registry;
 pub mod remote;
 pub mod routes;
 pub mod signature;
+pub mod templates;

@@ -1694,3 +1694,144 @@ async fn no_turn_fails_while_an_installed_tutor_is_upgraded_under_it() {
     );
     server.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_third_party_makes_builds_signs_and_publishes_a_tutor_that_a_learner_chats_with() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, _db, sink, ops) = crate::schools::server(data.path()).await;
+    let base = server.url("");
+    let ada = publisher(&base, &sink, "ada@example.com", "ada").await;
+    let author = data.path().join("author");
+    std::fs::create_dir_all(&author).unwrap();
+    // The guests' target directory: the SDK is compiled there already.
+    let target = repo().join("target").join("wasm");
+    let build_env = [
+        ("CARGO_TARGET_DIR", target.to_str().unwrap()),
+        ("XDG_CACHE_HOME", data.path().to_str().unwrap()),
+    ];
+
+    // Make, build (which checks), sign and publish, as the README says.
+    let (ok, out, err) = cli(
+        &[
+            "plugin",
+            "new",
+            "ada-tutor",
+            "--kind",
+            "tutor",
+            "--lang",
+            "rust",
+            "--publisher",
+            "ada",
+            "--dir",
+            author.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    let project = author.join("ada-tutor");
+    let p = project.to_str().unwrap();
+    let (ok, _, err) = cli(
+        &[
+            "plugin",
+            "new",
+            "ada-tutor",
+            "--kind",
+            "tutor",
+            "--dir",
+            author.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert!(!ok && err.contains("exists already"), "{err}");
+    let (ok, out, err) = cli(&["plugin", "build", p], &build_env).await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("exports    the tutor world") && out.trim_end().ends_with("ok"),
+        "{out}"
+    );
+    let key_file = author.join("ada.pem");
+    let (ok, out, err) = cli(
+        &["key", "generate", "--out", key_file.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let public = out
+        .lines()
+        .find_map(|l| l.strip_prefix("public key"))
+        .unwrap()
+        .trim();
+    let (status, _) = ada
+        .call(
+            "POST",
+            "/v1/publishers/ada/keys",
+            Some(json!({"public_key": public, "label": "laptop"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, made) = ada
+        .call(
+            "POST",
+            "/v1/publishers/ada/tokens",
+            Some(json!({"label": "laptop"})),
+        )
+        .await;
+    let token = made["token"].as_str().unwrap();
+    let (ok, _, err) = cli(
+        &["plugin", "sign", p, "--key", key_file.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = cli(
+        &["plugin", "publish", p, "--registry", &base],
+        &[("PENPAL_TOKEN", token)],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+
+    // The operator installs it; a learner finds it and chats.
+    let (status, view) = ops
+        .call(
+            "POST",
+            "/v1/marketplace/installs",
+            Some(json!({"package": "ada-tutor"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{view}");
+    let learner = Client {
+        base: base.clone(),
+        token: new_learner(&base, "B1").await,
+    };
+    assert!(
+        tutor_names(Some(&learner), &base)
+            .await
+            .contains(&"ada-tutor".to_string())
+    );
+    let (status, conv) = learner
+        .call(
+            "POST",
+            "/v1/conversations",
+            Some(json!({"personality": "ada-tutor", "mode": "conversation", "language": "fr"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{conv}");
+    let (status, reply) = learner
+        .call(
+            "POST",
+            &format!(
+                "/v1/conversations/{}/messages",
+                conv["id"].as_str().unwrap()
+            ),
+            Some(json!({"text": "Je va au cinema avec mon amis"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    assert!(
+        reply.to_string().contains("penpal-scripted"),
+        "the model answered through it: {reply}"
+    );
+    server.stop().await;
+}
