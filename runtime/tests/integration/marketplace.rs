@@ -31,6 +31,30 @@ async fn installer(
     .await
 }
 
+/// Opens a `mode` conversation in French with `personality` and sends `text`; answers the reply.
+async fn chat_once(learner: &Client, personality: &str, mode: &str, text: &str) -> Value {
+    let (status, conv) = learner
+        .call(
+            "POST",
+            "/v1/conversations",
+            Some(json!({"personality": personality, "mode": mode, "language": "fr"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{conv}");
+    let (status, reply) = learner
+        .call(
+            "POST",
+            &format!(
+                "/v1/conversations/{}/messages",
+                conv["id"].as_str().unwrap()
+            ),
+            Some(json!({"text": text})),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    reply
+}
+
 /// Signs up `email`, follows the confirmation mail, and makes the account the publisher `slug`.
 async fn publisher(base: &str, sink: &Sink, email: &str, slug: &str) -> Client {
     let me = account(base, email).await;
@@ -1222,25 +1246,7 @@ async fn a_package_published_with_the_cli_installs_on_another_server_from_its_re
         base: other.url(""),
         token: new_learner(&other.url(""), "B1").await,
     };
-    let (status, conv) = learner
-        .call(
-            "POST",
-            "/v1/conversations",
-            Some(json!({"personality": "ada-camille", "mode": "tutor", "language": "fr"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{conv}");
-    let (status, reply) = learner
-        .call(
-            "POST",
-            &format!(
-                "/v1/conversations/{}/messages",
-                conv["id"].as_str().unwrap()
-            ),
-            Some(json!({"text": "Bonjour Camille"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{reply}");
+    chat_once(&learner, "ada-camille", "tutor", "Bonjour Camille").await;
     assert!(
         catalogue(&other.url(""), "").await.is_empty(),
         "installed here, not offered from here"
@@ -1810,25 +1816,13 @@ async fn a_third_party_makes_builds_signs_and_publishes_a_tutor_that_a_learner_c
             .await
             .contains(&"ada-tutor".to_string())
     );
-    let (status, conv) = learner
-        .call(
-            "POST",
-            "/v1/conversations",
-            Some(json!({"personality": "ada-tutor", "mode": "conversation", "language": "fr"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{conv}");
-    let (status, reply) = learner
-        .call(
-            "POST",
-            &format!(
-                "/v1/conversations/{}/messages",
-                conv["id"].as_str().unwrap()
-            ),
-            Some(json!({"text": "Je va au cinema avec mon amis"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{reply}");
+    let reply = chat_once(
+        &learner,
+        "ada-tutor",
+        "conversation",
+        "Je va au cinema avec mon amis",
+    )
+    .await;
     assert!(
         reply.to_string().contains("penpal-scripted"),
         "the model answered through it: {reply}"
