@@ -558,4 +558,86 @@ mod tests {
         let all = Analysis::salvage(Some(raw), &ctx(message, CorrectionIntensity::EveryError));
         assert_eq!(all.corrections.len(), 4);
     }
+
+    /// The cases every SDK (Rust, Python, JavaScript) must read alike.
+    #[test]
+    fn reads_the_shared_cases_like_every_other_sdk() {
+        let doc: Value =
+            serde_json::from_str(include_str!("../tests/analysis-cases.json")).unwrap();
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default()
+        };
+        for case in doc["cases"].as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let intensity = match case["intensity"].as_str().unwrap_or("every-error") {
+                "off" => CorrectionIntensity::Off,
+                "gentle" => CorrectionIntensity::Gentle,
+                _ => CorrectionIntensity::EveryError,
+            };
+            let context = ctx(case["message"].as_str().unwrap(), intensity);
+            let a = Analysis::salvage(case["raw"].as_str(), &context);
+            let want = &case["expect"];
+            let corrections: Vec<Vec<String>> = a
+                .corrections
+                .iter()
+                .map(|c| {
+                    let category = match c.category {
+                        ErrorCategory::Grammar => "grammar",
+                        ErrorCategory::Vocabulary => "vocabulary",
+                        ErrorCategory::Spelling => "spelling",
+                        ErrorCategory::Punctuation => "punctuation",
+                        ErrorCategory::WordOrder => "word-order",
+                        ErrorCategory::Register => "register",
+                        ErrorCategory::Other => "other",
+                    }
+                    .to_string();
+                    vec![c.original.clone(), c.corrected.clone(), category]
+                })
+                .collect();
+            let expected: Vec<Vec<String>> = want["corrections"]
+                .as_array()
+                .map(|a| a.iter().map(&strings).collect())
+                .unwrap_or_default();
+            assert_eq!(corrections, expected, "{name}");
+            match want["vocabulary_count"].as_u64() {
+                Some(n) => assert_eq!(a.vocabulary.len() as u64, n, "{name}"),
+                None => {
+                    let vocabulary: Vec<Vec<String>> = a
+                        .vocabulary
+                        .iter()
+                        .map(|v| vec![v.term.clone(), v.translation.clone()])
+                        .collect();
+                    let expected: Vec<Vec<String>> = want["vocabulary"]
+                        .as_array()
+                        .map(|a| a.iter().map(&strings).collect())
+                        .unwrap_or_default();
+                    assert_eq!(vocabulary, expected, "{name}");
+                }
+            }
+            let level = a
+                .level
+                .map(|l| (l.observed.code().to_string(), l.confidence as f64));
+            let expected = want["level"]
+                .as_array()
+                .map(|l| (l[0].as_str().unwrap().to_string(), l[1].as_f64().unwrap()));
+            match (level, expected) {
+                (Some((code, c)), Some((want_code, want_c))) => {
+                    assert_eq!(code, want_code, "{name}");
+                    assert!((c - want_c).abs() < 1e-6, "{name}: {c}");
+                }
+                (got, want) => assert_eq!(got.is_some(), want.is_some(), "{name}"),
+            }
+            assert_eq!(a.debrief.as_deref(), want["debrief"].as_str(), "{name}");
+            if let Some(starts) = want["dropped_starting"].as_array() {
+                assert_eq!(a.dropped.len(), starts.len(), "{name}: {:?}", a.dropped);
+                for (d, s) in a.dropped.iter().zip(starts) {
+                    assert!(d.starts_with(s.as_str().unwrap()), "{name}: {d}");
+                }
+            } else {
+                assert_eq!(a.dropped, strings(&want["dropped"]), "{name}");
+            }
+        }
+    }
 }

@@ -191,7 +191,7 @@ enum Lang {
     Rust,
     /// Python, built with componentize-py.
     Python,
-    /// JavaScript, built with jco componentize.
+    /// JavaScript, built with componentize-js.
     Js,
 }
 
@@ -648,18 +648,13 @@ fn new_command(
 ) -> anyhow::Result<ExitCode> {
     use crate::plugins::manifest::PluginName;
     PluginName::try_from(name.to_string()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if kind != NewKind::Tutor || lang != Lang::Rust {
+    if kind != NewKind::Tutor {
         anyhow::bail!(
-            "penpal plugin new makes Rust tutors today; the other kinds and the Python and \
-             JavaScript templates come next. Meanwhile start from a first-party plugin of that \
-             kind in the penpal repository's plugins/ directory"
+            "penpal plugin new makes tutors today; templates for the other kinds come next. \
+             Meanwhile start from a first-party plugin of that kind in the penpal repository's \
+             plugins/ directory"
         );
     }
-    let sdk = crate::marketplace::templates::sdk().ok_or_else(|| {
-        anyhow::anyhow!(
-            "cannot find the Rust SDK: set PENPAL_SDK to the host-api directory of a penpal checkout"
-        )
-    })?;
     let dir = parent.join(name);
     if dir.exists() {
         anyhow::bail!(
@@ -667,7 +662,30 @@ fn new_command(
             dir.display()
         );
     }
-    for (file, text) in crate::marketplace::templates::rust_tutor(name, publisher, &sdk) {
+    use crate::marketplace::templates;
+    let (files, made, next) = match lang {
+        Lang::Rust => {
+            let sdk = templates::sdk().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "cannot find the Rust SDK: set PENPAL_SDK to the host-api directory of a \
+                     penpal checkout"
+                )
+            })?;
+            let made = format!("a Rust tutor against the SDK at {}", sdk.display());
+            (templates::rust_tutor(name, publisher, &sdk), made, "")
+        }
+        Lang::Python => (
+            templates::python_tutor(name, publisher),
+            "a Python tutor".to_string(),
+            "pip install -r requirements.txt (componentize-py), then ",
+        ),
+        Lang::Js => (
+            templates::js_tutor(name, publisher),
+            "a JavaScript tutor".to_string(),
+            "",
+        ),
+    };
+    for (file, text) in files {
         let path = dir.join(file);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
@@ -676,24 +694,81 @@ fn new_command(
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     }
     println!(
-        "made {} (a Rust tutor against the SDK at {})\nnext: penpal plugin build {}",
+        "made {} ({made})\nnext: {next}penpal plugin build {}",
         dir.display(),
-        sdk.display(),
         dir.display()
     );
     Ok(ExitCode::SUCCESS)
 }
 
 fn build_command(dir: &Path) -> anyhow::Result<ExitCode> {
-    let cargo_toml = dir.join("Cargo.toml");
-    if !cargo_toml.is_file() {
+    let manifest = crate::plugins::Manifest::load(&dir.join(MANIFEST_FILE))?;
+    let component = dir.join(manifest.component_file());
+    let world = manifest.plugin.kind.to_string();
+    if dir.join("Cargo.toml").is_file() {
+        build_rust(dir, &component)?;
+    } else if dir.join("app.py").is_file() {
+        // componentize-py reads the module `app` from the project directory.
+        let mut cmd = std::process::Command::new("componentize-py");
+        cmd.current_dir(dir)
+            .args(["-d", "wit", "-w", &world, "componentize", "app", "-o"])
+            .arg(&component);
+        run_tool(
+            cmd,
+            "componentize-py",
+            "install it with `pip install -r requirements.txt` (Python 3.10 or later)",
+        )?;
+    } else if dir.join("app.js").is_file() {
+        let bin = dir.join("node_modules/.bin/componentize-js");
+        if !bin.is_file() {
+            println!("installing componentize-js with npm (once per project)");
+            let mut npm = std::process::Command::new("npm");
+            npm.current_dir(dir)
+                .args(["install", "--no-audit", "--no-fund"]);
+            run_tool(npm, "npm", "install Node.js 18 or later, which brings npm")?;
+        }
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.current_dir(dir)
+            .args(["app.js", "--wit", "wit", "--world-name", &world, "-o"])
+            .arg(&component);
+        run_tool(
+            cmd,
+            "componentize-js",
+            "run `npm install` in the project to install it",
+        )?;
+    } else {
         anyhow::bail!(
-            "{} has no Cargo.toml: penpal plugin build builds Rust projects today (make one with \
-             `penpal plugin new`); Python and JavaScript builds come next",
+            "{} has no Cargo.toml, app.py or app.js: penpal plugin build builds Rust, Python and \
+             JavaScript projects as `penpal plugin new` makes them",
             dir.display()
         );
     }
-    let manifest = crate::plugins::Manifest::load(&dir.join(MANIFEST_FILE))?;
+    println!(
+        "built {} ({} KiB)",
+        component.display(),
+        std::fs::metadata(&component)?.len() >> 10
+    );
+    check_command(dir, false)
+}
+
+/// Runs a build tool, with what to do when it is missing or fails.
+fn run_tool(mut cmd: std::process::Command, tool: &str, install: &str) -> anyhow::Result<()> {
+    let status = cmd.status().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            anyhow::anyhow!("cannot find {tool}: {install}")
+        } else {
+            anyhow::anyhow!("cannot run {tool}: {e}")
+        }
+    })?;
+    if !status.success() {
+        anyhow::bail!("{tool} could not build it (its messages are above)");
+    }
+    Ok(())
+}
+
+/// Builds a Rust plugin with cargo for wasm32-wasip2 and copies the component to `component`.
+fn build_rust(dir: &Path, component: &Path) -> anyhow::Result<()> {
+    let cargo_toml = dir.join("Cargo.toml");
     let krate: toml::Value = toml::from_str(&std::fs::read_to_string(&cargo_toml)?)?;
     let crate_name = krate
         .get("package")
@@ -704,37 +779,28 @@ fn build_command(dir: &Path) -> anyhow::Result<ExitCode> {
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| dir.join("target"));
-    let status = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()))
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--manifest-path",
-        ])
-        .arg(&cargo_toml)
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .status()
-        .map_err(|e| anyhow::anyhow!("cannot run cargo: {e} (install Rust from rustup.rs)"))?;
-    if !status.success() {
-        anyhow::bail!(
-            "cargo could not build it (above); if it says the target is missing, run \
-             `rustup target add wasm32-wasip2`"
-        );
-    }
+    let mut cmd = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
+    cmd.args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "--manifest-path",
+    ])
+    .arg(&cargo_toml)
+    .arg("--target-dir")
+    .arg(&target_dir);
+    run_tool(cmd, "cargo", "install Rust from rustup.rs").map_err(|e| {
+        anyhow::anyhow!(
+            "{e}; if it says the target is missing, run `rustup target add wasm32-wasip2`"
+        )
+    })?;
     let built = target_dir
         .join("wasm32-wasip2/release")
         .join(format!("{crate_name}.wasm"));
-    let component = dir.join(manifest.component_file());
-    std::fs::copy(&built, &component)
+    std::fs::copy(&built, component)
         .map_err(|e| anyhow::anyhow!("cannot copy {}: {e}", built.display()))?;
-    println!(
-        "built {} ({} KiB)",
-        component.display(),
-        std::fs::metadata(&component)?.len() >> 10
-    );
-    check_command(dir, false)
+    Ok(())
 }
 
 /// The archive at `path`, or the one `penpal plugin sign` wrote beside the package there.
@@ -975,6 +1041,9 @@ fn check_command(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             report.initial_memory as f64 / 1048576.0,
             host.limits().memory_bytes >> 20
         );
+        for n in &report.notes {
+            println!("note: {n}");
+        }
         for w in &report.warnings {
             println!("warning: {w}");
         }

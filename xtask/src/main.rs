@@ -274,6 +274,7 @@ fn test(root: &Path) -> Result<()> {
     prometheus_setup()?;
     schemathesis_setup(root)?;
     smtp_setup(root)?;
+    componentize_py_setup(root)?;
     run(cargo().current_dir(root).args(["test", "--workspace"]))
 }
 
@@ -288,6 +289,24 @@ fn schemathesis_setup(root: &Path) -> Result<()> {
 
 fn smtp_setup(root: &Path) -> Result<()> {
     pip_tool(root, "smtp", "aiosmtpd", AIOSMTPD, "the mail tests")
+}
+
+/// The componentize-py the Python plugin template pins (`host-api/python/requirements.txt`),
+/// for the test that builds it.
+fn componentize_py_setup(root: &Path) -> Result<()> {
+    let pins = std::fs::read_to_string(root.join("host-api/python/requirements.txt"))?;
+    let pin = pins
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("componentize-py=="))
+        .context("host-api/python/requirements.txt pins no componentize-py")?;
+    pip_tool(
+        root,
+        "componentize-py",
+        "componentize-py",
+        pin,
+        "the Python template test",
+    )
 }
 
 /// Installs `package` (pinned) from PyPI into a virtualenv at `target/{dir}`, once: done when

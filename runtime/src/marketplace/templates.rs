@@ -1,12 +1,49 @@
 //! What `penpal plugin new` writes: a plugin project that builds, checks and chats out of the
-//! box, against the SDK in this penpal's source tree. Today a Rust tutor; the other kinds and
-//! the Python and JavaScript templates are the next step of `docs/marketplace.md`.
+//! box. A Rust tutor depends on the SDK of this penpal's source tree; a Python or JavaScript
+//! tutor carries its own copy of the SDK (`host-api/python`, `host-api/js`) and of the WIT it
+//! is built against, so it needs nothing but its toolchain. The other kinds come next
+//! (`docs/marketplace.md`).
 
 use std::path::PathBuf;
 
 /// The lock file the example tutor builds with: a new project starts from the same versions,
 /// so its first build reuses what is already compiled and needs nothing new.
 const LOCK: &str = include_str!("../../../examples/tutor-rust/Cargo.lock");
+
+/// The Python SDK, copied into each Python project.
+const PYTHON_SDK: &str = include_str!("../../../host-api/python/penpal_sdk.py");
+/// The pinned componentize-py a Python project builds with (also what CI installs).
+pub const PYTHON_REQUIREMENTS: &str = include_str!("../../../host-api/python/requirements.txt");
+/// The JavaScript SDK, copied into each JavaScript project.
+const JS_SDK: &str = include_str!("../../../host-api/js/penpal-sdk.js");
+/// The componentize-js a JavaScript project builds with, pinned in its package.json.
+pub const COMPONENTIZE_JS: &str = "0.23.0";
+
+/// The current WIT, which Python and JavaScript projects build against from their `wit/`.
+const WIT: [(&str, &str); 10] = [
+    ("config.wit", include_str!("../../../wit/v0.2/config.wit")),
+    ("kv.wit", include_str!("../../../wit/v0.2/kv.wit")),
+    ("llm.wit", include_str!("../../../wit/v0.2/llm.wit")),
+    ("lms.wit", include_str!("../../../wit/v0.2/lms.wit")),
+    ("log.wit", include_str!("../../../wit/v0.2/log.wit")),
+    (
+        "notifications.wit",
+        include_str!("../../../wit/v0.2/notifications.wit"),
+    ),
+    (
+        "payments.wit",
+        include_str!("../../../wit/v0.2/payments.wit"),
+    ),
+    (
+        "tutoring.wit",
+        include_str!("../../../wit/v0.2/tutoring.wit"),
+    ),
+    ("types.wit", include_str!("../../../wit/v0.2/types.wit")),
+    ("worlds.wit", include_str!("../../../wit/v0.2/worlds.wit")),
+];
+
+/// A project's files: (path inside the project, content).
+pub type Files = Vec<(PathBuf, String)>;
 
 /// The SDK a new Rust plugin depends on: `PENPAL_SDK`, or the `host-api` directory of the tree
 /// this penpal was built from.
@@ -31,9 +68,63 @@ fn display(name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The manifest of a new tutor.
+fn tutor_manifest(name: &str, publisher: &str) -> String {
+    let title = display(name);
+    format!(
+        r#"[plugin]
+name = "{name}"
+version = "0.1.0"
+kind = "tutor"
+wit = "0.2.0"
+publisher = "{publisher}"
+description = "{title}: a friendly tutor that answers in the learner's target language and corrects gently."
+
+# Ask only for what the plugin needs; every capability still needs the installer's grant, and
+# anything not granted answers `denied`. For example:
+# [capabilities]
+# kv = true                      # a private key-value store
+# llm = true                     # completions from the server's model
+# http = ["api.example.com"]     # outbound HTTPS to these hosts
+
+[tutor]
+display-name = "{title}"
+languages = ["fr", "es", "de", "it", "en"]
+modes = ["tutor", "conversation"]
+levels = ["A1", "A2", "B1", "B2", "C1", "C2"]
+"#
+    )
+}
+
+/// The README of a new project: `setup` are the commands to run once before the first build.
+fn readme(name: &str, language: &str, setup: &str) -> String {
+    let title = display(name);
+    format!(
+        r#"# {title}
+
+A Penpal tutor personality, in {language}. `docs/plugin-authors.md` in the penpal repository
+says what a plugin may do, its limits, and how to publish it.
+
+```sh
+{setup}penpal plugin build                       # builds it and checks it: plugin.wasm beside the manifest
+penpal key generate --out ~/.penpal.key   # once: register the public key on your publisher page
+penpal plugin sign . --key ~/.penpal.key  # writes {name}-0.1.0.penpal
+PENPAL_TOKEN=pp_… penpal plugin publish . --registry https://penpal.example
+```
+"#
+    )
+}
+
+/// The WIT files, under `wit/`.
+fn wit() -> Files {
+    WIT.iter()
+        .map(|(file, text)| (PathBuf::from("wit").join(file), text.to_string()))
+        .collect()
+}
+
 /// The files of a new Rust tutor called `name`, published by `publisher`, built against the
 /// SDK at `sdk`: (path inside the project, content).
-pub fn rust_tutor(name: &str, publisher: &str, sdk: &std::path::Path) -> Vec<(PathBuf, String)> {
+pub fn rust_tutor(name: &str, publisher: &str, sdk: &std::path::Path) -> Files {
     let title = display(name);
     let sdk = sdk.display().to_string().replace('\\', "/");
     let cargo = format!(
@@ -60,29 +151,7 @@ lto = true
 strip = true
 "#
     );
-    let manifest = format!(
-        r#"[plugin]
-name = "{name}"
-version = "0.1.0"
-kind = "tutor"
-wit = "0.2.0"
-publisher = "{publisher}"
-description = "{title}: a friendly tutor that answers in the learner's target language and corrects gently."
-
-# Ask only for what the plugin needs; every capability still needs the installer's grant, and
-# anything not granted answers `denied`. For example:
-# [capabilities]
-# kv = true                      # a private key-value store
-# llm = true                     # completions from the server's model
-# http = ["api.example.com"]     # outbound HTTPS to these hosts
-
-[tutor]
-display-name = "{title}"
-languages = ["fr", "es", "de", "it", "en"]
-modes = ["tutor", "conversation"]
-levels = ["A1", "A2", "B1", "B2", "C1", "C2"]
-"#
-    );
+    let manifest = tutor_manifest(name, publisher);
     let lib = format!(
         r#"//! {title}: a Penpal tutor personality. `plan_turn` builds the request the server sends
 //! to its model; `review_turn` turns the model's analysis into corrections and vocabulary.
@@ -126,19 +195,7 @@ impl Tutor for Plugin {{
 penpal_host_api::export_tutor!(Plugin);
 "#
     );
-    let readme = format!(
-        r#"# {title}
-
-A Penpal tutor personality.
-
-```sh
-penpal plugin build                       # compiles it and checks it: plugin.wasm beside the manifest
-penpal key generate --out ~/.penpal.key   # once: register the public key on your publisher page
-penpal plugin sign . --key ~/.penpal.key  # writes {name}-0.1.0.penpal
-PENPAL_TOKEN=pp_… penpal plugin publish . --registry https://penpal.example
-```
-"#
-    );
+    let readme = readme(name, "Rust", "");
     vec![
         (PathBuf::from("Cargo.toml"), cargo),
         (PathBuf::from("Cargo.lock"), LOCK.to_string()),
@@ -150,4 +207,148 @@ PENPAL_TOKEN=pp_… penpal plugin publish . --registry https://penpal.example
             "/target\n*.penpal\nplugin.wasm\n".into(),
         ),
     ]
+}
+
+/// The files of a new Python tutor called `name`, published by `publisher`.
+pub fn python_tutor(name: &str, publisher: &str) -> Files {
+    let title = display(name);
+    let app = format!(
+        r#""""{title}: a Penpal tutor personality. `plan_turn` builds the requests the server sends
+to its model; `review_turn` turns the model's analysis into corrections and vocabulary.
+
+`penpal plugin build` runs `componentize-py -d wit -w tutor componentize app -o plugin.wasm`.
+"""
+
+from typing import List, Optional
+
+import penpal_sdk as penpal
+from wit_world import exports
+from wit_world.exports.tutoring import Scenario, TurnContext, TurnPlan, TurnReview
+
+
+class Tutoring(exports.Tutoring):
+    def scenarios(self) -> List[Scenario]:
+        return []
+
+    # `guard` turns an unexpected exception into a clear `internal` error; raise
+    # `penpal.fail("why")` for a turn this tutor cannot serve.
+    @penpal.guard
+    def plan_turn(self, ctx: TurnContext) -> TurnPlan:
+        target = penpal.language_name(ctx.profile.target_language)
+        system = (
+            f"You are {title}, a friendly tutor of {{target}}. {{penpal.learner_summary(ctx)}} "
+            f"Answer in {{target}}, in a few sentences at the learner's level, and end with a "
+            "question that keeps them talking."
+        )
+        return TurnPlan(
+            reply=penpal.reply(penpal.messages(system, ctx), 0.7, 250),
+            analysis=penpal.analysis_request(ctx),
+        )
+
+    @penpal.guard
+    def review_turn(self, ctx: TurnContext, reply: str, analysis: Optional[str]) -> TurnReview:
+        # The lenient reader: whatever the model answered, keep what can be used.
+        return penpal.salvage(analysis, ctx)
+"#
+    );
+    let mut files = vec![
+        (PathBuf::from("app.py"), app),
+        (PathBuf::from("penpal_sdk.py"), PYTHON_SDK.to_string()),
+        (
+            PathBuf::from("requirements.txt"),
+            PYTHON_REQUIREMENTS.to_string(),
+        ),
+        (
+            PathBuf::from("penpal-plugin.toml"),
+            tutor_manifest(name, publisher),
+        ),
+        (
+            PathBuf::from("README.md"),
+            readme(
+                name,
+                "Python",
+                "pip install -r requirements.txt          # once: componentize-py\n",
+            ),
+        ),
+        (
+            PathBuf::from(".gitignore"),
+            "__pycache__/\n*.penpal\nplugin.wasm\n".into(),
+        ),
+    ];
+    files.extend(wit());
+    files
+}
+
+/// The files of a new JavaScript tutor called `name`, published by `publisher`.
+pub fn js_tutor(name: &str, publisher: &str) -> Files {
+    let title = display(name);
+    let app = format!(
+        r#"// {title}: a Penpal tutor personality. `planTurn` builds the requests the server sends to
+// its model; `reviewTurn` turns the model's analysis into corrections and vocabulary.
+//
+// `penpal plugin build` runs `componentize-js app.js --wit wit --world-name tutor -o plugin.wasm`.
+
+import * as penpal from "./penpal-sdk.js";
+
+// `penpal.tutor` turns anything thrown into a clear `internal` error; throw
+// `penpal.fail("why")` for a turn this tutor cannot serve.
+export const tutoring = penpal.tutor({{
+  scenarios() {{
+    return [];
+  }},
+
+  planTurn(ctx) {{
+    const target = penpal.languageName(ctx.profile.targetLanguage);
+    const system =
+      `You are {title}, a friendly tutor of ${{target}}. ${{penpal.learnerSummary(ctx)}} ` +
+      `Answer in ${{target}}, in a few sentences at the learner's level, and end with a ` +
+      `question that keeps them talking.`;
+    return {{
+      reply: penpal.reply(penpal.messages(system, ctx), 0.7, 250),
+      analysis: penpal.analysisRequest(ctx),
+    }};
+  }},
+
+  reviewTurn(ctx, reply, analysis) {{
+    // The lenient reader: whatever the model answered, keep what can be used.
+    return penpal.salvage(analysis, ctx);
+  }},
+}});
+"#
+    );
+    let package = format!(
+        r#"{{
+  "name": "{name}",
+  "version": "0.1.0",
+  "private": true,
+  "type": "module",
+  "devDependencies": {{
+    "@bytecodealliance/componentize-js": "{COMPONENTIZE_JS}"
+  }}
+}}
+"#
+    );
+    let mut files = vec![
+        (PathBuf::from("app.js"), app),
+        (PathBuf::from("penpal-sdk.js"), JS_SDK.to_string()),
+        (PathBuf::from("package.json"), package),
+        (
+            PathBuf::from("penpal-plugin.toml"),
+            tutor_manifest(name, publisher),
+        ),
+        (
+            PathBuf::from("README.md"),
+            readme(
+                name,
+                "JavaScript",
+                "npm install                               # once: componentize-js\n",
+            ),
+        ),
+        (
+            PathBuf::from(".gitignore"),
+            "node_modules/\n*.penpal\nplugin.wasm\n".into(),
+        ),
+    ];
+    files.extend(wit());
+    files
 }

@@ -223,7 +223,8 @@ impl PluginHost {
                 }
                 // A Rust guest prints its panic message to stderr before trapping; that
                 // message says far more than "unreachable executed".
-                let said = error::escape_controls(state.stderr_text().trim_end());
+                let said =
+                    error::explain_crash(&error::escape_controls(state.stderr_text().trim_end()));
                 let message = if said.is_empty() {
                     e.downcast_ref::<Trap>()
                         .map(|t| t.to_string())

@@ -9,6 +9,9 @@ use super::manifest::{Kind, Manifest};
 
 const PACKAGE: &str = "penpal:plugin/";
 
+/// The interfaces of the `host` world every plugin world includes.
+const HOST_INTERFACES: [&str; 4] = ["log", "config", "kv", "llm"];
+
 /// What inspection found.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct CheckReport {
@@ -25,6 +28,8 @@ pub struct CheckReport {
     pub problems: Vec<String>,
     /// Things that will work, but likely not as the author meant.
     pub warnings: Vec<String>,
+    /// Things worth knowing that need no change.
+    pub notes: Vec<String>,
     /// Bytes of linear memory the component starts with (see [`Outline`]).
     pub initial_memory: u64,
 }
@@ -191,6 +196,16 @@ fn judge(imports: Vec<String>, exports: Vec<String>, manifest: &Manifest) -> Che
     }
 
     let caps = &manifest.capabilities;
+    // componentize-py and componentize-js link every interface of the world whether the code
+    // calls it or not, so for them an import says nothing about use and a warning would be
+    // noise; Rust components import only what they call.
+    let whole_world = HOST_INTERFACES.iter().all(|i| {
+        report
+            .imports
+            .iter()
+            .any(|n| split(n).is_some_and(|(n, _)| n == *i))
+    });
+    let mut linked_unrequested = Vec::new();
     for import in &report.imports {
         if let Some((iface, version)) = split(import) {
             if let Some(v) = &version
@@ -205,14 +220,20 @@ fn judge(imports: Vec<String>, exports: Vec<String>, manifest: &Manifest) -> Che
                 "llm" => !caps.llm,
                 _ => false,
             };
-            if unrequested {
+            if unrequested && whole_world {
+                linked_unrequested.push(iface);
+            } else if unrequested {
                 report.warnings.push(format!(
                     "the component imports `{iface}` but the manifest does not request it: \
                      every {iface} call will be denied (add `{iface} = true` under [capabilities])"
                 ));
             }
         } else if import.starts_with("wasi:http/") {
-            if caps.http.is_empty() {
+            if caps.http.is_empty() && whole_world {
+                if !linked_unrequested.contains(&"outbound HTTP") {
+                    linked_unrequested.push("outbound HTTP");
+                }
+            } else if caps.http.is_empty() {
                 report.warnings.push(format!(
                     "the component imports `{import}` but the manifest lists no http hosts: \
                      every request will be denied"
@@ -224,5 +245,76 @@ fn judge(imports: Vec<String>, exports: Vec<String>, manifest: &Manifest) -> Che
             ));
         }
     }
+    if !linked_unrequested.is_empty() {
+        report.notes.push(format!(
+            "the component links every host interface, as componentize-py and componentize-js \
+             builds do; its manifest does not request {}, so such calls answer `denied` \
+             (request them under [capabilities] if the code uses them)",
+            match linked_unrequested.split_last() {
+                Some((last, [])) => last.to_string(),
+                Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                None => String::new(),
+            }
+        ));
+    }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(capabilities: &str) -> Manifest {
+        Manifest::parse(&format!(
+            "[plugin]\nname = \"ada\"\nversion = \"0.1.0\"\nkind = \"tutor\"\nwit = \"0.2.0\"\n\
+             publisher = \"ada\"\ndescription = \"Ada\"\n{capabilities}\n[tutor]\n\
+             display-name = \"Ada\"\nlanguages = [\"fr\"]\nmodes = [\"tutor\"]\nlevels = [\"B1\"]\n"
+        ))
+        .unwrap()
+    }
+
+    fn imports(names: &[&str]) -> Outline {
+        Outline {
+            imports: names.iter().map(|n| n.to_string()).collect(),
+            exports: vec!["penpal:plugin/tutoring@0.2.0".into()],
+            initial_memory: 0,
+        }
+    }
+
+    #[test]
+    fn an_import_the_manifest_does_not_request_is_a_warning_unless_the_toolchain_links_everything()
+    {
+        // A Rust component imports what it calls: kv without `kv = true` is a mistake.
+        let rust = precheck(
+            &imports(&["penpal:plugin/log@0.2.0", "penpal:plugin/kv@0.2.0"]),
+            &manifest(""),
+        );
+        assert!(rust.problems.is_empty(), "{:?}", rust.problems);
+        assert_eq!(rust.warnings.len(), 1, "{:?}", rust.warnings);
+        assert!(rust.warnings[0].contains("`kv = true`"));
+
+        // componentize-js links the whole world, http included: a note, no warning.
+        let every = [
+            "penpal:plugin/log@0.2.0",
+            "penpal:plugin/config@0.2.0",
+            "penpal:plugin/kv@0.2.0",
+            "penpal:plugin/llm@0.2.0",
+            "wasi:http/outgoing-handler@0.2.10",
+        ];
+        let js = precheck(&imports(&every), &manifest("[capabilities]\nkv = true\n"));
+        assert!(js.warnings.is_empty(), "{:?}", js.warnings);
+        assert_eq!(
+            js.notes,
+            [
+                "the component links every host interface, as componentize-py and componentize-js \
+              builds do; its manifest does not request llm or outbound HTTP, so such calls \
+              answer `denied` (request them under [capabilities] if the code uses them)"
+            ]
+        );
+        let asked = precheck(
+            &imports(&every),
+            &manifest("[capabilities]\nkv = true\nllm = true\nhttp = [\"api.example.com\"]\n"),
+        );
+        assert!(asked.notes.is_empty() && asked.warnings.is_empty());
+    }
 }

@@ -153,9 +153,44 @@ pub fn escape_controls(text: &str) -> String {
     out
 }
 
+/// What a crashed guest said, in words its author can act on. A componentize-js guest that
+/// throws something other than a `plugin-error` (a plain `new Error(…)`) dies lowering it, with
+/// "invalid variant tag value `undefined` (received `Error: …`)": say what it threw and how
+/// to return an error instead.
+pub fn explain_crash(said: &str) -> String {
+    const TAG: &str = "invalid variant tag value `undefined` (received `";
+    if let Some(rest) = said.split(TAG).nth(1)
+        && let Some((thrown, _)) = rest.split_once("`)")
+    {
+        return format!(
+            "it threw `{thrown}`, which is not a plugin-error: throw \
+             {{ tag: \"invalid-input\", val: \"what is wrong\" }} (or another plugin-error \
+             tag), or wrap the export in the SDK's `tutor()`, which turns any throw into an \
+             `internal` error"
+        );
+    }
+    said.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_javascript_throw_of_a_plain_error_is_explained() {
+        let said = "invalid variant tag value `undefined` (received `Error: boom`) specified \
+                    for `PluginError`\\nStack:\\n  export_tutoring_0_2_0$planTurn@init.js:1440:17";
+        let told = explain_crash(said);
+        assert!(
+            told.starts_with("it threw `Error: boom`, which is not a plugin-error"),
+            "{told}"
+        );
+        assert!(told.contains("tag: \"invalid-input\""), "{told}");
+        assert_eq!(
+            explain_crash("panicked at src/lib.rs:3"),
+            "panicked at src/lib.rs:3"
+        );
+    }
 
     #[test]
     fn control_characters_are_escaped_and_the_rest_kept() {

@@ -1110,6 +1110,10 @@ async fn cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_penpal"))
             .args(&args)
             .env("PENPAL_LOG", "warn")
+            .env(
+                "XDG_CACHE_HOME",
+                repo().join("target").join("test-author-cache"),
+            )
             .env_remove("PENPAL_TOKEN")
             .envs(env)
             .output()
@@ -1701,22 +1705,18 @@ async fn no_turn_fails_while_an_installed_tutor_is_upgraded_under_it() {
     server.stop().await;
 }
 
-#[actix_rt::test]
-async fn a_third_party_makes_builds_signs_and_publishes_a_tutor_that_a_learner_chats_with() {
+/// The whole third-party journey in `lang` (rust, python or js), as the template's README
+/// tells it: `plugin new`, `build` (which checks), `key generate`, the key registered, a publish
+/// token, `sign`, `publish`; then the operator installs it and a learner chats with it, the
+/// SDK's analysis reader turning the model's JSON into corrections and vocabulary.
+async fn journey(lang: &str, build_env: &[(&str, &str)]) {
     let data = tempfile::tempdir().unwrap();
     let (server, _db, sink, ops) = crate::schools::server(data.path()).await;
     let base = server.url("");
     let ada = publisher(&base, &sink, "ada@example.com", "ada").await;
     let author = data.path().join("author");
     std::fs::create_dir_all(&author).unwrap();
-    // The guests' target directory: the SDK is compiled there already.
-    let target = repo().join("target").join("wasm");
-    let build_env = [
-        ("CARGO_TARGET_DIR", target.to_str().unwrap()),
-        ("XDG_CACHE_HOME", data.path().to_str().unwrap()),
-    ];
 
-    // Make, build (which checks), sign and publish, as the README says.
     let (ok, out, err) = cli(
         &[
             "plugin",
@@ -1725,7 +1725,7 @@ async fn a_third_party_makes_builds_signs_and_publishes_a_tutor_that_a_learner_c
             "--kind",
             "tutor",
             "--lang",
-            "rust",
+            lang,
             "--publisher",
             "ada",
             "--dir",
@@ -1744,6 +1744,8 @@ async fn a_third_party_makes_builds_signs_and_publishes_a_tutor_that_a_learner_c
             "ada-tutor",
             "--kind",
             "tutor",
+            "--lang",
+            lang,
             "--dir",
             author.to_str().unwrap(),
         ],
@@ -1751,12 +1753,15 @@ async fn a_third_party_makes_builds_signs_and_publishes_a_tutor_that_a_learner_c
     )
     .await;
     assert!(!ok && err.contains("exists already"), "{err}");
-    let (ok, out, err) = cli(&["plugin", "build", p], &build_env).await;
+    let (ok, out, err) = cli(&["plugin", "build", p], build_env).await;
     assert!(ok, "{out}{err}");
     assert!(
         out.contains("exports    the tutor world") && out.trim_end().ends_with("ok"),
         "{out}"
     );
+    // What the toolchain links but the manifest does not request is explained, not warned
+    // about: the template builds clean.
+    assert!(!out.contains("warning:"), "{out}");
     let key_file = author.join("ada.pem");
     let (ok, out, err) = cli(
         &["key", "generate", "--out", key_file.to_str().unwrap()],
@@ -1816,16 +1821,66 @@ async fn a_third_party_makes_builds_signs_and_publishes_a_tutor_that_a_learner_c
             .await
             .contains(&"ada-tutor".to_string())
     );
-    let reply = chat_once(
+    let turn = chat_once(
         &learner,
         "ada-tutor",
         "conversation",
         "Je va au cinema avec mon amis",
     )
     .await;
+    let said = turn["reply"]["text"].as_str().unwrap_or_default();
     assert!(
-        reply.to_string().contains("penpal-scripted"),
-        "the model answered through it: {reply}"
+        said.contains("penpal-scripted") && said.contains("level B1"),
+        "the model answered the tutor's prompt, which names the learner's level: {turn}"
     );
+    // The scripted model's analysis, read by this language's SDK: every error (the learner
+    // asked for every one), each with its category, and the vocabulary item.
+    let corrections: Vec<(&str, &str)> = turn["corrections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["corrected"].as_str().unwrap_or_default(),
+                c["category"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        corrections,
+        [
+            ("je vais", "grammar"),
+            ("mes amis", "grammar"),
+            ("cinéma", "spelling")
+        ],
+        "{turn}"
+    );
+    assert_eq!(turn["vocabulary"][0]["term"], "cinema", "{turn}");
     server.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_third_party_makes_builds_signs_and_publishes_a_rust_tutor_that_a_learner_chats_with() {
+    // The guests' target directory: the SDK is compiled there already.
+    let target = repo().join("target").join("wasm");
+    journey("rust", &[("CARGO_TARGET_DIR", target.to_str().unwrap())]).await;
+}
+
+#[actix_rt::test]
+async fn a_third_party_makes_builds_signs_and_publishes_a_python_tutor_that_a_learner_chats_with() {
+    // componentize-py as `cargo xtask test` installs it from the template's requirements.txt.
+    let tools = repo().join("target/componentize-py/bin");
+    let path = format!(
+        "{}:{}",
+        tools.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    journey("python", &[("PATH", &path)]).await;
+}
+
+#[actix_rt::test]
+async fn a_third_party_makes_builds_signs_and_publishes_a_javascript_tutor_that_a_learner_chats_with()
+ {
+    // `plugin build` installs componentize-js with npm, as it does for an author.
+    journey("js", &[]).await;
 }
