@@ -70,6 +70,10 @@ pub struct Publisher {
     pub created_at: i64,
     /// Its keys, newest first, revoked ones included.
     pub keys: Vec<KeyView>,
+    /// The names of its packages here, withdrawn ones included (the catalogue lists only what
+    /// installs). Absent from registries older than this field.
+    #[serde(default)]
+    pub packages: Vec<String>,
 }
 
 /// A publisher's signing key.
@@ -142,6 +146,7 @@ pub async fn create(
         name: name.into(),
         created_at: now,
         keys: Vec::new(),
+        packages: Vec::new(),
     })
 }
 
@@ -175,7 +180,24 @@ pub async fn get(db: &Db, slug: &str) -> Result<Option<Publisher>, StoreError> {
         name: row.name,
         created_at: row.created_at,
         keys: keys(db, slug).await?,
+        packages: packages(db, slug).await?,
     }))
+}
+
+/// The names of the packages `slug` published here (not the ones mirrored from elsewhere).
+async fn packages(db: &Db, slug: &str) -> Result<Vec<String>, StoreError> {
+    #[derive(Deserialize)]
+    struct Row {
+        name: String,
+    }
+    let rows: Vec<Row> = db
+        .rows(
+            "SELECT record::id(id) AS name FROM package
+             WHERE publisher = $slug AND source = NONE ORDER BY name;",
+            json!({"slug": slug}),
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| r.name).collect())
 }
 
 /// `slug`'s keys, newest first.

@@ -41,6 +41,7 @@ const ASSETS: &[Asset] = assets![
     "js/chat.js" => "text/javascript; charset=utf-8",
     "js/charts.js" => "text/javascript; charset=utf-8",
     "js/school.js" => "text/javascript; charset=utf-8",
+    "js/market.js" => "text/javascript; charset=utf-8",
 ];
 
 /// The client-side routes: each is served the app shell, which draws the page.
@@ -65,6 +66,9 @@ pub const PAGES: &[&str] = &[
     "/classes/{id}",
     "/classes/{id}/pick",
     "/assignments/{id}",
+    "/marketplace",
+    "/marketplace/{name}",
+    "/publisher",
 ];
 
 /// Weak validators, computed once: the content hash of each asset.

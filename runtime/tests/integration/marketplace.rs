@@ -57,12 +57,27 @@ async fn chat_once(learner: &Client, personality: &str, mode: &str, text: &str) 
 
 /// Signs up `email`, follows the confirmation mail, and makes the account the publisher `slug`.
 async fn publisher(base: &str, sink: &Sink, email: &str, slug: &str) -> Client {
-    let me = account(base, email).await;
+    let me = verified(base, sink, email).await;
     let (status, body) = me
         .call(
             "POST",
             "/v1/publishers",
             Some(json!({"slug": slug, "name": "Ada's tutors"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["slug"], slug);
+    me
+}
+
+/// Signs up `email` and follows the confirmation mail; an unverified account cannot publish.
+pub(crate) async fn verified(base: &str, sink: &Sink, email: &str) -> Client {
+    let me = account(base, email).await;
+    let (status, body) = me
+        .call(
+            "POST",
+            "/v1/publishers",
+            Some(json!({"slug": "x-unverified", "name": "Ada's tutors"})),
         )
         .await;
     assert_eq!(status, 403, "an unverified address cannot publish: {body}");
@@ -87,15 +102,6 @@ async fn publisher(base: &str, sink: &Sink, email: &str, slug: &str) -> Client {
         )
         .await;
     assert_eq!(status, 200);
-    let (status, body) = me
-        .call(
-            "POST",
-            "/v1/publishers",
-            Some(json!({"slug": slug, "name": "Ada's tutors"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(body["slug"], slug);
     me
 }
 
@@ -116,7 +122,12 @@ async fn key(me: &Client, slug: &str) -> SigningKey {
 
 /// The first-party `plugin`'s manifest renamed `name` at `version` for `publisher`, and its
 /// component.
-fn package(plugin: &str, name: &str, version: &str, publisher: &str) -> (String, Vec<u8>) {
+pub(crate) fn package(
+    plugin: &str,
+    name: &str,
+    version: &str,
+    publisher: &str,
+) -> (String, Vec<u8>) {
     package_at(&crate::common::plugin(plugin), name, version, publisher)
 }
 
@@ -660,6 +671,9 @@ async fn the_catalogue_finds_shows_serves_and_withdraws_packages() {
     assert_eq!(catalogue(&base, "").await, ["grace-hooks"]);
     let (_, page) = get(server.addr, "/v1/marketplace/packages/ada-camille").await;
     assert_eq!(page["latest"], "");
+    // The publisher's page still names it, so its dashboard can restore it.
+    let (_, publisher) = get(server.addr, "/v1/publishers/ada").await;
+    assert_eq!(publisher["packages"], json!(["ada-camille"]), "{publisher}");
     let (status, _) = get(
         server.addr,
         "/v1/marketplace/packages/ada-camille/1.0.0/download",
@@ -1100,7 +1114,7 @@ async fn a_revoked_key_stops_what_it_signed_and_the_operator_policy_can_disable_
 
 /// Runs the `penpal` binary with `args` and `env` off the test's thread (the servers answer on
 /// it); returns (success, stdout, stderr).
-async fn cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+pub(crate) async fn cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let env: Vec<(String, String)> = env
         .iter()

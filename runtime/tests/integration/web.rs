@@ -3,7 +3,8 @@
 //! first-party plugins and the scripted model streaming over HTTP. The browser side lives in
 //! `web/journey.mjs`; this test starts the server, runs it, and fails with its output.
 //!
-//! Screenshots of every page, desktop and phone, land in `target/web-screenshots/`.
+//! Screenshots of every page, desktop and phone, land in `target/web-screenshots/` (the
+//! marketplace's in `target/web-screenshots-marketplace/`).
 
 use std::process::Command;
 use std::time::Duration;
@@ -16,8 +17,8 @@ fn chromium() -> String {
     std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
 }
 
-#[actix_rt::test]
-async fn a_visitor_becomes_a_learner_in_the_browser() {
+/// The browser tests' directory, once its npm packages and Chromium are there.
+fn browser_ready() -> std::path::PathBuf {
     let dir = repo().join("runtime/tests/web");
     assert!(
         dir.join("node_modules/playwright-core").is_dir()
@@ -30,6 +31,12 @@ async fn a_visitor_becomes_a_learner_in_the_browser() {
         "Chromium is missing at {}: run `cargo xtask test` (it installs Debian's `chromium`) or set CHROMIUM",
         chromium()
     );
+    dir
+}
+
+#[actix_rt::test]
+async fn a_visitor_becomes_a_learner_in_the_browser() {
+    let dir = browser_ready();
 
     // A model that streams visibly: a short pause between chunks, as a real one has.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -469,4 +476,83 @@ async fn decompress(resp: reqwest::Response) -> Vec<u8> {
     let mut out = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut out).unwrap();
     out
+}
+
+#[actix_rt::test]
+async fn a_publisher_publishes_an_operator_grants_and_a_learner_chats_in_the_browser() {
+    let dir = browser_ready();
+    let data = tempfile::tempdir().unwrap();
+    let (server, _db, sink, _ops) = crate::schools::server(data.path()).await;
+    let base = server.url("");
+    // Ada has a confirmed address; she becomes a publisher in the browser.
+    crate::marketplace::verified(&base, &sink, "ada@example.com").await;
+    new_learner(&base, "B1").await;
+
+    // Her key and her package, signed on her machine with the CLI.
+    let key = data.path().join("ada.pem");
+    let (ok, out, err) =
+        crate::marketplace::cli(&["key", "generate", "--out", key.to_str().unwrap()], &[]).await;
+    assert!(ok, "{err}");
+    let public = out
+        .lines()
+        .find_map(|l| l.strip_prefix("public key"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let package = data.path().join("ada-camille");
+    std::fs::create_dir_all(&package).unwrap();
+    let (manifest, wasm) = crate::marketplace::package("tutor", "ada-camille", "1.0.0", "ada");
+    let manifest = manifest.replacen(
+        "[tutor]",
+        "[capabilities]\nkv = true\nllm = true\n\n[tutor]",
+        1,
+    );
+    std::fs::write(package.join("penpal-plugin.toml"), manifest).unwrap();
+    std::fs::write(package.join("plugin.wasm"), wasm).unwrap();
+    std::fs::write(package.join("README.md"), "# Camille\n\nA patient tutor.\n").unwrap();
+    let (ok, _, err) = crate::marketplace::cli(
+        &[
+            "plugin",
+            "sign",
+            package.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let archive = package.join("ada-camille-1.0.0.penpal");
+
+    let shots = repo().join("target/web-screenshots-marketplace");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = within(
+        600,
+        "the marketplace browser journey",
+        tokio::task::spawn_blocking(move || {
+            Command::new("node")
+                .arg("marketplace.mjs")
+                .current_dir(&dir)
+                .env("PENPAL_URL", base)
+                .env("CHROMIUM", chromium())
+                .env("SCREENSHOTS", &shots)
+                .env("PENPAL_BIN", env!("CARGO_BIN_EXE_penpal"))
+                .env("ARCHIVE", archive)
+                .env("PUBLIC_KEY", public)
+                .output()
+                .expect("node runs (Node.js 20 or later is needed)")
+        }),
+    )
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    server.stop().await;
+    assert!(
+        out.status.success(),
+        "the marketplace browser journey failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("marketplace journey complete"), "{stdout}");
 }

@@ -7,6 +7,7 @@ import { h, fill, select } from './ui.js';
 import * as pages from './pages.js';
 import { chatPage } from './chat.js';
 import * as school from './school.js';
+import * as market from './market.js';
 
 const state = { me: null };
 export const app = {
@@ -46,6 +47,9 @@ const routes = [
   [/^\/progress$/, pages.progress, { auth: true }],
   [/^\/review$/, pages.review, { auth: true }],
   [/^\/settings$/, pages.settings, { auth: true }],
+  [/^\/marketplace$/, market.catalogue, {}],
+  [/^\/marketplace\/([a-z0-9-]+)$/, market.packagePage, {}],
+  [/^\/publisher$/, market.publisherPage, { auth: true, onboarding: true }],
 ];
 
 function theme() {
@@ -78,16 +82,16 @@ export async function switchLang(lang) {
 function header() {
   const nav = [];
   const link = (href, label) => {
-    const here = location.pathname === href || (href === '/chat' && location.pathname.startsWith('/chat'));
+    const here = location.pathname === href || (['/chat', '/marketplace'].includes(href) && location.pathname.startsWith(href));
     return h('a', { href, 'aria-current': here ? 'page' : undefined }, label);
   };
   if (state.me) {
     nav.push(link('/chat', t('nav.chat')), state.inSchool ? link('/classes', t('nav.classes')) : null,
       link('/progress', t('nav.progress')), link('/review', t('nav.review')),
-      link('/pricing', t('nav.pricing')), link('/settings', t('nav.settings')),
+      link('/pricing', t('nav.pricing')), link('/marketplace', t('nav.marketplace')), link('/settings', t('nav.settings')),
       h('button', { type: 'button', class: 'link', onclick: async () => { await endSession(); state.me = null; navigate('/'); } }, t('nav.signout')));
   } else {
-    nav.push(link('/demo', t('nav.demo')), link('/pricing', t('nav.pricing')), link('/login', t('nav.login')), link('/signup', t('nav.signup')));
+    nav.push(link('/demo', t('nav.demo')), link('/pricing', t('nav.pricing')), link('/marketplace', t('nav.marketplace')), link('/login', t('nav.login')), link('/signup', t('nav.signup')));
   }
   const langPick = select(LANGS.map((l) => [l, l === 'fr' ? 'Français' : 'English']), getLang(), {
     id: 'ui-lang', onchange: (e) => switchLang(e.target.value),
