@@ -13,7 +13,7 @@ use crate::auth::admin;
 use crate::config::{DbArgs, PluginArgs, ServeArgs};
 use crate::marketplace::signature::{PublicKey, Signature, SigningKey};
 use crate::plugins::check::{self, CheckReport};
-use crate::plugins::manifest::{HostPattern, MANIFEST_FILE, SecretName};
+use crate::plugins::manifest::{HostPattern, Kind, MANIFEST_FILE, SecretName};
 use crate::plugins::{Capabilities, CompileCache, Package, PluginHost, Services};
 
 /// Penpal: practise a language with an AI tutor.
@@ -648,12 +648,26 @@ fn new_command(
 ) -> anyhow::Result<ExitCode> {
     use crate::plugins::manifest::PluginName;
     PluginName::try_from(name.to_string()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if kind != NewKind::Tutor {
-        anyhow::bail!(
-            "penpal plugin new makes tutors today; templates for the other kinds come next. \
-             Meanwhile start from a first-party plugin of that kind in the penpal repository's \
-             plugins/ directory"
-        );
+    let kind = match kind {
+        NewKind::Tutor => Kind::Tutor,
+        NewKind::PaymentProvider => Kind::PaymentProvider,
+        NewKind::Notifier => Kind::Notifier,
+        NewKind::Lms => Kind::Lms,
+    };
+    let later = |what: &str| {
+        anyhow::anyhow!(
+            "penpal plugin new has no {what} yet (it makes tutors in Rust, Python and \
+             JavaScript, and notifiers and LMS integrations in Rust); start from the first-party \
+             {kind} plugins in the penpal repository's plugins/ directory"
+        )
+    };
+    if kind != Kind::Tutor && lang != Lang::Rust {
+        let language = match lang {
+            Lang::Rust => "Rust",
+            Lang::Python => "Python",
+            Lang::Js => "JavaScript",
+        };
+        return Err(later(&format!("{kind} template in {language}")));
     }
     let dir = parent.join(name);
     if dir.exists() {
@@ -671,8 +685,10 @@ fn new_command(
                      penpal checkout"
                 )
             })?;
-            let made = format!("a Rust tutor against the SDK at {}", sdk.display());
-            (templates::rust_tutor(name, publisher, &sdk), made, "")
+            let made = format!("a Rust {kind} against the SDK at {}", sdk.display());
+            let files = templates::rust(kind, name, publisher, &sdk)
+                .ok_or_else(|| later(&format!("{kind} template")))?;
+            (files, made, "")
         }
         Lang::Python => (
             templates::python_tutor(name, publisher),

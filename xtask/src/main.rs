@@ -72,6 +72,13 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         load: Vec<String>,
     },
+    /// Measure the marketplace: publish on one server to a first call on another, and
+    /// installs and upgrades while learners chat, beside the same with nobody chatting.
+    MarketLoad {
+        /// Flags for the marketplace load tool.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        load: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -115,6 +122,11 @@ fn main() -> Result<()> {
         Task::BillingLoad { load } => {
             build_plugins(&root)?;
             release_tool(&root, "penpal-billing-load", &load)
+        }
+        Task::MarketLoad { load } => {
+            build_plugins(&root)?;
+            smtp_setup(&root)?;
+            release_tool(&root, "penpal-market-load", &load)
         }
         Task::Bench => {
             build_plugins(&root)?;

@@ -1,10 +1,13 @@
 //! What `penpal plugin new` writes: a plugin project that builds, checks and chats out of the
 //! box. A Rust tutor depends on the SDK of this penpal's source tree; a Python or JavaScript
 //! tutor carries its own copy of the SDK (`host-api/python`, `host-api/js`) and of the WIT it
-//! is built against, so it needs nothing but its toolchain. The other kinds come next
+//! is built against, so it needs nothing but its toolchain. Rust also has notifier and LMS
+//! templates; payment providers, and the other kinds in Python and JavaScript, come next
 //! (`docs/marketplace.md`).
 
 use std::path::PathBuf;
+
+use crate::plugins::manifest::Kind;
 
 /// The lock file the example tutor builds with: a new project starts from the same versions,
 /// so its first build reuses what is already compiled and needs nothing new.
@@ -96,13 +99,14 @@ levels = ["A1", "A2", "B1", "B2", "C1", "C2"]
     )
 }
 
-/// The README of a new project: `setup` are the commands to run once before the first build.
-fn readme(name: &str, language: &str, setup: &str) -> String {
+/// The README of a new project (`what` it is): `setup` are the commands to run once before the
+/// first build.
+fn readme(name: &str, what: &str, language: &str, setup: &str) -> String {
     let title = display(name);
     format!(
         r#"# {title}
 
-A Penpal tutor personality, in {language}. `docs/plugin-authors.md` in the penpal repository
+{what}, in {language}. `docs/plugin-authors.md` in the penpal repository
 says what a plugin may do, its limits, and how to publish it.
 
 ```sh
@@ -122,13 +126,13 @@ fn wit() -> Files {
         .collect()
 }
 
-/// The files of a new Rust tutor called `name`, published by `publisher`, built against the
-/// SDK at `sdk`: (path inside the project, content).
-pub fn rust_tutor(name: &str, publisher: &str, sdk: &std::path::Path) -> Files {
+/// The files of a new Rust plugin of `kind` called `name`, published by `publisher`, built
+/// against the SDK at `sdk`; none for a kind without a template yet.
+pub fn rust(kind: Kind, name: &str, publisher: &str, sdk: &std::path::Path) -> Option<Files> {
     let title = display(name);
     let sdk = sdk.display().to_string().replace('\\', "/");
     let cargo = format!(
-        r#"# A Penpal tutor plugin. `penpal plugin build` compiles it for wasm32-wasip2 and puts the
+        r#"# A Penpal {kind} plugin. `penpal plugin build` compiles it for wasm32-wasip2 and puts the
 # component beside penpal-plugin.toml; `penpal plugin check` says whether it runs.
 [package]
 name = "{name}"
@@ -141,6 +145,7 @@ crate-type = ["cdylib"]
 
 [dependencies]
 penpal-host-api = {{ path = "{sdk}" }}
+serde_json = "1"
 
 # Its own workspace, so it builds on its own.
 [workspace]
@@ -151,8 +156,39 @@ lto = true
 strip = true
 "#
     );
-    let manifest = tutor_manifest(name, publisher);
-    let lib = format!(
+    let (manifest, lib, what) = match kind {
+        Kind::Tutor => (
+            tutor_manifest(name, publisher),
+            rust_tutor_lib(&title),
+            "A Penpal tutor personality",
+        ),
+        Kind::Notifier => (
+            notifier_manifest(name, publisher),
+            rust_notifier_lib(name, &title),
+            "A Penpal notifier",
+        ),
+        Kind::Lms => (
+            lms_manifest(name, publisher),
+            rust_lms_lib(name, &title),
+            "A Penpal LMS integration",
+        ),
+        Kind::PaymentProvider => return None,
+    };
+    Some(vec![
+        (PathBuf::from("Cargo.toml"), cargo),
+        (PathBuf::from("Cargo.lock"), LOCK.to_string()),
+        (PathBuf::from("penpal-plugin.toml"), manifest),
+        (PathBuf::from("src/lib.rs"), lib),
+        (PathBuf::from("README.md"), readme(name, what, "Rust", "")),
+        (
+            PathBuf::from(".gitignore"),
+            "/target\n*.penpal\nplugin.wasm\n".into(),
+        ),
+    ])
+}
+
+fn rust_tutor_lib(title: &str) -> String {
+    format!(
         r#"//! {title}: a Penpal tutor personality. `plan_turn` builds the request the server sends
 //! to its model; `review_turn` turns the model's analysis into corrections and vocabulary.
 
@@ -194,19 +230,135 @@ impl Tutor for Plugin {{
 
 penpal_host_api::export_tutor!(Plugin);
 "#
-    );
-    let readme = readme(name, "Rust", "");
-    vec![
-        (PathBuf::from("Cargo.toml"), cargo),
-        (PathBuf::from("Cargo.lock"), LOCK.to_string()),
-        (PathBuf::from("penpal-plugin.toml"), manifest),
-        (PathBuf::from("src/lib.rs"), lib),
-        (PathBuf::from("README.md"), readme),
-        (
-            PathBuf::from(".gitignore"),
-            "/target\n*.penpal\nplugin.wasm\n".into(),
-        ),
-    ]
+    )
+}
+
+/// The manifest of a new notifier.
+fn notifier_manifest(name: &str, publisher: &str) -> String {
+    let title = display(name);
+    format!(
+        r#"[plugin]
+name = "{name}"
+version = "0.1.0"
+kind = "notifier"
+wit = "0.2.0"
+publisher = "{publisher}"
+description = "{title}: posts each message as JSON to the operator's receiver."
+
+# The receiver is the operator's choice: they grant its host under [plugins.{name}].
+[capabilities]
+http = ["operator"]
+
+[notifier]
+display-name = "{title}"
+channel = "webhook"
+"#
+    )
+}
+
+fn rust_notifier_lib(name: &str, title: &str) -> String {
+    format!(
+        r#"//! {title}: a Penpal notifier. The host renders each message and calls `send` until it
+//! succeeds — it retries `unavailable` errors with backoff, and any other error is final —
+//! so this posts the message as JSON to the operator's receiver (`[plugins.{name}]
+//! settings.url`, its host granted) with the message id as the idempotency key.
+
+use penpal_host_api::notifications::{{Category, Delivery, Notification, Notifier}};
+use penpal_host_api::types::PluginError;
+use penpal_host_api::{{config, http}};
+
+struct Plugin;
+
+fn category(c: Category) -> &'static str {{
+    match c {{
+        Category::Security => "security",
+        Category::Account => "account",
+        Category::Progress => "progress",
+        Category::Marketing => "marketing",
+        Category::School => "school",
+    }}
+}}
+
+impl Notifier for Plugin {{
+    fn send(message: Notification) -> Result<Delivery, PluginError> {{
+        let url = config::get("url").ok_or_else(|| {{
+            PluginError::InvalidInput(
+                "set the receiver's address: [plugins.{name}] settings.url".into(),
+            )
+        }})?;
+        let body = serde_json::json!({{
+            "id": message.id,
+            "topic": message.topic,
+            "category": category(message.category),
+            "recipient": message.recipient,
+            "locale": message.locale,
+            "subject": message.subject,
+            "text": message.text_body,
+            "unsubscribe_url": message.unsubscribe_url,
+        }})
+        .to_string();
+        let response = http::request(
+            "POST",
+            &url,
+            &[
+                ("content-type", "application/json"),
+                ("idempotency-key", &message.id),
+            ],
+            body.as_bytes(),
+        )?;
+        match response.status {{
+            200..=299 => Ok(Delivery {{ provider_id: None }}),
+            // Throttled or failing: the host tries again later.
+            408 | 429 | 500..=599 => Err(PluginError::Unavailable(format!(
+                "the receiver answered {{}}",
+                response.status
+            ))),
+            status => Err(PluginError::InvalidInput(format!(
+                "the receiver refused the message ({{status}})"
+            ))),
+        }}
+    }}
+}}
+
+penpal_host_api::export_notifier!(Plugin);
+"#
+    )
+}
+
+/// The manifest of a new LMS integration.
+fn lms_manifest(name: &str, publisher: &str) -> String {
+    let title = display(name);
+    format!(
+        r#"[plugin]
+name = "{name}"
+version = "0.1.0"
+kind = "lms"
+wit = "0.2.0"
+publisher = "{publisher}"
+description = "{title} as an LTI 1.3 Advantage platform: launches, deep links, grades and rosters."
+
+[lms]
+display-name = "{title}"
+platform = "{name}"
+"#
+    )
+}
+
+fn rust_lms_lib(name: &str, title: &str) -> String {
+    format!(
+        r#"//! {title} as an LTI 1.3 platform. The SDK reads launches, shapes deep links, line items
+//! and scores, and reads rosters as the specification says; a platform that differs says how
+//! in its `Quirks` (see the SDK's `lti` module, and the Canvas and Blackboard plugins in the
+//! penpal repository for two that differ).
+
+use penpal_host_api::lti::Quirks;
+
+/// How this platform differs from the specification: not at all, to begin with.
+const QUIRKS: Quirks = Quirks::STANDARD;
+
+penpal_host_api::export_lti_platform!("{name}", "{title}", QUIRKS);
+"#
+    )
 }
 
 /// The files of a new Python tutor called `name`, published by `publisher`.
@@ -266,6 +418,7 @@ class Tutoring(exports.Tutoring):
             PathBuf::from("README.md"),
             readme(
                 name,
+                "A Penpal tutor personality",
                 "Python",
                 "pip install -r requirements.txt          # once: componentize-py\n",
             ),
@@ -340,6 +493,7 @@ export const tutoring = penpal.tutor({{
             PathBuf::from("README.md"),
             readme(
                 name,
+                "A Penpal tutor personality",
                 "JavaScript",
                 "npm install                               # once: componentize-js\n",
             ),

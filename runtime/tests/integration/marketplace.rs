@@ -1898,3 +1898,76 @@ async fn a_third_party_makes_builds_signs_and_publishes_a_javascript_tutor_that_
     // `plugin build` installs componentize-js with npm, as it does for an author.
     journey("js", &[]).await;
 }
+
+#[actix_rt::test]
+async fn plugin_new_makes_notifiers_and_lms_integrations_in_rust_and_says_what_it_cannot_make() {
+    let author = tempfile::tempdir().unwrap();
+    let dir = author.path().to_str().unwrap();
+    let target = repo().join("target").join("wasm");
+    for (kind, name, world) in [
+        ("notifier", "school-hooks", "the notifier world"),
+        ("lms", "school-lms", "the lms world"),
+    ] {
+        let (ok, out, err) = cli(
+            &[
+                "plugin",
+                "new",
+                name,
+                "--kind",
+                kind,
+                "--publisher",
+                "ada",
+                "--dir",
+                dir,
+            ],
+            &[],
+        )
+        .await;
+        assert!(ok, "{out}{err}");
+        let project = author.path().join(name);
+        let (ok, out, err) = cli(
+            &["plugin", "build", project.to_str().unwrap()],
+            &[("CARGO_TARGET_DIR", target.to_str().unwrap())],
+        )
+        .await;
+        assert!(ok, "{out}{err}");
+        assert!(
+            out.contains(&format!("exports    {world}")) && out.trim_end().ends_with("ok"),
+            "{out}"
+        );
+        assert!(!out.contains("warning:"), "{out}");
+    }
+    // The notifier asks for the operator's receiver, nothing else.
+    let manifest =
+        std::fs::read_to_string(author.path().join("school-hooks/penpal-plugin.toml")).unwrap();
+    assert!(manifest.contains("http = [\"operator\"]"), "{manifest}");
+
+    for (args, says) in [
+        (
+            vec![
+                "plugin",
+                "new",
+                "pay",
+                "--kind",
+                "payment-provider",
+                "--dir",
+                dir,
+            ],
+            "no payment-provider template yet",
+        ),
+        (
+            vec![
+                "plugin", "new", "hooks", "--kind", "notifier", "--lang", "js", "--dir", dir,
+            ],
+            "no notifier template in JavaScript yet",
+        ),
+    ] {
+        let (ok, _, err) = cli(&args, &[]).await;
+        assert!(!ok && err.contains(says), "{err}");
+        assert!(
+            err.contains("plugins/ directory"),
+            "it says where to start: {err}"
+        );
+    }
+    assert!(!author.path().join("pay").exists() && !author.path().join("hooks").exists());
+}

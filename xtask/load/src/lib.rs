@@ -1,8 +1,11 @@
-//! What the load tools share: a free loopback port, percentiles, waiting for a server.
+//! What the load tools share: a free loopback port, percentiles, waiting for a server, the
+//! test SMTP server.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tools: fail loudly
 
+use std::io::BufRead;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 /// A loopback address nothing listens on yet.
@@ -34,4 +37,28 @@ pub async fn wait_ready(http: &reqwest::Client, base: &str) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The test SMTP server (`runtime/tests/smtp/sink.py` under `python`, which has aiosmtpd), its
+/// own process, writing each message to `dir`; answers it and its port.
+pub fn start_sink(python: &Path, dir: &Path) -> (std::process::Child, u16) {
+    let mut child = std::process::Command::new(python)
+        .arg("runtime/tests/smtp/sink.py")
+        .arg("--dir")
+        .arg(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e} (run `cargo xtask test` once: it installs aiosmtpd)",
+                python.display()
+            )
+        });
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line.trim().strip_prefix("PORT ").unwrap().parse().unwrap();
+    (child, port)
 }

@@ -50,29 +50,6 @@ fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v
 }
 
-/// The SMTP server, its own process, writing each message to `dir`.
-fn start_sink(python: &Path, dir: &Path) -> (std::process::Child, u16) {
-    let mut child = std::process::Command::new(python)
-        .arg("runtime/tests/smtp/sink.py")
-        .arg("--dir")
-        .arg(dir)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {}: {e} (run `cargo xtask test` once: it installs aiosmtpd)",
-                python.display()
-            )
-        });
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line.trim().strip_prefix("PORT ").unwrap().parse().unwrap();
-    (child, port)
-}
-
 /// When each message to each address was accepted (the file's modification time).
 fn accepted(dir: &Path) -> HashMap<String, SystemTime> {
     let mut out = HashMap::new();
@@ -153,7 +130,7 @@ async fn main() {
     let o = <Opts as clap::Parser>::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mail = tempfile::tempdir().unwrap();
-    let (mut sink, port) = start_sink(&o.python, mail.path());
+    let (mut sink, port) = penpal_load::start_sink(&o.python, mail.path());
 
     let addr = free_port();
     let data = tempfile::tempdir().unwrap();
