@@ -17,7 +17,6 @@
 
 use penpal_load::{free_port, pct};
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 

@@ -592,8 +592,10 @@ async fn main() {
     let during_upgrade = firsts(upgrade_at, upgrade_at + busy_upgrade + 1000.0);
     let after = firsts(upgrade_at + busy_upgrade, f64::MAX);
 
-    let _ = model.kill();
-    let _ = sink.kill();
+    for child in [&mut model, &mut sink] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     drop((a, b));
 
     let base_turn = pct(&baseline, 0.5);
