@@ -528,11 +528,14 @@ async fn scripted_llm(
         listener.local_addr()?,
         crate::llm::scripted::MODEL
     );
-    axum::serve(listener, crate::llm::scripted::router(script))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(
+        crate::llm::scripted::nodelay(listener),
+        crate::llm::scripted::router(script),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -654,20 +657,17 @@ fn new_command(
         NewKind::Notifier => Kind::Notifier,
         NewKind::Lms => Kind::Lms,
     };
-    let later = |what: &str| {
-        anyhow::anyhow!(
-            "penpal plugin new has no {what} yet (it makes tutors in Rust, Python and \
-             JavaScript, and notifiers and LMS integrations in Rust); start from the first-party \
-             {kind} plugins in the penpal repository's plugins/ directory"
-        )
-    };
     if kind != Kind::Tutor && lang != Lang::Rust {
         let language = match lang {
             Lang::Rust => "Rust",
             Lang::Python => "Python",
             Lang::Js => "JavaScript",
         };
-        return Err(later(&format!("{kind} template in {language}")));
+        anyhow::bail!(
+            "penpal plugin new has no {kind} template in {language} yet (it makes tutors in \
+             Rust, Python and JavaScript, and every kind in Rust): use --lang rust, or start \
+             from the first-party {kind} plugins in the penpal repository's plugins/ directory"
+        );
     }
     let dir = parent.join(name);
     if dir.exists() {
@@ -686,9 +686,7 @@ fn new_command(
                 )
             })?;
             let made = format!("a Rust {kind} against the SDK at {}", sdk.display());
-            let files = templates::rust(kind, name, publisher, &sdk)
-                .ok_or_else(|| later(&format!("{kind} template")))?;
-            (files, made, "")
+            (templates::rust(kind, name, publisher, &sdk), made, "")
         }
         Lang::Python => (
             templates::python_tutor(name, publisher),

@@ -87,7 +87,12 @@ async fn start_llm(args: &LlmArgs) -> anyhow::Result<(Arc<LlmClient>, LlmInfo)> 
             let listener = TcpListener::bind("127.0.0.1:0").await?;
             let url = format!("http://{}/v1", listener.local_addr()?);
             tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, scripted::router(Script::default())).await {
+                if let Err(e) = axum::serve(
+                    scripted::nodelay(listener),
+                    scripted::router(Script::default()),
+                )
+                .await
+                {
                     tracing::error!(error = %e, "scripted model stopped");
                 }
             });

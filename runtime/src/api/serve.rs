@@ -80,6 +80,7 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        accepted(&stream, peer);
         tokio::spawn(connection(
             stream,
             peer,
@@ -96,6 +97,15 @@ pub async fn serve(
     // Every connection task holds a sender; all gone means all closed.
     let _ = tokio::time::timeout(DRAIN, open_rx.recv()).await;
     Ok(())
+}
+
+/// Sets up a new connection's socket. Replies go out as they are written: with Nagle's
+/// algorithm on, a response written in two pieces (or a socket's second event) waits for the
+/// client's delayed ACK, about 40 ms on Linux, on every kept-alive request.
+fn accepted(stream: &TcpStream, peer: SocketAddr) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+    }
 }
 
 /// One connection, from accept to close.
@@ -308,6 +318,18 @@ mod tests {
             idle_timeout: Duration::from_millis(300),
             max_connections: 1,
         }
+    }
+
+    #[tokio::test]
+    async fn accepted_connections_send_without_waiting_for_acks() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted_) = tokio::join!(client, listener.accept());
+        let (stream, peer) = accepted_.unwrap();
+        assert!(!stream.nodelay().unwrap(), "the kernel's default");
+        accepted(&stream, peer);
+        assert!(stream.nodelay().unwrap());
+        drop(client);
     }
 
     #[test]

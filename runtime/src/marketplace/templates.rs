@@ -1,9 +1,8 @@
 //! What `penpal plugin new` writes: a plugin project that builds, checks and chats out of the
 //! box. A Rust tutor depends on the SDK of this penpal's source tree; a Python or JavaScript
 //! tutor carries its own copy of the SDK (`host-api/python`, `host-api/js`) and of the WIT it
-//! is built against, so it needs nothing but its toolchain. Rust also has notifier and LMS
-//! templates; payment providers, and the other kinds in Python and JavaScript, come next
-//! (`docs/marketplace.md`).
+//! is built against, so it needs nothing but its toolchain. Rust has a template for every
+//! kind; the other kinds in Python and JavaScript come next (`docs/marketplace.md`).
 
 use std::path::PathBuf;
 
@@ -127,8 +126,8 @@ fn wit() -> Files {
 }
 
 /// The files of a new Rust plugin of `kind` called `name`, published by `publisher`, built
-/// against the SDK at `sdk`; none for a kind without a template yet.
-pub fn rust(kind: Kind, name: &str, publisher: &str, sdk: &std::path::Path) -> Option<Files> {
+/// against the SDK at `sdk`.
+pub fn rust(kind: Kind, name: &str, publisher: &str, sdk: &std::path::Path) -> Files {
     let title = display(name);
     let sdk = sdk.display().to_string().replace('\\', "/");
     let cargo = format!(
@@ -172,9 +171,13 @@ strip = true
             rust_lms_lib(name, &title),
             "A Penpal LMS integration",
         ),
-        Kind::PaymentProvider => return None,
+        Kind::PaymentProvider => (
+            payment_manifest(name, publisher),
+            rust_payment_lib(name, &title),
+            "A Penpal payment provider",
+        ),
     };
-    Some(vec![
+    vec![
         (PathBuf::from("Cargo.toml"), cargo),
         (PathBuf::from("Cargo.lock"), LOCK.to_string()),
         (PathBuf::from("penpal-plugin.toml"), manifest),
@@ -184,7 +187,7 @@ strip = true
             PathBuf::from(".gitignore"),
             "/target\n*.penpal\nplugin.wasm\n".into(),
         ),
-    ])
+    ]
 }
 
 fn rust_tutor_lib(title: &str) -> String {
@@ -361,6 +364,336 @@ penpal_host_api::export_lti_platform!("{name}", "{title}", QUIRKS);
     )
 }
 
+/// The manifest of a new payment provider.
+fn payment_manifest(name: &str, publisher: &str) -> String {
+    let title = display(name);
+    format!(
+        r#"[plugin]
+name = "{name}"
+version = "0.1.0"
+kind = "payment-provider"
+wit = "0.2.0"
+publisher = "{publisher}"
+description = "{title}: subscriptions through a payment provider's JSON API, webhooks verified from the raw body."
+
+# Name your provider's API host instead of "operator" (which lets the operator grant the host
+# they set in settings.api_base, such as a sandbox), and keep only the secrets you read.
+[capabilities]
+http = ["operator"]
+secrets = ["api_key", "webhook_secret"]
+
+[payment-provider]
+display-name = "{title}"
+currencies = ["EUR", "USD"]
+"#
+    )
+}
+
+fn rust_payment_lib(name: &str, title: &str) -> String {
+    format!(
+        r#"//! {title}: a Penpal payment provider. Penpal owns plans, prices, subscriptions and
+//! entitlements; this turns its requests into the provider's API calls and the provider's
+//! webhooks into events in penpal's terms, which penpal stores, then applies.
+//!
+//! It speaks a plain JSON API, written the way most providers shape theirs: adapt the paths
+//! and fields in `call`, `event` and `subscription` to yours (the Stripe and Paddle plugins in
+//! the penpal repository are two complete examples).
+//!
+//! Settings (`[plugins.{name}] settings`): `api_base`. Secrets: `api_key`, `webhook_secret`.
+//! A webhook's `Webhook-Signature` header is `t=<unix seconds>,v1=<hex>…`, each `v1` an
+//! HMAC-SHA256 of `"{{t}}.{{body}}"`; any `v1` may match (providers sign with every active secret
+//! during a rotation), and nothing is parsed before one does.
+
+use penpal_host_api::payments::{{
+    CheckoutRequest, EventKind, Interval, Money, PaymentEvent, PaymentProvider, Redirect,
+    Subscription, SubscriptionStatus, Webhook,
+}};
+use penpal_host_api::types::PluginError;
+use penpal_host_api::{{config, http, signature}};
+use serde_json::{{Value, json}};
+
+/// Oldest (or furthest in the future) a webhook's signature may be, in seconds.
+const TOLERANCE: u64 = 300;
+
+const SCHEME: signature::Scheme = signature::Scheme {{
+    separator: ',',
+    time: "t",
+    signature: "v1",
+    joiner: b".",
+}};
+
+struct Plugin;
+
+/// Calls the provider: `method path` with a JSON `body`, and its JSON answer. Every POST
+/// carries penpal's idempotency key, so a retried call never charges twice.
+fn call(
+    method: &str,
+    path: &str,
+    body: Value,
+    idempotency_key: Option<&str>,
+) -> Result<Value, PluginError> {{
+    let base = config::get("api_base").ok_or_else(|| {{
+        PluginError::InvalidInput(
+            "set the provider's address: [plugins.{name}] settings.api_base".into(),
+        )
+    }})?;
+    let auth = format!("Bearer {{}}", config::secret("api_key")?);
+    let mut headers = vec![
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    if let Some(key) = idempotency_key {{
+        headers.push(("idempotency-key", key));
+    }}
+    let url = format!("{{}}{{path}}", base.trim_end_matches('/'));
+    let response = http::request(method, &url, &headers, body.to_string().as_bytes())?;
+    let json: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    let message = json["error"]["message"]
+        .as_str()
+        .unwrap_or("no message")
+        .to_string();
+    match response.status {{
+        200..=299 => Ok(json),
+        401 | 403 => Err(PluginError::Denied(format!(
+            "the provider refused the API key: {{message}}"
+        ))),
+        404 => Err(PluginError::NotFound(message)),
+        // Busy or failing: penpal tries again later, with the same idempotency key.
+        409 | 429 | 500..=599 => Err(PluginError::Unavailable(format!(
+            "the provider answered {{}}: {{message}}",
+            response.status
+        ))),
+        status => Err(PluginError::InvalidInput(format!(
+            "the provider answered {{status}}: {{message}}"
+        ))),
+    }}
+}}
+
+fn interval(i: Interval) -> &'static str {{
+    match i {{
+        Interval::Month => "month",
+        Interval::Year => "year",
+    }}
+}}
+
+fn redirect(json: &Value) -> Result<Redirect, PluginError> {{
+    match (json["id"].as_str(), json["url"].as_str()) {{
+        (Some(id), Some(url)) => Ok(Redirect {{
+            id: id.into(),
+            url: url.into(),
+        }}),
+        _ => Err(PluginError::Internal(
+            "the provider's answer has no id and url".into(),
+        )),
+    }}
+}}
+
+fn subscription(o: &Value) -> Option<Subscription> {{
+    let status = match o["status"].as_str()? {{
+        "trialing" => SubscriptionStatus::Trialing,
+        "active" => SubscriptionStatus::Active,
+        "past_due" => SubscriptionStatus::PastDue,
+        "paused" => SubscriptionStatus::Paused,
+        "canceled" => SubscriptionStatus::Canceled,
+        "unpaid" => SubscriptionStatus::Unpaid,
+        _ => SubscriptionStatus::Incomplete,
+    }};
+    Some(Subscription {{
+        id: o["id"].as_str()?.into(),
+        status,
+        plan_id: o["metadata"]["penpal_plan"].as_str().map(str::to_string),
+        current_period_end: o["current_period_end"].as_u64(),
+        trial_end: o["trial_end"].as_u64(),
+        cancel_at_period_end: o["cancel_at_period_end"].as_bool().unwrap_or(false),
+    }})
+}}
+
+fn subscription_in(o: &Value) -> Result<Subscription, PluginError> {{
+    subscription(o)
+        .ok_or_else(|| PluginError::Internal("the provider's answer has no subscription".into()))
+}}
+
+/// A verified webhook's event in penpal's terms.
+fn event(e: &Value) -> Result<PaymentEvent, PluginError> {{
+    let missing = |what: &str| PluginError::InvalidInput(format!("the event has no {{what}}"));
+    let provider_type = e["type"]
+        .as_str()
+        .ok_or_else(|| missing("type"))?
+        .to_string();
+    let o = &e["data"];
+    let kind = match provider_type.as_str() {{
+        "checkout.completed" => EventKind::CheckoutCompleted,
+        "subscription.created" => EventKind::SubscriptionCreated,
+        "subscription.updated" => EventKind::SubscriptionUpdated,
+        "subscription.canceled" => EventKind::SubscriptionDeleted,
+        "subscription.trial_will_end" => EventKind::TrialWillEnd,
+        "subscription.paused" => EventKind::SubscriptionPaused,
+        "subscription.resumed" => EventKind::SubscriptionResumed,
+        "payment.succeeded" => EventKind::InvoicePaid,
+        "payment.failed" => EventKind::PaymentFailed,
+        "payment.refunded" => EventKind::Refunded,
+        "dispute.opened" => EventKind::DisputeOpened,
+        // Stored and acknowledged, nothing more.
+        _ => EventKind::Other,
+    }};
+    let amount = match (o["amount_minor"].as_i64(), o["currency"].as_str()) {{
+        (Some(amount_minor), Some(currency)) => Some(Money {{
+            amount_minor,
+            currency: currency.to_ascii_uppercase(),
+        }}),
+        _ => None,
+    }};
+    Ok(PaymentEvent {{
+        id: e["id"].as_str().ok_or_else(|| missing("id"))?.to_string(),
+        kind,
+        provider_type,
+        customer_id: o["metadata"]["penpal_customer"]
+            .as_str()
+            .map(str::to_string),
+        provider_customer_id: o["customer"].as_str().map(str::to_string),
+        subscription: subscription(&o["subscription"]),
+        payment_id: o["payment"].as_str().map(str::to_string),
+        amount,
+        occurred_at: e["created"]
+            .as_u64()
+            .ok_or_else(|| missing("created time"))?,
+    }})
+}}
+
+impl PaymentProvider for Plugin {{
+    fn create_checkout(r: CheckoutRequest) -> Result<Redirect, PluginError> {{
+        let body = json!({{
+            "customer": r.provider_customer_id,
+            "email": r.customer_email,
+            "amount_minor": r.price.amount_minor,
+            "currency": r.price.currency,
+            "interval": r.interval.map(interval),
+            "trial_days": r.trial_days,
+            "coupon": r.coupon,
+            "locale": r.locale,
+            "success_url": r.success_url,
+            "cancel_url": r.cancel_url,
+            // Echoed in every event about this checkout, so penpal knows whose and which plan.
+            "metadata": {{ "penpal_customer": r.customer_id, "penpal_plan": r.plan_id }},
+        }});
+        redirect(&call("POST", "/checkouts", body, Some(&r.idempotency_key))?)
+    }}
+
+    fn create_portal(customer: String, return_url: String) -> Result<Redirect, PluginError> {{
+        let body = json!({{ "customer": customer, "return_url": return_url }});
+        redirect(&call("POST", "/portal-sessions", body, None)?)
+    }}
+
+    fn verify_webhook(hook: Webhook) -> Result<Vec<PaymentEvent>, PluginError> {{
+        let secret = config::secret("webhook_secret")?;
+        let header = hook
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("webhook-signature"))
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| PluginError::Denied("no Webhook-Signature header".into()))?;
+        signature::verify(
+            &SCHEME,
+            header,
+            &hook.body,
+            secret.as_bytes(),
+            hook.received_at,
+            TOLERANCE,
+        )?;
+        let e: Value = serde_json::from_slice(&hook.body)
+            .map_err(|e| PluginError::InvalidInput(format!("the body is not JSON: {{e}}")))?;
+        Ok(vec![event(&e)?])
+    }}
+
+    fn cancel_subscription(
+        id: String,
+        at_period_end: bool,
+        idempotency_key: String,
+    ) -> Result<Subscription, PluginError> {{
+        let body = json!({{ "at_period_end": at_period_end }});
+        subscription_in(&call(
+            "POST",
+            &format!("/subscriptions/{{id}}/cancel"),
+            body,
+            Some(&idempotency_key),
+        )?)
+    }}
+
+    fn resume_subscription(
+        id: String,
+        idempotency_key: String,
+    ) -> Result<Subscription, PluginError> {{
+        subscription_in(&call(
+            "POST",
+            &format!("/subscriptions/{{id}}/resume"),
+            json!({{}}),
+            Some(&idempotency_key),
+        )?)
+    }}
+
+    fn change_plan(
+        id: String,
+        plan_id: String,
+        price: Money,
+        every: Interval,
+        idempotency_key: String,
+    ) -> Result<Subscription, PluginError> {{
+        let body = json!({{
+            "amount_minor": price.amount_minor,
+            "currency": price.currency,
+            "interval": interval(every),
+            "proration": "prorate",
+            "metadata": {{ "penpal_plan": plan_id }},
+        }});
+        subscription_in(&call(
+            "POST",
+            &format!("/subscriptions/{{id}}/change"),
+            body,
+            Some(&idempotency_key),
+        )?)
+    }}
+
+    fn refund(
+        payment_id: String,
+        amount: Option<Money>,
+        idempotency_key: String,
+    ) -> Result<(), PluginError> {{
+        let body = json!({{
+            "payment": payment_id,
+            // None refunds the whole payment.
+            "amount_minor": amount.as_ref().map(|a| a.amount_minor),
+            "currency": amount.as_ref().map(|a| a.currency.clone()),
+        }});
+        call("POST", "/refunds", body, Some(&idempotency_key)).map(|_| ())
+    }}
+}}
+
+penpal_host_api::export_payment_provider!(Plugin);
+"#
+    )
+}
+
+/// What every Python and JavaScript tutor has: its manifest, README (`setup` run once before
+/// the first build), `.gitignore` (with the toolchain's own `ignore`) and the WIT.
+fn tutor_common(name: &str, publisher: &str, language: &str, setup: &str, ignore: &str) -> Files {
+    let mut files = vec![
+        (
+            PathBuf::from("penpal-plugin.toml"),
+            tutor_manifest(name, publisher),
+        ),
+        (
+            PathBuf::from("README.md"),
+            readme(name, "A Penpal tutor personality", language, setup),
+        ),
+        (
+            PathBuf::from(".gitignore"),
+            format!("{ignore}\n*.penpal\nplugin.wasm\n"),
+        ),
+    ];
+    files.extend(wit());
+    files
+}
+
 /// The files of a new Python tutor called `name`, published by `publisher`.
 pub fn python_tutor(name: &str, publisher: &str) -> Files {
     let title = display(name);
@@ -410,25 +743,14 @@ class Tutoring(exports.Tutoring):
             PathBuf::from("requirements.txt"),
             PYTHON_REQUIREMENTS.to_string(),
         ),
-        (
-            PathBuf::from("penpal-plugin.toml"),
-            tutor_manifest(name, publisher),
-        ),
-        (
-            PathBuf::from("README.md"),
-            readme(
-                name,
-                "A Penpal tutor personality",
-                "Python",
-                "pip install -r requirements.txt          # once: componentize-py\n",
-            ),
-        ),
-        (
-            PathBuf::from(".gitignore"),
-            "__pycache__/\n*.penpal\nplugin.wasm\n".into(),
-        ),
     ];
-    files.extend(wit());
+    files.extend(tutor_common(
+        name,
+        publisher,
+        "Python",
+        "pip install -r requirements.txt          # once: componentize-py\n",
+        "__pycache__/",
+    ));
     files
 }
 
@@ -485,24 +807,13 @@ export const tutoring = penpal.tutor({{
         (PathBuf::from("app.js"), app),
         (PathBuf::from("penpal-sdk.js"), JS_SDK.to_string()),
         (PathBuf::from("package.json"), package),
-        (
-            PathBuf::from("penpal-plugin.toml"),
-            tutor_manifest(name, publisher),
-        ),
-        (
-            PathBuf::from("README.md"),
-            readme(
-                name,
-                "A Penpal tutor personality",
-                "JavaScript",
-                "npm install                               # once: componentize-js\n",
-            ),
-        ),
-        (
-            PathBuf::from(".gitignore"),
-            "node_modules/\n*.penpal\nplugin.wasm\n".into(),
-        ),
     ];
-    files.extend(wit());
+    files.extend(tutor_common(
+        name,
+        publisher,
+        "JavaScript",
+        "npm install                               # once: componentize-js\n",
+        "node_modules/",
+    ));
     files
 }

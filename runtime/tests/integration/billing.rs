@@ -1524,3 +1524,138 @@ async fn a_paddle_trial_about_to_end_is_reminded_once_by_penpal_itself() {
         .unwrap();
     assert_eq!(sent.len(), 1, "one reminder for {sub}");
 }
+
+/// A provider made with `penpal plugin new --kind payment-provider`, built, and run by the
+/// server as its payment provider against a small JSON API: its checkout reaches the API with
+/// the key, the idempotency key and whose it is; a webhook signed with the secret makes the
+/// learner premium, and one signed with another secret changes nothing.
+#[actix_rt::test]
+async fn a_payment_provider_made_from_the_template_takes_a_checkout_and_a_signed_webhook() {
+    use axum::routing::post;
+    use std::sync::{Arc, Mutex};
+    let author = tempfile::tempdir().unwrap();
+    let dir = author.path().to_str().unwrap();
+    let (ok, out, err) = crate::marketplace::cli(
+        &[
+            "plugin",
+            "new",
+            "coin-pay",
+            "--kind",
+            "payment-provider",
+            "--dir",
+            dir,
+        ],
+        &[],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    let target = repo().join("target").join("wasm");
+    let (ok, out, err) = crate::marketplace::cli(
+        &[
+            "plugin",
+            "build",
+            author.path().join("coin-pay").to_str().unwrap(),
+        ],
+        &[("CARGO_TARGET_DIR", target.to_str().unwrap())],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+
+    // The provider's API: answers a checkout, remembers what it was sent.
+    type Seen = Arc<Mutex<Vec<(axum::http::HeaderMap, Value)>>>;
+    let seen: Seen = Arc::default();
+    let api = axum::Router::new()
+        .route(
+            "/checkouts",
+            post(
+                |axum::extract::State(seen): axum::extract::State<Seen>,
+                 headers: axum::http::HeaderMap,
+                 axum::Json(body): axum::Json<Value>| async move {
+                    seen.lock().unwrap().push((headers, body));
+                    axum::Json(json!({"id": "co_1", "url": "https://pay.example/co_1"}))
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, api).await });
+
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("penpal.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+[billing]
+provider = "coin-pay"
+{PAID}
+[plugins.coin-pay]
+grant = {{ http = ["http://localhost:{port}"], secrets = ["api_key", "webhook_secret"] }}
+settings = {{ api_base = "http://localhost:{port}" }}
+secrets = {{ api_key = "sk_coin", webhook_secret = "whsec_coin" }}
+"#
+        ),
+    )
+    .unwrap();
+    let mut args = serve_args(data.path(), None);
+    args.plugins.config = Some(file);
+    args.plugins.plugin_dirs.push(author.path().to_path_buf());
+    args.plugins.plugin_allow_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    let db = penpal::store::Db::connect("mem://", None).await.unwrap();
+    let server = start_on(args, db.clone()).await;
+    let base = server.url("");
+    let ana = Client {
+        base: base.clone(),
+        token: Some(new_learner(&base, "B1").await),
+    };
+    let (_, me) = ana.call("GET", "/v1/me", None).await;
+    let user = me["id"].as_str().unwrap().to_string();
+
+    let (status, page) = ana
+        .call(
+            "POST",
+            "/v1/billing/checkout",
+            Some(json!({"plan": "premium"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{page}");
+    assert_eq!(page["url"], "https://pay.example/co_1");
+    let (headers, body) = seen.lock().unwrap()[0].clone();
+    assert_eq!(headers["authorization"], "Bearer sk_coin");
+    assert!(headers.contains_key("idempotency-key"), "{headers:?}");
+    assert_eq!(
+        (&body["amount_minor"], &body["currency"], &body["interval"]),
+        (&json!(2000), &json!("EUR"), &json!("month"))
+    );
+    assert_eq!(
+        body["metadata"],
+        json!({"penpal_customer": user, "penpal_plan": "premium"})
+    );
+
+    // The provider's webhook, signed `t=…,v1=…` over "{t}.{body}".
+    let now = (penpal::store::now_ms() / 1000) as u64;
+    let event = json!({
+        "id": "evt_1", "type": "subscription.created", "created": now,
+        "data": {"customer": "cus_1", "metadata": {"penpal_customer": user},
+                 "subscription": {"id": "sub_1", "status": "active",
+                                  "metadata": {"penpal_plan": "premium"},
+                                  "current_period_end": now + 30 * 86_400}}
+    })
+    .to_string();
+    let deliver = |secret: &str| {
+        let signature = penpal::billing::simulator::sign(secret, now, &event);
+        http()
+            .post(server.url("/v1/billing/webhooks/coin-pay"))
+            .header("webhook-signature", format!("t={now},v1={signature}"))
+            .body(event.clone())
+            .send()
+    };
+    let refused = deliver("whsec_other").await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(plan_of(&ana).await["plan"]["id"], "free");
+    let taken = deliver("whsec_coin").await.unwrap();
+    assert_eq!(taken.status(), 200, "{}", taken.text().await.unwrap());
+    let plan = until_plan(&ana, "premium").await;
+    assert_eq!(plan["source"]["kind"], "subscription", "{plan}");
+}

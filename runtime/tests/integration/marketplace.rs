@@ -1900,13 +1900,14 @@ async fn a_third_party_makes_builds_signs_and_publishes_a_javascript_tutor_that_
 }
 
 #[actix_rt::test]
-async fn plugin_new_makes_notifiers_and_lms_integrations_in_rust_and_says_what_it_cannot_make() {
+async fn plugin_new_makes_every_kind_in_rust_and_says_what_it_cannot_make() {
     let author = tempfile::tempdir().unwrap();
     let dir = author.path().to_str().unwrap();
     let target = repo().join("target").join("wasm");
     for (kind, name, world) in [
         ("notifier", "school-hooks", "the notifier world"),
         ("lms", "school-lms", "the lms world"),
+        ("payment-provider", "coin-pay", "the payment-provider world"),
     ] {
         let (ok, out, err) = cli(
             &[
@@ -1936,11 +1937,29 @@ async fn plugin_new_makes_notifiers_and_lms_integrations_in_rust_and_says_what_i
             "{out}"
         );
         assert!(!out.contains("warning:"), "{out}");
+        // An author's first `cargo fmt` changes nothing.
+        let fmt = std::process::Command::new("rustfmt")
+            .args(["--check", "--edition", "2024"])
+            .arg(project.join("src/lib.rs"))
+            .output()
+            .unwrap();
+        assert!(
+            fmt.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&fmt.stdout)
+        );
     }
     // The notifier asks for the operator's receiver, nothing else.
     let manifest =
         std::fs::read_to_string(author.path().join("school-hooks/penpal-plugin.toml")).unwrap();
     assert!(manifest.contains("http = [\"operator\"]"), "{manifest}");
+    // The provider keeps its keys as secrets, granted by name.
+    let manifest =
+        std::fs::read_to_string(author.path().join("coin-pay/penpal-plugin.toml")).unwrap();
+    assert!(
+        manifest.contains("secrets = [\"api_key\", \"webhook_secret\"]"),
+        "{manifest}"
+    );
 
     for (args, says) in [
         (
@@ -1950,10 +1969,12 @@ async fn plugin_new_makes_notifiers_and_lms_integrations_in_rust_and_says_what_i
                 "pay",
                 "--kind",
                 "payment-provider",
+                "--lang",
+                "python",
                 "--dir",
                 dir,
             ],
-            "no payment-provider template yet",
+            "no payment-provider template in Python yet",
         ),
         (
             vec![

@@ -46,7 +46,7 @@ async fn a_visitor_becomes_a_learner_in_the_browser() {
             first_byte: Duration::from_millis(50),
             between_chunks: Duration::from_millis(40),
         };
-        axum::serve(listener, scripted::router(script)).await
+        axum::serve(scripted::nodelay(listener), scripted::router(script)).await
     });
     let data = tempfile::tempdir().unwrap();
     // Mail goes to a real SMTP server; the journey reads it there and follows its links.

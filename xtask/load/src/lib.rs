@@ -62,3 +62,26 @@ pub fn start_sink(python: &Path, dir: &Path) -> (std::process::Child, u16) {
     let port = line.trim().strip_prefix("PORT ").unwrap().parse().unwrap();
     (child, port)
 }
+
+/// The next text message on a socket, passing over pings and pongs (the server pings every
+/// 15 s; tungstenite answers them); `None` once the socket closes or fails.
+pub async fn next_text<S>(ws: &mut S) -> Option<String>
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match ws.next().await? {
+            Ok(Message::Text(t)) => return Some(t.to_string()),
+            Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
+            Ok(Message::Binary(_)) => continue,
+            Ok(Message::Close(_)) | Err(_) => return None,
+        }
+    }
+}

@@ -287,7 +287,9 @@ async fn main() {
                 .unwrap();
                 let mut first = None;
                 loop {
-                    let Some(Ok(Ws::Text(t))) = ws.next().await else {
+                    let Some(t) = penpal_load::next_text(&mut ws).await else {
+                        // The socket closed under the learner: that turn failed.
+                        errors.fetch_add(1, Ordering::Relaxed);
                         return firsts;
                     };
                     let e: Value = serde_json::from_str(&t).unwrap();
