@@ -12,7 +12,9 @@
 //! 2. **installs and upgrades under load**: N learners chat on sockets with the installed
 //!    tutor on B while B installs another package from A and upgrades the one they are
 //!    chatting with. Baselines in the same run: the same install and upgrade on B with nobody
-//!    chatting. Every turn is counted; a failed one is reported.
+//!    chatting, and a control — as many other learners chatting as long with nothing
+//!    installed or upgraded — for what conversations cost as they grow. Every turn is
+//!    counted; a failed one is reported.
 //!
 //! ```sh
 //! cargo xtask market-load -- --conversations 100 --seconds 10
@@ -327,6 +329,122 @@ async fn socket(addr: SocketAddr, token: &str, conv: &str) -> Socket {
 /// and whether it failed.
 type Turn = (f64, f64, bool);
 
+/// The first-delta latencies of the turns that succeeded and ended in `[from, to)`, sorted.
+fn firsts(turns: &[Turn], from: f64, to: f64) -> Vec<f64> {
+    let mut v: Vec<f64> = turns
+        .iter()
+        .filter(|t| !t.2 && t.0 >= from && t.0 < to)
+        .map(|t| t.1)
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+/// Learners chatting with bench-tutor on B, each on its socket, until [`Learners::finish`].
+struct Learners {
+    started: Instant,
+    stop: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<Vec<Turn>>>,
+}
+
+impl Learners {
+    /// Signs up `--conversations` learners named `tag…`, opens a conversation each, and starts
+    /// them chatting (staggered over one pause).
+    async fn start(o: &Opts, http: &reqwest::Client, b: &Server, tag: &str) -> Learners {
+        let mut users = Vec::new();
+        for chunk in (0..o.conversations).collect::<Vec<_>>().chunks(8) {
+            let batch = futures_util::future::join_all(chunk.iter().map(|i| {
+                let (http, base) = (http.clone(), b.base.clone());
+                async move {
+                    let email = format!("{tag}{i}@example.com");
+                    let token = account(&http, &base, &email, true).await;
+                    let (_, c) = call(
+                        &http,
+                        "POST",
+                        format!("{base}/v1/conversations"),
+                        &token,
+                        Some(json!({"personality": "bench-tutor", "mode": "tutor", "language": "fr"})),
+                    )
+                    .await;
+                    (token, c["id"].as_str().expect("a conversation").to_string())
+                }
+            }))
+            .await;
+            users.extend(batch);
+        }
+        let started = Instant::now();
+        let stop = Arc::new(AtomicU64::new(0));
+        let count = users.len() as u32;
+        let tasks = users
+            .into_iter()
+            .enumerate()
+            .map(|(i, (token, conv))| {
+                let (addr, stop) = (b.addr, stop.clone());
+                let think = Duration::from_millis(o.think_ms);
+                tokio::spawn(async move {
+                    let mut ws = socket(addr, &token, &conv).await;
+                    let mut turns: Vec<Turn> = Vec::new();
+                    tokio::time::sleep(think * i as u32 / count).await;
+                    let mut n = 0;
+                    while stop.load(Ordering::Relaxed) == 0 {
+                        n += 1;
+                        let text = format!("Le weekend je va à le marché avec mon amis, tour {n}");
+                        let sent = Instant::now();
+                        ws.send(Ws::Text(
+                            json!({"type": "message", "text": text}).to_string().into(),
+                        ))
+                        .await
+                        .unwrap();
+                        let mut first = None;
+                        let failed = loop {
+                            let Some(t) = penpal_load::next_text(&mut ws).await else {
+                                // The socket closed under the learner: that turn failed.
+                                let at = started.elapsed().as_secs_f64() * 1000.0;
+                                turns.push((at, sent.elapsed().as_secs_f64() * 1000.0, true));
+                                eprintln!("market-load: a socket closed: conversation {conv}");
+                                return turns;
+                            };
+                            let e: Value = serde_json::from_str(&t).unwrap();
+                            match e["type"].as_str().unwrap_or_default() {
+                                "turn.delta" if first.is_none() => first = Some(sent.elapsed()),
+                                "turn.complete" => break false,
+                                "turn.error" | "error" => break true,
+                                _ => {}
+                            }
+                        };
+                        let at = started.elapsed().as_secs_f64() * 1000.0;
+                        let first = first.unwrap_or(sent.elapsed()).as_secs_f64() * 1000.0;
+                        turns.push((at, first, failed));
+                        if failed {
+                            eprintln!("market-load: a turn failed: conversation {conv}");
+                        }
+                        // Pauses vary ±50%, as people's do, so learners do not chat in lockstep.
+                        let spread =
+                            0.5 + f64::from((i as u32 * 7919 + n * 104_729) % 1000) / 1000.0;
+                        tokio::time::sleep(think.mul_f64(spread)).await;
+                    }
+                    turns
+                })
+            })
+            .collect();
+        Learners {
+            started,
+            stop,
+            tasks,
+        }
+    }
+
+    /// Stops them after their current turn; every turn they had.
+    async fn finish(self) -> Vec<Turn> {
+        self.stop.store(1, Ordering::Relaxed);
+        let mut turns = Vec::new();
+        for t in self.tasks {
+            turns.extend(t.await.unwrap());
+        }
+        turns
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let o = <Opts as clap::Parser>::parse();
@@ -518,80 +636,22 @@ async fn main() {
     );
     publish(&archives[1].2);
 
-    // 2. N learners chatting with bench-tutor on sockets while B installs bench-busy and
-    // upgrades bench-tutor under them.
-    eprintln!("market-load: {} learners chatting on B…", o.conversations);
-    let mut users = Vec::new();
-    for chunk in (0..o.conversations).collect::<Vec<_>>().chunks(8) {
-        let batch = futures_util::future::join_all(chunk.iter().map(|i| {
-            let (http, base) = (http.clone(), b.base.clone());
-            async move {
-                let token = account(&http, &base, &format!("learner{i}@example.com"), true).await;
-                let (_, c) = call(
-                    &http,
-                    "POST",
-                    format!("{base}/v1/conversations"),
-                    &token,
-                    Some(json!({"personality": "bench-tutor", "mode": "tutor", "language": "fr"})),
-                )
-                .await;
-                (token, c["id"].as_str().expect("a conversation").to_string())
-            }
-        }))
-        .await;
-        users.extend(batch);
-    }
-    let run_start = Instant::now();
-    let stop = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    let count = users.len() as u32;
-    for (i, (token, conv)) in users.into_iter().enumerate() {
-        let (addr, stop, think) = (b.addr, stop.clone(), Duration::from_millis(o.think_ms));
-        tasks.push(tokio::spawn(async move {
-            let mut ws = socket(addr, &token, &conv).await;
-            let mut turns: Vec<Turn> = Vec::new();
-            tokio::time::sleep(think * i as u32 / count).await;
-            let mut n = 0;
-            while stop.load(Ordering::Relaxed) == 0 {
-                n += 1;
-                let text = format!("Le weekend je va à le marché avec mon amis, tour {n}");
-                let sent = Instant::now();
-                ws.send(Ws::Text(
-                    json!({"type": "message", "text": text}).to_string().into(),
-                ))
-                .await
-                .unwrap();
-                let mut first = None;
-                let failed = loop {
-                    let Some(t) = penpal_load::next_text(&mut ws).await else {
-                        // The socket closed under the learner: that turn failed.
-                        let at = run_start.elapsed().as_secs_f64() * 1000.0;
-                        turns.push((at, sent.elapsed().as_secs_f64() * 1000.0, true));
-                        eprintln!("market-load: a socket closed: conversation {conv}");
-                        return turns;
-                    };
-                    let e: Value = serde_json::from_str(&t).unwrap();
-                    match e["type"].as_str().unwrap_or_default() {
-                        "turn.delta" if first.is_none() => first = Some(sent.elapsed()),
-                        "turn.complete" => break false,
-                        "turn.error" | "error" => break true,
-                        _ => {}
-                    }
-                };
-                let at = run_start.elapsed().as_secs_f64() * 1000.0;
-                let first = first.unwrap_or(sent.elapsed()).as_secs_f64() * 1000.0;
-                turns.push((at, first, failed));
-                if failed {
-                    eprintln!("market-load: a turn failed: conversation {conv}");
-                }
-                // Pauses vary ±50%, as people's do, so learners do not chat in lockstep.
-                let spread = 0.5 + f64::from((i as u32 * 7919 + n * 104_729) % 1000) / 1000.0;
-                tokio::time::sleep(think.mul_f64(spread)).await;
-            }
-            turns
-        }));
-    }
+    // 2a. The control: N learners chatting with bench-tutor on sockets for three windows,
+    // nothing installed or upgraded, so what conversations cost as they grow is known.
     let window = Duration::from_secs(o.seconds);
+    eprintln!(
+        "market-load: control: {} learners chatting on B…",
+        o.conversations
+    );
+    let control = Learners::start(&o, &http, &b, "control").await;
+    tokio::time::sleep(window * 3).await;
+    let control_turns = control.finish().await;
+
+    // 2b. N new learners, the same way, while B installs bench-busy and upgrades bench-tutor
+    // under them.
+    eprintln!("market-load: {} learners chatting on B…", o.conversations);
+    let learners = Learners::start(&o, &http, &b, "learner").await;
+    let run_start = learners.started;
     tokio::time::sleep(window).await;
     let install_at = run_start.elapsed().as_secs_f64() * 1000.0;
     let ((status, view), busy_install) = timed(install("bench-busy")).await;
@@ -605,25 +665,12 @@ async fn main() {
         "{view}"
     );
     tokio::time::sleep(window).await;
-    stop.store(1, Ordering::Relaxed);
-    let mut turns: Vec<Turn> = Vec::new();
-    for t in tasks {
-        turns.extend(t.await.unwrap());
-    }
-    let failed = turns.iter().filter(|t| t.2).count();
-    let firsts = |from: f64, to: f64| {
-        let mut v: Vec<f64> = turns
-            .iter()
-            .filter(|t| !t.2 && t.0 >= from && t.0 < to)
-            .map(|t| t.1)
-            .collect();
-        v.sort_by(f64::total_cmp);
-        v
-    };
-    let before = firsts(0.0, install_at);
-    let during_install = firsts(install_at, install_at + busy_install + 1000.0);
-    let during_upgrade = firsts(upgrade_at, upgrade_at + busy_upgrade + 1000.0);
-    let after = firsts(upgrade_at + busy_upgrade, f64::MAX);
+    let turns = learners.finish().await;
+    let failed = turns.iter().chain(&control_turns).filter(|t| t.2).count();
+    let before = firsts(&turns, 0.0, install_at);
+    let during_install = firsts(&turns, install_at, install_at + busy_install + 1000.0);
+    let during_upgrade = firsts(&turns, upgrade_at, upgrade_at + busy_upgrade + 1000.0);
+    let after = firsts(&turns, upgrade_at + busy_upgrade, f64::MAX);
 
     for child in [&mut model, &mut sink] {
         let _ = child.kill();
@@ -642,7 +689,7 @@ async fn main() {
         total / base_turn
     );
     println!(
-        "\nunder load: {} learners chatting on sockets with the tutor being upgraded ({} ms pauses), {} turns, {failed} failed",
+        "\nunder load: {} learners chatting on sockets with the tutor being upgraded ({} ms pauses), {} turns, {failed} failed (control included)",
         o.conversations,
         o.think_ms,
         turns.len()
@@ -668,6 +715,18 @@ async fn main() {
     row("during the install", &during_install);
     row("during the upgrade", &during_upgrade);
     row("after", &after);
+    let w = window.as_secs_f64() * 1000.0;
+    let (control_before, control_after) = (
+        firsts(&control_turns, 0.0, w),
+        firsts(&control_turns, 2.0 * w, f64::MAX),
+    );
+    println!(
+        "  control, the same learners' run with no install or upgrade ({} turns): first delta p50 {:.1} ms in the first window, {:.1} ms in the last ({:.2}×)",
+        control_turns.len(),
+        pct(&control_before, 0.5),
+        pct(&control_after, 0.5),
+        pct(&control_after, 0.5) / pct(&control_before, 0.5)
+    );
     if failed > 0 {
         eprintln!("market-load: {failed} turns failed");
         std::process::exit(1);
