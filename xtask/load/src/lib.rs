@@ -85,3 +85,50 @@ where
         }
     }
 }
+
+/// How a turn on a socket ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// `turn.complete`.
+    Complete,
+    /// `turn.error` or `error`.
+    Failed,
+    /// The socket closed before the turn ended.
+    Closed,
+}
+
+/// Sends `text` as the learner's message on `ws` and reads the turn's events to its end: how
+/// it ended, and how long after sending its first delta came (none when none did).
+pub async fn chat_turn<S>(ws: &mut S, text: &str) -> (Ended, Option<Duration>)
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + futures_util::Sink<
+            tokio_tungstenite::tungstenite::Message,
+            Error = tokio_tungstenite::tungstenite::Error,
+        > + Unpin,
+{
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let sent = std::time::Instant::now();
+    let message = serde_json::json!({"type": "message", "text": text}).to_string();
+    if ws.send(Message::Text(message.into())).await.is_err() {
+        return (Ended::Closed, None);
+    }
+    let mut first = None;
+    loop {
+        let Some(t) = next_text(ws).await else {
+            return (Ended::Closed, first);
+        };
+        let e: serde_json::Value = serde_json::from_str(&t).unwrap_or_default();
+        match e["type"].as_str().unwrap_or_default() {
+            "turn.delta" if first.is_none() => first = Some(sent.elapsed()),
+            "turn.complete" => return (Ended::Complete, first),
+            "turn.error" | "error" => return (Ended::Failed, first),
+            _ => {}
+        }
+    }
+}

@@ -20,9 +20,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message as Ws;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// Concurrent socket conversations against a release `penpal serve`.
@@ -279,35 +278,17 @@ async fn main() {
             while Instant::now() < deadline {
                 n += 1;
                 let text = format!("Le weekend dernier je va à le marché avec mon amis, tour {n}");
-                let sent = Instant::now();
-                ws.send(Ws::Text(
-                    json!({"type": "message", "text": text}).to_string().into(),
-                ))
-                .await
-                .unwrap();
-                let mut first = None;
-                loop {
-                    let Some(t) = penpal_load::next_text(&mut ws).await else {
-                        // The socket closed under the learner: that turn failed.
+                let (ended, first) = penpal_load::chat_turn(&mut ws, &text).await;
+                match ended {
+                    penpal_load::Ended::Complete => turns.fetch_add(1, Ordering::Relaxed),
+                    penpal_load::Ended::Failed => errors.fetch_add(1, Ordering::Relaxed),
+                    // The socket closed under the learner: that turn failed.
+                    penpal_load::Ended::Closed => {
                         errors.fetch_add(1, Ordering::Relaxed);
                         return firsts;
-                    };
-                    let e: Value = serde_json::from_str(&t).unwrap();
-                    match e["type"].as_str().unwrap_or_default() {
-                        "turn.delta" if first.is_none() => {
-                            first = Some(sent.elapsed().as_secs_f64() * 1000.0)
-                        }
-                        "turn.complete" => {
-                            turns.fetch_add(1, Ordering::Relaxed);
-                            break;
-                        }
-                        "turn.error" | "error" => {
-                            errors.fetch_add(1, Ordering::Relaxed);
-                            break;
-                        }
-                        _ => {}
                     }
-                }
+                };
+                let first = first.map(|d| d.as_secs_f64() * 1000.0);
                 firsts.extend(first);
                 tokio::time::sleep(pause(n)).await;
             }

@@ -29,10 +29,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::SinkExt;
 use penpal_load::{free_port, pct};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message as Ws;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// Publish → first call, and installs and upgrades under chatting load.
@@ -390,33 +388,19 @@ impl Learners {
                         n += 1;
                         let text = format!("Le weekend je va à le marché avec mon amis, tour {n}");
                         let sent = Instant::now();
-                        ws.send(Ws::Text(
-                            json!({"type": "message", "text": text}).to_string().into(),
-                        ))
-                        .await
-                        .unwrap();
-                        let mut first = None;
-                        let failed = loop {
-                            let Some(t) = penpal_load::next_text(&mut ws).await else {
-                                // The socket closed under the learner: that turn failed.
-                                let at = started.elapsed().as_secs_f64() * 1000.0;
-                                turns.push((at, sent.elapsed().as_secs_f64() * 1000.0, true));
-                                eprintln!("market-load: a socket closed: conversation {conv}");
-                                return turns;
-                            };
-                            let e: Value = serde_json::from_str(&t).unwrap();
-                            match e["type"].as_str().unwrap_or_default() {
-                                "turn.delta" if first.is_none() => first = Some(sent.elapsed()),
-                                "turn.complete" => break false,
-                                "turn.error" | "error" => break true,
-                                _ => {}
-                            }
-                        };
+                        let (ended, first) = penpal_load::chat_turn(&mut ws, &text).await;
                         let at = started.elapsed().as_secs_f64() * 1000.0;
                         let first = first.unwrap_or(sent.elapsed()).as_secs_f64() * 1000.0;
-                        turns.push((at, first, failed));
-                        if failed {
-                            eprintln!("market-load: a turn failed: conversation {conv}");
+                        turns.push((at, first, ended != penpal_load::Ended::Complete));
+                        match ended {
+                            penpal_load::Ended::Complete => {}
+                            penpal_load::Ended::Failed => {
+                                eprintln!("market-load: a turn failed: conversation {conv}");
+                            }
+                            penpal_load::Ended::Closed => {
+                                eprintln!("market-load: a socket closed: conversation {conv}");
+                                return turns;
+                            }
                         }
                         // Pauses vary ±50%, as people's do, so learners do not chat in lockstep.
                         let spread =
@@ -689,10 +673,11 @@ async fn main() {
         total / base_turn
     );
     println!(
-        "\nunder load: {} learners chatting on sockets with the tutor being upgraded ({} ms pauses), {} turns, {failed} failed (control included)",
+        "\nunder load: {} learners chatting on sockets with the tutor being upgraded ({} ms pauses), {} turns and {} in the control, {failed} failed",
         o.conversations,
         o.think_ms,
-        turns.len()
+        turns.len(),
+        control_turns.len()
     );
     println!(
         "  install of another package: {busy_install:.0} ms (idle, same run: {idle_install:.0} ms; ratio {:.2})",
