@@ -70,19 +70,34 @@ fn display(name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The manifest of a new tutor.
-fn tutor_manifest(name: &str, publisher: &str) -> String {
-    let title = display(name);
+/// A new plugin's manifest: the `[plugin]` table every kind shares, then `rest` (what it asks
+/// for and its kind's own table).
+fn manifest(kind: Kind, name: &str, publisher: &str, description: &str, rest: &str) -> String {
     format!(
         r#"[plugin]
 name = "{name}"
 version = "0.1.0"
-kind = "tutor"
+kind = "{kind}"
 wit = "0.2.0"
 publisher = "{publisher}"
-description = "{title}: a friendly tutor that answers in the learner's target language and corrects gently."
+description = "{description}"
 
-# Ask only for what the plugin needs; every capability still needs the installer's grant, and
+{rest}"#
+    )
+}
+
+/// The manifest of a new tutor.
+fn tutor_manifest(name: &str, publisher: &str) -> String {
+    let title = display(name);
+    manifest(
+        Kind::Tutor,
+        name,
+        publisher,
+        &format!(
+            "{title}: a friendly tutor that answers in the learner's target language and corrects gently."
+        ),
+        &format!(
+            r#"# Ask only for what the plugin needs; every capability still needs the installer's grant, and
 # anything not granted answers `denied`. For example:
 # [capabilities]
 # kv = true                      # a private key-value store
@@ -95,6 +110,7 @@ languages = ["fr", "es", "de", "it", "en"]
 modes = ["tutor", "conversation"]
 levels = ["A1", "A2", "B1", "B2", "C1", "C2"]
 "#
+        ),
     )
 }
 
@@ -239,16 +255,13 @@ penpal_host_api::export_tutor!(Plugin);
 /// The manifest of a new notifier.
 fn notifier_manifest(name: &str, publisher: &str) -> String {
     let title = display(name);
-    format!(
-        r#"[plugin]
-name = "{name}"
-version = "0.1.0"
-kind = "notifier"
-wit = "0.2.0"
-publisher = "{publisher}"
-description = "{title}: posts each message as JSON to the operator's receiver."
-
-# The receiver is the operator's choice: they grant its host under [plugins.{name}].
+    manifest(
+        Kind::Notifier,
+        name,
+        publisher,
+        &format!("{title}: posts each message as JSON to the operator's receiver."),
+        &format!(
+            r#"# The receiver is the operator's choice: they grant its host under [plugins.{name}].
 [capabilities]
 http = ["operator"]
 
@@ -256,6 +269,7 @@ http = ["operator"]
 display-name = "{title}"
 channel = "webhook"
 "#
+        ),
     )
 }
 
@@ -331,19 +345,19 @@ penpal_host_api::export_notifier!(Plugin);
 /// The manifest of a new LMS integration.
 fn lms_manifest(name: &str, publisher: &str) -> String {
     let title = display(name);
-    format!(
-        r#"[plugin]
-name = "{name}"
-version = "0.1.0"
-kind = "lms"
-wit = "0.2.0"
-publisher = "{publisher}"
-description = "{title} as an LTI 1.3 Advantage platform: launches, deep links, grades and rosters."
-
-[lms]
+    manifest(
+        Kind::Lms,
+        name,
+        publisher,
+        &format!(
+            "{title} as an LTI 1.3 Advantage platform: launches, deep links, grades and rosters."
+        ),
+        &format!(
+            r#"[lms]
 display-name = "{title}"
 platform = "{name}"
 "#
+        ),
     )
 }
 
@@ -367,16 +381,15 @@ penpal_host_api::export_lti_platform!("{name}", "{title}", QUIRKS);
 /// The manifest of a new payment provider.
 fn payment_manifest(name: &str, publisher: &str) -> String {
     let title = display(name);
-    format!(
-        r#"[plugin]
-name = "{name}"
-version = "0.1.0"
-kind = "payment-provider"
-wit = "0.2.0"
-publisher = "{publisher}"
-description = "{title}: subscriptions through a payment provider's JSON API, webhooks verified from the raw body."
-
-# Name your provider's API host instead of "operator" (which lets the operator grant the host
+    manifest(
+        Kind::PaymentProvider,
+        name,
+        publisher,
+        &format!(
+            "{title}: subscriptions through a payment provider's JSON API, webhooks verified from the raw body."
+        ),
+        &format!(
+            r#"# Name your provider's API host instead of "operator" (which lets the operator grant the host
 # they set in settings.api_base, such as a sandbox), and keep only the secrets you read.
 [capabilities]
 http = ["operator"]
@@ -386,6 +399,7 @@ secrets = ["api_key", "webhook_secret"]
 display-name = "{title}"
 currencies = ["EUR", "USD"]
 "#
+        ),
     )
 }
 
